@@ -1,0 +1,269 @@
+//! Presigned links with an honest expiry.
+//!
+//! A SigV4 link signed with temporary credentials (SSO, STS, assumed roles) dies when those
+//! credentials do, whatever `X-Amz-Expires` says. Each [`Link`] carries the time it really stops
+//! working, min(now + requested, credentials' expiry), and says so when that is sooner than asked.
+
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_s3::presigning::PresigningConfig;
+
+use crate::error::{Error, Result};
+use crate::s3::{S3Client, sdk_error};
+
+/// The longest lifetime SigV4 allows for a presigned URL.
+pub const MAX_EXPIRY: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// What a link lets its holder do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum LinkMethod {
+    /// Download the object.
+    Get,
+    /// Upload (create or replace) the object.
+    Put,
+}
+
+/// A presigned URL and when it really stops working.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Link {
+    /// The URL itself: a secret, never logged.
+    pub url: String,
+    /// GET or PUT.
+    pub method: LinkMethod,
+    /// The lifetime asked for.
+    #[serde(serialize_with = "serialize_secs")]
+    pub requested: Duration,
+    /// When the link stops working.
+    #[serde(serialize_with = "serialize_time")]
+    pub expires_at: SystemTime,
+    /// Whether the credentials' own expiry cut the link short.
+    pub limited_by_credentials: bool,
+}
+
+impl Link {
+    /// A sentence for the user when the link dies sooner than asked.
+    pub fn warning(&self) -> Option<String> {
+        self.limited_by_credentials.then(|| {
+            format!(
+                "this link stops working at {} ({} from now), sooner than the {} asked for, because the credentials that signed it expire then",
+                format_time(self.expires_at),
+                format_duration(self.expires_at.duration_since(SystemTime::now()).unwrap_or_default()),
+                format_duration(self.requested),
+            )
+        })
+    }
+}
+
+/// Parses a link lifetime: `90` (seconds), `15m`, `1h`, `1d`, `7days`, `1h 30m`.
+pub fn parse_expiry(text: &str) -> Result<Duration> {
+    let text = text.trim();
+    let d = match text.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => humantime::parse_duration(text).map_err(|e| {
+            Error::Config(format!(
+                "cannot read the expiry {text:?} ({e}); write e.g. 15m, 1h, 1d or 7d"
+            ))
+        })?,
+    };
+    check_expiry(d)?;
+    Ok(d)
+}
+
+fn check_expiry(d: Duration) -> Result<()> {
+    if d > MAX_EXPIRY {
+        return Err(Error::ExpiryTooLong(format_duration(d)));
+    }
+    if d < Duration::from_secs(1) {
+        return Err(Error::ExpiryTooShort);
+    }
+    Ok(())
+}
+
+/// `Content-Disposition` that makes browsers save the download as `name`, unicode included
+/// (RFC 6266: an ASCII fallback plus the UTF-8 `filename*`).
+pub fn content_disposition(name: &str) -> String {
+    let fallback: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii() && !c.is_ascii_control() && c != '"' && c != '\\' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let encoded = percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC);
+    format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
+}
+
+impl S3Client {
+    /// A link that downloads `key`; with `download_name`, browsers save it under that name.
+    pub async fn link_get(
+        &self,
+        bucket: &str,
+        key: &str,
+        expires_in: Duration,
+        download_name: Option<&str>,
+    ) -> Result<Link> {
+        check_expiry(expires_in)?;
+        let (config, expires_at, limited) = self.presigning(expires_in).await?;
+        let client = self.for_bucket(bucket).await?;
+        let req = client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .set_response_content_disposition(download_name.map(content_disposition))
+            .presigned(config)
+            .await
+            .map_err(|e| {
+                sdk_error(
+                    "presign GetObject",
+                    &format!("s3://{bucket}/{key}"),
+                    &self.endpoint_label(),
+                    e,
+                )
+            })?;
+        Ok(Link {
+            url: req.uri().to_owned(),
+            method: LinkMethod::Get,
+            requested: expires_in,
+            expires_at,
+            limited_by_credentials: limited,
+        })
+    }
+
+    /// A link that uploads to `key` with a plain `PUT` (e.g. `curl -T file URL`).
+    pub async fn link_put(&self, bucket: &str, key: &str, expires_in: Duration) -> Result<Link> {
+        check_expiry(expires_in)?;
+        let (config, expires_at, limited) = self.presigning(expires_in).await?;
+        let client = self.for_bucket(bucket).await?;
+        let req = client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .presigned(config)
+            .await
+            .map_err(|e| {
+                sdk_error(
+                    "presign PutObject",
+                    &format!("s3://{bucket}/{key}"),
+                    &self.endpoint_label(),
+                    e,
+                )
+            })?;
+        Ok(Link {
+            url: req.uri().to_owned(),
+            method: LinkMethod::Put,
+            requested: expires_in,
+            expires_at,
+            limited_by_credentials: limited,
+        })
+    }
+
+    /// The presigning config for `expires_in`, and the link's true end.
+    async fn presigning(
+        &self,
+        expires_in: Duration,
+    ) -> Result<(PresigningConfig, SystemTime, bool)> {
+        let now = SystemTime::now();
+        let asked_end = now + expires_in;
+        let (end, limited) = match self.credentials_expiry().await? {
+            Some(cred_end) if cred_end < asked_end => (cred_end, true),
+            _ => (asked_end, false),
+        };
+        let config = PresigningConfig::builder()
+            .start_time(now)
+            .expires_in(expires_in)
+            .build()
+            .map_err(|e| Error::Config(format!("cannot presign: {e}")))?;
+        Ok((config, end, limited))
+    }
+}
+
+/// `2026-11-25 14:03 UTC`.
+pub fn format_time(t: SystemTime) -> String {
+    let t = time::OffsetDateTime::from(t);
+    let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    t.format(fmt).unwrap_or_else(|_| "?".into())
+}
+
+/// `1h 30m`, `7d`, `45s`: short and rounded to what a person cares about.
+pub fn format_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    let (days, hours, mins, secs) = (s / 86400, s % 86400 / 3600, s % 3600 / 60, s % 60);
+    let parts: Vec<String> = [(days, "d"), (hours, "h"), (mins, "m"), (secs, "s")]
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .take(2)
+        .map(|(n, unit)| format!("{n}{unit}"))
+        .collect();
+    if parts.is_empty() {
+        "0s".into()
+    } else {
+        parts.join(" ")
+    }
+}
+
+fn serialize_secs<S: serde::Serializer>(
+    d: &Duration,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_secs())
+}
+
+fn serialize_time<S: serde::Serializer>(
+    t: &SystemTime,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    let t = time::OffsetDateTime::from(*t);
+    s.serialize_str(
+        &t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_parsing_and_limits() {
+        assert_eq!(parse_expiry("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_expiry("15m").unwrap(), Duration::from_secs(900));
+        assert_eq!(parse_expiry("1h").unwrap(), Duration::from_secs(3600));
+        assert_eq!(parse_expiry("7d").unwrap(), MAX_EXPIRY);
+        let err = parse_expiry("8d").unwrap_err().to_string();
+        assert!(err.contains("at most 7 days"), "{err}");
+        assert!(parse_expiry("0").is_err());
+        assert!(
+            parse_expiry("soon")
+                .unwrap_err()
+                .to_string()
+                .contains("15m")
+        );
+    }
+
+    #[test]
+    fn disposition_keeps_unicode_and_quotes_safe() {
+        let d = content_disposition("résumé \"final\".pdf");
+        assert!(
+            d.starts_with("attachment; filename=\"r_sum_ _final_.pdf\""),
+            "{d}"
+        );
+        assert!(
+            d.contains("filename*=UTF-8''r%C3%A9sum%C3%A9%20%22final%22%2Epdf"),
+            "{d}"
+        );
+    }
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(
+            format_duration(Duration::from_secs(3600 + 1800 + 5)),
+            "1h 30m"
+        );
+        assert_eq!(format_duration(MAX_EXPIRY), "7d");
+        assert_eq!(format_duration(Duration::from_secs(0)), "0s");
+    }
+}

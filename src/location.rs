@@ -1,0 +1,75 @@
+//! `s3://bucket/key` locations as written on the command line.
+
+use crate::error::{Error, Result};
+
+/// A bucket and a key (or key prefix) within it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Location {
+    /// The bucket name.
+    pub bucket: String,
+    /// The key, or a prefix when it ends with `/`; empty for the whole bucket.
+    pub key: String,
+}
+
+impl S3Location {
+    /// Parses `s3://bucket/key`; the key is taken verbatim (spaces, `%`, `+`, `#`, `?` included),
+    /// since S3 keys are not URLs and must be signed exactly once.
+    pub fn parse(text: &str) -> Result<Self> {
+        let rest = text
+            .strip_prefix("s3://")
+            .ok_or_else(|| Error::BadLocation(text.to_owned()))?;
+        let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(Error::BadLocation(text.to_owned()));
+        }
+        Ok(Self {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+        })
+    }
+
+    /// Whether the key names a folder (empty or ending with `/`).
+    pub fn is_prefix(&self) -> bool {
+        self.key.is_empty() || self.key.ends_with('/')
+    }
+
+    /// The last path segment of the key: the file name a download gets.
+    pub fn file_name(&self) -> &str {
+        self.key
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or("")
+    }
+}
+
+impl std::fmt::Display for S3Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "s3://{}/{}", self.bucket, self.key)
+    }
+}
+
+impl std::str::FromStr for S3Location {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Self::parse(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_keys_verbatim() {
+        let l = S3Location::parse("s3://b/a b/%20+#?x").unwrap();
+        assert_eq!(l.bucket, "b");
+        assert_eq!(l.key, "a b/%20+#?x");
+        assert_eq!(l.file_name(), "%20+#?x");
+        assert!(!l.is_prefix());
+        assert!(S3Location::parse("s3://b").unwrap().is_prefix());
+        assert!(S3Location::parse("s3://b/dir/").unwrap().is_prefix());
+        assert!(S3Location::parse("b/key").is_err());
+        assert!(S3Location::parse("s3:///key").is_err());
+    }
+}

@@ -1,0 +1,219 @@
+//! From command-line style options to a working [`S3Client`]: the AWS configuration chain,
+//! custom endpoints, or the embedded store when nothing is configured.
+
+use std::path::PathBuf;
+
+use aws_config::BehaviorVersion;
+use aws_sdk_s3::config::{Region, RequestChecksumCalculation, ResponseChecksumValidation};
+
+use super::S3Client;
+use crate::error::{Error, Result};
+use crate::store::{self, LocalStore, StorePaths};
+
+/// How to reach S3: what the `--profile`, `--endpoint-url`, `--region`, `--path-style` and
+/// `--local` flags say.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectOptions {
+    /// AWS profile from the shared config files (else `AWS_PROFILE`, else `default`).
+    pub profile: Option<String>,
+    /// Any S3-compatible endpoint (MinIO, R2, SeaweedFS…), else `AWS_ENDPOINT_URL`, else AWS.
+    pub endpoint_url: Option<String>,
+    /// Region to sign for; AWS buckets elsewhere are found anyway.
+    pub region: Option<String>,
+    /// Force path-style addressing (automatic for IP and localhost endpoints).
+    pub force_path_style: bool,
+    /// Use the embedded store even when AWS credentials are configured.
+    pub local: bool,
+    /// Where the embedded store lives (default: the user's data and config folders).
+    pub store_paths: Option<StorePaths>,
+}
+
+/// A ready client, and the embedded store behind it when that is what it talks to.
+#[derive(Debug)]
+pub struct Connection {
+    /// The client.
+    pub client: S3Client,
+    /// The embedded store, when in use (kept alive: this process may be serving it).
+    pub local_store: Option<LocalStore>,
+}
+
+impl Connection {
+    /// The bucket to use when none is named: the embedded store's default bucket.
+    pub fn default_bucket(&self) -> Option<&'static str> {
+        self.local_store.as_ref().map(|_| store::DEFAULT_BUCKET)
+    }
+}
+
+impl ConnectOptions {
+    /// Whether these options lead to the embedded store: asked for, or no endpoint and no AWS
+    /// configuration at all. Decided from the environment and files alone, so that a machine
+    /// without an account never waits on (or probes) the EC2 metadata service.
+    pub fn uses_local_store(&self) -> bool {
+        self.local || (self.endpoint().is_none() && self.profile.is_none() && !aws_configured())
+    }
+
+    fn endpoint(&self) -> Option<String> {
+        self.endpoint_url
+            .clone()
+            .or_else(|| std::env::var("AWS_ENDPOINT_URL_S3").ok())
+            .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
+    }
+
+    /// Connects: builds the client and, for the embedded store, serves it or finds the
+    /// s3share process that does.
+    pub async fn connect(&self) -> Result<Connection> {
+        if self.uses_local_store() {
+            let paths = match &self.store_paths {
+                Some(p) => p.clone(),
+                None => StorePaths::for_user().ok_or_else(|| {
+                    Error::Config(
+                        "cannot find a home folder for the embedded store; set S3SHARE_HOME".into(),
+                    )
+                })?,
+            };
+            let store = LocalStore::open(paths).await?;
+            let client = local_client(&store)?;
+            return Ok(Connection {
+                client,
+                local_store: Some(store),
+            });
+        }
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(p) = &self.profile {
+            loader = loader.profile_name(p);
+        }
+        if let Some(r) = &self.region {
+            loader = loader.region(Region::new(r.clone()));
+        }
+        let endpoint = self.endpoint();
+        if let Some(e) = &endpoint {
+            check_endpoint(e)?;
+            loader = loader.endpoint_url(e);
+        }
+        let sdk_config = loader.load().await;
+        let mut builder = aws_sdk_s3::config::Builder::from(&sdk_config);
+        if sdk_config.region().is_none() {
+            // Signing needs some region; AWS buckets are then found in their own.
+            builder = builder.region(Region::new("us-east-1"));
+        }
+        let path_style = self.force_path_style || endpoint.as_deref().is_some_and(needs_path_style);
+        let conf = tuned(builder).force_path_style(path_style).build();
+        let client = S3Client::new(
+            aws_sdk_s3::Client::from_conf(conf),
+            endpoint,
+            sdk_config.credentials_provider(),
+        )?;
+        Ok(Connection {
+            client,
+            local_store: None,
+        })
+    }
+}
+
+/// Builds the client for the embedded store: static credentials, path style, fixed region.
+pub(crate) fn local_client(store: &LocalStore) -> Result<S3Client> {
+    let state = store.state();
+    let creds = aws_credential_types::Credentials::new(
+        state.access_key.clone(),
+        state.secret_key.clone(),
+        None,
+        None,
+        "s3share-local-store",
+    );
+    let provider = aws_credential_types::provider::SharedCredentialsProvider::new(creds);
+    let builder = aws_sdk_s3::config::Builder::new()
+        .behavior_version(BehaviorVersion::latest())
+        .credentials_provider(provider.clone())
+        .region(Region::new(store::REGION))
+        .endpoint_url(store.endpoint());
+    S3Client::new(
+        aws_sdk_s3::Client::from_conf(tuned(builder).force_path_style(true).build()),
+        Some(store.endpoint()),
+        Some(provider),
+    )
+}
+
+/// Settings every client shares. Checksums only when required: presigned PUTs carry our own
+/// Content-MD5, and the SDK's default CRC32 would sign a checksum of an empty body into them.
+fn tuned(builder: aws_sdk_s3::config::Builder) -> aws_sdk_s3::config::Builder {
+    builder
+        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+        .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+}
+
+fn check_endpoint(url: &str) -> Result<()> {
+    let parsed: http::Uri = url
+        .parse()
+        .map_err(|e| Error::Config(format!("endpoint URL {url:?} is not valid: {e}")))?;
+    match parsed.scheme_str() {
+        Some("http" | "https") if parsed.host().is_some() => Ok(()),
+        _ => Err(Error::Config(format!(
+            "endpoint URL {url:?} must look like http(s)://host[:port]"
+        ))),
+    }
+}
+
+/// Virtual-host addressing puts the bucket in the host name, which cannot work for IP
+/// addresses and localhost (no DNS, no matching TLS certificate).
+fn needs_path_style(url: &str) -> bool {
+    let Ok(uri) = url.parse::<http::Uri>() else {
+        return false;
+    };
+    let host = uri
+        .host()
+        .unwrap_or("")
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    host == "localhost" || host.ends_with(".localhost") || host.parse::<std::net::IpAddr>().is_ok()
+}
+
+/// Whether the environment or the shared files configure any AWS credentials.
+fn aws_configured() -> bool {
+    const VARS: [&str; 5] = [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_PROFILE",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    ];
+    if VARS
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()))
+    {
+        return true;
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let file = |var: &str, default: &str| {
+        std::env::var_os(var)
+            .map(PathBuf::from)
+            .or_else(|| home.as_ref().map(|h| h.join(".aws").join(default)))
+    };
+    [
+        file("AWS_SHARED_CREDENTIALS_FILE", "credentials"),
+        file("AWS_CONFIG_FILE", "config"),
+    ]
+    .into_iter()
+    .flatten()
+    .any(|p| p.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_style_for_local_endpoints() {
+        assert!(needs_path_style("http://127.0.0.1:9000"));
+        assert!(needs_path_style("http://localhost:9000"));
+        assert!(needs_path_style("http://[::1]:9000"));
+        assert!(!needs_path_style("https://s3.eu-west-1.amazonaws.com"));
+        assert!(!needs_path_style("https://minio.example.com"));
+    }
+
+    #[test]
+    fn endpoint_must_be_a_url() {
+        assert!(check_endpoint("http://127.0.0.1:9000").is_ok());
+        assert!(check_endpoint("127.0.0.1:9000").is_err());
+        assert!(check_endpoint("ftp://x").is_err());
+    }
+}

@@ -1,0 +1,136 @@
+//! Listing a prefix as a stream of pages, so the first entries of a 100,000-key folder show
+//! while the rest are still on their way.
+
+use std::time::SystemTime;
+
+use futures::Stream;
+
+use super::{S3Client, sdk_error};
+use crate::error::Result;
+
+/// One object in a listing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectEntry {
+    /// The full key.
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Last modified time.
+    pub modified: Option<SystemTime>,
+    /// ETag without quotes.
+    pub etag: Option<String>,
+}
+
+/// One page of a listing: sub-folders (full prefixes ending with `/`) and objects.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ListPage {
+    /// Common prefixes ("folders"); empty for recursive listings.
+    pub folders: Vec<String>,
+    /// Objects; the folder's own `prefix/` marker is left out.
+    pub objects: Vec<ObjectEntry>,
+}
+
+impl S3Client {
+    /// Lists `prefix` in `bucket` page by page: one level (folders and files) or, with
+    /// `recursive`, every key below it.
+    pub fn list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        recursive: bool,
+    ) -> impl Stream<Item = Result<ListPage>> + Send + 'static {
+        let this = self.clone();
+        let bucket = bucket.to_owned();
+        let prefix = prefix.to_owned();
+        async_stream(move |tx| async move {
+            let client = match this.for_bucket(&bucket).await {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+            };
+            let mut req = client.list_objects_v2().bucket(&bucket).prefix(&prefix);
+            if !recursive {
+                req = req.delimiter("/");
+            }
+            let mut pages = req.into_paginator().send();
+            while let Some(page) = pages.next().await {
+                let page = page
+                    .map(|out| ListPage {
+                        folders: out
+                            .common_prefixes()
+                            .iter()
+                            .filter_map(|p| p.prefix().map(str::to_owned))
+                            .collect(),
+                        objects: out
+                            .contents()
+                            .iter()
+                            .filter_map(|o| {
+                                let key = o.key()?;
+                                (key != prefix || !key.ends_with('/')).then(|| ObjectEntry {
+                                    key: key.to_owned(),
+                                    size: o.size().unwrap_or(0).max(0) as u64,
+                                    modified: o
+                                        .last_modified()
+                                        .and_then(|t| SystemTime::try_from(*t).ok()),
+                                    etag: o.e_tag().map(|t| t.trim_matches('"').to_owned()),
+                                })
+                            })
+                            .collect(),
+                    })
+                    .map_err(|e| {
+                        sdk_error(
+                            "ListObjectsV2",
+                            &format!("s3://{bucket}/{prefix}"),
+                            &this.endpoint_label(),
+                            e,
+                        )
+                    });
+                let failed = page.is_err();
+                if tx.send(page).await.is_err() || failed {
+                    return;
+                }
+            }
+        })
+    }
+
+    /// Collects a whole listing (for callers that need everything, e.g. recursive downloads).
+    pub async fn list_all(&self, bucket: &str, prefix: &str, recursive: bool) -> Result<ListPage> {
+        use futures::StreamExt as _;
+        let mut all = ListPage::default();
+        let mut pages = std::pin::pin!(self.list(bucket, prefix, recursive));
+        while let Some(page) = pages.next().await {
+            let page = page?;
+            all.folders.extend(page.folders);
+            all.objects.extend(page.objects);
+        }
+        Ok(all)
+    }
+}
+
+/// A stream fed by a spawned task through a small bounded channel: the producer runs one page
+/// ahead of the consumer, no more.
+fn async_stream<T, F, Fut>(produce: F) -> impl Stream<Item = T> + Send + 'static
+where
+    T: Send + 'static,
+    F: FnOnce(tokio::sync::mpsc::Sender<T>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(2);
+    let task = tokio::spawn(produce(tx));
+    let abort_on_drop = AbortOnDrop(task);
+    futures::stream::unfold((rx, abort_on_drop), |(mut rx, guard)| async move {
+        let item = rx.recv().await?;
+        Some((item, (rx, guard)))
+    })
+}
+
+/// Stops the producer when the consumer drops the stream (e.g. the user left the folder).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

@@ -1,0 +1,301 @@
+//! S3 access: one [`S3Client`] per connection, built from the standard AWS configuration chain
+//! or pointed at any S3-compatible endpoint, the embedded store included.
+//!
+//! It resolves each bucket's region before use (a link signed for the wrong region fails, and
+//! S3's redirect to the right one breaks the signature), so a bucket in another region than
+//! configured just works.
+
+mod connect;
+mod errors;
+mod listing;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_sdk_s3::Client;
+use parking_lot::Mutex;
+
+pub use connect::{ConnectOptions, Connection};
+pub(crate) use errors::sdk_error;
+pub use listing::{ListPage, ObjectEntry};
+
+use crate::error::{Error, Result};
+
+/// Metadata of one object, as HEAD returns it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectInfo {
+    /// Size in bytes.
+    pub size: u64,
+    /// Last modified time.
+    pub modified: Option<SystemTime>,
+    /// ETag, without quotes.
+    pub etag: Option<String>,
+    /// Content type.
+    pub content_type: Option<String>,
+}
+
+/// A connection to one S3 endpoint with one set of credentials. Cheap to clone.
+#[derive(Clone)]
+pub struct S3Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    sdk: Client,
+    /// Custom endpoint (`None` for AWS itself, whose endpoints depend on the region).
+    endpoint: Option<String>,
+    /// Clients re-targeted at the regions of buckets outside the configured region.
+    regional: Mutex<HashMap<String, Client>>,
+    http: reqwest::Client,
+    /// The provider the client signs with, asked for the credentials' expiry.
+    credentials: Option<SharedCredentialsProvider>,
+}
+
+impl std::fmt::Debug for S3Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Client")
+            .field("endpoint", &self.inner.endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl S3Client {
+    /// Wraps an SDK client; `endpoint` is the custom endpoint it was built with, if any, and
+    /// `credentials` the provider it signs with.
+    pub fn new(
+        sdk: Client,
+        endpoint: Option<String>,
+        credentials: Option<SharedCredentialsProvider>,
+    ) -> Result<Self> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(15))
+            .read_timeout(std::time::Duration::from_secs(120))
+            .build()
+            .map_err(|e| Error::Config(format!("cannot set up HTTP client: {e}")))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                sdk,
+                endpoint,
+                regional: Mutex::new(HashMap::new()),
+                http,
+                credentials,
+            }),
+        })
+    }
+
+    /// The configured endpoint, or `"AWS S3"`.
+    pub fn endpoint_label(&self) -> String {
+        self.inner
+            .endpoint
+            .clone()
+            .unwrap_or_else(|| "AWS S3".to_owned())
+    }
+
+    /// The HTTP client that sends presigned requests.
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.inner.http
+    }
+
+    /// The SDK client to use for `bucket`: the configured one, or one re-targeted at the
+    /// bucket's own region when it lives elsewhere on AWS.
+    pub(crate) async fn for_bucket(&self, bucket: &str) -> Result<Client> {
+        if self.inner.endpoint.is_some() {
+            // S3-compatible servers have one endpoint; their region is whatever they were told.
+            return Ok(self.inner.sdk.clone());
+        }
+        if let Some(c) = self.inner.regional.lock().get(bucket) {
+            return Ok(c.clone());
+        }
+        let configured = self.inner.sdk.config().region().map(|r| r.to_string());
+        let region = self.bucket_region(bucket).await?;
+        let client = match region {
+            Some(r) if Some(&r) != configured.as_ref() => {
+                tracing::debug!(bucket, region = %r, "bucket lives in another region");
+                let conf = self
+                    .inner
+                    .sdk
+                    .config()
+                    .to_builder()
+                    .region(aws_sdk_s3::config::Region::new(r))
+                    .build();
+                Client::from_conf(conf)
+            }
+            _ => self.inner.sdk.clone(),
+        };
+        self.inner
+            .regional
+            .lock()
+            .insert(bucket.to_owned(), client.clone());
+        Ok(client)
+    }
+
+    /// Asks S3 where `bucket` lives; S3 names the region in a header even when it refuses or
+    /// redirects the request.
+    async fn bucket_region(&self, bucket: &str) -> Result<Option<String>> {
+        match self.inner.sdk.head_bucket().bucket(bucket).send().await {
+            Ok(out) => Ok(out.bucket_region().map(str::to_owned)),
+            Err(e) => {
+                let header = e
+                    .raw_response()
+                    .and_then(|r| r.headers().get("x-amz-bucket-region"))
+                    .map(str::to_owned);
+                match header {
+                    Some(r) => Ok(Some(r)),
+                    None => Err(sdk_error("HeadBucket", bucket, &self.endpoint_label(), e)),
+                }
+            }
+        }
+    }
+
+    /// The names of the buckets these credentials can list.
+    pub async fn list_buckets(&self) -> Result<Vec<String>> {
+        let mut names = Vec::new();
+        let mut pages = self.inner.sdk.list_buckets().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| sdk_error("ListBuckets", "", &self.endpoint_label(), e))?;
+            names.extend(
+                page.buckets()
+                    .iter()
+                    .filter_map(|b| b.name().map(str::to_owned)),
+            );
+        }
+        Ok(names)
+    }
+
+    /// HEAD of an object: `None` when it does not exist.
+    pub async fn head(&self, bucket: &str, key: &str) -> Result<Option<ObjectInfo>> {
+        let client = self.for_bucket(bucket).await?;
+        match client.head_object().bucket(bucket).key(key).send().await {
+            Ok(o) => Ok(Some(ObjectInfo {
+                size: o.content_length().unwrap_or(0).max(0) as u64,
+                modified: o
+                    .last_modified()
+                    .and_then(|t| SystemTime::try_from(*t).ok()),
+                etag: o.e_tag().map(|t| t.trim_matches('"').to_owned()),
+                content_type: o.content_type().map(str::to_owned),
+            })),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
+            Err(e) => Err(sdk_error(
+                "HeadObject",
+                &format!("s3://{bucket}/{key}"),
+                &self.endpoint_label(),
+                e,
+            )),
+        }
+    }
+
+    /// Deletes an object (S3 reports success for keys that do not exist).
+    pub async fn delete(&self, bucket: &str, key: &str) -> Result<()> {
+        let client = self.for_bucket(bucket).await?;
+        client
+            .delete_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| {
+                sdk_error(
+                    "DeleteObject",
+                    &format!("s3://{bucket}/{key}"),
+                    &self.endpoint_label(),
+                    e,
+                )
+            })?;
+        Ok(())
+    }
+
+    /// Creates an empty "folder": the zero-byte `prefix/` marker that S3 consoles use.
+    pub async fn create_folder(&self, bucket: &str, prefix: &str) -> Result<String> {
+        let key = if prefix.ends_with('/') {
+            prefix.to_owned()
+        } else {
+            format!("{prefix}/")
+        };
+        let client = self.for_bucket(bucket).await?;
+        client
+            .put_object()
+            .bucket(bucket)
+            .key(&key)
+            .content_length(0)
+            .send()
+            .await
+            .map_err(|e| {
+                sdk_error(
+                    "PutObject",
+                    &format!("s3://{bucket}/{key}"),
+                    &self.endpoint_label(),
+                    e,
+                )
+            })?;
+        Ok(key)
+    }
+
+    /// Creates a bucket (used for the embedded store and tests).
+    pub async fn create_bucket(&self, bucket: &str) -> Result<()> {
+        let mut req = self.inner.sdk.create_bucket().bucket(bucket);
+        let region = self.inner.sdk.config().region().map(|r| r.to_string());
+        if let Some(r) = region.filter(|r| r != "us-east-1" && self.inner.endpoint.is_none()) {
+            use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
+            req = req.create_bucket_configuration(
+                CreateBucketConfiguration::builder()
+                    .location_constraint(BucketLocationConstraint::from(r.as_str()))
+                    .build(),
+            );
+        }
+        match req.send().await {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_bucket_already_owned_by_you()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(sdk_error("CreateBucket", bucket, &self.endpoint_label(), e)),
+        }
+    }
+
+    /// The multipart uploads still open under `prefix` (they cost storage until aborted).
+    pub async fn list_open_uploads(
+        &self,
+        bucket: &str,
+        prefix: &str,
+    ) -> Result<Vec<(String, String)>> {
+        let client = self.for_bucket(bucket).await?;
+        let out = client
+            .list_multipart_uploads()
+            .bucket(bucket)
+            .prefix(prefix)
+            .send()
+            .await
+            .map_err(|e| sdk_error("ListMultipartUploads", bucket, &self.endpoint_label(), e))?;
+        Ok(out
+            .uploads()
+            .iter()
+            .filter_map(|u| Some((u.key()?.to_owned(), u.upload_id()?.to_owned())))
+            .collect())
+    }
+
+    /// When the credentials in use expire (`None` for long-term keys).
+    pub async fn credentials_expiry(&self) -> Result<Option<SystemTime>> {
+        use aws_credential_types::provider::ProvideCredentials as _;
+        let Some(provider) = &self.inner.credentials else {
+            return Ok(None);
+        };
+        let creds = provider.provide_credentials().await.map_err(|e| {
+            Error::NoCredentials(
+                aws_smithy_types::error::display::DisplayErrorContext(&e).to_string(),
+            )
+        })?;
+        if let Some(exp) = creds.expiry()
+            && exp <= SystemTime::now()
+        {
+            return Err(Error::ExpiredCredentials(
+                "they expired before this request".to_owned(),
+            ));
+        }
+        Ok(creds.expiry())
+    }
+}

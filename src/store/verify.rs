@@ -1,0 +1,230 @@
+//! A thin layer over `s3s_fs::FileSystem` that fixes what the embedded store gets wrong.
+//!
+//! s3s-fs 0.14.1 checks `Content-MD5` on PutObject only *after* it has committed the bytes, so a
+//! corrupted upload is answered with `BadDigest` yet stored; on UploadPart it ignores
+//! `Content-MD5` altogether, and it has no ListMultipartUploads. Here the body is hashed while it
+//! streams in and the stream fails *before its end* on a mismatch, so the file system never
+//! renames its temporary file into place: a bad body is refused and nothing is stored.
+
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+
+use base64::Engine as _;
+use bytes::Bytes;
+use futures::Stream;
+use md5::{Digest as _, Md5};
+use s3s::dto::*;
+use s3s::stream::{ByteStream, RemainingLength};
+use s3s::{S3, S3Request, S3Response, S3Result, StdError, s3_error};
+
+/// The embedded store's S3 implementation: s3s-fs plus integrity checks and upload listing.
+pub struct VerifyingFs {
+    inner: s3s_fs::FileSystem,
+    root: PathBuf,
+}
+
+impl VerifyingFs {
+    /// Serves the objects under `root` (one folder per bucket).
+    pub fn new(root: PathBuf) -> std::io::Result<Self> {
+        let inner =
+            s3s_fs::FileSystem::new(&root).map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+        let root = root.canonicalize()?;
+        Ok(Self { inner, root })
+    }
+}
+
+/// Wraps a request body so that it errors at its end when its MD5 is not `expected`.
+fn verified_body(
+    body: StreamingBlob,
+    expected: Option<&str>,
+) -> S3Result<(StreamingBlob, Arc<AtomicBool>)> {
+    let mismatch = Arc::new(AtomicBool::new(false));
+    let Some(expected) = expected else {
+        return Ok((body, mismatch));
+    };
+    let expected = base64::engine::general_purpose::STANDARD
+        .decode(expected)
+        .map_err(|_| s3_error!(InvalidDigest, "Content-MD5 is not valid base64"))?;
+    let stream = Md5CheckStream {
+        inner: body,
+        hasher: Some(Md5::new()),
+        expected,
+        mismatch: mismatch.clone(),
+    };
+    Ok((StreamingBlob::new(stream), mismatch))
+}
+
+struct Md5CheckStream {
+    inner: StreamingBlob,
+    hasher: Option<Md5>,
+    expected: Vec<u8>,
+    mismatch: Arc<AtomicBool>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the body does not match its Content-MD5")]
+struct DigestMismatch;
+
+impl Stream for Md5CheckStream {
+    type Item = Result<Bytes, StdError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match Pin::new(&mut self.inner).poll_next(cx) {
+            Poll::Ready(Some(Ok(chunk))) => {
+                if let Some(h) = self.hasher.as_mut() {
+                    h.update(&chunk);
+                }
+                Poll::Ready(Some(Ok(chunk)))
+            }
+            Poll::Ready(None) => {
+                let matches = self
+                    .hasher
+                    .take()
+                    .is_none_or(|h| h.finalize().as_slice() == self.expected.as_slice());
+                if matches {
+                    Poll::Ready(None)
+                } else {
+                    self.mismatch.store(true, Ordering::SeqCst);
+                    Poll::Ready(Some(Err(Box::new(DigestMismatch))))
+                }
+            }
+            other => other,
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.inner.size_hint()
+    }
+}
+
+impl ByteStream for Md5CheckStream {
+    fn remaining_length(&self) -> RemainingLength {
+        self.inner.remaining_length()
+    }
+}
+
+fn bad_digest<T>(result: S3Result<T>, mismatch: &AtomicBool) -> S3Result<T> {
+    if mismatch.load(Ordering::SeqCst) {
+        return Err(s3_error!(
+            BadDigest,
+            "The Content-MD5 you specified did not match what was received."
+        ));
+    }
+    result
+}
+
+/// Delegates each operation s3s-fs implements; the macro keeps the list honest and short.
+/// (`async_trait` must see the expanded methods, so the macro writes the whole impl.)
+macro_rules! impl_s3_delegating {
+    ($($name:ident($input:ty) -> $output:ty;)* { $($own:tt)* }) => {
+        #[async_trait::async_trait]
+        impl S3 for VerifyingFs {
+            $(
+                async fn $name(&self, req: S3Request<$input>) -> S3Result<S3Response<$output>> {
+                    self.inner.$name(req).await
+                }
+            )*
+            $($own)*
+        }
+    };
+}
+
+impl_s3_delegating! {
+        create_bucket(CreateBucketInput) -> CreateBucketOutput;
+        copy_object(CopyObjectInput) -> CopyObjectOutput;
+        delete_bucket(DeleteBucketInput) -> DeleteBucketOutput;
+        delete_object(DeleteObjectInput) -> DeleteObjectOutput;
+        delete_objects(DeleteObjectsInput) -> DeleteObjectsOutput;
+        get_bucket_location(GetBucketLocationInput) -> GetBucketLocationOutput;
+        get_object(GetObjectInput) -> GetObjectOutput;
+        head_bucket(HeadBucketInput) -> HeadBucketOutput;
+        head_object(HeadObjectInput) -> HeadObjectOutput;
+        list_buckets(ListBucketsInput) -> ListBucketsOutput;
+        list_objects(ListObjectsInput) -> ListObjectsOutput;
+        list_objects_v2(ListObjectsV2Input) -> ListObjectsV2Output;
+        create_multipart_upload(CreateMultipartUploadInput) -> CreateMultipartUploadOutput;
+        upload_part_copy(UploadPartCopyInput) -> UploadPartCopyOutput;
+        list_parts(ListPartsInput) -> ListPartsOutput;
+        complete_multipart_upload(CompleteMultipartUploadInput) -> CompleteMultipartUploadOutput;
+        abort_multipart_upload(AbortMultipartUploadInput) -> AbortMultipartUploadOutput;
+{
+
+    async fn put_object(&self, mut req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+        let Some(body) = req.input.body.take() else {
+            return self.inner.put_object(req).await;
+        };
+        let (body, mismatch) = verified_body(body, req.input.content_md5.as_deref())?;
+        // The inner check would only repeat ours, after committing the bytes.
+        req.input.content_md5 = None;
+        req.input.body = Some(body);
+        bad_digest(self.inner.put_object(req).await, &mismatch)
+    }
+
+    async fn upload_part(&self, mut req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+        let Some(body) = req.input.body.take() else {
+            return self.inner.upload_part(req).await;
+        };
+        let (body, mismatch) = verified_body(body, req.input.content_md5.as_deref())?;
+        req.input.body = Some(body);
+        bad_digest(self.inner.upload_part(req).await, &mismatch)
+    }
+
+    async fn list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        let input = req.input;
+        let uploads = pending_uploads(&self.root, &input.bucket, input.prefix.as_deref().unwrap_or(""))
+            .map_err(|e| s3_error!(InternalError, "listing uploads failed: {e}"))?;
+        Ok(S3Response::new(ListMultipartUploadsOutput {
+            bucket: Some(input.bucket),
+            prefix: input.prefix,
+            is_truncated: Some(false),
+            uploads: Some(uploads),
+            ..Default::default()
+        }))
+    }
+}
+}
+
+/// Reads s3s-fs's bookkeeping: each open upload leaves `.upload-<id>.json`, and its object's
+/// attributes in `.bucket-<b64>.object-<b64>.upload-<id>.metadata.json`.
+fn pending_uploads(
+    root: &std::path::Path,
+    bucket: &str,
+    prefix: &str,
+) -> std::io::Result<Vec<MultipartUpload>> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let bucket_tag = format!(".bucket-{}.object-", URL_SAFE_NO_PAD.encode(bucket));
+    let mut uploads = Vec::new();
+    for entry in std::fs::read_dir(root)? {
+        let name = entry?.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(rest) = name.strip_prefix(&bucket_tag) else {
+            continue;
+        };
+        let Some(rest) = rest.strip_suffix(".metadata.json") else {
+            continue;
+        };
+        let Some((key_b64, upload_id)) = rest.split_once(".upload-") else {
+            continue;
+        };
+        let Ok(key) = URL_SAFE_NO_PAD.decode(key_b64).map(String::from_utf8) else {
+            continue;
+        };
+        let Ok(key) = key else { continue };
+        let still_open = root.join(format!(".upload-{upload_id}.json")).exists();
+        if still_open && key.starts_with(prefix) {
+            uploads.push(MultipartUpload {
+                key: Some(key),
+                upload_id: Some(upload_id.to_owned()),
+                ..Default::default()
+            });
+        }
+    }
+    uploads.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(uploads)
+}

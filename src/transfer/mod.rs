@@ -1,0 +1,88 @@
+//! Moving bytes: uploads through presigned PUT / UploadPart URLs streamed from disk, and
+//! downloads streamed to disk, with progress, retries, cancellation and per-file outcomes.
+
+mod download;
+mod http;
+mod plan;
+mod upload;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub use download::{DownloadItem, confined_path, plan_download};
+pub use plan::{UploadItem, plan_upload};
+pub use upload::{OnConflict, UploadOptions, UploadOutcome, part_size_for};
+
+/// What happened to one transfer; `id` is the item's index in the batch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TransferEvent {
+    /// The transfer began; `total` bytes to move.
+    Started {
+        /// Item index.
+        id: usize,
+        /// Bytes to move.
+        total: u64,
+    },
+    /// `done` of the item's bytes have been sent or received (it can go down on a retry).
+    Progress {
+        /// Item index.
+        id: usize,
+        /// Bytes moved so far.
+        done: u64,
+    },
+    /// The transfer completed.
+    Finished {
+        /// Item index.
+        id: usize,
+    },
+    /// Skipped: the object already existed and the caller chose to keep it.
+    Skipped {
+        /// Item index.
+        id: usize,
+    },
+    /// The transfer failed; the other items go on.
+    Failed {
+        /// Item index.
+        id: usize,
+        /// What went wrong, for the user.
+        error: String,
+    },
+}
+
+/// Receives transfer events; called from transfer tasks, so it must be quick (forward to a
+/// channel or update a progress bar).
+pub type EventSink = Arc<dyn Fn(TransferEvent) + Send + Sync>;
+
+/// Counts the bytes of one item moved so far, across parts sent in parallel and retries.
+#[derive(Clone)]
+pub(crate) struct ByteCounter {
+    id: usize,
+    done: Arc<AtomicU64>,
+    sink: EventSink,
+}
+
+impl ByteCounter {
+    pub(crate) fn new(id: usize, sink: EventSink) -> Self {
+        Self {
+            id,
+            done: Arc::new(AtomicU64::new(0)),
+            sink,
+        }
+    }
+
+    pub(crate) fn add(&self, n: u64) {
+        let done = self.done.fetch_add(n, Ordering::Relaxed) + n;
+        (self.sink)(TransferEvent::Progress { id: self.id, done });
+    }
+
+    /// Takes back the bytes of an attempt that failed and will be sent again.
+    pub(crate) fn sub(&self, n: u64) {
+        let done = self.done.fetch_sub(n, Ordering::Relaxed).saturating_sub(n);
+        (self.sink)(TransferEvent::Progress { id: self.id, done });
+    }
+}
+
+/// An event sink that drops everything.
+pub fn no_events() -> EventSink {
+    Arc::new(|_| {})
+}
