@@ -110,7 +110,7 @@ impl ConnectOptions {
     }
 }
 
-/// Builds the client for the embedded store: static credentials, path style, fixed region.
+/// Builds the client for the embedded store: its static credentials, path style, fixed region.
 pub(crate) fn local_client(store: &LocalStore) -> Result<S3Client> {
     let state = store.state();
     let creds = aws_credential_types::Credentials::new(
@@ -120,15 +120,29 @@ pub(crate) fn local_client(store: &LocalStore) -> Result<S3Client> {
         None,
         "s3share-local-store",
     );
-    let provider = aws_credential_types::provider::SharedCredentialsProvider::new(creds);
+    static_client(&store.endpoint(), store::REGION, creds, true)
+}
+
+/// A client for an S3-compatible `endpoint` that signs with the given `credentials` (which may
+/// carry an expiry, as temporary credentials do).
+pub fn static_client(
+    endpoint: &str,
+    region: &str,
+    credentials: aws_credential_types::Credentials,
+    force_path_style: bool,
+) -> Result<S3Client> {
+    check_endpoint(endpoint)?;
+    let provider = aws_credential_types::provider::SharedCredentialsProvider::new(credentials);
     let builder = aws_sdk_s3::config::Builder::new()
         .behavior_version(BehaviorVersion::latest())
         .credentials_provider(provider.clone())
-        .region(Region::new(store::REGION))
-        .endpoint_url(store.endpoint());
+        .region(Region::new(region.to_owned()))
+        .endpoint_url(endpoint);
+    let path_style = force_path_style || needs_path_style(endpoint);
+    let conf = tuned(builder).force_path_style(path_style).build();
     S3Client::new(
-        aws_sdk_s3::Client::from_conf(tuned(builder).force_path_style(true).build()),
-        Some(store.endpoint()),
+        aws_sdk_s3::Client::from_conf(conf),
+        Some(endpoint.to_owned()),
         Some(provider),
     )
 }

@@ -17,7 +17,7 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_sdk_s3::Client;
 use parking_lot::Mutex;
 
-pub use connect::{ConnectOptions, Connection};
+pub use connect::{ConnectOptions, Connection, static_client};
 pub(crate) use errors::sdk_error;
 pub use listing::{ListPage, ObjectEntry};
 

@@ -144,7 +144,6 @@ impl_s3_delegating! {
         head_object(HeadObjectInput) -> HeadObjectOutput;
         list_buckets(ListBucketsInput) -> ListBucketsOutput;
         list_objects(ListObjectsInput) -> ListObjectsOutput;
-        list_objects_v2(ListObjectsV2Input) -> ListObjectsV2Output;
         create_multipart_upload(CreateMultipartUploadInput) -> CreateMultipartUploadOutput;
         upload_part_copy(UploadPartCopyInput) -> UploadPartCopyOutput;
         list_parts(ListPartsInput) -> ListPartsOutput;
@@ -172,6 +171,29 @@ impl_s3_delegating! {
         bad_digest(self.inner.upload_part(req).await, &mismatch)
     }
 
+    async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
+        let input = &req.input;
+        let first_page = input.continuation_token.is_none() && input.start_after.is_none();
+        let folders_wanted = first_page && input.delimiter.as_deref() == Some("/");
+        let bucket_dir = self.root.join(&input.bucket);
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let mut response = self.inner.list_objects_v2(req).await?;
+        if folders_wanted {
+            // s3s-fs derives folders from the files below them, so a new, empty folder (the
+            // `prefix/` marker, stored as a bare directory) would never show.
+            let prefixes = response.output.common_prefixes.get_or_insert_with(Vec::new);
+            for folder in folders_at(&bucket_dir, &prefix) {
+                if !prefixes.iter().any(|p| p.prefix.as_deref() == Some(folder.as_str())) {
+                    prefixes.push(CommonPrefix { prefix: Some(folder) });
+                }
+            }
+            prefixes.sort_by(|a, b| a.prefix.cmp(&b.prefix));
+            let count = prefixes.len() + response.output.contents.as_ref().map_or(0, Vec::len);
+            response.output.key_count = Some(count as i32);
+        }
+        Ok(response)
+    }
+
     async fn list_multipart_uploads(
         &self,
         req: S3Request<ListMultipartUploadsInput>,
@@ -188,6 +210,31 @@ impl_s3_delegating! {
         }))
     }
 }
+}
+
+/// The sub-folders of `bucket_dir` one level below `prefix`, as `prefix…/` keys.
+fn folders_at(bucket_dir: &std::path::Path, prefix: &str) -> Vec<String> {
+    let (parent, partial) = prefix
+        .rsplit_once('/')
+        .map_or(("", prefix), |(p, n)| (p, n));
+    if parent.split('/').any(|s| s == ".." || s == ".") {
+        return Vec::new();
+    }
+    let Ok(entries) = std::fs::read_dir(bucket_dir.join(parent)) else {
+        return Vec::new();
+    };
+    let base = if parent.is_empty() {
+        String::new()
+    } else {
+        format!("{parent}/")
+    };
+    entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|name| name.starts_with(partial))
+        .map(|name| format!("{base}{name}/"))
+        .collect()
 }
 
 /// Reads s3s-fs's bookkeeping: each open upload leaves `.upload-<id>.json`, and its object's

@@ -1,0 +1,205 @@
+//! The `s3share` binary as a user runs it: exit codes, messages, JSON, the embedded default.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use crate::support::{random_file, store_paths};
+
+/// `s3share` with a private home: no AWS configuration at all, so the embedded default applies.
+fn s3share(home: &Path, args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_s3share"));
+    for var in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL",
+        "AWS_CONFIG_FILE",
+        "AWS_SHARED_CREDENTIALS_FILE",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("HOME", home)
+        .env("S3SHARE_HOME", home.join("s3share"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("NO_COLOR", "1");
+    cmd.args(args).output().expect("s3share runs")
+}
+
+fn text(out: &[u8]) -> String {
+    String::from_utf8_lossy(out).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_ls_link_get_rm_on_the_embedded_default() {
+    let home = tempfile::tempdir().unwrap();
+    // This test process serves the store, so links made by the CLI keep working after it exits.
+    let serving = s3share::s3::ConnectOptions {
+        local: true,
+        store_paths: Some(store_paths(&home.path().join("s3share"))),
+        ..Default::default()
+    }
+    .connect()
+    .await
+    .unwrap();
+    assert!(serving.local_store.as_ref().unwrap().serving_here());
+
+    let files = home.path().join("files");
+    std::fs::create_dir_all(&files).unwrap();
+    let good = random_file(&files, "notes & plans.txt", 1000, 1);
+    let also = random_file(&files, "ünï.bin", 3000, 2);
+    let missing = files.join("missing.txt");
+    let out = s3share(
+        home.path(),
+        &[
+            "put",
+            good.to_str().unwrap(),
+            missing.to_str().unwrap(),
+            also.to_str().unwrap(),
+            "s3://s3share/docs/",
+        ],
+    );
+    assert!(
+        !out.status.success(),
+        "a missing file makes the exit code non-zero"
+    );
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("missing.txt") && err.contains("No such file"),
+        "{err}"
+    );
+    assert!(err.contains("2 uploaded"), "{err}");
+
+    let out = s3share(home.path(), &["ls", "--json", "-r", "s3://s3share/docs/"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let keys: Vec<&str> = lines.iter().map(|v| v["key"].as_str().unwrap()).collect();
+    assert_eq!(keys, ["docs/notes & plans.txt", "docs/ünï.bin"]);
+    assert_eq!(lines[1]["size"], 3000);
+
+    // Uploading the same file again without a choice fails and keeps the object.
+    let out = s3share(
+        home.path(),
+        &["put", good.to_str().unwrap(), "s3://s3share/docs/"],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("--overwrite"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = s3share(
+        home.path(),
+        &[
+            "put",
+            "--skip-existing",
+            good.to_str().unwrap(),
+            "s3://s3share/docs/",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let out = s3share(
+        home.path(),
+        &[
+            "link",
+            "--json",
+            "--expires",
+            "15m",
+            "s3://s3share/docs/ünï.bin",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let link: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(link["requested"], 900);
+    assert!(
+        link["local_store_note"]
+            .as_str()
+            .unwrap()
+            .contains("while an s3share process runs")
+    );
+    let body = reqwest::get(link["url"].as_str().unwrap())
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(body.as_ref(), std::fs::read(&also).unwrap().as_slice());
+
+    let out = s3share(
+        home.path(),
+        &["link", "--expires", "8d", "s3://s3share/docs/ünï.bin"],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("at most 7 days"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let dest = home.path().join("dest");
+    std::fs::create_dir_all(&dest).unwrap();
+    let out = s3share(
+        home.path(),
+        &["get", "s3://s3share/docs/ünï.bin", dest.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        std::fs::read(dest.join("ünï.bin")).unwrap(),
+        std::fs::read(&also).unwrap()
+    );
+
+    let out = s3share(home.path(), &["rm", "s3://s3share/docs/ünï.bin"]);
+    assert!(out.status.success());
+    let out = s3share(home.path(), &["link", "s3://s3share/docs/ünï.bin"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("does not exist"),
+        "{}",
+        text(&out.stderr)
+    );
+    drop(serving);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_against_seaweedfs_with_an_endpoint() {
+    let server = crate::support::seaweed().await;
+    let home = tempfile::tempdir().unwrap();
+    let file = random_file(home.path(), "report.pdf", 2 << 20, 5);
+    let location = format!("s3://{}/in/", server.bucket);
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_s3share"))
+            .env("HOME", home.path())
+            .env("AWS_ACCESS_KEY_ID", &server.access_key)
+            .env("AWS_SECRET_ACCESS_KEY", &server.secret_key)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .args(["--endpoint-url", &server.endpoint])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["put", file.to_str().unwrap(), &location]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(&["link", "--json", &format!("{location}report.pdf")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let link: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(link["local_store_note"].is_null());
+    let r = reqwest::get(link["url"].as_str().unwrap()).await.unwrap();
+    assert_eq!(r.bytes().await.unwrap().len(), 2 << 20);
+    let out = run(&["ls", &location]);
+    assert!(text(&out.stdout).contains("report.pdf"));
+    tokio::time::sleep(Duration::from_millis(10)).await;
+}
+
+#[test]
+fn no_subcommand_prints_help() {
+    let home = tempfile::tempdir().unwrap();
+    let out = s3share(home.path(), &[]);
+    assert!(out.status.success());
+    assert!(text(&out.stdout).contains("Usage"), "{}", text(&out.stdout));
+}

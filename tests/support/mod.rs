@@ -1,0 +1,163 @@
+//! Real S3 servers for the integration tests: the embedded store (in-process, fresh per test)
+//! and SeaweedFS (one process per test binary, a fresh bucket per test). No mocks.
+
+pub mod seaweed;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use s3share::s3::{ConnectOptions, Connection, S3Client, static_client};
+use s3share::store::StorePaths;
+
+/// A server with a bucket of its own for one test.
+pub struct TestServer {
+    /// Which server this is, for messages.
+    pub name: &'static str,
+    pub client: S3Client,
+    pub bucket: String,
+    /// Keeps the embedded store (and its folders) alive for the test.
+    pub _connection: Option<Connection>,
+    pub _dir: Option<tempfile::TempDir>,
+    /// Credentials, to build other clients against the same server.
+    pub endpoint: String,
+    pub access_key: String,
+    pub secret_key: String,
+}
+
+impl TestServer {
+    /// A second client for the same server signing with credentials that expire at `expiry`.
+    pub fn client_expiring_at(&self, expiry: std::time::SystemTime) -> S3Client {
+        let creds = aws_credential_types::Credentials::new(
+            &self.access_key,
+            &self.secret_key,
+            None,
+            Some(expiry),
+            "test",
+        );
+        static_client(&self.endpoint, "us-east-1", creds, true).unwrap()
+    }
+}
+
+/// Store folders inside `dir`.
+pub fn store_paths(dir: &Path) -> StorePaths {
+    StorePaths {
+        config_dir: dir.join("config"),
+        data_dir: dir.join("data"),
+    }
+}
+
+/// A fresh embedded store in a temporary folder, served by this test's runtime.
+pub async fn embedded() -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    let options = ConnectOptions {
+        local: true,
+        store_paths: Some(store_paths(dir.path())),
+        ..Default::default()
+    };
+    let connection = options.connect().await.expect("embedded store starts");
+    let store = connection.local_store.as_ref().unwrap();
+    let state = store.state().clone();
+    TestServer {
+        name: "embedded",
+        client: connection.client.clone(),
+        bucket: connection.default_bucket().unwrap().to_owned(),
+        endpoint: store.endpoint(),
+        access_key: state.access_key,
+        secret_key: state.secret_key,
+        _connection: Some(connection),
+        _dir: Some(dir),
+    }
+}
+
+static SEAWEED: OnceLock<seaweed::Seaweed> = OnceLock::new();
+
+/// SeaweedFS (started once per test binary, stopped at exit) with a new bucket for this test.
+pub async fn seaweed() -> TestServer {
+    let server = tokio::task::spawn_blocking(|| {
+        // Never dropped: its watchdog kills weed when this test process exits, however it exits.
+        SEAWEED.get_or_init(seaweed::Seaweed::start)
+    })
+    .await
+    .unwrap();
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let bucket = format!(
+        "t{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    );
+    let creds = aws_credential_types::Credentials::new(
+        &server.access_key,
+        &server.secret_key,
+        None,
+        None,
+        "test",
+    );
+    let client = static_client(&server.endpoint, &server.region, creds, true).unwrap();
+    // Right after start the filer may not take buckets yet.
+    let mut last = None;
+    for _ in 0..60 {
+        match client.create_bucket(&bucket).await {
+            Ok(()) => {
+                last = None;
+                break;
+            }
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    if let Some(e) = last {
+        panic!(
+            "cannot create bucket on SeaweedFS: {e}\n{}",
+            server.log_tail(40)
+        );
+    }
+    TestServer {
+        name: "seaweedfs",
+        client,
+        bucket,
+        endpoint: server.endpoint.clone(),
+        access_key: server.access_key.clone(),
+        secret_key: server.secret_key.clone(),
+        _connection: None,
+        _dir: None,
+    }
+}
+
+/// Writes `len` pseudo-random bytes (a cheap, seeded generator: tests need variety, not secrecy).
+pub fn random_file(dir: &Path, name: &str, len: usize, seed: u64) -> PathBuf {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407)
+        | 1;
+    let mut bytes = Vec::with_capacity(len);
+    while bytes.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        bytes.extend_from_slice(&x.to_le_bytes());
+    }
+    bytes.truncate(len);
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+/// Runs one async test body against both servers, as two tests.
+#[macro_export]
+macro_rules! on_both_servers {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn embedded() {
+                    super::$name(&$crate::support::embedded().await).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn seaweedfs() {
+                    super::$name(&$crate::support::seaweed().await).await
+                }
+            }
+        )*
+    };
+}
