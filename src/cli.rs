@@ -27,7 +27,13 @@ use crate::transfer::{self, OnConflict, TransferEvent, UploadItem, UploadOptions
 /// With no AWS account configured (or with --local), s3share runs an embedded S3-compatible
 /// store on 127.0.0.1 with a bucket named `s3share`.
 #[derive(Debug, Parser)]
-#[command(name = "s3share", version, about, long_about)]
+#[command(
+    name = "s3share",
+    version,
+    about,
+    long_about,
+    after_help = "Without a command, s3share opens the desktop app."
+)]
 pub struct Cli {
     #[command(flatten)]
     pub connection: ConnectionArgs,
@@ -155,7 +161,8 @@ pub enum Command {
     Store,
 }
 
-/// Runs the command line; `Ok(false)` means some items failed (exit code 1).
+/// Runs a subcommand (without one, the binary opens the desktop app instead); `Ok(false)`
+/// means some items failed (exit code 1).
 pub async fn run(cli: Cli) -> anyhow::Result<bool> {
     let Some(command) = cli.command else {
         use clap::CommandFactory as _;

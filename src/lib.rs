@@ -12,6 +12,7 @@
 //! - [`location`]: `s3://bucket/key` arguments;
 //! - [`cli`]: the command-line face.
 
+pub mod app;
 pub mod cli;
 pub mod error;
 pub mod links;

@@ -4,6 +4,7 @@ use clap::Parser as _;
 use s3share::cli::{Cli, run};
 
 fn main() -> std::process::ExitCode {
+    let _ = s3share::app::PROCESS_START.set(std::time::Instant::now());
     let cli = Cli::parse();
     let default_level = match cli.verbose {
         0 => "warn,s3s=off",
@@ -29,6 +30,16 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    if cli.command.is_none() {
+        // No subcommand: the desktop app. Its I/O runs on the runtime; the window owns this thread.
+        return match s3share::app::run_desktop(&runtime) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}\n(run `s3share --help` for the command line)");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     match runtime.block_on(run(cli)) {
         Ok(true) => std::process::ExitCode::SUCCESS,
         Ok(false) => std::process::ExitCode::FAILURE,

@@ -197,9 +197,28 @@ async fn cli_against_seaweedfs_with_an_endpoint() {
 }
 
 #[test]
-fn no_subcommand_prints_help() {
+fn help_and_no_display() {
     let home = tempfile::tempdir().unwrap();
-    let out = s3share(home.path(), &[]);
+    let out = s3share(home.path(), &["--help"]);
     assert!(out.status.success());
-    assert!(text(&out.stdout).contains("Usage"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("Usage") && text(&out.stdout).contains("desktop app"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // Without a display the app says so and exits non-zero, no panic.
+    let out = Command::new(env!("CARGO_BIN_EXE_s3share"))
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .env("HOME", home.path())
+        .env("S3SHARE_HOME", home.path().join("s3share"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("cannot open the window") && !err.contains("panicked"),
+        "{err}"
+    );
 }

@@ -757,3 +757,4 @@ on_both_servers!(
 
 mod cli;
 mod embedded_store;
+mod ui;

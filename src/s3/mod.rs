@@ -8,6 +8,7 @@
 mod connect;
 mod errors;
 mod listing;
+mod profiles;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use parking_lot::Mutex;
 pub use connect::{ConnectOptions, Connection, static_client};
 pub(crate) use errors::sdk_error;
 pub use listing::{ListPage, ObjectEntry};
+pub use profiles::aws_profiles;
 
 use crate::error::{Error, Result};
 
@@ -185,6 +187,28 @@ impl S3Client {
                 e,
             )),
         }
+    }
+
+    /// The first `max_bytes` of an object (for previews), with one ranged GET.
+    pub async fn read_start(&self, bucket: &str, key: &str, max_bytes: u64) -> Result<Vec<u8>> {
+        let client = self.for_bucket(bucket).await?;
+        let target = format!("s3://{bucket}/{key}");
+        let mut req = client.get_object().bucket(bucket).key(key);
+        if max_bytes > 0 {
+            req = req.range(format!("bytes=0-{}", max_bytes - 1));
+        }
+        let out = req
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetObject", &target, &self.endpoint_label(), e))?;
+        let bytes = out.body.collect().await.map_err(|e| Error::S3 {
+            operation: format!("read of {target}"),
+            message: e.to_string(),
+        })?;
+        let mut bytes = bytes.to_vec();
+        // Servers that ignore Range send the whole object: keep only what was asked for.
+        bytes.truncate(max_bytes as usize);
+        Ok(bytes)
     }
 
     /// Deletes an object (S3 reports success for keys that do not exist).

@@ -120,7 +120,8 @@ impl Seaweed {
             "-volume.preStopSeconds=0".into(),
             "-master.telemetry=false".into(), // no network beyond loopback here
         ];
-        let (child, watchdog) = spawn(weed, &args, &d.join("weed.log"));
+        let grpc_ports = vec![p[1], p[3], p[5], p[7]];
+        let (child, watchdog) = spawn(weed, &args, d, &grpc_ports);
         let s3_port = p[6];
         let mut seaweed = Seaweed {
             endpoint: format!("http://127.0.0.1:{s3_port}"),
@@ -129,7 +130,7 @@ impl Seaweed {
             region: "us-east-1".into(),
             child,
             watchdog: Some(watchdog),
-            grpc_ports: vec![p[1], p[3], p[5], p[7]],
+            grpc_ports,
             dir,
         };
 
@@ -188,22 +189,32 @@ impl Drop for Seaweed {
 /// on Drop, or because the test process died, even by SIGKILL — the wrapper kills weed, so no
 /// server outlives its test run. (PR_SET_PDEATHSIG would need libc and fires when the *thread*
 /// that spawned exits, which breaks servers shared between tests.)
+/// It then also deletes `dir` and weed's /tmp sockets: a `Seaweed` kept in a `static` is never
+/// dropped, and its files would otherwise pile up with every test run.
 /// The wrapper exits with weed's status, so an early death of weed shows in `try_wait`.
-fn spawn(weed: &Path, args: &[String], log: &Path) -> (Child, ChildStdin) {
+fn spawn(weed: &Path, args: &[String], dir: &Path, grpc_ports: &[u16]) -> (Child, ChildStdin) {
     // Background jobs of a non-interactive sh get stdin from /dev/null unless redirected
     // explicitly, hence the copy of our pipe on fd 3 for the watchdog.
     const SCRIPT: &str = r#"exec 3<&0
-"$0" "$@" </dev/null >"$SEAWEED_LOG" 2>&1 &
+"$0" "$@" </dev/null >"$SEAWEED_DIR/weed.log" 2>&1 &
 w=$!
-{ cat >/dev/null; kill -9 $w 2>/dev/null; } <&3 &
+{
+  cat >/dev/null
+  kill -9 $w 2>/dev/null
+  i=0; while kill -0 $w 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+  rm -rf "$SEAWEED_DIR"
+  for p in $SEAWEED_GRPC_PORTS; do rm -f /tmp/seaweedfs-*-grpc-$p.sock; done
+} <&3 >/dev/null 2>&1 &
 exec 3<&-
 wait $w"#;
+    let ports: Vec<String> = grpc_ports.iter().map(u16::to_string).collect();
     let mut child = Command::new("/bin/sh")
         .arg("-c")
         .arg(SCRIPT)
         .arg(weed)
         .args(args)
-        .env("SEAWEED_LOG", log)
+        .env("SEAWEED_DIR", dir)
+        .env("SEAWEED_GRPC_PORTS", ports.join(" "))
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null()) // weed's own output, even "not found", goes to the log

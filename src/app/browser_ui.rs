@@ -1,0 +1,413 @@
+//! The file browser: toolbar, filter, the file table (only visible rows drawn), keyboard
+//! shortcuts, context menu, and the status line.
+
+use egui::{Key, Modifiers, RichText, Ui};
+use egui_extras::{Column, TableBuilder};
+
+use super::model::{Entry, SortBy, format_size};
+use super::{ConnectionState, S3ShareApp};
+use crate::links;
+
+const ROW_HEIGHT: f32 = 24.0;
+
+/// The central panel.
+pub fn browser_ui(app: &mut S3ShareApp, ui: &mut Ui) {
+    if app.place.is_none() {
+        return empty_state_ui(app, ui);
+    }
+    toolbar_ui(app, ui);
+    ui.add_space(4.0);
+    if let Some(error) = app.listing.error.clone() {
+        ui.horizontal(|ui| {
+            ui.colored_label(ui.visuals().error_fg_color, format!("⚠ {error}"));
+            if ui.button("Retry").clicked() {
+                app.refresh();
+            }
+        });
+    }
+    shortcuts(app, ui);
+    table_ui(app, ui);
+}
+
+fn empty_state_ui(app: &mut S3ShareApp, ui: &mut Ui) {
+    ui.vertical_centered(|ui| {
+        ui.add_space(ui.available_height() / 3.0);
+        match &app.connection {
+            ConnectionState::Connected { .. } => {
+                ui.heading("Choose a bucket");
+                ui.label("Pick one in the bar above, or type its name if your credentials may not list buckets.");
+            }
+            ConnectionState::Failed(_, e) => {
+                ui.heading("Cannot connect");
+                ui.label(e);
+            }
+            _ => {
+                ui.spinner();
+                ui.label("Connecting…");
+            }
+        }
+    });
+}
+
+fn toolbar_ui(app: &mut S3ShareApp, ui: &mut Ui) {
+    let selection = app.listing.selection();
+    let files_selected = selection.iter().filter(|e| !e.is_folder).count();
+    ui.horizontal(|ui| {
+        if ui
+            .button("⬆ Upload…")
+            .on_hover_text("Upload files (Ctrl+U, or drop them on the window)")
+            .clicked()
+        {
+            app.pick_upload(false);
+        }
+        if ui.button("📂 Upload folder…").clicked() {
+            app.pick_upload(true);
+        }
+        if ui.button("➕ New folder").clicked() {
+            app.new_folder = Some(String::new());
+        }
+        ui.separator();
+        if ui
+            .add_enabled(files_selected > 0, egui::Button::new("🔗 Copy link…"))
+            .on_hover_text("Share an expiring link (Ctrl+L; Ctrl+C copies at once)")
+            .clicked()
+        {
+            app.share_selection();
+        }
+        if ui
+            .add_enabled(files_selected > 0, egui::Button::new("⬇ Download…"))
+            .clicked()
+        {
+            app.pick_download();
+        }
+        if ui
+            .add_enabled(files_selected > 0, egui::Button::new("🗑 Delete"))
+            .on_hover_text("Delete (Del)")
+            .clicked()
+        {
+            app.request_delete();
+        }
+        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            let filter = ui.add(
+                egui::TextEdit::singleline(&mut app.listing.filter)
+                    .hint_text("🔍 Filter (Ctrl+F)")
+                    .desired_width(200.0),
+            );
+            if std::mem::take(&mut app.focus_filter) {
+                filter.request_focus();
+            }
+            if filter.changed() {
+                app.listing.refresh();
+            }
+            if ui
+                .button("🔗 Upload link…")
+                .on_hover_text("A link others can upload a file with")
+                .clicked()
+                && let Some(p) = &app.place
+            {
+                app.share_upload_link(p.prefix.clone());
+            }
+        });
+    });
+}
+
+/// Keyboard: Enter opens, Backspace goes up, Ctrl+C copies links, Delete deletes, F5
+/// refreshes, Ctrl+F filters, arrows move the selection.
+fn shortcuts(app: &mut S3ShareApp, ui: &mut Ui) {
+    let ctx = ui.ctx().clone();
+    let modal_open = app.share.is_some()
+        || app.confirm_delete.is_some()
+        || app.conflicts.is_some()
+        || app.new_folder.is_some()
+        || app.path_prompt.is_some()
+        || app.endpoint_form.is_some();
+    if modal_open {
+        return;
+    }
+    let typing = S3ShareApp::typing(&ctx);
+    let (copy, find, refresh, share, upload) = ctx.input_mut(|i| {
+        let copy = !typing
+            && (i.events.iter().any(|e| matches!(e, egui::Event::Copy))
+                || i.consume_key(Modifiers::COMMAND, Key::C));
+        (
+            copy,
+            i.consume_key(Modifiers::COMMAND, Key::F),
+            i.consume_key(Modifiers::NONE, Key::F5),
+            i.consume_key(Modifiers::COMMAND, Key::L),
+            i.consume_key(Modifiers::COMMAND, Key::U),
+        )
+    });
+    if share {
+        app.share_selection();
+    }
+    if upload {
+        app.pick_upload(false);
+    }
+    if find {
+        app.focus_filter = true;
+    }
+    if refresh {
+        app.refresh();
+    }
+    if typing {
+        return;
+    }
+    if copy {
+        app.quick_copy_links();
+    }
+    let (enter, back, delete, up, down) = ctx.input_mut(|i| {
+        (
+            i.consume_key(Modifiers::NONE, Key::Enter),
+            i.consume_key(Modifiers::NONE, Key::Backspace),
+            i.consume_key(Modifiers::NONE, Key::Delete),
+            i.consume_key(Modifiers::NONE, Key::ArrowUp),
+            i.consume_key(Modifiers::NONE, Key::ArrowDown),
+        )
+    });
+    if enter && let Some(e) = app.listing.selection().first().map(|e| (*e).clone()) {
+        app.activate(&e);
+    }
+    if back {
+        app.go_up();
+    }
+    if delete {
+        app.request_delete();
+    }
+    if (up || down) && !app.listing.is_empty() {
+        let current = app.listing.anchor.unwrap_or(0);
+        let next = if down {
+            (current + 1).min(app.listing.len() - 1)
+        } else {
+            current.saturating_sub(1)
+        };
+        let next = if app.listing.anchor.is_none() {
+            0
+        } else {
+            next
+        };
+        app.listing.click(next, false, false);
+        select_changed(app);
+    }
+}
+
+fn header_ui(app: &mut S3ShareApp, ui: &mut Ui, label: &str, by: SortBy) {
+    let arrow = match app.listing.sort {
+        Some((b, true)) if b == by => " ⏶",
+        Some((b, false)) if b == by => " ⏷",
+        None if by == SortBy::Name => " ⏶",
+        _ => "",
+    };
+    if ui
+        .add(egui::Button::new(RichText::new(format!("{label}{arrow}")).strong()).frame(false))
+        .clicked()
+    {
+        let ascending =
+            !matches!(app.listing.sort.or(Some((SortBy::Name, true))), Some((b, true)) if b == by);
+        app.listing.sort = Some((by, ascending));
+        app.listing.refresh();
+    }
+}
+
+fn table_ui(app: &mut S3ShareApp, ui: &mut Ui) {
+    let rows = app.listing.len();
+    if rows == 0 && !app.listing.loading {
+        ui.vertical_centered(|ui| {
+            ui.add_space(60.0);
+            let text = if app.listing.filter.is_empty() {
+                "This folder is empty. Drop files here to upload them."
+            } else {
+                "Nothing matches the filter."
+            };
+            ui.label(RichText::new(text).weak());
+        });
+        return;
+    }
+    let mut clicked: Option<(usize, Modifiers)> = None;
+    let mut activated: Option<Entry> = None;
+    let mut menu_action: Option<(MenuAction, usize)> = None;
+    let scroll_to = app
+        .listing
+        .anchor
+        .filter(|_| ui.input(|i| i.key_pressed(Key::ArrowDown) || i.key_pressed(Key::ArrowUp)));
+    let mut table = TableBuilder::new(ui)
+        .striped(true)
+        .resizable(true)
+        .sense(egui::Sense::click())
+        .cell_layout(egui::Layout::left_to_right(egui::Align::Center))
+        .column(Column::remainder().at_least(200.0).clip(true))
+        .column(Column::initial(100.0).at_least(70.0))
+        .column(Column::initial(150.0).at_least(100.0))
+        .min_scrolled_height(0.0);
+    if let Some(row) = scroll_to {
+        table = table.scroll_to_row(row, None);
+    }
+    table
+        .header(ROW_HEIGHT, |mut header| {
+            header.col(|ui| header_ui(app, ui, "Name", SortBy::Name));
+            header.col(|ui| header_ui(app, ui, "Size", SortBy::Size));
+            header.col(|ui| header_ui(app, ui, "Modified", SortBy::Modified));
+        })
+        .body(|body| {
+            // Only the rows in view are laid out: 100,000 keys cost what 30 do.
+            body.rows(ROW_HEIGHT, rows, |mut row| {
+                let i = row.index();
+                let entry = app.listing.row(i);
+                row.set_selected(app.listing.selected.contains(&entry.key));
+                row.col(|ui| {
+                    let icon = if entry.is_folder {
+                        "📁"
+                    } else {
+                        file_icon(&entry.name)
+                    };
+                    ui.add(
+                        egui::Label::new(format!("{icon}  {}", entry.name))
+                            .selectable(false)
+                            .truncate(),
+                    );
+                });
+                row.col(|ui| {
+                    if !entry.is_folder {
+                        ui.add(egui::Label::new(format_size(entry.size)).selectable(false));
+                    }
+                });
+                row.col(|ui| {
+                    if let Some(m) = entry.modified {
+                        ui.add(egui::Label::new(links::format_time(m)).selectable(false));
+                    }
+                });
+                let response = row.response();
+                if response.double_clicked() {
+                    activated = Some(entry.clone());
+                } else if response.clicked() {
+                    clicked = Some((i, response.ctx.input(|i| i.modifiers)));
+                }
+                if response.secondary_clicked() && !app.listing.selected.contains(&entry.key) {
+                    clicked = Some((i, Modifiers::NONE));
+                }
+                let is_folder = entry.is_folder;
+                response.context_menu(|ui| {
+                    if let Some(a) = context_menu_ui(ui, is_folder) {
+                        menu_action = Some((a, i));
+                    }
+                });
+            });
+        });
+    if let Some((i, m)) = clicked {
+        app.listing.click(i, m.command, m.shift);
+        select_changed(app);
+    }
+    if let Some(e) = activated {
+        app.activate(&e);
+    }
+    if let Some((action, i)) = menu_action {
+        run_menu_action(app, action, i);
+    }
+}
+
+/// A single selected file gets its preview.
+fn select_changed(app: &mut S3ShareApp) {
+    let selection = app.listing.selection();
+    if let [one] = selection.as_slice()
+        && !one.is_folder
+        && app.preview.is_some()
+    {
+        let e = (*one).clone();
+        app.activate(&e);
+    }
+}
+
+#[derive(Clone, Copy)]
+enum MenuAction {
+    Open,
+    CopyLink,
+    UploadLink,
+    Download,
+    Delete,
+}
+
+fn context_menu_ui(ui: &mut Ui, is_folder: bool) -> Option<MenuAction> {
+    let mut action = None;
+    let mut item = |ui: &mut Ui, label: &str, shortcut: &str, a: MenuAction| {
+        if ui
+            .add(egui::Button::new(label).shortcut_text(shortcut))
+            .clicked()
+        {
+            action = Some(a);
+            ui.close();
+        }
+    };
+    item(
+        ui,
+        if is_folder {
+            "📂 Open"
+        } else {
+            "👁 Preview"
+        },
+        "Enter",
+        MenuAction::Open,
+    );
+    if is_folder {
+        item(ui, "🔗 Copy upload link…", "", MenuAction::UploadLink);
+    } else {
+        item(ui, "🔗 Copy link…", "Ctrl+C", MenuAction::CopyLink);
+        item(ui, "⬇ Download…", "", MenuAction::Download);
+        ui.separator();
+        item(ui, "🗑 Delete…", "Del", MenuAction::Delete);
+    }
+    action
+}
+
+fn run_menu_action(app: &mut S3ShareApp, action: MenuAction, row: usize) {
+    let entry = app.listing.row(row).clone();
+    match action {
+        MenuAction::Open => app.activate(&entry),
+        MenuAction::CopyLink => app.share_selection(),
+        MenuAction::UploadLink => app.share_upload_link(entry.key),
+        MenuAction::Download => app.pick_download(),
+        MenuAction::Delete => app.request_delete(),
+    }
+}
+
+fn file_icon(name: &str) -> &'static str {
+    let ext = name
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    match ext.as_str() {
+        "png" | "jpg" | "jpeg" | "gif" | "webp" | "bmp" | "svg" => "🖼",
+        "mp4" | "mov" | "mkv" | "webm" | "avi" => "🎞",
+        "mp3" | "wav" | "flac" | "ogg" | "m4a" => "🎵",
+        "zip" | "gz" | "tgz" | "xz" | "zst" | "7z" | "rar" | "tar" => "📦",
+        "txt" | "md" | "csv" | "json" | "log" | "toml" | "yaml" | "yml" | "rs" | "py" => "📝",
+        "pdf" => "📕",
+        _ => "🗋",
+    }
+}
+
+/// Folder and file counts, total size, and listing progress.
+pub fn status_bar_ui(app: &mut S3ShareApp, ui: &mut Ui) {
+    ui.horizontal(|ui| {
+        if app.place.is_some() {
+            let (folders, files, bytes) = app.listing.summary();
+            ui.label(format!(
+                "{folders} folders, {files} files, {}",
+                format_size(bytes)
+            ));
+            let selected = app.listing.selected.len();
+            if selected > 0 {
+                ui.separator();
+                ui.label(format!("{selected} selected"));
+            }
+            if app.listing.loading {
+                ui.separator();
+                ui.spinner();
+                ui.label(format!("loading… {} so far", app.listing.all().len()));
+            }
+        }
+        if let Some(note) = app.local_note() {
+            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                ui.label(RichText::new(note).small().weak());
+            });
+        }
+    });
+}

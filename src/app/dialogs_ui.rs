@@ -1,0 +1,391 @@
+//! Modal dialogs (conflicts, share, delete, new folder, endpoint, path), the drop zone, toasts.
+
+use egui::{Context, RichText};
+
+use super::backend::{ConflictChoice, CustomEndpoint};
+use super::{EXPIRY_CHOICES, PathPromptKind, S3ShareApp};
+use crate::links;
+
+/// Every open dialog.
+pub fn dialogs_ui(app: &mut S3ShareApp, ctx: &Context) {
+    conflict_ui(app, ctx);
+    share_ui(app, ctx);
+    delete_ui(app, ctx);
+    new_folder_ui(app, ctx);
+    endpoint_ui(app, ctx);
+    path_prompt_ui(app, ctx);
+}
+
+fn modal(ctx: &Context, id: &str, add: impl FnOnce(&mut egui::Ui)) -> bool {
+    let response = egui::Modal::new(egui::Id::unique(id)).show(ctx, |ui| {
+        ui.set_max_width(520.0);
+        add(ui);
+    });
+    response.should_close()
+}
+
+fn conflict_ui(app: &mut S3ShareApp, ctx: &Context) {
+    let Some(prompt) = &mut app.conflicts else {
+        return;
+    };
+    let Some(first) = prompt.pending.first() else {
+        return;
+    };
+    let key = first.item.key.clone();
+    let remaining = prompt.pending.len();
+    let mut choice = None;
+    let closed = modal(ctx, "conflict", |ui| {
+        ui.heading("File already exists");
+        ui.label(format!("s3://{}/{key} already exists.", prompt.bucket));
+        if remaining > 1 {
+            ui.label(
+                RichText::new(format!("{} more conflicts after this one.", remaining - 1)).weak(),
+            );
+            ui.checkbox(&mut prompt.apply_to_all, "Apply to all");
+        }
+        ui.add_space(8.0);
+        ui.horizontal(|ui| {
+            if ui.button("Overwrite").clicked() {
+                choice = Some(ConflictChoice::Overwrite);
+            }
+            if ui
+                .button("Keep both")
+                .on_hover_text("Upload as “name (1).ext”")
+                .clicked()
+            {
+                choice = Some(ConflictChoice::KeepBoth);
+            }
+            if ui.button("Skip").clicked() {
+                choice = Some(ConflictChoice::Skip);
+            }
+        });
+    });
+    if let Some(c) = choice.or(closed.then_some(ConflictChoice::Skip)) {
+        app.answer_conflict(c);
+    }
+}
+
+fn share_ui(app: &mut S3ShareApp, ctx: &Context) {
+    let Some(dialog) = &app.share else { return };
+    let requested = S3ShareApp::share_expiry(dialog);
+    let honest = requested.as_ref().ok().map(|d| app.honest_end(*d));
+    let note = app.local_note();
+    let mut make = false;
+    let mut close = false;
+    let Some(dialog) = &mut app.share else { return };
+    let closed = modal(ctx, "share", |ui| {
+        if dialog.upload {
+            ui.heading("Upload link");
+            ui.label(format!(
+                "Anyone with this link can upload one file into s3://{}/{}",
+                dialog.bucket, dialog.keys[0]
+            ));
+            ui.horizontal(|ui| {
+                ui.label("File name:");
+                ui.text_edit_singleline(&mut dialog.upload_name);
+            });
+        } else if dialog.keys.len() == 1 {
+            ui.heading("Share a link");
+            ui.label(
+                RichText::new(format!("s3://{}/{}", dialog.bucket, dialog.keys[0])).monospace(),
+            );
+        } else {
+            ui.heading(format!("Share {} links", dialog.keys.len()));
+        }
+        ui.add_space(6.0);
+        ui.horizontal_wrapped(|ui| {
+            ui.label("Expires in:");
+            for (label, secs) in EXPIRY_CHOICES {
+                ui.selectable_value(&mut dialog.expiry, Some(secs), label);
+            }
+            ui.selectable_value(&mut dialog.expiry, None, "Custom");
+            if dialog.expiry.is_none() {
+                ui.add(
+                    egui::TextEdit::singleline(&mut dialog.custom)
+                        .hint_text("e.g. 2h, 3d")
+                        .desired_width(80.0),
+                );
+            }
+        });
+        if !dialog.upload && dialog.keys.len() == 1 {
+            ui.horizontal(|ui| {
+                ui.label("Download as:");
+                ui.add(egui::TextEdit::singleline(&mut dialog.filename).hint_text("(same name)"));
+            });
+        }
+        // The honest expiry, before anything is copied.
+        match (&requested, honest) {
+            (Err(e), _) => {
+                ui.colored_label(ui.visuals().error_fg_color, e);
+            }
+            (Ok(_), Some((end, true))) => {
+                ui.colored_label(
+                    ui.visuals().warn_fg_color,
+                    format!("⚠ This link will stop working at {} ({} from now), sooner than asked: the credentials that sign it expire then.", links::format_time(end), links::format_duration(end.duration_since(std::time::SystemTime::now()).unwrap_or_default())),
+                );
+            }
+            (Ok(_), Some((end, false))) => {
+                ui.label(format!("Works until {}.", links::format_time(end)));
+            }
+            _ => {}
+        }
+        if let Some(n) = &note {
+            ui.label(RichText::new(n).small().weak());
+        }
+        if let Some(e) = &dialog.error {
+            ui.colored_label(ui.visuals().error_fg_color, e);
+        }
+        ui.add_space(6.0);
+        ui.horizontal(|ui| {
+            let label = if dialog.links.is_some() {
+                "Copy again"
+            } else {
+                "Copy link"
+            };
+            let enter = !ui.ctx().egui_wants_keyboard_input()
+                && ui.input(|i| i.key_pressed(egui::Key::Enter));
+            if ui
+                .add_enabled(
+                    !dialog.busy && requested.is_ok(),
+                    egui::Button::new(format!("🔗 {label}")),
+                )
+                .clicked()
+                || (enter && !dialog.busy && requested.is_ok())
+            {
+                make = true;
+            }
+            if dialog.busy {
+                ui.spinner();
+            }
+            if ui.button("Close").clicked() {
+                close = true;
+            }
+        });
+        if let Some(links) = &dialog.links {
+            ui.separator();
+            for (_, link) in links {
+                let mut url = link.url.clone();
+                ui.add(
+                    egui::TextEdit::singleline(&mut url)
+                        .desired_width(480.0)
+                        .font(egui::TextStyle::Monospace),
+                );
+            }
+            if dialog.upload {
+                ui.label(
+                    RichText::new("Upload with: curl -T FILE 'LINK'")
+                        .small()
+                        .weak(),
+                );
+            }
+            if let Some(qr) = &dialog.qr {
+                ui.image((qr.id(), egui::vec2(180.0, 180.0)));
+            }
+        }
+    });
+    if make {
+        app.make_links();
+    }
+    if close || closed {
+        app.share = None;
+    }
+}
+
+fn delete_ui(app: &mut S3ShareApp, ctx: &Context) {
+    let Some(keys) = &app.confirm_delete else {
+        return;
+    };
+    let mut confirm = false;
+    let mut cancel = false;
+    let closed = modal(ctx, "delete", |ui| {
+        ui.heading(if keys.len() == 1 {
+            "Delete this file?".to_owned()
+        } else {
+            format!("Delete {} files?", keys.len())
+        });
+        for k in keys.iter().take(8) {
+            ui.label(RichText::new(k).monospace());
+        }
+        if keys.len() > 8 {
+            ui.label(format!("… and {} more", keys.len() - 8));
+        }
+        ui.label(RichText::new("This cannot be undone.").weak());
+        ui.horizontal(|ui| {
+            confirm = ui
+                .button(RichText::new("🗑 Delete permanently").color(ui.visuals().error_fg_color))
+                .clicked();
+            cancel = ui.button("Cancel").clicked();
+        });
+    });
+    if confirm {
+        app.confirm_delete();
+    } else if cancel || closed {
+        app.confirm_delete = None;
+    }
+}
+
+fn new_folder_ui(app: &mut S3ShareApp, ctx: &Context) {
+    let Some(name) = &mut app.new_folder else {
+        return;
+    };
+    let mut create = false;
+    let mut cancel = false;
+    let closed = modal(ctx, "new_folder", |ui| {
+        ui.heading("New folder");
+        let edit = ui.text_edit_singleline(name);
+        edit.request_focus();
+        create = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+        ui.horizontal(|ui| {
+            create |= ui.button("Create").clicked();
+            cancel = ui.button("Cancel").clicked();
+        });
+    });
+    if create {
+        let name = app.new_folder.take().unwrap_or_default();
+        app.create_folder(&name);
+    } else if cancel || closed {
+        app.new_folder = None;
+    }
+}
+
+fn endpoint_ui(app: &mut S3ShareApp, ctx: &Context) {
+    let Some(form) = &mut app.endpoint_form else {
+        return;
+    };
+    let mut save = false;
+    let mut cancel = false;
+    let valid = !form.name.trim().is_empty()
+        && (form.endpoint.starts_with("http://") || form.endpoint.starts_with("https://"))
+        && form.endpoint.len() > 8;
+    let closed = modal(ctx, "endpoint", |ui| {
+        ui.heading("Add an S3-compatible endpoint");
+        egui::Grid::new("endpoint_form")
+            .num_columns(2)
+            .spacing([10.0, 6.0])
+            .show(ui, |ui| {
+                ui.label("Name");
+                ui.text_edit_singleline(&mut form.name);
+                ui.end_row();
+                ui.label("Endpoint URL");
+                ui.text_edit_singleline(&mut form.endpoint);
+                ui.end_row();
+                ui.label("Region");
+                ui.add(egui::TextEdit::singleline(&mut form.region).hint_text("us-east-1"));
+                ui.end_row();
+                ui.label("AWS profile");
+                ui.add(
+                    egui::TextEdit::singleline(&mut form.profile)
+                        .hint_text("(environment / default)"),
+                );
+                ui.end_row();
+                ui.label("");
+                ui.checkbox(
+                    &mut form.path_style,
+                    "Path-style addressing (MinIO, SeaweedFS…)",
+                );
+                ui.end_row();
+            });
+        ui.label(RichText::new("Keys are read from the AWS config files or the environment; s3share never stores secrets.").small().weak());
+        ui.horizontal(|ui| {
+            save = ui.add_enabled(valid, egui::Button::new("Add")).clicked();
+            cancel = ui.button("Cancel").clicked();
+        });
+    });
+    if save {
+        let form: CustomEndpoint = app.endpoint_form.take().expect("open");
+        app.settings.custom_endpoints.push(form.clone());
+        app.connect(super::backend::ConnectionTarget::Custom(form));
+    } else if cancel || closed {
+        app.endpoint_form = None;
+    }
+}
+
+fn path_prompt_ui(app: &mut S3ShareApp, ctx: &Context) {
+    let Some((kind, path)) = &mut app.path_prompt else {
+        return;
+    };
+    let mut go = false;
+    let mut cancel = false;
+    let closed = modal(ctx, "path_prompt", |ui| {
+        ui.heading(match kind {
+            PathPromptKind::Upload => "Upload a file or folder",
+            PathPromptKind::Download(_) => "Download to",
+        });
+        ui.label("No file was chosen (no file dialog may be available on this desktop). Type a path instead:");
+        let edit = ui.add(
+            egui::TextEdit::singleline(path)
+                .desired_width(440.0)
+                .hint_text("/home/me/file.txt"),
+        );
+        go = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+        ui.horizontal(|ui| {
+            go |= ui.button("OK").clicked();
+            cancel = ui.button("Cancel").clicked();
+        });
+    });
+    if go && !path.trim().is_empty() {
+        let (kind, path) = app.path_prompt.take().expect("open");
+        let path = std::path::PathBuf::from(path.trim());
+        match kind {
+            PathPromptKind::Upload => app.upload_paths(vec![path]),
+            PathPromptKind::Download(keys) => app.download_to(keys, path),
+        }
+    } else if cancel || closed {
+        app.path_prompt = None;
+    }
+}
+
+/// While files hover over the window: a drop zone saying where they will go.
+pub fn drop_zone_ui(app: &S3ShareApp, ctx: &Context) {
+    let hovering = ctx.input(|i| !i.raw.hovered_files.is_empty());
+    if !hovering {
+        return;
+    }
+    let target = app
+        .place
+        .as_ref()
+        .map(|p| format!("s3://{}/{}", p.bucket, p.prefix))
+        .unwrap_or_else(|| "— open a bucket first".into());
+    let rect = ctx.content_rect();
+    let painter = ctx.layer_painter(egui::LayerId::new(
+        egui::Order::Foreground,
+        egui::Id::unique("drop_zone"),
+    ));
+    painter.rect_filled(rect, 0.0, egui::Color32::from_black_alpha(160));
+    let inner = rect.shrink(24.0);
+    painter.rect_stroke(
+        inner,
+        12.0,
+        egui::Stroke::new(3.0, egui::Color32::from_rgb(80, 180, 220)),
+        egui::StrokeKind::Inside,
+    );
+    painter.text(
+        inner.center(),
+        egui::Align2::CENTER_CENTER,
+        format!("Drop to upload to\n{target}"),
+        egui::FontId::proportional(24.0),
+        egui::Color32::WHITE,
+    );
+}
+
+/// Toasts in the bottom-right corner.
+pub fn toasts_ui(app: &S3ShareApp, ctx: &Context) {
+    if app.toasts.is_empty() {
+        return;
+    }
+    egui::Area::new(egui::Id::unique("toasts"))
+        .anchor(egui::Align2::RIGHT_BOTTOM, egui::vec2(-16.0, -40.0))
+        .order(egui::Order::Tooltip)
+        .show(ctx, |ui| {
+            for t in &app.toasts {
+                egui::Frame::popup(ui.style()).show(ui, |ui| {
+                    ui.set_max_width(380.0);
+                    if t.error {
+                        ui.colored_label(ui.visuals().warn_fg_color, &t.text);
+                    } else {
+                        ui.label(&t.text);
+                    }
+                });
+            }
+        });
+}

@@ -1,0 +1,488 @@
+//! The app's state, apart from any drawing: what is listed, how it is sorted and filtered,
+//! what is selected, where navigation goes back to, and how each transfer is doing.
+
+use std::collections::BTreeSet;
+use std::time::{Instant, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use super::backend::TransferId;
+use crate::s3::{ListPage, ObjectEntry};
+
+/// One row of the file table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// Full key (folders end with `/`).
+    pub key: String,
+    /// The last segment, shown in the table.
+    pub name: String,
+    /// Folder or file.
+    pub is_folder: bool,
+    /// Size in bytes (0 for folders).
+    pub size: u64,
+    /// Last modified (files only).
+    pub modified: Option<SystemTime>,
+}
+
+impl Entry {
+    fn folder(prefix: &str, key: String) -> Self {
+        let name = key[prefix.len()..].trim_end_matches('/').to_owned();
+        Self {
+            key,
+            name,
+            is_folder: true,
+            size: 0,
+            modified: None,
+        }
+    }
+
+    /// A file row for `o` listed under `prefix`.
+    pub fn file(prefix: &str, o: &ObjectEntry) -> Self {
+        let name = o.key.strip_prefix(prefix).unwrap_or(&o.key).to_owned();
+        Self {
+            key: o.key.clone(),
+            name,
+            is_folder: false,
+            size: o.size,
+            modified: o.modified,
+        }
+    }
+}
+
+/// Table columns that sort.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SortBy {
+    /// By name (natural enough: case-insensitive).
+    Name,
+    /// By size.
+    Size,
+    /// By modification time.
+    Modified,
+}
+
+/// Where the user is: a bucket and a folder in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Place {
+    /// Bucket name.
+    pub bucket: String,
+    /// Folder prefix ("" or ending with `/`).
+    pub prefix: String,
+}
+
+impl Place {
+    /// The parent folder, if any.
+    pub fn parent(&self) -> Option<Place> {
+        if self.prefix.is_empty() {
+            return None;
+        }
+        let trimmed = self.prefix.trim_end_matches('/');
+        let parent = trimmed
+            .rfind('/')
+            .map_or(String::new(), |i| trimmed[..=i].to_owned());
+        Some(Place {
+            bucket: self.bucket.clone(),
+            prefix: parent,
+        })
+    }
+
+    /// Breadcrumbs: (label, place) from the bucket down.
+    pub fn crumbs(&self) -> Vec<(String, Place)> {
+        let mut out = vec![(
+            self.bucket.clone(),
+            Place {
+                bucket: self.bucket.clone(),
+                prefix: String::new(),
+            },
+        )];
+        let mut acc = String::new();
+        for part in self.prefix.split_terminator('/') {
+            acc.push_str(part);
+            acc.push('/');
+            out.push((
+                part.to_owned(),
+                Place {
+                    bucket: self.bucket.clone(),
+                    prefix: acc.clone(),
+                },
+            ));
+        }
+        out
+    }
+}
+
+/// The listing of the current folder and how it is shown.
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// Every entry received so far, unsorted.
+    entries: Vec<Entry>,
+    /// Indices into `entries`: filtered and sorted, what the table shows.
+    visible: Vec<usize>,
+    /// Keys of the selected entries.
+    pub selected: BTreeSet<String>,
+    /// Anchor of shift-click range selection (an index into `visible`).
+    pub anchor: Option<usize>,
+    /// Filter text (case-insensitive substring of the name).
+    pub filter: String,
+    /// Sort column and direction.
+    pub sort: Option<(SortBy, bool)>,
+    /// The request whose pages are accepted; older answers are dropped.
+    pub request: u64,
+    /// Whether more pages are on their way.
+    pub loading: bool,
+    /// Why the listing failed.
+    pub error: Option<String>,
+}
+
+impl Listing {
+    /// An empty listing with a sort order.
+    pub fn sorted_by(sort: Option<(SortBy, bool)>) -> Self {
+        Self {
+            sort,
+            ..Default::default()
+        }
+    }
+
+    /// Forgets everything for a new listing tagged `request`.
+    pub fn reset(&mut self, request: u64) {
+        self.entries.clear();
+        self.visible.clear();
+        self.selected.clear();
+        self.anchor = None;
+        self.request = request;
+        self.loading = true;
+        self.error = None;
+    }
+
+    /// Adds a page of the listing of `prefix`.
+    pub fn add_page(&mut self, prefix: &str, page: ListPage) {
+        self.entries
+            .extend(page.folders.into_iter().map(|f| Entry::folder(prefix, f)));
+        self.entries.extend(
+            page.objects
+                .iter()
+                .filter(|o| o.key != prefix)
+                .map(|o| Entry::file(prefix, o)),
+        );
+        self.refresh();
+    }
+
+    /// Adds or replaces one entry (a finished upload, a new folder).
+    pub fn upsert(&mut self, entry: Entry) {
+        match self.entries.iter_mut().find(|e| e.key == entry.key) {
+            Some(e) => *e = entry,
+            None => self.entries.push(entry),
+        }
+        self.refresh();
+    }
+
+    /// Removes entries by key.
+    pub fn remove(&mut self, keys: &[String]) {
+        self.entries.retain(|e| !keys.contains(&e.key));
+        for k in keys {
+            self.selected.remove(k);
+        }
+        self.refresh();
+    }
+
+    /// Re-applies filter and sort; folders always come first.
+    pub fn refresh(&mut self) {
+        let needle = self.filter.to_lowercase();
+        let mut visible: Vec<usize> = (0..self.entries.len())
+            .filter(|&i| needle.is_empty() || self.entries[i].name.to_lowercase().contains(&needle))
+            .collect();
+        let (by, ascending) = self.sort.unwrap_or((SortBy::Name, true));
+        let entries = &self.entries;
+        visible.sort_by(|&a, &b| {
+            let (a, b) = (&entries[a], &entries[b]);
+            let order = match by {
+                SortBy::Name => a
+                    .name
+                    .to_lowercase()
+                    .cmp(&b.name.to_lowercase())
+                    .then_with(|| a.name.cmp(&b.name)),
+                SortBy::Size => a.size.cmp(&b.size),
+                SortBy::Modified => a.modified.cmp(&b.modified),
+            };
+            b.is_folder
+                .cmp(&a.is_folder)
+                .then(if ascending { order } else { order.reverse() })
+        });
+        self.visible = visible;
+    }
+
+    /// Number of rows shown.
+    pub fn len(&self) -> usize {
+        self.visible.len()
+    }
+
+    /// Whether no rows are shown.
+    pub fn is_empty(&self) -> bool {
+        self.visible.is_empty()
+    }
+
+    /// Row `i` as shown.
+    pub fn row(&self, i: usize) -> &Entry {
+        &self.entries[self.visible[i]]
+    }
+
+    /// The shown row of `key`.
+    pub fn position(&self, key: &str) -> Option<usize> {
+        self.visible
+            .iter()
+            .position(|&i| self.entries[i].key == key)
+    }
+
+    /// Every entry, shown or filtered out.
+    pub fn all(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// The selected entries, in table order.
+    pub fn selection(&self) -> Vec<&Entry> {
+        self.visible
+            .iter()
+            .map(|&i| &self.entries[i])
+            .filter(|e| self.selected.contains(&e.key))
+            .collect()
+    }
+
+    /// Clicking row `i`: alone, with Ctrl (toggle) or with Shift (range from the anchor).
+    pub fn click(&mut self, i: usize, ctrl: bool, shift: bool) {
+        let key = self.row(i).key.clone();
+        match (shift, self.anchor) {
+            (true, Some(anchor)) => {
+                if !ctrl {
+                    self.selected.clear();
+                }
+                let (lo, hi) = if anchor <= i {
+                    (anchor, i)
+                } else {
+                    (i, anchor)
+                };
+                for j in lo..=hi.min(self.len().saturating_sub(1)) {
+                    let k = self.row(j).key.clone();
+                    self.selected.insert(k);
+                }
+            }
+            _ if ctrl => {
+                if !self.selected.remove(&key) {
+                    self.selected.insert(key);
+                }
+                self.anchor = Some(i);
+            }
+            _ => {
+                self.selected.clear();
+                self.selected.insert(key);
+                self.anchor = Some(i);
+            }
+        }
+    }
+
+    /// Folder and file counts and the total size of the files shown.
+    pub fn summary(&self) -> (usize, usize, u64) {
+        let (mut folders, mut files, mut bytes) = (0, 0, 0);
+        for &i in &self.visible {
+            let e = &self.entries[i];
+            if e.is_folder {
+                folders += 1;
+            } else {
+                files += 1;
+                bytes += e.size;
+            }
+        }
+        (folders, files, bytes)
+    }
+}
+
+/// What a transfer moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Local file to S3.
+    Upload,
+    /// S3 to a local file.
+    Download,
+}
+
+/// Where a transfer stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TransferState {
+    /// Waiting for a free slot.
+    Queued,
+    /// Moving bytes.
+    Running,
+    /// Done.
+    Finished,
+    /// The key existed and was kept.
+    Skipped,
+    /// Cancelled by the user.
+    Cancelled,
+    /// Failed, with the reason.
+    Failed(String),
+}
+
+/// One row of the transfers panel.
+#[derive(Debug, Clone)]
+pub struct Transfer {
+    /// Its id.
+    pub id: TransferId,
+    /// Upload or download.
+    pub direction: Direction,
+    /// Shown name (the key).
+    pub name: String,
+    /// Bytes to move.
+    pub total: u64,
+    /// Bytes moved.
+    pub done: u64,
+    /// State.
+    pub state: TransferState,
+    /// Smoothed speed in bytes per second.
+    pub speed: f64,
+    last_sample: Option<(Instant, u64)>,
+}
+
+impl Transfer {
+    /// A queued transfer.
+    pub fn new(id: TransferId, direction: Direction, name: String, total: u64) -> Self {
+        Self {
+            id,
+            direction,
+            name,
+            total,
+            done: 0,
+            state: TransferState::Queued,
+            speed: 0.0,
+            last_sample: None,
+        }
+    }
+
+    /// Records progress at `now`, smoothing the speed over roughly a second.
+    pub fn progress(&mut self, done: u64, now: Instant) {
+        if self.state == TransferState::Queued {
+            self.state = TransferState::Running;
+        }
+        match self.last_sample {
+            Some((t, d)) => {
+                let dt = now.duration_since(t).as_secs_f64();
+                if dt >= 0.2 {
+                    let rate = done.saturating_sub(d) as f64 / dt;
+                    let weight = (dt / 1.0).min(1.0);
+                    self.speed = if self.speed == 0.0 {
+                        rate
+                    } else {
+                        self.speed * (1.0 - weight) + rate * weight
+                    };
+                    self.last_sample = Some((now, done));
+                }
+            }
+            None => self.last_sample = Some((now, done)),
+        }
+        self.done = done;
+    }
+
+    /// Seconds left at the current speed.
+    pub fn eta_secs(&self) -> Option<u64> {
+        (self.state == TransferState::Running && self.speed > 1.0)
+            .then(|| (self.total.saturating_sub(self.done) as f64 / self.speed).ceil() as u64)
+    }
+
+    /// Whether it can still change.
+    pub fn is_active(&self) -> bool {
+        matches!(self.state, TransferState::Queued | TransferState::Running)
+    }
+}
+
+/// Human sizes: `1.5 MiB`.
+pub fn format_size(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(folders: &[&str], files: &[(&str, u64)]) -> ListPage {
+        ListPage {
+            folders: folders.iter().map(|s| s.to_string()).collect(),
+            objects: files
+                .iter()
+                .map(|(k, s)| ObjectEntry {
+                    key: k.to_string(),
+                    size: *s,
+                    modified: None,
+                    etag: None,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn folders_first_then_sorted_and_filtered() {
+        let mut l = Listing::default();
+        l.reset(1);
+        l.add_page("p/", page(&["p/zeta/"], &[("p/b.txt", 5), ("p/A.txt", 50)]));
+        l.add_page("p/", page(&["p/alpha/"], &[("p/c.bin", 1)]));
+        let names: Vec<_> = (0..l.len()).map(|i| l.row(i).name.clone()).collect();
+        assert_eq!(names, ["alpha", "zeta", "A.txt", "b.txt", "c.bin"]);
+        l.sort = Some((SortBy::Size, false));
+        l.refresh();
+        assert_eq!(l.row(2).name, "A.txt");
+        l.filter = "TXT".into();
+        l.refresh();
+        assert_eq!(l.len(), 2);
+        assert_eq!(l.summary(), (0, 2, 55));
+    }
+
+    #[test]
+    fn selection_with_ctrl_and_shift() {
+        let mut l = Listing::default();
+        l.add_page("", page(&[], &[("a", 1), ("b", 1), ("c", 1), ("d", 1)]));
+        l.click(0, false, false);
+        l.click(2, false, true);
+        assert_eq!(l.selected.len(), 3);
+        l.click(1, true, false);
+        assert_eq!(
+            l.selection()
+                .iter()
+                .map(|e| e.key.as_str())
+                .collect::<Vec<_>>(),
+            ["a", "c"]
+        );
+        l.click(3, false, false);
+        assert_eq!(l.selected.len(), 1);
+    }
+
+    #[test]
+    fn places_have_parents_and_crumbs() {
+        let p = Place {
+            bucket: "b".into(),
+            prefix: "x/y/".into(),
+        };
+        assert_eq!(p.parent().unwrap().prefix, "x/");
+        assert_eq!(p.parent().unwrap().parent().unwrap().prefix, "");
+        let crumbs: Vec<_> = p.crumbs().into_iter().map(|(l, _)| l).collect();
+        assert_eq!(crumbs, ["b", "x", "y"]);
+    }
+
+    #[test]
+    fn speed_and_eta() {
+        let mut t = Transfer::new(1, Direction::Upload, "f".into(), 10_000_000);
+        let t0 = Instant::now();
+        t.progress(0, t0);
+        t.progress(1_000_000, t0 + std::time::Duration::from_secs(1));
+        assert!((t.speed - 1_000_000.0).abs() < 1.0);
+        assert_eq!(t.eta_secs(), Some(9));
+        assert_eq!(format_size(1536), "1.5 KiB");
+        assert_eq!(format_size(12), "12 B");
+    }
+}

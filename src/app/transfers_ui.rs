@@ -1,0 +1,148 @@
+//! The transfers panel: a total at the top, then one row per file with progress, speed, ETA,
+//! state, and cancel.
+
+use egui::{RichText, Ui};
+
+use super::S3ShareApp;
+use super::model::{Direction, TransferState, format_size};
+use crate::links::format_duration;
+
+/// The panel.
+pub fn transfers_ui(app: &mut S3ShareApp, ui: &mut Ui) {
+    let active = app.transfers.iter().filter(|t| t.is_active()).count();
+    let (done, total, speed) = app
+        .transfers
+        .iter()
+        .filter(|t| t.is_active())
+        .fold((0u64, 0u64, 0f64), |(d, t, s), x| {
+            (d + x.done, t + x.total, s + x.speed)
+        });
+    let failed = app
+        .transfers
+        .iter()
+        .filter(|t| matches!(t.state, TransferState::Failed(_) | TransferState::Cancelled))
+        .count();
+    ui.add_space(4.0);
+    ui.horizontal(|ui| {
+        ui.strong("Transfers");
+        if active == 0 {
+            let finished = app
+                .transfers
+                .iter()
+                .filter(|t| t.state == TransferState::Finished)
+                .count();
+            ui.label(format!("{finished} done"));
+        } else {
+            ui.label(format!(
+                "{active} running · {} of {} · {}/s",
+                format_size(done),
+                format_size(total),
+                format_size(speed as u64)
+            ));
+            if speed > 1.0 {
+                let eta = (total.saturating_sub(done) as f64 / speed).ceil() as u64;
+                ui.label(format!(
+                    "· {} left",
+                    format_duration(std::time::Duration::from_secs(eta))
+                ));
+            }
+        }
+        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            if ui.button("Clear finished").clicked() {
+                app.clear_finished();
+            }
+            if ui
+                .add_enabled(
+                    failed > 0,
+                    egui::Button::new(format!("⟳ Retry failed ({failed})")),
+                )
+                .clicked()
+            {
+                app.retry_failed();
+            }
+        });
+    });
+    if total > 0 {
+        ui.add(egui::ProgressBar::new(done as f32 / total as f32).desired_height(6.0));
+    }
+    ui.separator();
+    let mut cancel = None;
+    egui::ScrollArea::vertical()
+        .auto_shrink([false, false])
+        .show_rows(ui, 22.0, app.transfers.len(), |ui, range| {
+            for t in &app.transfers[range] {
+                ui.horizontal(|ui| {
+                    ui.label(if t.direction == Direction::Upload {
+                        "⬆"
+                    } else {
+                        "⬇"
+                    });
+                    ui.add_sized([260.0, 18.0], egui::Label::new(&t.name).truncate());
+                    let fraction = if t.total == 0 {
+                        if t.state == TransferState::Finished {
+                            1.0
+                        } else {
+                            0.0
+                        }
+                    } else {
+                        t.done as f32 / t.total as f32
+                    };
+                    ui.add(
+                        egui::ProgressBar::new(fraction)
+                            .desired_width(180.0)
+                            .desired_height(14.0),
+                    );
+                    ui.label(
+                        RichText::new(format!(
+                            "{} / {}",
+                            format_size(t.done),
+                            format_size(t.total)
+                        ))
+                        .small(),
+                    );
+                    match &t.state {
+                        TransferState::Queued => {
+                            ui.label(RichText::new("queued").weak());
+                        }
+                        TransferState::Running => {
+                            let eta = t
+                                .eta_secs()
+                                .map(|s| {
+                                    format!(
+                                        " · {} left",
+                                        format_duration(std::time::Duration::from_secs(s))
+                                    )
+                                })
+                                .unwrap_or_default();
+                            ui.label(
+                                RichText::new(format!("{}/s{eta}", format_size(t.speed as u64)))
+                                    .small(),
+                            );
+                        }
+                        TransferState::Finished => {
+                            ui.label(
+                                RichText::new("✔ done").color(egui::Color32::from_rgb(60, 170, 90)),
+                            );
+                        }
+                        TransferState::Skipped => {
+                            ui.label(RichText::new("skipped (exists)").weak());
+                        }
+                        TransferState::Cancelled => {
+                            ui.label(RichText::new("cancelled").weak());
+                        }
+                        TransferState::Failed(e) => {
+                            ui.colored_label(ui.visuals().error_fg_color, "✖ failed")
+                                .on_hover_text(e);
+                            ui.add(egui::Label::new(RichText::new(e).small()).truncate());
+                        }
+                    }
+                    if t.is_active() && ui.small_button("✖ Cancel").clicked() {
+                        cancel = Some(t.id);
+                    }
+                });
+            }
+        });
+    if let Some(id) = cancel {
+        app.cancel_transfer(id);
+    }
+}

@@ -1,0 +1,352 @@
+//! The desktop app driven through egui_kittest: real app state, real worker, real embedded
+//! store over HTTP. Clicks and key presses go through egui's input like a user's would.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable as _;
+use s3share::app::S3ShareApp;
+use s3share::app::backend::BackendConfig;
+use s3share::app::clipboard::MemoryClipboard;
+use s3share::app::model::TransferState;
+use s3share::s3::{ConnectOptions, Connection};
+
+use crate::support::{random_file, store_paths};
+
+/// A dropped file, as a window system would hand it over.
+#[derive(Debug)]
+struct DroppedPath(PathBuf);
+
+impl egui::DroppedFile for DroppedPath {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+struct Fixture {
+    runtime: tokio::runtime::Runtime,
+    dir: tempfile::TempDir,
+    clipboard: MemoryClipboard,
+    /// The library's own connection to the same store, to set up and check.
+    store: Connection,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = runtime
+            .block_on(
+                ConnectOptions {
+                    local: true,
+                    store_paths: Some(store_paths(dir.path())),
+                    ..Default::default()
+                }
+                .connect(),
+            )
+            .unwrap();
+        Self {
+            runtime,
+            dir,
+            clipboard: MemoryClipboard::default(),
+            store,
+        }
+    }
+
+    fn put(&self, key: &str, bytes: &[u8]) {
+        let client = self.store.client.clone();
+        let (key, bytes) = (key.to_owned(), bytes.to_vec());
+        self.runtime.block_on(async move {
+            let link = client
+                .link_put("s3share", &key, Duration::from_secs(60))
+                .await
+                .unwrap();
+            reqwest::Client::new()
+                .put(&link.url)
+                .body(bytes)
+                .send()
+                .await
+                .unwrap()
+                .error_for_status()
+                .unwrap();
+        });
+    }
+
+    fn harness(&self) -> Harness<'static, S3ShareApp> {
+        let handle = self.runtime.handle().clone();
+        let config = BackendConfig {
+            store_paths: Some(store_paths(self.dir.path())),
+        };
+        let clipboard = self.clipboard.clone();
+        let mut harness = Harness::builder()
+            .with_size(egui::vec2(1200.0, 800.0))
+            .build_eframe(move |cc| S3ShareApp::new(cc, handle, config, Box::new(clipboard)));
+        // First connection: the embedded store (no AWS config in tests, and explicitly here).
+        harness
+            .state_mut()
+            .connect(s3share::app::backend::ConnectionTarget::Local);
+        harness
+    }
+}
+
+/// Steps the UI until `done` holds (the worker answers on its own threads), or panics.
+fn wait_for(
+    harness: &mut Harness<'_, S3ShareApp>,
+    what: &str,
+    mut done: impl FnMut(&S3ShareApp) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        harness.step();
+        if done(harness.state()) {
+            harness.step();
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn listed(app: &S3ShareApp, name: &str) -> bool {
+    (0..app.listing.len()).any(|i| app.listing.row(i).name == name)
+}
+
+#[test]
+fn open_a_folder_by_clicking_and_filter() {
+    let f = Fixture::new();
+    f.put("reports/2024 q1.pdf", b"q1");
+    f.put("reports/2024 q2.pdf", b"q2");
+    f.put("notes.txt", b"hello");
+    let mut h = f.harness();
+    wait_for(&mut h, "the bucket listing", |a| {
+        listed(a, "reports") && !a.listing.loading
+    });
+    assert!(
+        h.query_all_by_label_contains("1 folders, 1 files")
+            .next()
+            .is_some(),
+        "status line"
+    );
+
+    h.get_by_label_contains("reports").click();
+    h.step();
+    h.key_press(egui::Key::Enter);
+    wait_for(&mut h, "the folder listing", |a| listed(a, "2024 q1.pdf"));
+    assert_eq!(h.state().place.as_ref().unwrap().prefix, "reports/");
+    assert_eq!(h.state().listing.len(), 2);
+
+    // Filter through the keyboard, as a user would.
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::F);
+    h.step();
+    h.event(egui::Event::Text("Q2".into()));
+    wait_for(&mut h, "the filter", |a| a.listing.len() == 1);
+    assert_eq!(h.state().listing.row(0).name, "2024 q2.pdf");
+
+    // Backspace with the filter focused edits the filter; Escape-free way up: the Up button.
+    h.get_by_label("⬆").click();
+    wait_for(&mut h, "the bucket root", |a| {
+        a.place.as_ref().is_some_and(|p| p.prefix.is_empty()) && listed(a, "notes.txt")
+    });
+}
+
+#[test]
+fn dropped_files_upload_and_appear_then_conflicts_ask() {
+    let f = Fixture::new();
+    let files = f.dir.path().join("local");
+    std::fs::create_dir_all(files.join("album")).unwrap();
+    let photo = random_file(&files, "photo one.jpg", 5000, 1);
+    random_file(&files.join("album"), "a.png", 100, 2);
+    let mut h = f.harness();
+    wait_for(&mut h, "the bucket", |a| {
+        a.place.is_some() && !a.listing.loading
+    });
+
+    h.input_mut()
+        .dropped_files
+        .push(Arc::new(DroppedPath(photo.clone())));
+    h.input_mut()
+        .dropped_files
+        .push(Arc::new(DroppedPath(files.join("album"))));
+    wait_for(&mut h, "the uploads to be listed", |a| {
+        listed(a, "photo one.jpg") && listed(a, "album")
+    });
+    assert!(
+        h.state()
+            .transfers
+            .iter()
+            .all(|t| t.state == TransferState::Finished),
+        "{:?}",
+        h.state().transfers
+    );
+    let keys: Vec<String> = f
+        .runtime
+        .block_on(f.store.client.list_all("s3share", "", true))
+        .unwrap()
+        .objects
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    assert!(
+        keys.contains(&"album/a.png".to_owned()),
+        "folders keep their structure: {keys:?}"
+    );
+
+    // The same file again: the app asks.
+    h.input_mut()
+        .dropped_files
+        .push(Arc::new(DroppedPath(photo)));
+    wait_for(&mut h, "the conflict prompt", |a| a.conflicts.is_some());
+    assert!(
+        h.query_all_by_label_contains("already exists")
+            .next()
+            .is_some()
+    );
+    h.get_by_label("Keep both").click();
+    wait_for(&mut h, "the renamed upload", |a| {
+        listed(a, "photo one (1).jpg")
+    });
+    assert!(h.state().conflicts.is_none());
+}
+
+#[test]
+fn copy_link_gives_a_link_that_returns_the_bytes() {
+    let f = Fixture::new();
+    f.put("shared/résumé final.pdf", b"the real bytes");
+    let mut h = f.harness();
+    wait_for(&mut h, "the listing", |a| listed(a, "shared"));
+    let folder = h.state().listing.row(0).clone();
+    h.state_mut().activate(&folder);
+    wait_for(&mut h, "the folder", |a| listed(a, "résumé final.pdf"));
+
+    h.get_by_label_contains("résumé final.pdf").click();
+    h.step();
+    h.get_by_label("🔗 Copy link…").click();
+    wait_for(&mut h, "the share dialog", |a| a.share.is_some());
+    h.get_by_label("1 day").click();
+    h.step();
+    assert!(
+        h.query_all_by_label_contains("Works until")
+            .next()
+            .is_some(),
+        "the real expiry shows before copying"
+    );
+    assert!(
+        h.query_all_by_label_contains("while s3share is running")
+            .next()
+            .is_some(),
+        "the local-store note shows"
+    );
+    h.get_by_label("🔗 Copy link").click();
+    wait_for(&mut h, "the clipboard", |_| f.clipboard.0.lock().is_some());
+    let url = f.clipboard.0.lock().clone().unwrap();
+    assert!(url.contains("X-Amz-Expires=86400"), "{url}");
+    let body = f
+        .runtime
+        .block_on(async { reqwest::get(&url).await.unwrap().bytes().await.unwrap() });
+    assert_eq!(body.as_ref(), b"the real bytes");
+    assert!(
+        h.state().share.as_ref().unwrap().qr.is_some(),
+        "a QR code is shown"
+    );
+}
+
+#[test]
+fn ctrl_c_copies_links_of_several_files() {
+    let f = Fixture::new();
+    f.put("a.txt", b"A");
+    f.put("b.txt", b"B");
+    let mut h = f.harness();
+    wait_for(&mut h, "the listing", |a| {
+        a.listing.len() == 2 && !a.listing.loading
+    });
+    h.get_by_label_contains("a.txt").click();
+    h.step();
+    h.get_by_label_contains("b.txt")
+        .click_modifiers(egui::Modifiers::COMMAND);
+    h.step();
+    assert_eq!(h.state().listing.selected.len(), 2);
+    h.event(egui::Event::Copy);
+    wait_for(&mut h, "the clipboard", |_| f.clipboard.0.lock().is_some());
+    let text = f.clipboard.0.lock().clone().unwrap();
+    let urls: Vec<&str> = text.lines().collect();
+    assert_eq!(urls.len(), 2);
+    let bodies: Vec<Vec<u8>> = f.runtime.block_on(async {
+        futures::future::join_all(urls.iter().map(|u| async move {
+            reqwest::get(*u)
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap()
+                .to_vec()
+        }))
+        .await
+    });
+    assert_eq!(bodies, [b"A".to_vec(), b"B".to_vec()]);
+}
+
+#[test]
+fn cancel_an_upload_from_the_transfers_panel() {
+    let f = Fixture::new();
+    let big = random_file(f.dir.path(), "big.iso", 400 << 20, 3);
+    let mut h = f.harness();
+    wait_for(&mut h, "the bucket", |a| {
+        a.place.is_some() && !a.listing.loading
+    });
+    h.input_mut().dropped_files.push(Arc::new(DroppedPath(big)));
+    wait_for(&mut h, "the transfer row", |a| !a.transfers.is_empty());
+    h.get_by_label("✖ Cancel").click();
+    wait_for(&mut h, "the cancellation", |a| {
+        a.transfers[0].state == TransferState::Cancelled
+    });
+    // Give the worker a moment to abort, then check nothing is left on the server.
+    std::thread::sleep(Duration::from_millis(500));
+    let client = f.store.client.clone();
+    let (head, open) = f.runtime.block_on(async {
+        (
+            client.head("s3share", "big.iso").await.unwrap(),
+            client.list_open_uploads("s3share", "").await.unwrap(),
+        )
+    });
+    assert!(
+        head.is_none(),
+        "a cancelled upload must not create the object"
+    );
+    assert!(
+        open.is_empty(),
+        "a cancelled upload must not leave a multipart upload: {open:?}"
+    );
+    assert!(h.query_by_label_contains("Retry failed (1)").is_some());
+}
+
+#[test]
+fn delete_asks_first() {
+    let f = Fixture::new();
+    f.put("old.log", b"x");
+    let mut h = f.harness();
+    wait_for(&mut h, "the listing", |a| listed(a, "old.log"));
+    h.get_by_label_contains("old.log").click();
+    h.step();
+    h.key_press(egui::Key::Delete);
+    wait_for(&mut h, "the confirmation", |a| a.confirm_delete.is_some());
+    assert!(
+        listed(h.state(), "old.log"),
+        "nothing is deleted before confirming"
+    );
+    h.get_by_label("🗑 Delete permanently").click();
+    wait_for(&mut h, "the deletion", |a| !listed(a, "old.log"));
+    let head = f
+        .runtime
+        .block_on(f.store.client.head("s3share", "old.log"))
+        .unwrap();
+    assert!(head.is_none());
+}
