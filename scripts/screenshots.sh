@@ -26,8 +26,7 @@ trap cleanup EXIT
 export HOME=$WORK/home S3SHARE_HOME=$WORK/s3share AWS_EC2_METADATA_DISABLED=true
 unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_PROFILE AWS_ENDPOINT_URL
 mkdir -p "$HOME" "$WORK/files/Photos 2024" "$WORK/files/Reports"
-convert -size 640x400 gradient:'#1d976c-#2f80ed' -fill white -pointsize 42 -gravity center -annotate 0 'Lake at dawn' "$WORK/files/Photos 2024/lake.png" 2>/dev/null \
-    || head -c 20000 /dev/urandom > "$WORK/files/Photos 2024/lake.png"
+convert -size 640x400 gradient:'#1d976c-#2f80ed' -depth 8 "$WORK/files/Photos 2024/lake.png"
 for n in 1 2 3; do head -c $((n * 300000)) /dev/urandom > "$WORK/files/Photos 2024/IMG_00$n.jpg"; done
 printf '# Quarterly report\n\nRevenue grew 12%% over the quarter.\n\n- EMEA: +9%%\n- Americas: +14%%\n' > "$WORK/files/Reports/Q3 summary.md"
 head -c 2500000 /dev/urandom > "$WORK/files/Reports/Q3 figures.xlsx"

@@ -135,6 +135,15 @@ async fn awkward_keys_round_trip(s: &TestServer) {
             .unwrap()
             .expect("exists");
         assert_eq!(head.size, it.size);
+        if it.key.ends_with(".txt") {
+            assert_eq!(
+                head.content_type.as_deref(),
+                Some("text/plain"),
+                "{}: type of {:?}",
+                s.name,
+                it.key
+            );
+        }
     }
     for it in &items {
         s.client.delete(&s.bucket, &it.key).await.unwrap();

@@ -52,9 +52,10 @@ fn empty_state_ui(app: &mut S3ShareApp, ui: &mut Ui) {
 fn toolbar_ui(app: &mut S3ShareApp, ui: &mut Ui) {
     let selection = app.listing.selection();
     let files_selected = selection.iter().filter(|e| !e.is_folder).count();
-    ui.horizontal(|ui| {
-        if ui
-            .button("⬆ Upload…")
+    // Wraps onto a second line in a narrow window instead of overlapping.
+    ui.horizontal_wrapped(|ui| {
+        let upload = ui.button("⬆ Upload…");
+        if upload
             .on_hover_text("Upload files (Ctrl+U, or drop them on the window)")
             .clicked()
         {
@@ -66,9 +67,17 @@ fn toolbar_ui(app: &mut S3ShareApp, ui: &mut Ui) {
         if ui.button("➕ New folder").clicked() {
             app.new_folder = Some(String::new());
         }
+        let upload_link = ui.button("📥 Upload link…");
+        if upload_link
+            .on_hover_text("A link others can upload a file into this folder with")
+            .clicked()
+            && let Some(p) = &app.place
+        {
+            app.share_upload_link(p.prefix.clone());
+        }
         ui.separator();
-        if ui
-            .add_enabled(files_selected > 0, egui::Button::new("🔗 Copy link…"))
+        let share = ui.add_enabled(files_selected > 0, egui::Button::new("🔗 Copy link…"));
+        if share
             .on_hover_text("Share an expiring link (Ctrl+L; Ctrl+C copies at once)")
             .clicked()
         {
@@ -80,34 +89,20 @@ fn toolbar_ui(app: &mut S3ShareApp, ui: &mut Ui) {
         {
             app.pick_download();
         }
-        if ui
-            .add_enabled(files_selected > 0, egui::Button::new("🗑 Delete"))
-            .on_hover_text("Delete (Del)")
-            .clicked()
-        {
+        let delete = ui.add_enabled(files_selected > 0, egui::Button::new("🗑 Delete"));
+        if delete.on_hover_text("Delete (Del)").clicked() {
             app.request_delete();
         }
-        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-            let filter = ui.add(
-                egui::TextEdit::singleline(&mut app.listing.filter)
-                    .hint_text("🔍 Filter (Ctrl+F)")
-                    .desired_width(200.0),
-            );
-            if std::mem::take(&mut app.focus_filter) {
-                filter.request_focus();
-            }
-            if filter.changed() {
-                app.listing.refresh();
-            }
-            if ui
-                .button("🔗 Upload link…")
-                .on_hover_text("A link others can upload a file with")
-                .clicked()
-                && let Some(p) = &app.place
-            {
-                app.share_upload_link(p.prefix.clone());
-            }
-        });
+        ui.separator();
+        let filter =
+            egui::TextEdit::singleline(&mut app.listing.filter).hint_text("🔍 Filter (Ctrl+F)");
+        let filter = ui.add(filter.desired_width(180.0));
+        if std::mem::take(&mut app.focus_filter) {
+            filter.request_focus();
+        }
+        if filter.changed() {
+            app.listing.refresh();
+        }
     });
 }
 
@@ -231,12 +226,11 @@ fn table_ui(app: &mut S3ShareApp, ui: &mut Ui) {
         .filter(|_| ui.input(|i| i.key_pressed(Key::ArrowDown) || i.key_pressed(Key::ArrowUp)));
     let mut table = TableBuilder::new(ui)
         .striped(true)
-        .resizable(true)
         .sense(egui::Sense::click())
         .cell_layout(egui::Layout::left_to_right(egui::Align::Center))
-        .column(Column::remainder().at_least(200.0).clip(true))
-        .column(Column::initial(100.0).at_least(70.0))
-        .column(Column::initial(150.0).at_least(100.0))
+        .column(Column::remainder().at_least(140.0).clip(true))
+        .column(Column::exact(90.0))
+        .column(Column::exact(150.0))
         .min_scrolled_height(0.0);
     if let Some(row) = scroll_to {
         table = table.scroll_to_row(row, None);

@@ -234,7 +234,8 @@ fn new_folder_ui(app: &mut S3ShareApp, ctx: &Context) {
         ui.heading("New folder");
         let edit = ui.text_edit_singleline(name);
         edit.request_focus();
-        create = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+        create = (edit.lost_focus() || edit.has_focus())
+            && ui.input(|i| i.key_pressed(egui::Key::Enter));
         ui.horizontal(|ui| {
             create |= ui.button("Create").clicked();
             cancel = ui.button("Cancel").clicked();
@@ -317,7 +318,11 @@ fn path_prompt_ui(app: &mut S3ShareApp, ctx: &Context) {
                 .desired_width(440.0)
                 .hint_text("/home/me/file.txt"),
         );
-        go = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+        if ui.memory(|m| m.focused().is_none()) {
+            edit.request_focus();
+        }
+        go = (edit.lost_focus() || edit.has_focus())
+            && ui.input(|i| i.key_pressed(egui::Key::Enter));
         ui.horizontal(|ui| {
             go |= ui.button("OK").clicked();
             cancel = ui.button("Cancel").clicked();

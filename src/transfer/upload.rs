@@ -220,6 +220,7 @@ impl S3Client {
                 .key(&item.key)
                 .content_length(size as i64)
                 .content_md5(&md5)
+                .content_type(content_type(&item.key))
                 // Closes the race between our HEAD and this PUT where the server supports it.
                 .set_if_none_match(keep_existing.then(|| "*".to_owned()))
                 .presigned(signing(900).map_err(Failure::Fatal)?)
@@ -260,6 +261,7 @@ impl S3Client {
             .create_multipart_upload()
             .bucket(bucket)
             .key(&item.key)
+            .content_type(content_type(&item.key))
             .send()
             .await
             .map_err(|e| sdk_error("CreateMultipartUpload", &target, &self.endpoint_label(), e))?;
@@ -418,6 +420,15 @@ impl S3Client {
     }
 }
 
+/// The content type a browser needs to show the object rather than download a blob: from the
+/// key's extension, `application/octet-stream` when unknown.
+fn content_type(key: &str) -> String {
+    mime_guess2::from_path(key)
+        .first_or_octet_stream()
+        .essence_str()
+        .to_owned()
+}
+
 /// Runs `fut` unless `cancel` fires first.
 async fn cancellable<T>(
     cancel: &CancellationToken,
@@ -466,6 +477,13 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn content_types_from_extensions() {
+        assert_eq!(content_type("a/photo.JPG"), "image/jpeg");
+        assert_eq!(content_type("notes.txt"), "text/plain");
+        assert_eq!(content_type("no-extension"), "application/octet-stream");
+    }
 
     #[test]
     fn parts_fit_in_ten_thousand() {
