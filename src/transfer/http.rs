@@ -35,35 +35,46 @@ pub(crate) fn backoff(attempt: u32) -> Duration {
 /// Reads `len` bytes of `path` from `offset` to compute their base64 MD5, for Content-MD5.
 pub(crate) async fn md5_of_range(path: &Path, offset: u64, len: u64) -> Result<String, Error> {
     use base64::Engine as _;
-    let err = |source| Error::Local {
+    let owned = path.to_owned();
+    // One blocking task per part rather than an async read per buffer: hashing is CPU work,
+    // and each async file read is a hop to the blocking pool.
+    let digest = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
+        use std::io::{Read as _, Seek as _};
+        let mut file = std::fs::File::open(&owned)?;
+        file.seek(std::io::SeekFrom::Start(offset))?;
+        let mut reader = file.take(len);
+        let mut hasher = Md5::new();
+        let mut buf = vec![0u8; READ_CHUNK.min(len as usize).max(1)];
+        let mut seen = 0u64;
+        loop {
+            let n = reader.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            seen += n as u64;
+        }
+        if seen != len {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("{CHANGED} (expected {len} bytes from offset {offset}, found {seen})"),
+            ));
+        }
+        Ok(hasher.finalize())
+    })
+    .await
+    .map_err(|e| Error::Config(format!("hashing task failed: {e}")))?;
+    let digest = digest.map_err(|source| Error::Local {
         what: "cannot read",
         path: path.to_owned(),
         source,
-    };
-    let mut file = tokio::fs::File::open(path).await.map_err(err)?;
-    file.seek(std::io::SeekFrom::Start(offset))
-        .await
-        .map_err(err)?;
-    let mut reader = file.take(len);
-    let mut hasher = Md5::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut seen = 0u64;
-    loop {
-        let n = reader.read(&mut buf).await.map_err(err)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        seen += n as u64;
-    }
-    if seen != len {
-        return Err(err(std::io::Error::new(
-            std::io::ErrorKind::UnexpectedEof,
-            format!("{CHANGED} (expected {len} bytes from offset {offset}, found {seen})"),
-        )));
-    }
-    Ok(base64::engine::general_purpose::STANDARD.encode(hasher.finalize()))
+    })?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(digest))
 }
+
+/// Read size for hashing and sending: large enough that syscalls and task hops are rare,
+/// small enough that parts in flight stay a few MiB of memory.
+const READ_CHUNK: usize = 1024 * 1024;
 
 /// A request body streaming `len` bytes of `path` from `offset`, counting them as they go.
 pub(crate) async fn file_body(
@@ -83,15 +94,17 @@ pub(crate) async fn file_body(
         .await
         .map_err(err)?;
     let counted = sent.clone();
-    let stream = tokio_util::io::ReaderStream::with_capacity(file.take(len), 256 * 1024).map(
-        move |chunk: std::io::Result<Bytes>| {
-            if let Ok(c) = &chunk {
-                counter.add(c.len() as u64);
-                counted.fetch_add(c.len() as u64, std::sync::atomic::Ordering::Relaxed);
-            }
-            chunk
-        },
-    );
+    let stream = tokio_util::io::ReaderStream::with_capacity(
+        file.take(len),
+        READ_CHUNK.min(len as usize).max(1),
+    )
+    .map(move |chunk: std::io::Result<Bytes>| {
+        if let Ok(c) = &chunk {
+            counter.add(c.len() as u64);
+            counted.fetch_add(c.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+        chunk
+    });
     // A file that shrank since it was measured must fail clearly, not as a short body.
     let shortfall = futures::stream::once(async move {
         let seen = sent.load(std::sync::atomic::Ordering::Relaxed);
