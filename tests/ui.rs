@@ -350,3 +350,36 @@ fn delete_asks_first() {
         .unwrap();
     assert!(head.is_none());
 }
+
+#[test]
+fn a_connection_that_fails_says_what_to_do() {
+    let f = Fixture::new();
+    let mut h = f.harness();
+    wait_for(&mut h, "the embedded store", |a| a.place.is_some());
+    h.state_mut()
+        .connect(s3share::app::backend::ConnectionTarget::Profile(
+            "no-such-profile-here".into(),
+        ));
+    wait_for(&mut h, "the failure", |a| {
+        matches!(a.connection, s3share::app::ConnectionState::Failed(..))
+    });
+    assert!(
+        h.query_all_by_label_contains("Cannot connect")
+            .next()
+            .is_some()
+    );
+    assert!(
+        h.query_all_by_label_contains("aws sso login")
+            .next()
+            .is_some(),
+        "the message says what to do"
+    );
+    // Back to a working connection with one click.
+    h.get_by_label_contains("This computer").click();
+    wait_for(&mut h, "the embedded store again", |a| {
+        matches!(
+            a.connection,
+            s3share::app::ConnectionState::Connected { .. }
+        ) && a.place.is_some()
+    });
+}

@@ -80,6 +80,13 @@ impl ConnectOptions {
         }
         let mut loader = aws_config::defaults(BehaviorVersion::latest());
         if let Some(p) = &self.profile {
+            // An unknown profile would send the credential chain on to its last resorts (the
+            // EC2 metadata service among them) and fail slowly with a vague message.
+            if !super::aws_profiles().contains(p) {
+                return Err(Error::NoCredentials(format!(
+                    "profile {p:?} is not in ~/.aws/config or ~/.aws/credentials"
+                )));
+            }
             loader = loader.profile_name(p);
         }
         if let Some(r) = &self.region {
