@@ -670,7 +670,6 @@ async fn store(conn: &Connection) -> anyhow::Result<bool> {
     let Some(store) = &conn.local_store else {
         bail!("`s3share store` serves the embedded store; it takes no --profile or --endpoint-url");
     };
-    let state = store.state();
     eprintln!(
         "embedded store on {} (bucket `{}`, data in {}){}; Ctrl+C stops it",
         store.endpoint(),
@@ -682,7 +681,6 @@ async fn store(conn: &Connection) -> anyhow::Result<bool> {
             ", served by another s3share process; this one takes over when it exits"
         }
     );
-    let _ = state;
     store.serve_until_ctrl_c().await;
     // Give in-flight requests a moment to finish.
     tokio::time::sleep(Duration::from_millis(100)).await;

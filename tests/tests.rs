@@ -41,6 +41,20 @@ fn item(path: PathBuf, key: &str) -> UploadItem {
     }
 }
 
+/// Uploads with the default options, no events, no cancellation.
+async fn upload(s: &TestServer, items: &[UploadItem]) -> Vec<s3share::Result<UploadOutcome>> {
+    let options = UploadOptions::default();
+    s.client
+        .upload_many(
+            &s.bucket,
+            items,
+            &options,
+            no_events(),
+            &CancellationToken::new(),
+        )
+        .await
+}
+
 async fn fetch(url: &str) -> (u16, Vec<u8>) {
     let r = reqwest::get(url).await.expect("link answers");
     let status = r.status().as_u16();
@@ -73,16 +87,7 @@ async fn awkward_keys_round_trip(s: &TestServer) {
             )
         })
         .collect();
-    let results = s
-        .client
-        .upload_many(
-            &s.bucket,
-            &items,
-            &UploadOptions::default(),
-            no_events(),
-            &CancellationToken::new(),
-        )
-        .await;
+    let results = upload(s, &items).await;
     for (it, r) in items.iter().zip(&results) {
         assert!(
             matches!(r, Ok(UploadOutcome::Uploaded { .. })),
@@ -162,15 +167,7 @@ async fn links_refuse_tampering_and_expiry(s: &TestServer) {
         random_file(dir.path(), "x", 4096, 7),
         "shared/report 2024.pdf",
     );
-    s.client
-        .upload_many(
-            &s.bucket,
-            std::slice::from_ref(&it),
-            &UploadOptions::default(),
-            no_events(),
-            &CancellationToken::new(),
-        )
-        .await;
+    upload(s, std::slice::from_ref(&it)).await;
 
     let link = s
         .client
@@ -390,16 +387,7 @@ async fn zero_byte_and_folders(s: &TestServer) {
     std::fs::write(&empty, b"").unwrap();
     let (items, errors) = transfer::plan_upload(&[empty], "z/");
     assert!(errors.is_empty());
-    let r = s
-        .client
-        .upload_many(
-            &s.bucket,
-            &items,
-            &UploadOptions::default(),
-            no_events(),
-            &CancellationToken::new(),
-        )
-        .await;
+    let r = upload(s, &items).await;
     assert_eq!(
         r[0].as_ref().unwrap(),
         &UploadOutcome::Uploaded {
@@ -455,16 +443,7 @@ async fn one_bad_file_never_stops_the_others(s: &TestServer) {
     assert!(errors[0].to_string().contains("dangling"), "{}", errors[0]);
     // Gone between planning and uploading.
     std::fs::remove_file(&vanishing).unwrap();
-    let results = s
-        .client
-        .upload_many(
-            &s.bucket,
-            &items,
-            &UploadOptions::default(),
-            no_events(),
-            &CancellationToken::new(),
-        )
-        .await;
+    let results = upload(s, &items).await;
     let failed: Vec<String> = results
         .iter()
         .filter_map(|r| r.as_ref().err().map(|e| e.to_string()))
@@ -766,4 +745,5 @@ on_both_servers!(
 
 mod cli;
 mod embedded_store;
+mod region;
 mod ui;

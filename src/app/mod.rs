@@ -558,13 +558,7 @@ impl S3ShareApp {
 
     /// Asks to delete the selection (after confirmation).
     pub fn request_delete(&mut self) {
-        let keys: Vec<String> = self
-            .listing
-            .selection()
-            .iter()
-            .filter(|e| !e.is_folder)
-            .map(|e| e.key.clone())
-            .collect();
+        let keys = self.listing.selected_files();
         if keys.is_empty() {
             return self.toast_error(
                 "Select files to delete (folders are deleted by deleting what is in them).".into(),
@@ -599,13 +593,7 @@ impl S3ShareApp {
 
     /// Opens the share dialog for the selected files.
     pub fn share_selection(&mut self) {
-        let keys: Vec<String> = self
-            .listing
-            .selection()
-            .iter()
-            .filter(|e| !e.is_folder)
-            .map(|e| e.key.clone())
-            .collect();
+        let keys = self.listing.selected_files();
         if keys.is_empty() {
             return self.toast_error("Select one or more files to share.".into());
         }
@@ -747,13 +735,7 @@ impl S3ShareApp {
 
     /// Downloads the selection: a save dialog for one file, a folder dialog for several.
     pub fn pick_download(&mut self) {
-        let keys: Vec<String> = self
-            .listing
-            .selection()
-            .iter()
-            .filter(|e| !e.is_folder)
-            .map(|e| e.key.clone())
-            .collect();
+        let keys = self.listing.selected_files();
         if keys.is_empty() {
             return self.toast_error("Select files to download.".into());
         }

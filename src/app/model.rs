@@ -246,6 +246,15 @@ impl Listing {
             .collect()
     }
 
+    /// Keys of the selected files (folders left out), in table order.
+    pub fn selected_files(&self) -> Vec<String> {
+        self.selection()
+            .into_iter()
+            .filter(|e| !e.is_folder)
+            .map(|e| e.key.clone())
+            .collect()
+    }
+
     /// Clicking row `i`: alone, with Ctrl (toggle) or with Shift (range from the anchor).
     pub fn click(&mut self, i: usize, ctrl: bool, shift: bool) {
         let key = self.row(i).key.clone();

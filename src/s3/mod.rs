@@ -103,25 +103,15 @@ impl S3Client {
     /// The SDK client to use for `bucket`: the configured one, or one re-targeted at the
     /// bucket's own region when it lives elsewhere on AWS.
     pub(crate) async fn for_bucket(&self, bucket: &str) -> Result<Client> {
-        if self.inner.endpoint.is_some() {
-            // S3-compatible servers have one endpoint; their region is whatever they were told.
-            return Ok(self.inner.sdk.clone());
-        }
         if let Some(c) = self.inner.regional.lock().get(bucket) {
             return Ok(c.clone());
         }
         let configured = self.inner.sdk.config().region().map(|r| r.to_string());
-        let region = self.bucket_region(bucket).await?;
-        let client = match region {
+        let client = match self.bucket_region(bucket).await {
             Some(r) if Some(&r) != configured.as_ref() => {
                 tracing::debug!(bucket, region = %r, "bucket lives in another region");
-                let conf = self
-                    .inner
-                    .sdk
-                    .config()
-                    .to_builder()
-                    .region(aws_sdk_s3::config::Region::new(r))
-                    .build();
+                let region = aws_sdk_s3::config::Region::new(r);
+                let conf = self.inner.sdk.config().to_builder().region(region).build();
                 Client::from_conf(conf)
             }
             _ => self.inner.sdk.clone(),
@@ -133,20 +123,25 @@ impl S3Client {
         Ok(client)
     }
 
-    /// Asks S3 where `bucket` lives; S3 names the region in a header even when it refuses or
-    /// redirects the request.
-    async fn bucket_region(&self, bucket: &str) -> Result<Option<String>> {
+    /// Asks the server where `bucket` lives; S3 names the region in a header even when it
+    /// refuses or redirects the request. `None` when it does not say: then the configured
+    /// region is used, and the operation itself reports what is wrong (a HEAD on the bucket
+    /// may be denied where the objects are not).
+    async fn bucket_region(&self, bucket: &str) -> Option<String> {
         match self.inner.sdk.head_bucket().bucket(bucket).send().await {
-            Ok(out) => Ok(out.bucket_region().map(str::to_owned)),
+            Ok(out) => out.bucket_region().map(str::to_owned),
             Err(e) => {
                 let header = e
                     .raw_response()
-                    .and_then(|r| r.headers().get("x-amz-bucket-region"))
-                    .map(str::to_owned);
-                match header {
-                    Some(r) => Ok(Some(r)),
-                    None => Err(sdk_error("HeadBucket", bucket, &self.endpoint_label(), e)),
+                    .and_then(|r| r.headers().get("x-amz-bucket-region"));
+                if header.is_none() {
+                    tracing::debug!(
+                        bucket,
+                        "no region from HeadBucket: {}",
+                        aws_smithy_types::error::display::DisplayErrorContext(&e)
+                    );
                 }
+                header.map(str::to_owned)
             }
         }
     }
