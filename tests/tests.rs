@@ -30,6 +30,7 @@ const AWKWARD_KEYS: &[&str] = &[
     " leading and trailing ",
     "parens (1) [x] {y} 'q' ~!@$^*,;.txt",
     "deep/a/b/c/d/e/f/g/h/i/j/file.txt",
+    "new\nline\ttab.txt",
 ];
 
 fn item(path: PathBuf, key: &str) -> UploadItem {
