@@ -901,20 +901,20 @@ impl S3ShareApp {
                 let rest = &key[place.prefix.len()..];
                 let entry = match rest.split_once('/') {
                     // A file in a sub-folder makes the sub-folder appear.
-                    Some((folder, _)) => Entry {
-                        key: format!("{}{folder}/", place.prefix),
-                        name: folder.to_owned(),
-                        is_folder: true,
-                        size: 0,
-                        modified: None,
-                    },
-                    None => Entry {
-                        key: key.clone(),
-                        name: rest.to_owned(),
-                        is_folder: false,
+                    Some((folder, _)) => Entry::new(
+                        format!("{}{folder}/", place.prefix),
+                        folder.to_owned(),
+                        true,
+                        0,
+                        None,
+                    ),
+                    None => Entry::new(
+                        key.clone(),
+                        rest.to_owned(),
+                        false,
                         size,
-                        modified: Some(SystemTime::now()),
-                    },
+                        Some(SystemTime::now()),
+                    ),
                 };
                 self.listing.upsert(entry);
             }
@@ -939,13 +939,8 @@ impl S3ShareApp {
                     && let Some(name) = prefix.strip_prefix(&place.prefix)
                 {
                     let name = name.trim_end_matches('/').to_owned();
-                    self.listing.upsert(Entry {
-                        key: prefix.clone(),
-                        name,
-                        is_folder: true,
-                        size: 0,
-                        modified: None,
-                    });
+                    self.listing
+                        .upsert(Entry::new(prefix.clone(), name, true, 0, None));
                 }
             }
             Event::FolderFailed(e) => self.toast_error(e),

@@ -22,30 +22,40 @@ pub struct Entry {
     pub size: u64,
     /// Last modified (files only).
     pub modified: Option<SystemTime>,
+    /// `name` in lower case, computed once: sorting and filtering 100,000 rows must not
+    /// allocate per comparison.
+    lower: String,
 }
 
 impl Entry {
-    fn folder(prefix: &str, key: String) -> Self {
-        let name = key[prefix.len()..].trim_end_matches('/').to_owned();
+    /// A row; `name` is what the table shows.
+    pub fn new(
+        key: String,
+        name: String,
+        is_folder: bool,
+        size: u64,
+        modified: Option<SystemTime>,
+    ) -> Self {
+        let lower = name.to_lowercase();
         Self {
             key,
             name,
-            is_folder: true,
-            size: 0,
-            modified: None,
+            is_folder,
+            size,
+            modified,
+            lower,
         }
+    }
+
+    fn folder(prefix: &str, key: String) -> Self {
+        let name = key[prefix.len()..].trim_end_matches('/').to_owned();
+        Self::new(key, name, true, 0, None)
     }
 
     /// A file row for `o` listed under `prefix`.
     pub fn file(prefix: &str, o: &ObjectEntry) -> Self {
         let name = o.key.strip_prefix(prefix).unwrap_or(&o.key).to_owned();
-        Self {
-            key: o.key.clone(),
-            name,
-            is_folder: false,
-            size: o.size,
-            modified: o.modified,
-        }
+        Self::new(o.key.clone(), name, false, o.size, o.modified)
     }
 }
 
@@ -153,8 +163,10 @@ impl Listing {
         self.error = None;
     }
 
-    /// Adds a page of the listing of `prefix`.
+    /// Adds a page of the listing of `prefix`: the page is sorted on its own and merged into
+    /// the rows shown, so each page costs O(rows), not a full sort.
     pub fn add_page(&mut self, prefix: &str, page: ListPage) {
+        let start = self.entries.len();
         self.entries
             .extend(page.folders.into_iter().map(|f| Entry::folder(prefix, f)));
         self.entries.extend(
@@ -163,16 +175,41 @@ impl Listing {
                 .filter(|o| o.key != prefix)
                 .map(|o| Entry::file(prefix, o)),
         );
-        self.refresh();
+        let needle = self.filter.to_lowercase();
+        let mut fresh: Vec<usize> = (start..self.entries.len())
+            .filter(|&i| self.entries[i].lower.contains(&needle))
+            .collect();
+        fresh.sort_by(|&a, &b| self.compare(a, b));
+        let mut merged = Vec::with_capacity(self.visible.len() + fresh.len());
+        let (mut old, mut new) = (self.visible.iter().peekable(), fresh.iter().peekable());
+        while let (Some(&&a), Some(&&b)) = (old.peek(), new.peek()) {
+            if self.compare(a, b) == std::cmp::Ordering::Greater {
+                merged.push(b);
+                new.next();
+            } else {
+                merged.push(a);
+                old.next();
+            }
+        }
+        merged.extend(old);
+        merged.extend(new);
+        self.visible = merged;
     }
 
     /// Adds or replaces one entry (a finished upload, a new folder).
     pub fn upsert(&mut self, entry: Entry) {
-        match self.entries.iter_mut().find(|e| e.key == entry.key) {
-            Some(e) => *e = entry,
-            None => self.entries.push(entry),
+        if let Some(e) = self.entries.iter_mut().find(|e| e.key == entry.key) {
+            *e = entry;
+            return self.refresh();
         }
-        self.refresh();
+        self.entries.push(entry);
+        let i = self.entries.len() - 1;
+        if self.entries[i].lower.contains(&self.filter.to_lowercase()) {
+            let at = self
+                .visible
+                .partition_point(|&v| self.compare(v, i) != std::cmp::Ordering::Greater);
+            self.visible.insert(at, i);
+        }
     }
 
     /// Removes entries by key.
@@ -188,26 +225,24 @@ impl Listing {
     pub fn refresh(&mut self) {
         let needle = self.filter.to_lowercase();
         let mut visible: Vec<usize> = (0..self.entries.len())
-            .filter(|&i| needle.is_empty() || self.entries[i].name.to_lowercase().contains(&needle))
+            .filter(|&i| self.entries[i].lower.contains(&needle))
             .collect();
-        let (by, ascending) = self.sort.unwrap_or((SortBy::Name, true));
-        let entries = &self.entries;
-        visible.sort_by(|&a, &b| {
-            let (a, b) = (&entries[a], &entries[b]);
-            let order = match by {
-                SortBy::Name => a
-                    .name
-                    .to_lowercase()
-                    .cmp(&b.name.to_lowercase())
-                    .then_with(|| a.name.cmp(&b.name)),
-                SortBy::Size => a.size.cmp(&b.size),
-                SortBy::Modified => a.modified.cmp(&b.modified),
-            };
-            b.is_folder
-                .cmp(&a.is_folder)
-                .then(if ascending { order } else { order.reverse() })
-        });
+        visible.sort_by(|&a, &b| self.compare(a, b));
         self.visible = visible;
+    }
+
+    /// The table order of entries `a` and `b`: folders first, then the chosen column.
+    fn compare(&self, a: usize, b: usize) -> std::cmp::Ordering {
+        let (by, ascending) = self.sort.unwrap_or((SortBy::Name, true));
+        let (a, b) = (&self.entries[a], &self.entries[b]);
+        let order = match by {
+            SortBy::Name => a.lower.cmp(&b.lower).then_with(|| a.name.cmp(&b.name)),
+            SortBy::Size => a.size.cmp(&b.size),
+            SortBy::Modified => a.modified.cmp(&b.modified),
+        };
+        b.is_folder
+            .cmp(&a.is_folder)
+            .then(if ascending { order } else { order.reverse() })
     }
 
     /// Number of rows shown.
@@ -450,6 +485,25 @@ mod tests {
         l.refresh();
         assert_eq!(l.len(), 2);
         assert_eq!(l.summary(), (0, 2, 55));
+    }
+
+    #[test]
+    fn merged_pages_and_upserts_match_a_full_sort() {
+        let mut l = Listing::sorted_by(Some((SortBy::Size, false)));
+        for p in 0..5u64 {
+            let files: Vec<(String, u64)> = (0..50u64)
+                .map(|i| (format!("f{p}-{i}"), (i * 7919 + p * 104729) % 1000))
+                .collect();
+            let files: Vec<(&str, u64)> = files.iter().map(|(k, s)| (k.as_str(), *s)).collect();
+            l.add_page("", page(&[&format!("d{p}/")], &files));
+        }
+        l.upsert(Entry::new("late".into(), "late".into(), false, 500, None));
+        let merged: Vec<String> = (0..l.len()).map(|i| l.row(i).key.clone()).collect();
+        l.refresh();
+        let sorted: Vec<String> = (0..l.len()).map(|i| l.row(i).key.clone()).collect();
+        assert_eq!(merged, sorted);
+        assert_eq!(l.len(), 5 * 51 + 1);
+        assert!(l.row(0).is_folder && !l.row(5).is_folder);
     }
 
     #[test]
