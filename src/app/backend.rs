@@ -724,10 +724,10 @@ async fn load_preview(
             .send()
             .await
             .and_then(|r| r.error_for_status())
-            .map_err(|e| e.to_string())?
+            .map_err(without_url)?
             .bytes()
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(without_url)?;
         let image = tokio::task::spawn_blocking(move || decode_image(&bytes))
             .await
             .map_err(|e| e.to_string())??;
@@ -755,6 +755,11 @@ async fn load_preview(
         text,
         truncated: size > PREVIEW_TEXT_MAX,
     })
+}
+
+/// A reqwest error as text without its URL: a presigned URL is a secret.
+fn without_url(e: reqwest::Error) -> String {
+    e.without_url().to_string()
 }
 
 fn decode_image(bytes: &[u8]) -> Result<egui::ColorImage, String> {

@@ -144,8 +144,9 @@ pub(crate) async fn send(
     let response = match result {
         Ok(r) => r,
         Err(e) => {
+            // The URL is a secret (its signature works for anyone): never in messages or logs.
+            let text = describe(&e.without_url());
             // A local read error surfaces as a body error: retrying would read the same file.
-            let text = describe(&e);
             if text.contains(CHANGED) {
                 return Err(Failure::Fatal(Error::Config(format!(
                     "s3://{bucket}/{key}: the local {CHANGED}; upload it again when it is complete"

@@ -327,10 +327,14 @@ impl S3Client {
                         abort,
                     );
                     tracing::warn!(%upload_id, "could not abort the unfinished upload: {abort}");
+                    let cause = match e {
+                        Error::S3 { message, .. } => message,
+                        other => other.to_string(),
+                    };
                     return Err(Error::S3 {
                         operation: format!("upload of {target}"),
                         message: format!(
-                            "{e}; the unfinished multipart upload {upload_id} could not be aborted ({abort}) and may keep costing storage until a lifecycle rule removes it"
+                            "{cause}; the unfinished multipart upload {upload_id} could not be aborted ({abort}) and may keep costing storage until a lifecycle rule removes it"
                         ),
                     });
                 }
