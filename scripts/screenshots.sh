@@ -39,7 +39,7 @@ export DISPLAY=:97
 sleep 1
 "$S3SHARE" >"$WORK/app.log" 2>&1 & APP_PID=$!
 WID=
-for _ in $(seq 50); do WID=$(xdotool search --name '^s3share$' 2>/dev/null | head -1) && [ -n "$WID" ] && break; sleep 0.2; done
+for _ in $(seq 50); do WID=$(xdotool search --name '^s3share' 2>/dev/null | head -1) && [ -n "$WID" ] && break; sleep 0.2; done
 [ -n "$WID" ] || { cat "$WORK/app.log"; echo "the window did not appear" >&2; exit 1; }
 xdotool windowsize "$WID" 1280 800 windowmove "$WID" 0 0 windowfocus "$WID"
 sleep 2

@@ -212,3 +212,29 @@ async fn listing_multipart_uploads_shows_open_ones() {
             .is_empty()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_that_is_down_says_so_readably() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let creds = aws_credential_types::Credentials::new("AKID", "secret", None, None, "test");
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let client = s3share::s3::static_client(&endpoint, "us-east-1", creds, true).unwrap();
+    let err = client
+        .list_buckets()
+        .await
+        .expect_err("nothing listens there");
+    assert!(matches!(err, s3share::Error::Unreachable { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains(&endpoint) && text.contains("Connection refused"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("DispatchFailure") && !text.contains("ConnectorError"),
+        "no Debug dumps: {text}"
+    );
+}

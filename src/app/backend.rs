@@ -90,8 +90,6 @@ pub struct PlannedUpload {
 pub enum Command {
     /// Connect (and make this the current connection).
     Connect(ConnectionTarget),
-    /// List the buckets of the current connection.
-    ListBuckets,
     /// Stream a folder listing; `request` tags the answers.
     List {
         request: u64,
@@ -334,15 +332,6 @@ impl Worker {
     async fn handle(&mut self, command: Command) {
         match command {
             Command::Connect(target) => self.connect(target).await,
-            Command::ListBuckets => {
-                let Some(client) = self.client() else { return };
-                let out = self.out.clone();
-                tokio::spawn(async move {
-                    out.emit(Event::Buckets(
-                        client.list_buckets().await.map_err(|e| e.to_string()),
-                    ))
-                });
-            }
             Command::List {
                 request,
                 bucket,
@@ -551,6 +540,21 @@ impl Worker {
                 });
             }
         };
+        // Listing buckets doubles as a probe: an endpoint that is down, or credentials it
+        // refuses outright, fail the connection here with a message; a denied listing does not
+        // (the user can still type a bucket name).
+        let buckets = client.list_buckets().await;
+        if let Err(
+            e @ (crate::Error::Unreachable { .. }
+            | crate::Error::NoCredentials(_)
+            | crate::Error::ExpiredCredentials(_)),
+        ) = &buckets
+        {
+            return self.out.emit(Event::ConnectFailed {
+                target,
+                error: e.to_string(),
+            });
+        }
         let local_store = self
             .local
             .as_ref()
@@ -564,6 +568,8 @@ impl Worker {
             credentials_expiry: expiry,
             target,
         });
+        self.out
+            .emit(Event::Buckets(buckets.map_err(|e| e.to_string())));
     }
 }
 

@@ -329,6 +329,9 @@ impl S3ShareApp {
             prefix: place.prefix.clone(),
         });
         self.settings.last_place = Some(place.clone());
+        let title = format!("s3share — {}/{}", place.bucket, place.prefix);
+        self.repaint_ctx
+            .send_viewport_cmd(egui::ViewportCommand::Title(title));
         self.place = Some(place);
     }
 
@@ -802,7 +805,6 @@ impl S3ShareApp {
                     .clone()
                     .filter(|_| self.settings.last_target.as_ref() == Some(&target));
                 self.settings.last_target = Some(target);
-                self.backend.send(Command::ListBuckets);
                 if let Some(place) = remembered.or_else(|| {
                     default_bucket.map(|bucket| Place {
                         bucket,
