@@ -20,16 +20,8 @@ fn local(dir: &std::path::Path) -> ConnectOptions {
 }
 
 async fn put_text(client: &s3share::s3::S3Client, key: &str, text: &str) -> reqwest::StatusCode {
-    let link = client
-        .link_put("s3share", key, Duration::from_secs(60))
+    crate::support::put_via_link(client, "s3share", key, text.to_owned())
         .await
-        .unwrap();
-    reqwest::Client::new()
-        .put(&link.url)
-        .body(text.to_owned())
-        .send()
-        .await
-        .unwrap()
         .status()
 }
 

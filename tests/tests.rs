@@ -13,7 +13,7 @@ use s3share::Error;
 use s3share::transfer::{
     self, OnConflict, TransferEvent, UploadItem, UploadOptions, UploadOutcome, no_events,
 };
-use support::{TestServer, random_file};
+use support::{TestServer, put_via_link, random_file};
 use tokio_util::sync::CancellationToken;
 
 const MIB: usize = 1024 * 1024;
@@ -221,21 +221,13 @@ async fn links_refuse_tampering_and_expiry(s: &TestServer) {
 }
 
 async fn put_links_upload_with_plain_http(s: &TestServer) {
-    let link = s
-        .client
-        .link_put(
-            &s.bucket,
-            "drop box/upload + me.txt",
-            Duration::from_secs(600),
-        )
-        .await
-        .unwrap();
-    let r = reqwest::Client::new()
-        .put(&link.url)
-        .body("uploaded through a link")
-        .send()
-        .await
-        .unwrap();
+    let r = put_via_link(
+        &s.client,
+        &s.bucket,
+        "drop box/upload + me.txt",
+        "uploaded through a link",
+    )
+    .await;
     assert!(
         r.status().is_success(),
         "{}: {}",
@@ -518,17 +510,8 @@ async fn corrupted_bodies_are_refused_and_not_stored(s: &TestServer) {
     use md5::Digest as _;
     let client = aws_sdk_s3_client(s);
     // Existing good bytes must survive a corrupted replacement attempt.
-    let link = s
-        .client
-        .link_put(&s.bucket, "integrity.txt", Duration::from_secs(60))
+    put_via_link(&s.client, &s.bucket, "integrity.txt", "good")
         .await
-        .unwrap();
-    reqwest::Client::new()
-        .put(&link.url)
-        .body("good")
-        .send()
-        .await
-        .unwrap()
         .error_for_status()
         .unwrap();
 
@@ -613,17 +596,8 @@ async fn honest_expiry_with_temporary_credentials(s: &TestServer) {
 async fn downloads_stay_in_their_folder(s: &TestServer) {
     let dir = tempfile::tempdir().unwrap();
     for key in ["share/a.txt", "share/sub/b.txt", "share//double.txt"] {
-        let link = s
-            .client
-            .link_put(&s.bucket, key, Duration::from_secs(60))
+        put_via_link(&s.client, &s.bucket, key, key.to_owned())
             .await
-            .unwrap();
-        reqwest::Client::new()
-            .put(&link.url)
-            .body(key.to_owned())
-            .send()
-            .await
-            .unwrap()
             .error_for_status()
             .unwrap();
     }

@@ -63,22 +63,8 @@ impl Fixture {
     }
 
     fn put(&self, key: &str, bytes: &[u8]) {
-        let client = self.store.client.clone();
-        let (key, bytes) = (key.to_owned(), bytes.to_vec());
-        self.runtime.block_on(async move {
-            let link = client
-                .link_put("s3share", &key, Duration::from_secs(60))
-                .await
-                .unwrap();
-            reqwest::Client::new()
-                .put(&link.url)
-                .body(bytes)
-                .send()
-                .await
-                .unwrap()
-                .error_for_status()
-                .unwrap();
-        });
+        let put = crate::support::put_via_link(&self.store.client, "s3share", key, bytes.to_vec());
+        self.runtime.block_on(put).error_for_status().unwrap();
     }
 
     fn harness(&self) -> Harness<'static, S3ShareApp> {

@@ -124,6 +124,25 @@ pub async fn seaweed() -> TestServer {
     }
 }
 
+/// Stores `body` at `key` with a plain HTTP PUT to a presigned link, as `curl -T` would.
+pub async fn put_via_link(
+    client: &S3Client,
+    bucket: &str,
+    key: &str,
+    body: impl Into<reqwest::Body>,
+) -> reqwest::Response {
+    let link = client
+        .link_put(bucket, key, std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
+    reqwest::Client::new()
+        .put(&link.url)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// Writes `len` pseudo-random bytes (a cheap, seeded generator: tests need variety, not secrecy).
 pub fn random_file(dir: &Path, name: &str, len: usize, seed: u64) -> PathBuf {
     let mut x = seed
