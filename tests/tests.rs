@@ -720,5 +720,5 @@ on_both_servers!(
 
 mod cli;
 mod embedded_store;
-mod region;
+mod s3_behaviour;
 mod ui;
