@@ -265,7 +265,7 @@ async fn ls(
             }
         }
         for o in &page.objects {
-            let modified = o.modified.map(links::format_time).unwrap_or_default();
+            let modified = o.modified.map(links::format_time_short).unwrap_or_default();
             if json {
                 let rfc3339 = o.modified.map(|t| {
                     time::OffsetDateTime::from(t)
@@ -278,13 +278,7 @@ async fn ls(
                     serde_json::json!({ "type": "file", "key": o.key, "size": o.size, "modified": rfc3339, "etag": o.etag })
                 )?;
             } else {
-                writeln!(
-                    out,
-                    "{:>12}  {:16}  {}",
-                    o.size,
-                    modified.trim_end_matches(" UTC"),
-                    o.key
-                )?;
+                writeln!(out, "{:>12}  {:16}  {}", o.size, modified, o.key)?;
             }
         }
         // Show each page as it arrives: a huge folder starts printing at once.

@@ -181,11 +181,22 @@ impl S3Client {
     }
 }
 
-/// `2026-11-25 14:03 UTC`.
+/// A moment in the user's local time with its zone: `2026-11-25 15:03 (UTC+01:00)`, or
+/// `2026-11-25 14:03 UTC` where local time is UTC. For messages, where the zone matters.
 pub fn format_time(t: SystemTime) -> String {
-    let t = time::OffsetDateTime::from(t);
-    let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
-    t.format(fmt).unwrap_or_else(|_| "?".into())
+    let local = chrono::DateTime::<chrono::Local>::from(t);
+    if local.offset().local_minus_utc() == 0 {
+        local.format("%Y-%m-%d %H:%M UTC").to_string()
+    } else {
+        local.format("%Y-%m-%d %H:%M (UTC%:z)").to_string()
+    }
+}
+
+/// A moment in local time, without the zone: `2026-11-25 15:03`. For tables and listings.
+pub fn format_time_short(t: SystemTime) -> String {
+    chrono::DateTime::<chrono::Local>::from(t)
+        .format("%Y-%m-%d %H:%M")
+        .to_string()
 }
 
 /// `1h 30m`, `7d`, `45s`: short and rounded to what a person cares about.

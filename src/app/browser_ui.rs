@@ -266,7 +266,7 @@ fn table_ui(app: &mut S3ShareApp, ui: &mut Ui) {
                 });
                 row.col(|ui| {
                     if let Some(m) = entry.modified {
-                        ui.add(egui::Label::new(links::format_time(m)).selectable(false));
+                        ui.add(egui::Label::new(links::format_time_short(m)).selectable(false));
                     }
                 });
                 let response = row.response();
