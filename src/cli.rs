@@ -267,11 +267,7 @@ async fn ls(
         for o in &page.objects {
             let modified = o.modified.map(links::format_time_short).unwrap_or_default();
             if json {
-                let rfc3339 = o.modified.map(|t| {
-                    time::OffsetDateTime::from(t)
-                        .format(&time::format_description::well_known::Rfc3339)
-                        .unwrap_or_default()
-                });
+                let rfc3339 = o.modified.map(links::format_rfc3339);
                 writeln!(
                     out,
                     "{}",
@@ -368,7 +364,7 @@ async fn put(
         Some(choice) => options.on_conflict = choice,
         None if std::io::stdin().is_terminal() => {
             let (keep, skip) = ask_about_conflicts(client, &dest.bucket, items).await?;
-            items = keep.into_iter().map(|(item, _)| item).collect();
+            items = keep;
             skipped_by_answer = skip;
             // Approved overwrites and new keys go in one batch; new keys are still protected
             // against a race by If-None-Match where the server supports it.
@@ -432,12 +428,13 @@ async fn put(
     Ok(ok)
 }
 
-/// Asks, for each file whose key exists, whether to overwrite it.
+/// Asks, for each file whose key exists, whether to overwrite it; returns the files to
+/// upload and the files to skip.
 async fn ask_about_conflicts(
     client: &S3Client,
     bucket: &str,
     items: Vec<UploadItem>,
-) -> anyhow::Result<(Vec<(UploadItem, bool)>, Vec<UploadItem>)> {
+) -> anyhow::Result<(Vec<UploadItem>, Vec<UploadItem>)> {
     let exists: Vec<bool> = futures::stream::iter(items.iter())
         .map(|i| async move { client.head(bucket, &i.key).await.map(|h| h.is_some()) })
         .buffered(16)
@@ -450,7 +447,7 @@ async fn ask_about_conflicts(
     let mut all: Option<bool> = None;
     for (item, exists) in items.into_iter().zip(exists) {
         if !exists {
-            keep.push((item, false));
+            keep.push(item);
             continue;
         }
         let overwrite = match all {
@@ -475,7 +472,7 @@ async fn ask_about_conflicts(
             }
         };
         if overwrite {
-            keep.push((item, true))
+            keep.push(item)
         } else {
             skip.push(item)
         }

@@ -126,3 +126,18 @@ pub enum Error {
 
 /// Shorthand for the library's results.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The messages of an error and its sources, joined: readable, unlike the SDK's Debug dump.
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(err);
+    while let Some(e) = next {
+        let text = e.to_string();
+        // Wrappers often repeat their source's text; keep each piece once.
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
+}

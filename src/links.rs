@@ -108,7 +108,7 @@ impl S3Client {
     ) -> Result<Link> {
         check_expiry(expires_in)?;
         let (config, expires_at, limited) = self.presigning(expires_in).await?;
-        let client = self.for_bucket(bucket).await?;
+        let client = self.for_bucket(bucket).await;
         let req = client
             .get_object()
             .bucket(bucket)
@@ -137,7 +137,7 @@ impl S3Client {
     pub async fn link_put(&self, bucket: &str, key: &str, expires_in: Duration) -> Result<Link> {
         check_expiry(expires_in)?;
         let (config, expires_at, limited) = self.presigning(expires_in).await?;
-        let client = self.for_bucket(bucket).await?;
+        let client = self.for_bucket(bucket).await;
         let req = client
             .put_object()
             .bucket(bucket)
@@ -227,11 +227,12 @@ fn serialize_time<S: serde::Serializer>(
     t: &SystemTime,
     s: S,
 ) -> std::result::Result<S::Ok, S::Error> {
-    let t = time::OffsetDateTime::from(*t);
-    s.serialize_str(
-        &t.format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default(),
-    )
+    s.serialize_str(&format_rfc3339(*t))
+}
+
+/// `2026-11-25T14:03:07.250Z`: for machine-readable output.
+pub fn format_rfc3339(t: SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 #[cfg(test)]

@@ -2,7 +2,6 @@
 
 use std::path::Path;
 use std::process::{Command, Output};
-use std::time::Duration;
 
 use crate::support::{random_file, store_paths};
 
@@ -193,7 +192,6 @@ async fn cli_against_seaweedfs_with_an_endpoint() {
     assert_eq!(r.bytes().await.unwrap().len(), 2 << 20);
     let out = run(&["ls", &location]);
     assert!(text(&out.stdout).contains("report.pdf"));
-    tokio::time::sleep(Duration::from_millis(10)).await;
 }
 
 #[test]

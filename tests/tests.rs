@@ -56,6 +56,14 @@ async fn upload(s: &TestServer, items: &[UploadItem]) -> Vec<s3share::Result<Upl
         .await
 }
 
+/// Downloads `key` to `path` (never overwriting), no events, no cancellation.
+async fn download(s: &TestServer, key: &str, path: &std::path::Path) -> s3share::Result<u64> {
+    let cancel = CancellationToken::new();
+    s.client
+        .download_file(&s.bucket, key, path, false, 0, no_events(), &cancel)
+        .await
+}
+
 async fn fetch(url: &str) -> (u16, Vec<u8>) {
     let r = reqwest::get(url).await.expect("link answers");
     let status = r.status().as_u16();
@@ -287,19 +295,7 @@ async fn multipart_upload_matches_byte_for_byte(s: &TestServer) {
     );
 
     let out = dir.path().join("out");
-    let n = s
-        .client
-        .download_file(
-            &s.bucket,
-            &it.key,
-            &out.join("copy.bin"),
-            false,
-            0,
-            no_events(),
-            &CancellationToken::new(),
-        )
-        .await
-        .unwrap();
+    let n = download(s, &it.key, &out.join("copy.bin")).await.unwrap();
     assert_eq!(n, it.size);
     assert!(
         std::fs::read(&path).unwrap() == std::fs::read(out.join("copy.bin")).unwrap(),
@@ -315,18 +311,7 @@ async fn multipart_upload_matches_byte_for_byte(s: &TestServer) {
     );
 
     // Refusing to overwrite a local file loses nothing.
-    let again = s
-        .client
-        .download_file(
-            &s.bucket,
-            &it.key,
-            &out.join("copy.bin"),
-            false,
-            0,
-            no_events(),
-            &CancellationToken::new(),
-        )
-        .await;
+    let again = download(s, &it.key, &out.join("copy.bin")).await;
     assert!(
         again
             .unwrap_err()

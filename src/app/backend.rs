@@ -225,7 +225,17 @@ pub enum Event {
 pub struct Backend {
     commands: UnboundedSender<Command>,
     events: mpsc::Receiver<Event>,
-    next_id: u64,
+    ids: Ids,
+}
+
+/// Ids for transfers and requests, shared by the UI and the worker so they never collide.
+#[derive(Clone, Default)]
+struct Ids(Arc<std::sync::atomic::AtomicU64>);
+
+impl Ids {
+    fn next(&self) -> u64 {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
+    }
 }
 
 /// How the worker finds the embedded store (tests point it at a temporary folder).
@@ -250,11 +260,12 @@ impl Backend {
             tx: event_tx,
             repaint: Arc::new(repaint),
         };
-        runtime.spawn(Worker::new(config, emitter).run(command_rx));
+        let ids = Ids::default();
+        runtime.spawn(Worker::new(config, emitter, ids.clone()).run(command_rx));
         Self {
             commands,
             events,
-            next_id: 1,
+            ids,
         }
     }
 
@@ -271,9 +282,8 @@ impl Backend {
     }
 
     /// A fresh transfer or request id.
-    pub fn next_id(&mut self) -> u64 {
-        self.next_id += 1;
-        self.next_id
+    pub fn next_id(&self) -> u64 {
+        self.ids.next()
     }
 }
 
@@ -301,10 +311,11 @@ struct Worker {
     transfers: Arc<Mutex<HashMap<TransferId, CancellationToken>>>,
     /// Bounds the uploads and downloads running at once.
     slots: Arc<tokio::sync::Semaphore>,
+    ids: Ids,
 }
 
 impl Worker {
-    fn new(config: BackendConfig, out: Emitter) -> Self {
+    fn new(config: BackendConfig, out: Emitter, ids: Ids) -> Self {
         Self {
             config,
             out,
@@ -313,6 +324,7 @@ impl Worker {
             listing: None,
             transfers: Arc::default(),
             slots: Arc::new(tokio::sync::Semaphore::new(4)),
+            ids,
         }
     }
 
@@ -364,8 +376,10 @@ impl Worker {
                 paths,
             } => {
                 let Some(client) = self.client() else { return };
-                let out = self.out.clone();
-                tokio::spawn(async move { plan_upload(client, out, bucket, prefix, paths).await });
+                let (out, ids) = (self.out.clone(), self.ids.clone());
+                tokio::spawn(
+                    async move { plan_upload(client, out, ids, bucket, prefix, paths).await },
+                );
             }
             Command::Upload { bucket, uploads } => {
                 let Some(client) = self.client() else { return };
@@ -383,7 +397,7 @@ impl Worker {
                         let _slot = tokio::select! {
                             s = slots.acquire_owned() => s,
                             () = cancel.cancelled() => {
-                                out.emit(Event::Transfer { id: planned.id, event: TransferEvent::Failed { id: 0, error: "cancelled".into() } });
+                                out.emit(Event::Transfer { id: planned.id, event: TransferEvent::Cancelled { id: 0 } });
                                 return;
                             }
                         };
@@ -581,6 +595,7 @@ fn sink_for(id: TransferId, out: &Emitter) -> EventSink {
 async fn plan_upload(
     client: S3Client,
     out: Emitter,
+    ids: Ids,
     bucket: String,
     prefix: String,
     paths: Vec<PathBuf>,
@@ -602,12 +617,11 @@ async fn plan_upload(
         .buffered(16)
         .collect()
         .await;
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1 << 40);
     let uploads = items
         .into_iter()
         .zip(exists)
         .map(|(item, exists)| PlannedUpload {
-            id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            id: ids.next(),
             item,
             exists,
         })

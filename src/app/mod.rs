@@ -887,9 +887,7 @@ impl S3ShareApp {
                         t.state = TransferState::Finished;
                     }
                     TransferEvent::Skipped { .. } => t.state = TransferState::Skipped,
-                    TransferEvent::Failed { error, .. } if error == "cancelled" => {
-                        t.state = TransferState::Cancelled
-                    }
+                    TransferEvent::Cancelled { .. } => t.state = TransferState::Cancelled,
                     TransferEvent::Failed { error, .. } => t.state = TransferState::Failed(error),
                 }
             }

@@ -64,26 +64,11 @@ where
         }
         SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => Error::Unreachable {
             endpoint: endpoint.to_owned(),
-            message: source_chain(&err),
+            message: crate::error::error_chain(&err),
         },
         _ => Error::S3 {
             operation: format!("{operation} on {target}"),
             message: full,
         },
     }
-}
-
-/// The messages of an error and its sources, joined: readable, unlike the SDK's Debug dump.
-fn source_chain(err: &dyn std::error::Error) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut next = Some(err);
-    while let Some(e) = next {
-        let text = e.to_string();
-        // Wrappers often repeat their source's text; keep each piece once.
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        next = e.source();
-    }
-    parts.join(": ")
 }

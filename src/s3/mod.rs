@@ -101,10 +101,10 @@ impl S3Client {
     }
 
     /// The SDK client to use for `bucket`: the configured one, or one re-targeted at the
-    /// bucket's own region when it lives elsewhere on AWS.
-    pub(crate) async fn for_bucket(&self, bucket: &str) -> Result<Client> {
+    /// bucket's own region when the server says it lives in another one.
+    pub(crate) async fn for_bucket(&self, bucket: &str) -> Client {
         if let Some(c) = self.inner.regional.lock().get(bucket) {
-            return Ok(c.clone());
+            return c.clone();
         }
         let configured = self.inner.sdk.config().region().map(|r| r.to_string());
         let client = match self.bucket_region(bucket).await {
@@ -120,7 +120,7 @@ impl S3Client {
             .regional
             .lock()
             .insert(bucket.to_owned(), client.clone());
-        Ok(client)
+        client
     }
 
     /// Asks the server where `bucket` lives; S3 names the region in a header even when it
@@ -163,7 +163,7 @@ impl S3Client {
 
     /// HEAD of an object: `None` when it does not exist.
     pub async fn head(&self, bucket: &str, key: &str) -> Result<Option<ObjectInfo>> {
-        let client = self.for_bucket(bucket).await?;
+        let client = self.for_bucket(bucket).await;
         match client.head_object().bucket(bucket).key(key).send().await {
             Ok(o) => Ok(Some(ObjectInfo {
                 size: o.content_length().unwrap_or(0).max(0) as u64,
@@ -186,7 +186,7 @@ impl S3Client {
 
     /// The first `max_bytes` of an object (for previews), with one ranged GET.
     pub async fn read_start(&self, bucket: &str, key: &str, max_bytes: u64) -> Result<Vec<u8>> {
-        let client = self.for_bucket(bucket).await?;
+        let client = self.for_bucket(bucket).await;
         let target = format!("s3://{bucket}/{key}");
         let mut req = client.get_object().bucket(bucket).key(key);
         if max_bytes > 0 {
@@ -208,7 +208,7 @@ impl S3Client {
 
     /// Deletes an object (S3 reports success for keys that do not exist).
     pub async fn delete(&self, bucket: &str, key: &str) -> Result<()> {
-        let client = self.for_bucket(bucket).await?;
+        let client = self.for_bucket(bucket).await;
         client
             .delete_object()
             .bucket(bucket)
@@ -233,7 +233,7 @@ impl S3Client {
         } else {
             format!("{prefix}/")
         };
-        let client = self.for_bucket(bucket).await?;
+        let client = self.for_bucket(bucket).await;
         client
             .put_object()
             .bucket(bucket)
@@ -282,7 +282,7 @@ impl S3Client {
         bucket: &str,
         prefix: &str,
     ) -> Result<Vec<(String, String)>> {
-        let client = self.for_bucket(bucket).await?;
+        let client = self.for_bucket(bucket).await;
         let out = client
             .list_multipart_uploads()
             .bucket(bucket)

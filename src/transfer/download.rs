@@ -127,10 +127,7 @@ impl S3Client {
         };
         match &result {
             Ok(_) => events(TransferEvent::Finished { id }),
-            Err(e) => events(TransferEvent::Failed {
-                id,
-                error: e.to_string(),
-            }),
+            Err(e) => events(TransferEvent::failed(id, e)),
         }
         if result.is_err() {
             let _ = std::fs::remove_file(partial_path(path));
@@ -157,7 +154,7 @@ impl S3Client {
                 ),
             });
         }
-        let client = self.for_bucket(bucket).await?;
+        let client = self.for_bucket(bucket).await;
         let target = format!("s3://{bucket}/{key}");
         let out = client
             .get_object()

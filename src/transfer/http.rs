@@ -145,7 +145,7 @@ pub(crate) async fn send(
         Ok(r) => r,
         Err(e) => {
             // The URL is a secret (its signature works for anyone): never in messages or logs.
-            let text = describe(&e.without_url());
+            let text = crate::error::error_chain(&e.without_url());
             // A local read error surfaces as a body error: retrying would read the same file.
             if text.contains(CHANGED) {
                 return Err(Failure::Fatal(Error::Config(format!(
@@ -208,17 +208,6 @@ pub(crate) fn parse_s3_error(body: &str) -> (String, String) {
             .unwrap_or_default()
     };
     (field("Code"), field("Message"))
-}
-
-fn describe(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -47,6 +47,24 @@ pub enum TransferEvent {
         /// What went wrong, for the user.
         error: String,
     },
+    /// The transfer was cancelled (multipart uploads are aborted first).
+    Cancelled {
+        /// Item index.
+        id: usize,
+    },
+}
+
+impl TransferEvent {
+    /// The event for a transfer that ended with `error`.
+    pub fn failed(id: usize, error: &crate::Error) -> Self {
+        match error {
+            crate::Error::Cancelled => Self::Cancelled { id },
+            e => Self::Failed {
+                id,
+                error: e.to_string(),
+            },
+        }
+    }
 }
 
 /// Receives transfer events; called from transfer tasks, so it must be quick (forward to a

@@ -131,10 +131,7 @@ impl S3Client {
             Ok(UploadOutcome::Skipped) => events(TransferEvent::Skipped { id }),
             Err(e) => {
                 tracing::info!(key = %item.key, "upload failed: {e}");
-                events(TransferEvent::Failed {
-                    id,
-                    error: e.to_string(),
-                });
+                events(TransferEvent::failed(id, e));
             }
         }
         result
@@ -211,7 +208,7 @@ impl S3Client {
         cancel: &CancellationToken,
     ) -> Result<()> {
         let md5 = md5_of_range(&item.path, 0, size).await?;
-        let client = self.for_bucket(bucket).await?;
+        let client = self.for_bucket(bucket).await;
         let keep_existing = options.on_conflict != OnConflict::Overwrite;
         with_retries(options.retries, cancel, &item.key, || async {
             let req = client
@@ -255,7 +252,7 @@ impl S3Client {
         counter: &ByteCounter,
         cancel: &CancellationToken,
     ) -> Result<()> {
-        let client = self.for_bucket(bucket).await?;
+        let client = self.for_bucket(bucket).await;
         let target = format!("s3://{bucket}/{}", item.key);
         let created = client
             .create_multipart_upload()
