@@ -12,7 +12,7 @@ mod profiles;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_sdk_s3::Client;
@@ -38,6 +38,30 @@ pub struct ObjectInfo {
     pub content_type: Option<String>,
 }
 
+/// How long s3share waits on a server before it calls it unresponsive. A server that keeps a
+/// connection open and sends nothing must fail the transfer in bounded time, never hang it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Time to open a connection.
+    pub connect: Duration,
+    /// Longest wait for the next byte of an answer (or for the server to take more of a body)
+    /// once a request is under way: the no-progress timeout.
+    pub idle: Duration,
+    /// Deadline for a whole request without a streamed body (listings, HEAD, deletes,
+    /// CompleteMultipartUpload); streamed bodies are bounded by `idle` instead.
+    pub request: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(10),
+            idle: Duration::from_secs(30),
+            request: Duration::from_secs(120),
+        }
+    }
+}
+
 /// A connection to one S3 endpoint with one set of credentials. Cheap to clone.
 #[derive(Clone)]
 pub struct S3Client {
@@ -51,6 +75,7 @@ struct Inner {
     /// Clients re-targeted at the regions of buckets outside the configured region.
     regional: Mutex<HashMap<String, Client>>,
     http: reqwest::Client,
+    timeouts: Timeouts,
     /// The provider the client signs with, asked for the credentials' expiry.
     credentials: Option<SharedCredentialsProvider>,
 }
@@ -71,9 +96,19 @@ impl S3Client {
         endpoint: Option<String>,
         credentials: Option<SharedCredentialsProvider>,
     ) -> Result<Self> {
+        Self::with_timeouts(sdk, endpoint, credentials, Timeouts::default())
+    }
+
+    /// [`S3Client::new`] with other [`Timeouts`] than the defaults.
+    pub fn with_timeouts(
+        sdk: Client,
+        endpoint: Option<String>,
+        credentials: Option<SharedCredentialsProvider>,
+        timeouts: Timeouts,
+    ) -> Result<Self> {
         let http = reqwest::Client::builder()
-            .connect_timeout(std::time::Duration::from_secs(15))
-            .read_timeout(std::time::Duration::from_secs(120))
+            .connect_timeout(timeouts.connect)
+            .read_timeout(timeouts.idle)
             .build()
             .map_err(|e| Error::Config(format!("cannot set up HTTP client: {e}")))?;
         Ok(Self {
@@ -82,9 +117,15 @@ impl S3Client {
                 endpoint,
                 regional: Mutex::new(HashMap::new()),
                 http,
+                timeouts,
                 credentials,
             }),
         })
+    }
+
+    /// The timeouts this client works with.
+    pub fn timeouts(&self) -> Timeouts {
+        self.inner.timeouts
     }
 
     /// The configured endpoint, or `"AWS S3"`.
