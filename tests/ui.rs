@@ -427,3 +427,125 @@ fn an_upload_link_for_a_folder_takes_a_plain_put() {
         .unwrap();
     assert_eq!(head.map(|h| h.size), Some(18));
 }
+
+/// Asks the window to close, as the window manager's close button does.
+fn request_close(h: &mut Harness<'_, S3ShareApp>) {
+    h.input_mut()
+        .viewports
+        .entry(egui::ViewportId::ROOT)
+        .or_default()
+        .events
+        .push(egui::ViewportEvent::Close);
+    h.step();
+}
+
+/// Whether the last frame told the window to stay open.
+fn close_was_held_back(h: &Harness<'_, S3ShareApp>) -> bool {
+    h.output()
+        .viewport_output
+        .get(&egui::ViewportId::ROOT)
+        .is_some_and(|v| v.commands.contains(&egui::ViewportCommand::CancelClose))
+}
+
+#[test]
+fn closing_the_window_while_transfers_run_asks_then_cleans_up() {
+    use s3share::app::QuitState;
+    let f = Fixture::new();
+    // Content does not matter here, only that the transfers are still running when the window
+    // closes: a sparse file is made in no time.
+    let sparse = |name: &str, len: u64| {
+        let path = f.dir.path().join(name);
+        std::fs::File::create(&path).unwrap().set_len(len).unwrap();
+        path
+    };
+    let upload = sparse("new.iso", 400 << 20);
+    let item = s3share::transfer::UploadItem {
+        path: sparse("served.iso", 96 << 20),
+        key: "served.iso".into(),
+        size: 96 << 20,
+    };
+    let client = f.store.client.clone();
+    let stored = f.runtime.block_on(client.upload_file(
+        "s3share",
+        &item,
+        0,
+        &Default::default(),
+        s3share::transfer::no_events(),
+        &tokio_util::sync::CancellationToken::new(),
+    ));
+    assert!(stored.is_ok(), "{stored:?}");
+
+    let mut h = f.harness();
+    wait_for(&mut h, "the bucket", |a| listed(a, "served.iso"));
+    // Nothing running: the window closes at once, no question.
+    request_close(&mut h);
+    assert_eq!(h.state().quit, QuitState::Closing);
+    assert!(!close_was_held_back(&h));
+    h.state_mut().quit = QuitState::Running;
+
+    let downloads = f.dir.path().join("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    // The slow one first (a big upload), then the download: close while both move bytes.
+    h.input_mut()
+        .dropped_files
+        .push(Arc::new(DroppedPath(upload)));
+    let moving = |a: &S3ShareApp, n: usize| {
+        a.transfers.len() == n
+            && a.transfers
+                .iter()
+                .all(|t| t.state == TransferState::Running && t.done > 0)
+    };
+    wait_for(&mut h, "the upload moving bytes", |a| moving(a, 1));
+    h.state_mut()
+        .download_to(vec!["served.iso".into()], downloads.join("served.iso"));
+    wait_for(&mut h, "both transfers moving bytes", |a| moving(a, 2));
+
+    request_close(&mut h);
+    assert!(
+        close_was_held_back(&h),
+        "a running transfer must hold the window open"
+    );
+    assert_eq!(h.state().quit, QuitState::Asking);
+    // The question is a modal: it takes a frame to appear.
+    h.step();
+    h.get_by_label("Cancel transfers and quit").click();
+    wait_for(
+        &mut h,
+        "the transfers to stop and the window to close",
+        |a| a.quit == QuitState::Closing,
+    );
+    assert!(
+        h.state()
+            .transfers
+            .iter()
+            .all(|t| t.state == TransferState::Cancelled),
+        "{:?}",
+        h.state()
+            .transfers
+            .iter()
+            .map(|t| &t.state)
+            .collect::<Vec<_>>()
+    );
+    let (head, open) = f.runtime.block_on(async {
+        (
+            client.head("s3share", "new.iso").await.unwrap(),
+            client.list_open_uploads("s3share", "").await.unwrap(),
+        )
+    });
+    assert!(
+        head.is_none(),
+        "the cancelled upload must not create the object"
+    );
+    assert!(
+        open.is_empty(),
+        "no multipart upload may be left open: {open:?}"
+    );
+    let left: Vec<_> = std::fs::read_dir(&downloads)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        left.is_empty(),
+        "no partial or final file may be left: {left:?}"
+    );
+}

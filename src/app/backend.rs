@@ -116,6 +116,9 @@ pub enum Command {
     },
     /// Cancel a transfer.
     Cancel(TransferId),
+    /// Cancel every transfer and answer [`Event::AllStopped`] once each has cleaned up
+    /// (multipart uploads aborted, partial files removed): the app is about to quit.
+    StopAll,
     /// Delete objects.
     Delete { bucket: String, keys: Vec<String> },
     /// Create a folder marker.
@@ -219,6 +222,8 @@ pub enum Event {
         info: Option<ObjectInfo>,
         content: Result<PreviewContent, String>,
     },
+    /// Every transfer has ended after [`Command::StopAll`].
+    AllStopped,
 }
 
 /// The UI's handle on the worker.
@@ -397,6 +402,7 @@ impl Worker {
                         let _slot = tokio::select! {
                             s = slots.acquire_owned() => s,
                             () = cancel.cancelled() => {
+                                transfers.lock().remove(&planned.id);
                                 out.emit(Event::Transfer { id: planned.id, event: TransferEvent::Cancelled { id: 0 } });
                                 return;
                             }
@@ -430,6 +436,20 @@ impl Worker {
                 if let Some(token) = self.transfers.lock().get(&id) {
                     token.cancel();
                 }
+            }
+            Command::StopAll => {
+                for token in self.transfers.lock().values() {
+                    token.cancel();
+                }
+                let (out, transfers) = (self.out.clone(), self.transfers.clone());
+                tokio::spawn(async move {
+                    // Each transfer task removes itself once its clean-up (abort, partial file
+                    // removal) is done; cancelled ones finish within a request's time.
+                    while !transfers.lock().is_empty() {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    out.emit(Event::AllStopped);
+                });
             }
             Command::Delete { bucket, keys } => {
                 let Some(client) = self.client() else { return };

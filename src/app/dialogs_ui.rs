@@ -16,7 +16,7 @@ pub fn dialogs_ui(app: &mut S3ShareApp, ctx: &Context) {
     path_prompt_ui(app, ctx);
 }
 
-fn modal(ctx: &Context, id: &str, add: impl FnOnce(&mut egui::Ui)) -> bool {
+pub(super) fn modal(ctx: &Context, id: &str, add: impl FnOnce(&mut egui::Ui)) -> bool {
     let response = egui::Modal::new(egui::Id::unique(id)).show(ctx, |ui| {
         ui.set_max_width(520.0);
         add(ui);

@@ -10,6 +10,7 @@ pub mod model;
 
 mod browser_ui;
 mod dialogs_ui;
+mod quit;
 mod side_ui;
 mod transfers_ui;
 
@@ -26,6 +27,7 @@ use backend::{
 };
 use clipboard::Clipboard;
 use model::{Direction, Entry, Listing, Place, SortBy, Transfer, TransferState};
+pub use quit::QuitState;
 
 use crate::links::{self, Link};
 use crate::s3::ObjectInfo;
@@ -214,6 +216,8 @@ pub struct S3ShareApp {
     pub endpoint_form: Option<CustomEndpoint>,
     /// A path typed instead of a native dialog.
     pub path_prompt: Option<(PathPromptKind, String)>,
+    /// Whether the window is on its way out (close requested while transfers run).
+    pub quit: QuitState,
     focus_filter: bool,
     first_frame_shown: bool,
 }
@@ -280,6 +284,7 @@ impl S3ShareApp {
             toasts: Vec::new(),
             endpoint_form: None,
             path_prompt: None,
+            quit: QuitState::Running,
             focus_filter: false,
             first_frame_shown: false,
         };
@@ -918,6 +923,7 @@ impl S3ShareApp {
                 };
                 self.listing.upsert(entry);
             }
+            Event::AllStopped => self.all_transfers_stopped(ctx),
             Event::Deleted {
                 bucket,
                 deleted,
@@ -1032,6 +1038,7 @@ impl S3ShareApp {
 impl eframe::App for S3ShareApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
         self.apply_events(ctx);
+        self.handle_close_request(ctx);
         self.handle_drops(ctx);
         // Keep speeds, ETAs and toasts moving without a repaint per byte.
         if self.transfers.iter().any(Transfer::is_active) || !self.toasts.is_empty() {
@@ -1084,6 +1091,7 @@ impl S3ShareApp {
         dialogs_ui::dialogs_ui(self, ui.ctx());
         dialogs_ui::drop_zone_ui(self, ui.ctx());
         dialogs_ui::toasts_ui(self, ui.ctx());
+        quit::quit_ui(self, ui.ctx());
     }
 }
 
