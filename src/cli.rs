@@ -515,7 +515,6 @@ async fn put(
     for e in &errors {
         eprintln!("error: {e}");
     }
-    let cancel = cancel_on_ctrl_c();
 
     // Batches with their own conflict rule: overwriting only what the user allowed, and
     // If-None-Match protection for everything else (a key created meanwhile is a conflict).
@@ -534,6 +533,8 @@ async fn put(
     for item in &skipped_by_answer {
         eprintln!("skipped {} (exists)", item.key);
     }
+    // After the questions: Ctrl+C at a question just quits, nothing has started yet.
+    let cancel = cancel_on_ctrl_c();
 
     let sizes: Vec<u64> = batches
         .iter()
