@@ -32,7 +32,7 @@ use crate::transfer::{self, OnConflict, TransferEvent, UploadItem, UploadOptions
     version,
     about,
     long_about,
-    after_help = "Without a command, s3share opens the desktop app."
+    after_help = "Without a command, s3share opens the desktop app.\n\nCtrl+C during put or get cancels cleanly (multipart uploads aborted, partial files removed) and exits with code 130; a second Ctrl+C quits at once."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -170,7 +170,8 @@ pub enum Command {
         /// Delete folders and everything in them.
         #[arg(short, long)]
         recursive: bool,
-        /// Do not ask before deleting (for scripts).
+        /// Do not ask before deleting (for scripts; without it and without a terminal, rm -r
+        /// refuses).
         #[arg(short, long)]
         yes: bool,
         /// Print what would be deleted and delete nothing.

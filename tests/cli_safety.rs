@@ -360,7 +360,24 @@ async fn delete_many_in_batches(s: &TestServer) {
     assert!(self::keys(s).await.is_empty());
 }
 
+/// A refused DeleteObjects names every key it carried, as access denied, and deletes nothing.
+async fn delete_many_reports_every_key_that_failed(s: &TestServer) {
+    put_keys(s, &["a", "b"]).await;
+    let creds = aws_credential_types::Credentials::new(&s.access_key, "wrong", None, None, "test");
+    let wrong = s3share::s3::static_client(&s.endpoint, "us-east-1", creds, true).unwrap();
+    let failed = wrong
+        .delete_many(&s.bucket, &["a".to_owned(), "b".to_owned()])
+        .await;
+    let names: Vec<&str> = failed.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(names, ["a", "b"]);
+    for (_, e) in &failed {
+        assert!(matches!(e, s3share::Error::AccessDenied { .. }), "{e}");
+    }
+    assert_eq!(keys(s).await, ["a", "b"]);
+}
+
 on_both_servers!(
+    delete_many_reports_every_key_that_failed,
     rm_r_deletes_the_folder_and_nothing_else,
     ls_and_get_name_the_folder,
     rm_of_a_key_a_folder_and_nothing,
