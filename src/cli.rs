@@ -12,14 +12,14 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 use futures::StreamExt as _;
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressStyle};
 use parking_lot::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use crate::Error;
 use crate::links::{self, Link};
 use crate::location::S3Location;
-use crate::s3::{ConnectOptions, Connection, S3Client};
+use crate::s3::{ConnectOptions, Connection, ObjectInfo, S3Client};
 use crate::transfer::{self, OnConflict, TransferEvent, UploadItem, UploadOptions, UploadOutcome};
 
 /// Share files through private S3 buckets.
@@ -32,7 +32,7 @@ use crate::transfer::{self, OnConflict, TransferEvent, UploadItem, UploadOptions
     version,
     about,
     long_about,
-    after_help = "Without a command, s3share opens the desktop app."
+    after_help = "Without a command, s3share opens the desktop app.\n\nCtrl+C during put or get cancels cleanly (multipart uploads aborted, partial files removed) and exits with code 130; a second Ctrl+C quits at once."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -88,10 +88,13 @@ pub enum Command {
         json: bool,
     },
     /// List a folder (or everything below it with -r).
+    ///
+    /// `s3://bucket/docs` lists the folder `docs/` when there is one, else the object `docs`;
+    /// a path that names neither is an error.
     Ls {
-        /// s3://bucket/prefix (default: the embedded store's bucket).
+        /// s3://bucket/folder (default: the embedded store's bucket).
         location: Option<S3Location>,
-        /// List every key below the prefix.
+        /// List every key below the folder.
         #[arg(short, long)]
         recursive: bool,
         /// One JSON object per line.
@@ -99,8 +102,13 @@ pub enum Command {
         json: bool,
     },
     /// Upload files and folders (folders recursively) through presigned URLs.
+    ///
+    /// Destinations work like `cp -r`: folders and several files go under the destination
+    /// folder, with or without a trailing `/` (`put DIR s3://b/backup` gives backup/DIR/...);
+    /// one file sent to s3://bucket/key becomes that key, unless `key/` is an existing folder
+    /// (then key/FILE). Two files that would get the same key: the second is reported, not sent.
     Put {
-        /// Files or folders, then the destination s3://bucket/prefix/ (or s3://bucket/key for one file).
+        /// Files or folders, then the destination s3://bucket/folder (or s3://bucket/key for one file).
         #[arg(required = true, num_args = 2..)]
         args: Vec<String>,
         /// Replace objects that already exist.
@@ -114,12 +122,15 @@ pub enum Command {
         link: Option<String>,
     },
     /// Download an object, or a folder with -r.
+    ///
+    /// With -r, `s3://bucket/docs` means the folder `docs/` (its keys, not every key starting
+    /// with "docs"); without -r it means the object `docs`.
     Get {
-        /// s3://bucket/key (or s3://bucket/prefix/ with -r).
+        /// s3://bucket/key (or s3://bucket/folder with -r).
         location: S3Location,
         /// Destination file or folder (default: the current folder).
         dest: Option<PathBuf>,
-        /// Download everything below the prefix, keeping its structure.
+        /// Download everything in the folder, keeping its structure.
         #[arg(short, long)]
         recursive: bool,
         /// Replace local files that already exist.
@@ -143,14 +154,29 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Delete objects (or everything below a prefix with -r).
+    /// Delete objects (or folders with -r).
+    ///
+    /// `rm s3://bucket/key` deletes that one object (a key that does not exist is an error).
+    /// `rm -r s3://bucket/docs` deletes the folder `docs/` and everything in it, never other
+    /// keys that merely start with "docs" (when both an object `docs` and a folder `docs/`
+    /// exist, -r means the folder and plain rm the object). Before deleting, -r shows how many
+    /// objects and bytes will go and asks (y/N) on a terminal; without a terminal it refuses
+    /// unless --yes is given. Emptying a whole bucket needs it named on its own (s3://bucket)
+    /// and, on a terminal, its name typed to confirm.
     Rm {
         /// s3://bucket/key ...
         #[arg(required = true)]
         locations: Vec<S3Location>,
-        /// Delete every key below each prefix.
+        /// Delete folders and everything in them.
         #[arg(short, long)]
         recursive: bool,
+        /// Do not ask before deleting (for scripts; without it and without a terminal, rm -r
+        /// refuses).
+        #[arg(short, long)]
+        yes: bool,
+        /// Print what would be deleted and delete nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Create an empty folder.
     Mkdir {
@@ -206,7 +232,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Rm {
             locations,
             recursive,
-        } => rm(&conn, locations, recursive).await,
+            yes,
+            dry_run,
+        } => rm(&conn, locations, recursive, yes, dry_run).await,
         Command::Mkdir { location } => {
             let key = conn
                 .client
@@ -237,7 +265,73 @@ fn default_location(conn: &Connection, location: Option<S3Location>) -> anyhow::
             bucket: b.to_owned(),
             key: String::new(),
         }),
-        (None, None) => bail!("name a location: s3://bucket/prefix"),
+        (None, None) => bail!("name a location: s3://bucket/folder"),
+    }
+}
+
+/// What a path on S3 names: an object, a folder, both, or nothing. A path names a folder or a
+/// key, never "every key starting with these letters".
+#[derive(Debug, Default)]
+struct Probe {
+    /// The object at exactly this key, when the path does not end with `/`.
+    object: Option<ObjectInfo>,
+    /// The folder `key/` (or the whole bucket, `""`) when it exists.
+    folder: Option<String>,
+}
+
+/// The folder prefix a key names: itself when empty or ending with `/`, else `key/`.
+fn folder_of(key: &str) -> String {
+    if key.is_empty() || key.ends_with('/') {
+        key.to_owned()
+    } else {
+        format!("{key}/")
+    }
+}
+
+/// Finds out what `location` names. Listing first also names the bucket's problems (it does
+/// not exist, access denied), which HEAD cannot: it answers a bare 404 or 403 for all of them.
+async fn probe(client: &S3Client, location: &S3Location) -> anyhow::Result<Probe> {
+    let (bucket, key) = (&location.bucket, &location.key);
+    let prefix = folder_of(key);
+    let first_page = {
+        let mut pages = std::pin::pin!(client.list(bucket, &prefix, true));
+        pages.next().await.transpose()?.unwrap_or_default()
+    };
+    let mut folder_exists = prefix.is_empty() || !first_page.objects.is_empty();
+    if !folder_exists {
+        // A folder with nothing in it but its own `folder/` marker.
+        folder_exists = client.head(bucket, &prefix).await?.is_some();
+    }
+    let object = if key.is_empty() || key.ends_with('/') {
+        None
+    } else if folder_exists {
+        // Servers that keep objects as files (SeaweedFS, the embedded store) answer HEAD on a
+        // folder's name as if it were an object (200, or an error): only a listing tells.
+        // The key itself sorts first among the keys it prefixes, so the first page has it.
+        let mut pages = std::pin::pin!(client.list(bucket, key, true));
+        let page = pages.next().await.transpose()?.unwrap_or_default();
+        page.objects
+            .into_iter()
+            .find(|o| o.key == *key)
+            .map(|o| ObjectInfo {
+                size: o.size,
+                modified: o.modified,
+                etag: o.etag,
+                content_type: None,
+            })
+    } else {
+        client.head(bucket, key).await?
+    };
+    Ok(Probe {
+        object,
+        folder: folder_exists.then_some(prefix),
+    })
+}
+
+fn no_such_key(location: &S3Location) -> Error {
+    Error::NoSuchKey {
+        bucket: location.bucket.clone(),
+        key: location.key.clone(),
     }
 }
 
@@ -247,10 +341,27 @@ async fn ls(
     recursive: bool,
     json: bool,
 ) -> anyhow::Result<bool> {
-    let location = default_location(conn, location)?;
-    let mut pages = std::pin::pin!(conn.client.list(&location.bucket, &location.key, recursive));
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     use std::io::Write as _;
+    let location = default_location(conn, location)?;
+    let found = probe(&conn.client, &location).await?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let prefix = match (found.folder, found.object) {
+        (Some(prefix), _) => prefix,
+        (None, Some(o)) => {
+            // `ls` of an object shows that object, as `ls FILE` does.
+            let entry = crate::s3::ObjectEntry {
+                key: location.key.clone(),
+                size: o.size,
+                modified: o.modified,
+                etag: o.etag,
+            };
+            write_entry(&mut out, &entry, json)?;
+            out.flush()?;
+            return Ok(true);
+        }
+        (None, None) => return Err(no_such_key(&location).into()),
+    };
+    let mut pages = std::pin::pin!(conn.client.list(&location.bucket, &prefix, recursive));
     while let Some(page) = pages.next().await {
         let page = page?;
         for folder in &page.folders {
@@ -265,22 +376,68 @@ async fn ls(
             }
         }
         for o in &page.objects {
-            let modified = o.modified.map(links::format_time_short).unwrap_or_default();
-            if json {
-                let rfc3339 = o.modified.map(links::format_rfc3339);
-                writeln!(
-                    out,
-                    "{}",
-                    serde_json::json!({ "type": "file", "key": o.key, "size": o.size, "modified": rfc3339, "etag": o.etag })
-                )?;
-            } else {
-                writeln!(out, "{:>12}  {:16}  {}", o.size, modified, o.key)?;
-            }
+            write_entry(&mut out, o, json)?;
         }
         // Show each page as it arrives: a huge folder starts printing at once.
         out.flush()?;
     }
     Ok(true)
+}
+
+fn write_entry(
+    out: &mut impl std::io::Write,
+    o: &crate::s3::ObjectEntry,
+    json: bool,
+) -> std::io::Result<()> {
+    if json {
+        let rfc3339 = o.modified.map(links::format_rfc3339);
+        writeln!(
+            out,
+            "{}",
+            serde_json::json!({ "type": "file", "key": o.key, "size": o.size, "modified": rfc3339, "etag": o.etag })
+        )
+    } else {
+        let modified = o.modified.map(links::format_time_short).unwrap_or_default();
+        writeln!(out, "{:>12}  {:16}  {}", o.size, modified, o.key)
+    }
+}
+
+/// Ctrl+C handling for transfers: the first cancels `token` (the transfers then clean up:
+/// multipart uploads aborted, partial files removed) and the command exits "cancelled"; a
+/// second exits at once with code 130.
+fn cancel_on_ctrl_c() -> CancellationToken {
+    let token = CancellationToken::new();
+    let cancel = token.clone();
+    #[cfg(unix)]
+    {
+        // Registered here, before any transfer starts, so an early Ctrl+C is never lost to
+        // the default handler (which would kill the process and leave uploads open).
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()) {
+            Ok(mut signals) => {
+                tokio::spawn(async move {
+                    if signals.recv().await.is_some() {
+                        eprintln!("cancelling (cleaning up; press Ctrl+C again to quit at once)");
+                        cancel.cancel();
+                    }
+                    if signals.recv().await.is_some() {
+                        std::process::exit(130);
+                    }
+                });
+            }
+            Err(e) => tracing::warn!("cannot handle Ctrl+C: {e}"),
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("cancelling (cleaning up; press Ctrl+C again to quit at once)");
+            cancel.cancel();
+        }
+        if tokio::signal::ctrl_c().await.is_ok() {
+            std::process::exit(130);
+        }
+    });
+    token
 }
 
 /// Terminal progress for a batch of transfers: one bar for the bytes of the whole batch.
@@ -312,11 +469,16 @@ impl BatchProgress {
     }
 
     fn sink(self: &Arc<Self>) -> transfer::EventSink {
+        self.sink_from(0)
+    }
+
+    /// A sink for a sub-batch whose item `id` is item `first + id` of this batch.
+    fn sink_from(self: &Arc<Self>, first: usize) -> transfer::EventSink {
         let me = self.clone();
         Arc::new(move |e| {
             if let TransferEvent::Progress { id, done } = e {
                 let mut all = me.done.lock();
-                if let Some(slot) = all.get_mut(id) {
+                if let Some(slot) = all.get_mut(first + id) {
                     *slot = done;
                 }
                 me.total.set_position(all.iter().sum());
@@ -342,48 +504,68 @@ async fn put(
     let dest = S3Location::parse(&args.pop().expect("clap requires two arguments"))?;
     let link_expiry = link.as_deref().map(links::parse_expiry).transpose()?;
     let paths: Vec<PathBuf> = args.into_iter().map(PathBuf::from).collect();
-    let (mut items, errors) = transfer::plan_upload(&paths, &dest.key);
+    let client = &conn.client;
+    // Up front: a missing bucket or refused credentials are named once, not once per file; and
+    // a single file sent to `s3://b/docs` goes into the folder `docs/` when there is one.
+    let found = probe(client, &dest).await?;
+    let dest_is_folder = found.folder.is_some() && !dest.key.is_empty();
+    let (inputs, scan_errors) = transfer::scan_inputs(&paths);
+    let (items, plan_errors) = transfer::plan_keys(&dest.key, dest_is_folder, &inputs);
+    let errors: Vec<Error> = scan_errors.into_iter().chain(plan_errors).collect();
     let mut ok = errors.is_empty();
     for e in &errors {
         eprintln!("error: {e}");
     }
-    let client = &conn.client;
-    let cancel = CancellationToken::new();
-    tokio::spawn({
-        let cancel = cancel.clone();
-        async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                cancel.cancel();
-            }
-        }
-    });
 
-    let mut options = UploadOptions::default();
+    // Batches with their own conflict rule: overwriting only what the user allowed, and
+    // If-None-Match protection for everything else (a key created meanwhile is a conflict).
+    let mut batches: Vec<(OnConflict, Vec<UploadItem>)> = Vec::new();
     let mut skipped_by_answer = Vec::new();
     match on_conflict {
-        Some(choice) => options.on_conflict = choice,
+        Some(choice) => batches.push((choice, items)),
         None if std::io::stdin().is_terminal() => {
-            let (keep, skip) = ask_about_conflicts(client, &dest.bucket, items).await?;
-            items = keep;
-            skipped_by_answer = skip;
-            // Approved overwrites and new keys go in one batch; new keys are still protected
-            // against a race by If-None-Match where the server supports it.
-            options.on_conflict = OnConflict::Overwrite;
+            let answers = ask_about_conflicts(client, &dest.bucket, items).await?;
+            skipped_by_answer = answers.skip;
+            batches.push((OnConflict::Overwrite, answers.overwrite));
+            batches.push((OnConflict::Fail, answers.create));
         }
-        None => options.on_conflict = OnConflict::Fail,
+        None => batches.push((OnConflict::Fail, items)),
     }
     for item in &skipped_by_answer {
         eprintln!("skipped {} (exists)", item.key);
     }
+    // After the questions: Ctrl+C at a question just quits, nothing has started yet.
+    let cancel = cancel_on_ctrl_c();
 
-    let sizes: Vec<u64> = items.iter().map(|i| i.size).collect();
+    let sizes: Vec<u64> = batches
+        .iter()
+        .flat_map(|(_, b)| b.iter().map(|i| i.size))
+        .collect();
     let progress = BatchProgress::new(&sizes, "uploading");
-    let results = client
-        .upload_many(&dest.bucket, &items, &options, progress.sink(), &cancel)
-        .await;
+    let mut first = 0;
+    let runs = batches.iter().map(|(choice, batch)| {
+        let options = UploadOptions {
+            on_conflict: *choice,
+            ..UploadOptions::default()
+        };
+        let sink = progress.sink_from(first);
+        first += batch.len();
+        let cancel = &cancel;
+        let bucket = &dest.bucket;
+        async move {
+            client
+                .upload_many(bucket, batch, &options, sink, cancel)
+                .await
+        }
+    });
+    let results = futures::future::join_all(runs).await;
     progress.total.finish_and_clear();
     let (mut uploaded, mut skipped, mut failed) = (0, skipped_by_answer.len(), 0);
-    for (item, result) in items.iter().zip(results) {
+    let all = batches
+        .iter()
+        .zip(results)
+        .flat_map(|((_, batch), results)| batch.iter().zip(results));
+    for (item, result) in all {
         match result {
             Ok(UploadOutcome::Uploaded { bytes, .. }) => {
                 uploaded += 1;
@@ -409,6 +591,7 @@ async fn put(
                     item.key
                 ));
             }
+            Err(Error::Cancelled) => failed += 1,
             Err(e) => {
                 failed += 1;
                 ok = false;
@@ -425,16 +608,29 @@ async fn put(
         "{uploaded} uploaded, {skipped} skipped, {} failed",
         failed + errors.len()
     );
+    if cancel.is_cancelled() {
+        return Err(Error::Cancelled.into());
+    }
     Ok(ok)
 }
 
-/// Asks, for each file whose key exists, whether to overwrite it; returns the files to
-/// upload and the files to skip.
+/// The user's answers about existing keys.
+#[derive(Debug, Default)]
+struct ConflictAnswers {
+    /// Keys that exist and may be replaced.
+    overwrite: Vec<UploadItem>,
+    /// Keys that did not exist: they must still not replace anything created meanwhile.
+    create: Vec<UploadItem>,
+    /// Keys that exist and are kept.
+    skip: Vec<UploadItem>,
+}
+
+/// Asks, for each file whose key exists, whether to overwrite it.
 async fn ask_about_conflicts(
     client: &S3Client,
     bucket: &str,
     items: Vec<UploadItem>,
-) -> anyhow::Result<(Vec<UploadItem>, Vec<UploadItem>)> {
+) -> anyhow::Result<ConflictAnswers> {
     let exists: Vec<bool> = futures::stream::iter(items.iter())
         .map(|i| async move { client.head(bucket, &i.key).await.map(|h| h.is_some()) })
         .buffered(16)
@@ -442,12 +638,11 @@ async fn ask_about_conflicts(
         .await
         .into_iter()
         .collect::<Result<_, _>>()?;
-    let mut keep = Vec::new();
-    let mut skip = Vec::new();
+    let mut answers = ConflictAnswers::default();
     let mut all: Option<bool> = None;
     for (item, exists) in items.into_iter().zip(exists) {
         if !exists {
-            keep.push(item);
+            answers.create.push(item);
             continue;
         }
         let overwrite = match all {
@@ -472,21 +667,27 @@ async fn ask_about_conflicts(
             }
         };
         if overwrite {
-            keep.push(item)
+            answers.overwrite.push(item)
         } else {
-            skip.push(item)
+            answers.skip.push(item)
         }
     }
-    Ok((keep, skip))
+    Ok(answers)
 }
 
+/// Asks on the terminal; the answer trimmed and in lower case.
 fn prompt(question: &str) -> anyhow::Result<String> {
+    Ok(prompt_verbatim(question)?.to_ascii_lowercase())
+}
+
+/// Asks on the terminal; the answer trimmed of its line end and spaces.
+fn prompt_verbatim(question: &str) -> anyhow::Result<String> {
     use std::io::Write as _;
     eprint!("{question}");
     std::io::stderr().flush()?;
     let mut line = String::new();
     std::io::stdin().read_line(&mut line)?;
-    Ok(line.trim().to_ascii_lowercase())
+    Ok(line.trim().to_owned())
 }
 
 async fn get(
@@ -498,30 +699,33 @@ async fn get(
 ) -> anyhow::Result<bool> {
     let client = &conn.client;
     let dest = dest.unwrap_or_else(|| PathBuf::from("."));
-    let cancel = CancellationToken::new();
-    let (items, mut errors) = if recursive || location.is_prefix() {
-        let prefix = if location.key.is_empty() || location.key.ends_with('/') {
-            location.key.clone()
-        } else {
-            format!("{}/", location.key)
-        };
-        let listing = client.list_all(&location.bucket, &prefix, true).await?;
-        transfer::plan_download(&listing.objects, &prefix, &dest)
-    } else {
-        let path = if dest.is_dir() || dest.as_os_str().to_string_lossy().ends_with('/') {
-            transfer::confined_path(&dest, location.file_name())?
-        } else {
-            dest.clone()
-        };
-        (
-            vec![transfer::DownloadItem {
-                key: location.key.clone(),
-                path,
-                size: 0,
-            }],
-            Vec::new(),
-        )
+    let found = probe(client, &location).await?;
+    // A trailing `/` (or the bucket alone) names a folder even without -r.
+    let want_folder = recursive || location.is_prefix();
+    let (items, mut errors) = match (found.folder, found.object) {
+        (Some(prefix), _) if want_folder => {
+            let listing = client.list_all(&location.bucket, &prefix, true).await?;
+            transfer::plan_download(&listing.objects, &prefix, &dest)
+        }
+        (_, Some(object)) => {
+            let path = if dest.is_dir() || dest.as_os_str().to_string_lossy().ends_with('/') {
+                transfer::confined_path(&dest, location.file_name())?
+            } else {
+                dest.clone()
+            };
+            (
+                vec![transfer::DownloadItem {
+                    key: location.key.clone(),
+                    path,
+                    size: object.size,
+                }],
+                Vec::new(),
+            )
+        }
+        (Some(_), None) => bail!("{location} is a folder; use -r to download it"),
+        (None, None) => return Err(no_such_key(&location).into()),
     };
+    let cancel = cancel_on_ctrl_c();
     let sizes: Vec<u64> = items.iter().map(|i| i.size).collect();
     let progress = BatchProgress::new(&sizes, "downloading");
     let results = client
@@ -542,11 +746,15 @@ async fn get(
                 item.key,
                 item.path.display()
             )),
+            Err(Error::Cancelled) => {}
             Err(e) => errors.push(e),
         }
     }
     for e in &errors {
         eprintln!("error: {e}");
+    }
+    if cancel.is_cancelled() {
+        return Err(Error::Cancelled.into());
     }
     Ok(errors.is_empty())
 }
@@ -564,21 +772,19 @@ async fn link(
     }
     let expires = links::parse_expiry(expires)?;
     let client = &conn.client;
+    // HEAD answers a bare 404 both for a missing key and a missing bucket (and 403 without a
+    // reason): the probe's listing tells them apart.
+    let found = probe(client, &location).await?;
     let link = if put {
         client
             .link_put(&location.bucket, &location.key, expires)
             .await?
     } else {
-        if client
-            .head(&location.bucket, &location.key)
-            .await?
-            .is_none()
-        {
-            return Err(Error::NoSuchKey {
-                bucket: location.bucket,
-                key: location.key,
-            })
-            .context("cannot link to it");
+        if found.object.is_none() {
+            if found.folder.is_some() {
+                bail!("{location} is a folder; links point at single objects");
+            }
+            return Err(no_such_key(&location)).context("cannot link to it");
         }
         client
             .link_get(
@@ -625,37 +831,153 @@ fn print_link(conn: &Connection, link: &Link, json: bool) {
     }
 }
 
+/// How many keys `rm -r` shows before asking.
+const SHOWN_BEFORE_ASKING: usize = 10;
+
 async fn rm(
     conn: &Connection,
     locations: Vec<S3Location>,
     recursive: bool,
+    yes: bool,
+    dry_run: bool,
 ) -> anyhow::Result<bool> {
     let client = &conn.client;
     let mut ok = true;
-    for location in locations {
-        let keys = if recursive {
-            client
-                .list_all(&location.bucket, &location.key, true)
-                .await?
-                .objects
-                .into_iter()
-                .map(|o| o.key)
-                .collect()
-        } else {
-            vec![location.key.clone()]
-        };
-        for key in keys {
-            match client.delete(&location.bucket, &key).await {
-                Ok(()) => eprintln!("deleted s3://{}/{key}", location.bucket),
-                Err(e) => {
-                    ok = false;
-                    eprintln!("error: {e}");
+    // What each location names, resolved before anything is deleted.
+    let mut targets: Vec<(String, Vec<ObjectEntryLite>)> = Vec::new();
+    let mut whole_buckets: Vec<String> = Vec::new();
+    let mut markers: Vec<(String, String)> = Vec::new();
+    for location in &locations {
+        let found = probe(client, location).await?;
+        let keys = match (found.folder, found.object) {
+            (Some(prefix), _) if recursive => {
+                if prefix.is_empty() {
+                    whole_buckets.push(location.bucket.clone());
                 }
+                let keys: Vec<ObjectEntryLite> = client
+                    .list_all(&location.bucket, &prefix, true)
+                    .await?
+                    .objects
+                    .into_iter()
+                    .map(|o| (o.key, o.size))
+                    .collect();
+                if keys.is_empty() && !prefix.is_empty() {
+                    // An empty folder: only its own `folder/` marker (which listings leave out).
+                    vec![(prefix, 0)]
+                } else {
+                    if !prefix.is_empty() {
+                        // The folder's own empty marker, if it has one, goes with it.
+                        markers.push((location.bucket.clone(), prefix));
+                    }
+                    keys
+                }
+            }
+            (_, Some(object)) => vec![(location.key.clone(), object.size)],
+            (Some(prefix), None) if prefix.is_empty() => {
+                ok = false;
+                eprintln!(
+                    "error: {location} is a whole bucket; to delete everything in it use rm -r s3://{}",
+                    location.bucket
+                );
+                continue;
+            }
+            (Some(_), None) => {
+                ok = false;
+                eprintln!(
+                    "error: {location} is a folder; use rm -r to delete it and everything in it"
+                );
+                continue;
+            }
+            (None, None) => {
+                ok = false;
+                eprintln!("error: {}", no_such_key(location));
+                continue;
+            }
+        };
+        targets.push((location.bucket.clone(), keys));
+    }
+
+    let count: usize = targets.iter().map(|(_, k)| k.len()).sum();
+    let bytes: u64 = targets
+        .iter()
+        .flat_map(|(_, k)| k.iter().map(|(_, s)| s))
+        .sum();
+    if dry_run {
+        for (bucket, keys) in &targets {
+            for (key, _) in keys {
+                println!("would delete s3://{bucket}/{key}");
+            }
+        }
+        eprintln!(
+            "{count} object(s), {}: nothing deleted (--dry-run)",
+            HumanBytes(bytes)
+        );
+        return Ok(ok);
+    }
+    if recursive && count > 0 && !yes {
+        eprintln!("about to delete {count} object(s), {}:", HumanBytes(bytes));
+        let all = targets
+            .iter()
+            .flat_map(|(b, keys)| keys.iter().map(move |(k, _)| (b, k)));
+        for (bucket, key) in all.take(SHOWN_BEFORE_ASKING) {
+            eprintln!("  s3://{bucket}/{key}");
+        }
+        if count > SHOWN_BEFORE_ASKING {
+            eprintln!("  … and {} more", count - SHOWN_BEFORE_ASKING);
+        }
+        if !std::io::stdin().is_terminal() {
+            bail!(
+                "not deleting without confirmation: there is no terminal to ask on; pass --yes to delete them (or --dry-run to list them)"
+            );
+        }
+        for bucket in &whole_buckets {
+            let answer = prompt_verbatim(&format!(
+                "This empties the whole bucket {bucket}. Type its name to confirm: "
+            ))?;
+            if answer != *bucket {
+                bail!("not deleting: the name typed was not {bucket:?}");
+            }
+        }
+        if whole_buckets.is_empty() {
+            let answer = prompt("Delete them? [y/N]: ")?;
+            if !matches!(answer.as_str(), "y" | "yes") {
+                bail!("not deleting: not confirmed");
             }
         }
     }
-    Ok(ok)
+
+    let (mut deleted, mut failed) = (0usize, 0usize);
+    for (bucket, keys) in &targets {
+        let names: Vec<String> = keys.iter().map(|(k, _)| k.clone()).collect();
+        let failures = client.delete_many(bucket, &names).await;
+        let failed_keys: std::collections::HashSet<&str> =
+            failures.iter().map(|(k, _)| k.as_str()).collect();
+        for key in names.iter().filter(|k| !failed_keys.contains(k.as_str())) {
+            deleted += 1;
+            eprintln!("deleted s3://{bucket}/{key}");
+        }
+        for (key, e) in &failures {
+            failed += 1;
+            eprintln!("error: not deleted: s3://{bucket}/{key}: {e}");
+        }
+    }
+    if failed == 0 {
+        for (bucket, marker) in &markers {
+            // Not an object the user sees (listings leave it out): S3 reports success whether
+            // or not it exists, some servers an error, which means nothing here.
+            if let Err(e) = client.delete(bucket, marker).await {
+                tracing::debug!(bucket, marker, "folder marker not deleted: {e}");
+            }
+        }
+    }
+    if recursive || failed > 0 {
+        eprintln!("{deleted} deleted, {failed} failed");
+    }
+    Ok(ok && failed == 0)
 }
+
+/// A key and its size.
+type ObjectEntryLite = (String, u64);
 
 async fn store(conn: &Connection) -> anyhow::Result<bool> {
     let Some(store) = &conn.local_store else {

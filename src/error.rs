@@ -8,6 +8,20 @@ pub enum Error {
     /// An `s3://bucket/key` argument that is not one.
     #[error("{0:?} is not an S3 location; write it as s3://bucket/key or s3://bucket/prefix/")]
     BadLocation(String),
+    /// Two local files that would be uploaded to one key: the second is not uploaded.
+    #[error(
+        "not uploading {}: it would go to {key:?} like {}; upload it separately or rename it",
+        second.display(),
+        first.display()
+    )]
+    SameKey {
+        /// The key both would get.
+        key: String,
+        /// The file that keeps the key.
+        first: PathBuf,
+        /// The file that is not uploaded.
+        second: PathBuf,
+    },
     /// No usable credentials.
     #[error(
         "no AWS credentials found ({0}); set AWS_PROFILE or run `aws configure`/`aws sso login`, or use --local for the embedded store"

@@ -73,3 +73,31 @@ mod tests {
         assert!(S3Location::parse("s3:///key").is_err());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any text: no panic, and whatever parses prints back to something that parses the same.
+        #[test]
+        fn parsing_never_panics_and_round_trips(text in "(s3://)?\\PC{0,40}") {
+            if let Ok(l) = S3Location::parse(&text) {
+                prop_assert!(!l.bucket.is_empty() && !l.bucket.contains('/'));
+                prop_assert_eq!(S3Location::parse(&l.to_string()).unwrap(), l);
+            }
+        }
+
+        /// Keys are kept verbatim, however awkward (spaces, `%`, `+`, `#`, `?`, `//`, unicode).
+        #[test]
+        fn keys_survive_verbatim(bucket in "[a-z0-9][a-z0-9.-]{0,20}", key in "\\PC{0,40}") {
+            let text = format!("s3://{bucket}/{key}");
+            let l = S3Location::parse(&text).unwrap();
+            prop_assert_eq!(&l.bucket, &bucket);
+            prop_assert_eq!(&l.key, &key);
+            prop_assert_eq!(l.to_string(), text);
+            let _ = l.file_name();
+        }
+    }
+}

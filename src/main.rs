@@ -43,6 +43,11 @@ fn main() -> std::process::ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(true) => std::process::ExitCode::SUCCESS,
         Ok(false) => std::process::ExitCode::FAILURE,
+        Err(e) if matches!(e.downcast_ref(), Some(s3share::Error::Cancelled)) => {
+            eprintln!("cancelled");
+            // What a shell reports for a command stopped by Ctrl+C (128 + SIGINT).
+            std::process::ExitCode::from(130)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE

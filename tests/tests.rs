@@ -704,6 +704,8 @@ on_both_servers!(
 );
 
 mod cli;
+mod cli_interrupts;
+mod cli_safety;
 mod embedded_store;
 mod s3_behaviour;
 mod ui;

@@ -6,6 +6,7 @@
 //! configured just works.
 
 mod connect;
+mod delete;
 mod errors;
 mod listing;
 mod profiles;

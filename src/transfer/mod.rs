@@ -10,7 +10,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use download::{DownloadItem, confined_path, plan_download};
-pub use plan::{UploadItem, plan_upload};
+pub use plan::{
+    InputKind, LocalFile, LocalInput, UploadItem, plan_keys, plan_upload, plan_upload_into,
+    scan_inputs,
+};
 pub use upload::{OnConflict, UploadOptions, UploadOutcome, part_size_for};
 
 /// What happened to one transfer; `id` is the item's index in the batch.

@@ -1,5 +1,15 @@
 //! Turning the paths a user dropped or named into (file, key) pairs.
+//!
+//! Two steps, so the rules can be tested without a file system: [`scan_inputs`] reads the disk
+//! (names, sizes, folder contents) and [`plan_keys`] decides every key from that alone.
+//!
+//! The rules follow `cp -r`: a folder, or several inputs, go *under* the destination folder
+//! whether or not it is written with a trailing `/` (`put DIR s3://b/backup` gives
+//! `backup/DIR/…`, `put a b s3://b/x` gives `x/a` and `x/b`); one file sent to a key without `/`
+//! becomes that key, unless that key names an existing folder (then `folder/name`). A key is
+//! never glued to the destination's name and never lands outside the destination.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
@@ -15,22 +25,70 @@ pub struct UploadItem {
     pub size: u64,
 }
 
-/// Plans the upload of `paths` under `dest`:
-/// - a file goes to `dest` + its name, or to `dest` itself when `dest` is a key (no trailing
-///   `/`) and it is the only path;
-/// - a folder goes to `dest` + its name + `/`, recursively, keeping its structure.
+/// One path the user named, as read from disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalInput {
+    /// The path as given.
+    pub path: PathBuf,
+    /// Its own name (the last component), which becomes part of the key.
+    pub name: String,
+    /// A file or a folder.
+    pub kind: InputKind,
+}
+
+/// What a [`LocalInput`] is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputKind {
+    /// A file of this size.
+    File {
+        /// Size in bytes.
+        size: u64,
+    },
+    /// A folder and the files found below it.
+    Folder {
+        /// Every file below the folder.
+        files: Vec<LocalFile>,
+    },
+}
+
+/// A file inside a folder input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalFile {
+    /// The local file.
+    pub path: PathBuf,
+    /// Its path below the folder input, one name per level.
+    pub relative: Vec<String>,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// Plans the upload of `paths` under `dest`, a key or a folder prefix (see the module docs);
+/// `dest` is taken as a key for a single file unless it is empty or ends with `/`.
 ///
 /// Paths that cannot be read are returned as errors beside the plan, so one bad path never
 /// stops the others.
 pub fn plan_upload(paths: &[PathBuf], dest: &str) -> (Vec<UploadItem>, Vec<Error>) {
-    let mut items = Vec::new();
+    plan_upload_into(paths, dest, false)
+}
+
+/// [`plan_upload`] where the caller knows whether `dest` names an existing folder (then a
+/// single file goes inside it, as `cp` does).
+pub fn plan_upload_into(
+    paths: &[PathBuf],
+    dest: &str,
+    dest_is_folder: bool,
+) -> (Vec<UploadItem>, Vec<Error>) {
+    let (inputs, mut errors) = scan_inputs(paths);
+    let (items, plan_errors) = plan_keys(dest, dest_is_folder, &inputs);
+    errors.extend(plan_errors);
+    (items, errors)
+}
+
+/// Reads `paths` from disk: names, sizes and the files below folders (symlinked folders are
+/// not followed). Unreadable paths come back as errors.
+pub fn scan_inputs(paths: &[PathBuf]) -> (Vec<LocalInput>, Vec<Error>) {
+    let mut inputs = Vec::new();
     let mut errors = Vec::new();
-    let as_prefix = dest.is_empty() || dest.ends_with('/') || paths.len() > 1;
-    let prefix = if as_prefix || dest.is_empty() {
-        dest.to_owned()
-    } else {
-        String::new()
-    };
     for path in paths {
         let meta = match std::fs::metadata(path) {
             Ok(m) => m,
@@ -50,25 +108,123 @@ pub fn plan_upload(paths: &[PathBuf], dest: &str) -> (Vec<UploadItem>, Vec<Error
                 continue;
             }
         };
-        if meta.is_dir() {
-            walk(path, &format!("{prefix}{name}/"), &mut items, &mut errors);
+        let kind = if meta.is_dir() {
+            let mut files = Vec::new();
+            walk(path, &mut Vec::new(), &mut files, &mut errors);
+            InputKind::Folder { files }
         } else {
-            let key = if as_prefix {
-                format!("{prefix}{name}")
-            } else {
-                dest.to_owned()
-            };
-            items.push(UploadItem {
-                path: path.clone(),
+            InputKind::File { size: meta.len() }
+        };
+        inputs.push(LocalInput {
+            path: path.clone(),
+            name,
+            kind,
+        });
+    }
+    (inputs, errors)
+}
+
+/// Decides the key of every file, from `dest` (a key, or a folder prefix when empty or ending
+/// with `/`), whether `dest` names an existing folder, and the inputs. Pure: no I/O.
+///
+/// Every key starts with the destination folder (or is `dest` itself for a single file sent
+/// to a key). A name that could not stay one key segment (empty, `.`, `..`, containing `/`) and
+/// a second file that would get a key already planned are errors, never silently merged.
+pub fn plan_keys(
+    dest: &str,
+    dest_is_folder: bool,
+    inputs: &[LocalInput],
+) -> (Vec<UploadItem>, Vec<Error>) {
+    let mut items = Vec::new();
+    let mut errors = Vec::new();
+    let single_file_to_key = inputs.len() == 1
+        && matches!(inputs[0].kind, InputKind::File { .. })
+        && !dest.is_empty()
+        && !dest.ends_with('/')
+        && !dest_is_folder;
+    let base = if dest.is_empty() || dest.ends_with('/') {
+        dest.to_owned()
+    } else {
+        format!("{dest}/")
+    };
+    // Which input claimed each key first, to report (not overwrite) the second.
+    let mut claimed: HashMap<String, PathBuf> = HashMap::new();
+    let mut add = |path: &Path, key: String, size: u64, errors: &mut Vec<Error>| {
+        if let Some(first) = claimed.get(&key) {
+            errors.push(Error::SameKey {
                 key,
-                size: meta.len(),
+                first: first.clone(),
+                second: path.to_owned(),
             });
+            return;
+        }
+        claimed.insert(key.clone(), path.to_owned());
+        items.push(UploadItem {
+            path: path.to_owned(),
+            key,
+            size,
+        });
+    };
+    for input in inputs {
+        if let Err(e) = check_segment(&input.path, &input.name) {
+            errors.push(e);
+            continue;
+        }
+        match &input.kind {
+            InputKind::File { size } if single_file_to_key => {
+                add(&input.path, dest.to_owned(), *size, &mut errors)
+            }
+            InputKind::File { size } => add(
+                &input.path,
+                format!("{base}{}", input.name),
+                *size,
+                &mut errors,
+            ),
+            InputKind::Folder { files } => {
+                for file in files {
+                    if file.relative.is_empty() {
+                        errors.push(bad_name(&file.path));
+                        continue;
+                    }
+                    if let Some(e) = file
+                        .relative
+                        .iter()
+                        .find_map(|s| check_segment(&file.path, s).err())
+                    {
+                        errors.push(e);
+                        continue;
+                    }
+                    let key = format!("{base}{}/{}", input.name, file.relative.join("/"));
+                    add(&file.path, key, file.size, &mut errors);
+                }
+            }
         }
     }
     (items, errors)
 }
 
-fn walk(dir: &Path, prefix: &str, items: &mut Vec<UploadItem>, errors: &mut Vec<Error>) {
+/// A name must stay exactly one key segment: S3 tools and downloaders read `/`, `.` and `..`
+/// as structure, which would move the object elsewhere than the user named.
+fn check_segment(path: &Path, name: &str) -> Result<(), Error> {
+    if name.is_empty() || name == "." || name == ".." || name.contains('/') {
+        return Err(bad_name(path));
+    }
+    Ok(())
+}
+
+fn bad_name(path: &Path) -> Error {
+    Error::Config(format!(
+        "{} has no file name that can be a key; rename it to upload it",
+        path.display()
+    ))
+}
+
+fn walk(
+    dir: &Path,
+    relative: &mut Vec<String>,
+    files: &mut Vec<LocalFile>,
+    errors: &mut Vec<Error>,
+) {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(source) => {
@@ -112,12 +268,20 @@ fn walk(dir: &Path, prefix: &str, items: &mut Vec<UploadItem>, errors: &mut Vec<
             Ok(_) if is_link_dir => {
                 tracing::info!(path = %path.display(), "not following symlinked folder")
             }
-            Ok(m) if m.is_dir() => walk(&path, &format!("{prefix}{name}/"), items, errors),
-            Ok(m) => items.push(UploadItem {
-                path,
-                key: format!("{prefix}{name}"),
-                size: m.len(),
-            }),
+            Ok(m) if m.is_dir() => {
+                relative.push(name);
+                walk(&path, relative, files, errors);
+                relative.pop();
+            }
+            Ok(m) => {
+                let mut rel = relative.clone();
+                rel.push(name);
+                files.push(LocalFile {
+                    path,
+                    relative: rel,
+                    size: m.len(),
+                })
+            }
         }
     }
 }
@@ -175,5 +339,186 @@ mod tests {
         assert_eq!(items[0].key, "renamed.txt");
         let (items, _) = plan_upload(&[single], "");
         assert_eq!(items[0].key, "x.txt");
+    }
+
+    fn file(path: &str, size: u64) -> LocalInput {
+        LocalInput {
+            path: PathBuf::from(path),
+            name: Path::new(path)
+                .file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .into(),
+            kind: InputKind::File { size },
+        }
+    }
+
+    fn folder(path: &str, files: &[&str]) -> LocalInput {
+        LocalInput {
+            path: PathBuf::from(path),
+            name: Path::new(path)
+                .file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .into(),
+            kind: InputKind::Folder {
+                files: files
+                    .iter()
+                    .map(|f| LocalFile {
+                        path: Path::new(path).join(f),
+                        relative: f.split('/').map(str::to_owned).collect(),
+                        size: 1,
+                    })
+                    .collect(),
+            },
+        }
+    }
+
+    fn keys(dest: &str, is_folder: bool, inputs: &[LocalInput]) -> (Vec<String>, usize) {
+        let (items, errors) = plan_keys(dest, is_folder, inputs);
+        (items.into_iter().map(|i| i.key).collect(), errors.len())
+    }
+
+    /// The cases: on the old code `put DIR s3://b/backup` went to `DIR/…` and
+    /// `put a b s3://b/x` to `xa`, `xb`.
+    #[test]
+    fn destinations_follow_cp() {
+        let dir = folder("/tmp/DIR", &["f.txt", "sub/g.txt"]);
+        assert_eq!(
+            keys("backup", false, std::slice::from_ref(&dir)),
+            (
+                vec!["backup/DIR/f.txt".into(), "backup/DIR/sub/g.txt".into()],
+                0
+            )
+        );
+        assert_eq!(
+            keys("backup/", false, std::slice::from_ref(&dir)),
+            (
+                vec!["backup/DIR/f.txt".into(), "backup/DIR/sub/g.txt".into()],
+                0
+            )
+        );
+        assert_eq!(
+            keys("x", false, &[file("/a", 1), file("/b", 2)]),
+            (vec!["x/a".into(), "x/b".into()], 0)
+        );
+        assert_eq!(keys("x", false, &[file("/a", 1)]), (vec!["x".into()], 0));
+        assert_eq!(keys("x", true, &[file("/a", 1)]), (vec!["x/a".into()], 0));
+        assert_eq!(keys("", false, &[file("/a", 1)]), (vec!["a".into()], 0));
+    }
+
+    #[test]
+    fn a_second_file_for_the_same_key_is_reported() {
+        let (items, errors) =
+            plan_keys("in/", false, &[file("/d1/x.txt", 1), file("/d2/x.txt", 2)]);
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].path, Path::new("/d1/x.txt"));
+        assert_eq!(errors.len(), 1);
+        let message = errors[0].to_string();
+        assert!(
+            message.contains("/d2/x.txt") && message.contains("in/x.txt"),
+            "{message}"
+        );
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Names as a file system could return them, plus the ones that must never become segments.
+    fn name() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z]{1,3}",
+            Just(".".to_owned()),
+            Just("..".to_owned()),
+            Just(String::new()),
+            Just("a/b".to_owned()),
+            "\\PC{1,6}",
+        ]
+    }
+
+    fn input() -> impl Strategy<Value = LocalInput> {
+        let file = (name(), 0u64..100).prop_map(|(n, size)| LocalInput {
+            path: PathBuf::from(format!("/in/{n}")),
+            name: n,
+            kind: InputKind::File { size },
+        });
+        let folder = (
+            name(),
+            prop::collection::vec(prop::collection::vec(name(), 0..4), 0..5),
+        )
+            .prop_map(|(n, files)| LocalInput {
+                path: PathBuf::from(format!("/in/{n}")),
+                kind: InputKind::Folder {
+                    files: files
+                        .into_iter()
+                        .map(|relative| LocalFile {
+                            path: PathBuf::from(format!("/in/{n}/{}", relative.join("/"))),
+                            relative,
+                            size: 1,
+                        })
+                        .collect(),
+                },
+                name: n,
+            });
+        prop_oneof![file, folder]
+    }
+
+    proptest! {
+        #[test]
+        fn every_key_is_in_the_destination_and_none_is_shared(
+            dest in prop_oneof![Just(String::new()), "[a-z]{1,3}(/[a-z]{1,3})?/?", "\\PC{0,8}"],
+            dest_is_folder in any::<bool>(),
+            inputs in prop::collection::vec(input(), 1..5),
+        ) {
+            let (items, errors) = plan_keys(&dest, dest_is_folder, &inputs);
+            // Nothing dropped silently: each file is planned or reported (a badly named input
+            // once, as a whole).
+            let expected: usize = inputs
+                .iter()
+                .map(|i| match &i.kind {
+                    _ if check_segment(&i.path, &i.name).is_err() => 1,
+                    InputKind::File { .. } => 1,
+                    InputKind::Folder { files } => files.len(),
+                })
+                .sum();
+            prop_assert_eq!(items.len() + errors.len(), expected);
+            let base = if dest.is_empty() || dest.ends_with('/') { dest.clone() } else { format!("{dest}/") };
+            let single_key = inputs.len() == 1
+                && matches!(inputs[0].kind, InputKind::File { .. })
+                && !dest.is_empty() && !dest.ends_with('/') && !dest_is_folder;
+            let mut seen = std::collections::HashSet::new();
+            for item in &items {
+                prop_assert!(seen.insert(item.key.clone()), "two files for {:?}", item.key);
+                if single_key {
+                    prop_assert_eq!(&item.key, &dest);
+                } else {
+                    prop_assert!(item.key.starts_with(&base), "{:?} outside {:?}", item.key, base);
+                    // Below the destination, every segment is a real name.
+                    for segment in item.key[base.len()..].split('/') {
+                        prop_assert!(!matches!(segment, "" | "." | ".."), "{:?}", item.key);
+                    }
+                }
+            }
+        }
+
+        /// Two inputs that give one key: one is planned, the other reported.
+        #[test]
+        fn duplicates_are_reported(name in "[a-z]{1,5}", dest in "[a-z]{0,3}/?") {
+            let inputs = [1, 2].map(|n| LocalInput {
+                path: PathBuf::from(format!("/d{n}/{name}")),
+                name: name.clone(),
+                kind: InputKind::File { size: n },
+            });
+            let (items, errors) = plan_keys(&dest, false, &inputs);
+            prop_assert_eq!(items.len(), 1);
+            prop_assert_eq!(errors.len(), 1);
+            let is_same_key = matches!(errors[0], Error::SameKey { .. });
+            prop_assert!(is_same_key);
+        }
     }
 }

@@ -1,0 +1,388 @@
+//! The command line does exactly what the user named (issue 7): folders are folders, `rm -r`
+//! asks, upload destinations follow `cp -r`, errors are named. Against both real servers, with
+//! the real binary pointed at them through `--endpoint-url`.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use crate::on_both_servers;
+use crate::support::{TestServer, random_file};
+
+/// `s3share --endpoint-url <server>` with the server's keys in the environment (as a user of
+/// any S3-compatible server runs it), a private home and no terminal on stdin.
+pub(crate) fn cli(s: &TestServer, home: &Path) -> Command {
+    cli_with_secret(s, home, &s.secret_key)
+}
+
+pub(crate) fn cli_with_secret(s: &TestServer, home: &Path, secret: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_s3share"));
+    for var in [
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL",
+        "AWS_CONFIG_FILE",
+        "AWS_SHARED_CREDENTIALS_FILE",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("HOME", home)
+        .env("S3SHARE_HOME", home.join("s3share"))
+        .env("AWS_ACCESS_KEY_ID", &s.access_key)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("NO_COLOR", "1")
+        .args(["--endpoint-url", &s.endpoint])
+        .stdin(Stdio::null());
+    cmd
+}
+
+fn run(s: &TestServer, home: &Path, args: &[&str]) -> Output {
+    cli(s, home).args(args).output().expect("s3share runs")
+}
+
+pub(crate) fn text(out: &[u8]) -> String {
+    String::from_utf8_lossy(out).into_owned()
+}
+
+async fn keys(s: &TestServer) -> Vec<String> {
+    let mut keys: Vec<String> = s
+        .client
+        .list_all(&s.bucket, "", true)
+        .await
+        .unwrap()
+        .objects
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    keys.sort();
+    keys
+}
+
+async fn put_keys(s: &TestServer, keys: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let items: Vec<_> = keys
+        .iter()
+        .enumerate()
+        .map(|(n, key)| {
+            let path = random_file(dir.path(), &format!("f{n}"), 10 + n, n as u64);
+            s3share::transfer::UploadItem {
+                path,
+                key: (*key).to_owned(),
+                size: 10 + n as u64,
+            }
+        })
+        .collect();
+    let results = s
+        .client
+        .upload_many(
+            &s.bucket,
+            &items,
+            &Default::default(),
+            s3share::transfer::no_events(),
+            &Default::default(),
+        )
+        .await;
+    assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+}
+
+const DOCS: &[&str] = &["docs-old/y.txt", "docs.txt", "docs/a", "docs/sub/b"];
+
+/// On the old code `rm -r s3://b/docs` deleted `docs-old/y.txt` and `docs.txt` too, without
+/// asking.
+async fn rm_r_deletes_the_folder_and_nothing_else(s: &TestServer) {
+    put_keys(s, DOCS).await;
+    let home = tempfile::tempdir().unwrap();
+    let docs = format!("s3://{}/docs", s.bucket);
+
+    // No terminal to ask on and no --yes: nothing is deleted.
+    let out = run(s, home.path(), &["rm", "-r", &docs]);
+    let err = text(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("--yes") && err.contains("2 object(s)"),
+        "{err}"
+    );
+    assert_eq!(keys(s).await, DOCS);
+
+    let out = run(s, home.path(), &["rm", "-r", "--dry-run", &docs]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listed: Vec<String> = text(&out.stdout).lines().map(str::to_owned).collect();
+    assert_eq!(
+        listed,
+        [
+            format!("would delete s3://{}/docs/a", s.bucket),
+            format!("would delete s3://{}/docs/sub/b", s.bucket)
+        ]
+    );
+    assert_eq!(keys(s).await, DOCS);
+
+    let out = run(s, home.path(), &["rm", "-r", "--yes", &docs]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(keys(s).await, ["docs-old/y.txt", "docs.txt"]);
+}
+
+/// On the old code `ls s3://b/docs` listed `docs-old/` and `docs.txt` beside `docs/`.
+async fn ls_and_get_name_the_folder(s: &TestServer) {
+    put_keys(s, DOCS).await;
+    let home = tempfile::tempdir().unwrap();
+    let docs = format!("s3://{}/docs", s.bucket);
+    let out = run(s, home.path(), &["ls", "--json", &docs]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listed: Vec<String> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["key"].to_string())
+        .collect();
+    assert_eq!(listed, ["\"docs/sub/\"", "\"docs/a\""]);
+
+    let dest = home.path().join("dest");
+    let out = run(
+        s,
+        home.path(),
+        &["get", "-r", &docs, dest.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut got: Vec<String> = walk(&dest);
+    got.sort();
+    assert_eq!(got, ["a", "sub/b"]);
+
+    // Without -r a folder is not an object.
+    let out = run(s, home.path(), &["get", &docs, dest.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("is a folder; use -r"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+fn walk(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name().into_string().unwrap();
+        if e.file_type().unwrap().is_dir() {
+            out.extend(walk(&e.path()).into_iter().map(|n| format!("{name}/{n}")));
+        } else {
+            out.push(name);
+        }
+    }
+    out
+}
+
+/// Plain `rm` deletes one object and names what it cannot: a folder (use -r) or a key that is
+/// not there. On the old code `rm` of a missing key or of a folder succeeded in silence.
+/// (A key `docs` beside a folder `docs/` cannot exist on either test server: both keep objects
+/// as files.)
+async fn rm_of_a_key_a_folder_and_nothing(s: &TestServer) {
+    put_keys(s, &["docs/a", "docs/b", "file"]).await;
+    let home = tempfile::tempdir().unwrap();
+    let b = &s.bucket;
+
+    for folder in ["docs", "docs/"] {
+        let out = run(s, home.path(), &["rm", &format!("s3://{b}/{folder}")]);
+        assert!(!out.status.success());
+        let err = text(&out.stderr);
+        assert!(err.contains("is a folder; use rm -r"), "{err}");
+    }
+    assert_eq!(keys(s).await, ["docs/a", "docs/b", "file"]);
+
+    let out = run(s, home.path(), &["rm", &format!("s3://{b}/missing.txt")]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("missing.txt does not exist"), "{err}");
+
+    let out = run(s, home.path(), &["rm", &format!("s3://{b}/file")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(keys(s).await, ["docs/a", "docs/b"]);
+
+    let out = run(
+        s,
+        home.path(),
+        &["rm", "-r", "-y", &format!("s3://{b}/docs/")],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(keys(s).await.is_empty());
+}
+
+/// Emptying a bucket takes the bucket named alone, and a confirmation.
+async fn emptying_a_bucket_needs_it_named(s: &TestServer) {
+    put_keys(s, &["a", "b/c"]).await;
+    let home = tempfile::tempdir().unwrap();
+    let b = &s.bucket;
+    let out = run(s, home.path(), &["rm", &format!("s3://{b}")]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("whole bucket"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(s, home.path(), &["rm", "-r", &format!("s3://{b}/")]);
+    assert!(!out.status.success());
+    assert_eq!(keys(s).await, ["a", "b/c"]);
+    let out = run(s, home.path(), &["rm", "-r", "--yes", &format!("s3://{b}")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(keys(s).await.is_empty());
+}
+
+/// On the old code `put DIR s3://b/backup` went to `DIR/…` and `put a b s3://b/x` to `xa`,
+/// `xb`; two files with one name were uploaded one over the other.
+async fn put_destinations_follow_cp(s: &TestServer) {
+    let home = tempfile::tempdir().unwrap();
+    let files = home.path().join("files");
+    let dir = files.join("DIR");
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    random_file(&dir, "f.txt", 10, 1);
+    random_file(&dir.join("sub"), "g.txt", 10, 2);
+    let a = random_file(&files, "a", 10, 3);
+    let bb = random_file(&files, "b", 10, 4);
+    std::fs::create_dir_all(files.join("d1")).unwrap();
+    std::fs::create_dir_all(files.join("d2")).unwrap();
+    let x1 = random_file(&files.join("d1"), "x.txt", 10, 5);
+    let x2 = random_file(&files.join("d2"), "x.txt", 11, 6);
+    let b = &s.bucket;
+    let p = |p: &Path| p.to_str().unwrap().to_owned();
+
+    let out = run(
+        s,
+        home.path(),
+        &["put", &p(&dir), &format!("s3://{b}/backup")],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(
+        s,
+        home.path(),
+        &["put", &p(&a), &p(&bb), &format!("s3://{b}/x")],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(
+        s,
+        home.path(),
+        &["put", &p(&a), &format!("s3://{b}/single")],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // `backup` is a folder now: a single file goes inside it.
+    let out = run(
+        s,
+        home.path(),
+        &["put", &p(&a), &format!("s3://{b}/backup")],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(
+        s,
+        home.path(),
+        &["put", &p(&x1), &p(&x2), &format!("s3://{b}/same")],
+    );
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("d2/x.txt") && err.contains("same/x.txt"),
+        "{err}"
+    );
+    assert_eq!(
+        keys(s).await,
+        [
+            "backup/DIR/f.txt",
+            "backup/DIR/sub/g.txt",
+            "backup/a",
+            "same/x.txt",
+            "single",
+            "x/a",
+            "x/b"
+        ]
+    );
+    let kept = s.client.head(b, "same/x.txt").await.unwrap().unwrap();
+    assert_eq!(kept.size, 10, "the first file keeps the key");
+}
+
+/// A missing bucket, refused credentials and a missing key are each named as such, with a
+/// non-zero exit. On the old code `link` on a missing bucket said the key was missing.
+async fn errors_are_named(s: &TestServer) {
+    put_keys(s, &["here.txt"]).await;
+    let home = tempfile::tempdir().unwrap();
+    let file = random_file(home.path(), "up.txt", 10, 1);
+    let up = file.to_str().unwrap();
+    let nope = format!("nope-{}", s.bucket);
+    let cases = |bucket: &str, key: &str| -> Vec<Vec<String>> {
+        let at = format!("s3://{bucket}/{key}");
+        [
+            vec!["link", &at],
+            vec!["get", &at, home.path().join("dl").to_str().unwrap()],
+            vec!["ls", &at],
+            vec!["rm", &at],
+            vec!["put", up, &at],
+        ]
+        .into_iter()
+        .map(|v| v.into_iter().map(str::to_owned).collect())
+        .collect()
+    };
+    for args in cases(&nope, "here.txt") {
+        let out = cli(s, home.path()).args(&args).output().unwrap();
+        let err = text(&out.stderr);
+        assert!(!out.status.success(), "{args:?}: {err}");
+        assert!(
+            err.contains(&format!("bucket \"{nope}\" does not exist")),
+            "{args:?}: {err}"
+        );
+    }
+    for args in cases(&s.bucket, "here.txt") {
+        let out = cli_with_secret(s, home.path(), "wrong-secret")
+            .args(&args)
+            .output()
+            .unwrap();
+        let err = text(&out.stderr);
+        assert!(!out.status.success(), "{args:?}: {err}");
+        assert!(err.contains("access denied"), "{args:?}: {err}");
+    }
+    // Every command but put (which creates it) on a key that is not there.
+    for args in cases(&s.bucket, "missing.txt").into_iter().take(4) {
+        let out = cli(s, home.path()).args(&args).output().unwrap();
+        let err = text(&out.stderr);
+        assert!(!out.status.success(), "{args:?}: {err}");
+        assert!(
+            err.contains("missing.txt does not exist"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+/// DeleteObjects goes in batches of at most 1000 keys.
+async fn delete_many_in_batches(s: &TestServer) {
+    use futures::StreamExt as _;
+    let keys: Vec<String> = (0..1003).map(|n| format!("many/{n:04}/")).collect();
+    futures::stream::iter(&keys)
+        .for_each_concurrent(32, |k| async move {
+            s.client.create_folder(&s.bucket, k).await.unwrap();
+        })
+        .await;
+    let failed = s.client.delete_many(&s.bucket, &keys).await;
+    assert!(failed.is_empty(), "{failed:?}");
+    assert!(self::keys(s).await.is_empty());
+}
+
+/// A refused DeleteObjects names every key it carried, as access denied, and deletes nothing.
+async fn delete_many_reports_every_key_that_failed(s: &TestServer) {
+    put_keys(s, &["a", "b"]).await;
+    let creds = aws_credential_types::Credentials::new(&s.access_key, "wrong", None, None, "test");
+    let wrong = s3share::s3::static_client(&s.endpoint, "us-east-1", creds, true).unwrap();
+    let failed = wrong
+        .delete_many(&s.bucket, &["a".to_owned(), "b".to_owned()])
+        .await;
+    let names: Vec<&str> = failed.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(names, ["a", "b"]);
+    for (_, e) in &failed {
+        assert!(matches!(e, s3share::Error::AccessDenied { .. }), "{e}");
+    }
+    assert_eq!(keys(s).await, ["a", "b"]);
+}
+
+on_both_servers!(
+    delete_many_reports_every_key_that_failed,
+    rm_r_deletes_the_folder_and_nothing_else,
+    ls_and_get_name_the_folder,
+    rm_of_a_key_a_folder_and_nothing,
+    emptying_a_bucket_needs_it_named,
+    put_destinations_follow_cp,
+    errors_are_named,
+    delete_many_in_batches,
+);
