@@ -514,11 +514,7 @@ async fn get(
             dest.clone()
         };
         (
-            vec![transfer::DownloadItem {
-                key: location.key.clone(),
-                path,
-                size: 0,
-            }],
+            vec![transfer::DownloadItem::file(location.key.clone(), path, 0)],
             Vec::new(),
         )
     };

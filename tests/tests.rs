@@ -704,6 +704,7 @@ on_both_servers!(
 );
 
 mod cli;
+mod download_safety;
 mod embedded_store;
 mod s3_behaviour;
 mod ui;
