@@ -220,11 +220,13 @@ async fn links_below_the_destination_are_never_followed() {
 /// links, flushed (fsync) before it is renamed into place, and the folder is flushed after.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn data_is_flushed_before_the_rename() {
-    let strace = Path::new("/usr/bin/strace");
-    assert!(
-        strace.exists(),
-        "this test watches system calls with strace: install it (apt-get install strace)"
-    );
+    let strace = std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|d| d.join("strace"))
+                .find(|p| p.is_file())
+        })
+        .expect("this test watches system calls with strace: install it (apt-get install strace)");
     let home = tempfile::tempdir().unwrap();
     // This process serves the store; the CLI uses it as a second s3share process would.
     let serving = s3share::s3::ConnectOptions {
@@ -243,7 +245,7 @@ async fn data_is_flushed_before_the_rename() {
     std::fs::create_dir_all(&dest).unwrap();
     let target = dest.join("synced.bin");
     let trace = home.path().join("trace.txt");
-    let out = tokio::process::Command::new(strace)
+    let out = tokio::process::Command::new(&strace)
         .args(["-f", "-y", "-qq", "-o"])
         .arg(&trace)
         .args([
@@ -259,8 +261,11 @@ async fn data_is_flushed_before_the_rename() {
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env_remove("AWS_ACCESS_KEY_ID")
         .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
         .env_remove("AWS_PROFILE")
         .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_CONFIG_FILE")
+        .env_remove("AWS_SHARED_CREDENTIALS_FILE")
         .output()
         .await
         .expect("strace runs");
