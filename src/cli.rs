@@ -714,11 +714,11 @@ async fn get(
                 dest.clone()
             };
             (
-                vec![transfer::DownloadItem {
-                    key: location.key.clone(),
+                vec![transfer::DownloadItem::file(
+                    location.key.clone(),
                     path,
-                    size: object.size,
-                }],
+                    object.size,
+                )],
                 Vec::new(),
             )
         }

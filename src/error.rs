@@ -119,6 +119,19 @@ pub enum Error {
         /// The download folder.
         dest: PathBuf,
     },
+    /// Two keys that would land on one local path (`a/b` and `a//b`; `a` and `a/b`).
+    #[error(
+        "not downloading {key:?}: it needs {}, which {other:?} already takes; download one of them to another folder",
+        path.display()
+    )]
+    PathCollision {
+        /// The key left out.
+        key: String,
+        /// The key that takes the path.
+        other: String,
+        /// The contested file or folder.
+        path: PathBuf,
+    },
     /// A file too big for S3 (more than 10,000 parts of 5 GiB).
     #[error("{} is {size} bytes, more than the 5 TiB S3 allows for one object", path.display())]
     TooLarge {

@@ -264,10 +264,20 @@ async fn ctrl_c_during_get_removes_the_partial_file() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let partial = dest.join("big.bin.s3share-partial");
-    let (held, p) = (proxy.held.clone(), partial.clone());
+    // Temporary names carry a random part: look for any file with the partial suffix.
+    let partials = |dir: &std::path::Path| -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.to_string_lossy()
+                    .ends_with(s3share::transfer::PARTIAL_SUFFIX)
+            })
+            .collect()
+    };
+    let (held, d) = (proxy.held.clone(), dest.clone());
     wait_until("the partial file and a held download", || {
-        let ready = held.load(Ordering::SeqCst) && p.exists();
+        let ready = held.load(Ordering::SeqCst) && !partials(&d).is_empty();
         async move { ready }
     })
     .await;
@@ -275,7 +285,7 @@ async fn ctrl_c_during_get_removes_the_partial_file() {
     let (code, err) = exit_of(child, Duration::from_secs(15)).await;
     assert_eq!(code, Some(130), "{err}");
     assert!(err.contains("cancelled"), "{err}");
-    assert!(!partial.exists(), "partial file left behind");
+    assert!(partials(&dest).is_empty(), "partial file left behind");
     assert!(!dest.join("big.bin").exists());
 }
 

@@ -706,6 +706,7 @@ on_both_servers!(
 mod cli;
 mod cli_interrupts;
 mod cli_safety;
+mod download_safety;
 mod embedded_store;
 mod s3_behaviour;
 mod ui;

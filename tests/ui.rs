@@ -549,3 +549,98 @@ fn closing_the_window_while_transfers_run_asks_then_cleans_up() {
         "no partial or final file may be left: {left:?}"
     );
 }
+
+#[test]
+fn downloading_several_files_keeps_local_files_and_stays_confined() {
+    let f = Fixture::new();
+    f.put("docs/a.txt", b"A");
+    f.put("docs/b.txt", b"B");
+    let dest = f.dir.path().join("downloads");
+    std::fs::create_dir_all(&dest).unwrap();
+    std::fs::write(dest.join("b.txt"), b"my own b").unwrap();
+    let mut h = f.harness();
+    wait_for(&mut h, "the listing", |a| listed(a, "docs"));
+    let folder = h.state().listing.row(0).clone();
+    h.state_mut().activate(&folder);
+    wait_for(&mut h, "the folder", |a| {
+        listed(a, "a.txt") && listed(a, "b.txt")
+    });
+
+    h.get_by_label_contains("a.txt").click();
+    h.step();
+    h.get_by_label_contains("b.txt")
+        .click_modifiers(egui::Modifiers::COMMAND);
+    h.step();
+    h.get_by_label("⬇ Download…").click();
+    wait_for(&mut h, "the path field", |a| a.path_prompt.is_some());
+    h.event(egui::Event::Text(dest.to_string_lossy().into_owned()));
+    h.step();
+    h.key_press(egui::Key::Enter);
+    wait_for(&mut h, "both downloads to end", |a| {
+        a.transfers.len() == 2 && a.transfers.iter().all(|t| !t.is_active())
+    });
+    assert_eq!(state(&h, "docs/a.txt"), TransferState::Finished);
+    assert!(
+        matches!(state(&h, "docs/b.txt"), TransferState::Failed(e) if e.contains("will not overwrite")),
+        "{:?}",
+        state(&h, "docs/b.txt")
+    );
+    assert_eq!(std::fs::read(dest.join("a.txt")).unwrap(), b"A");
+    assert_eq!(
+        std::fs::read(dest.join("b.txt")).unwrap(),
+        b"my own b",
+        "a file already in the folder is kept"
+    );
+
+    // Keys the server resolves to one object but that are different keys (`./`), and a key
+    // that names the parent folder: planned as the CLI plans them, reported in the panel.
+    let other = f.dir.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    h.state_mut().download_to(
+        vec!["docs/a.txt".into(), "docs/./a.txt".into(), "docs/..".into()],
+        other.clone(),
+    );
+    wait_for(&mut h, "the second batch to end", |a| {
+        a.transfers.len() == 5 && a.transfers.iter().all(|t| !t.is_active())
+    });
+    assert_eq!(state(&h, "docs/a.txt"), TransferState::Finished);
+    assert!(
+        matches!(state(&h, "docs/./a.txt"), TransferState::Failed(e) if e.contains("already takes")),
+        "{:?}",
+        state(&h, "docs/./a.txt")
+    );
+    assert!(
+        matches!(state(&h, "docs/.."), TransferState::Failed(e) if e.contains("outside")),
+        "{:?}",
+        state(&h, "docs/..")
+    );
+    h.step();
+    assert!(
+        h.query_all_by_label_contains("already takes")
+            .next()
+            .is_some(),
+        "the transfers panel shows why"
+    );
+    assert_eq!(std::fs::read(other.join("a.txt")).unwrap(), b"A");
+    let names: Vec<_> = std::fs::read_dir(f.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        names
+            .iter()
+            .all(|n| !n.to_string_lossy().contains("partial")),
+        "{names:?}"
+    );
+}
+
+/// The state of the latest transfer of `name`.
+fn state(h: &Harness<'_, S3ShareApp>, name: &str) -> TransferState {
+    h.state()
+        .transfers
+        .iter()
+        .rev()
+        .find(|t| t.name == name)
+        .map(|t| t.state.clone())
+        .unwrap_or_else(|| panic!("no transfer of {name}"))
+}

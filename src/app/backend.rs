@@ -107,12 +107,12 @@ pub enum Command {
         bucket: String,
         uploads: Vec<(PlannedUpload, ConflictChoice)>,
     },
-    /// Download `key` to `path`.
+    /// Download one planned item (an existing file is replaced only if `overwrite`).
     Download {
         id: TransferId,
         bucket: String,
-        key: String,
-        path: PathBuf,
+        item: transfer::DownloadItem,
+        overwrite: bool,
     },
     /// Cancel a transfer.
     Cancel(TransferId),
@@ -415,8 +415,8 @@ impl Worker {
             Command::Download {
                 id,
                 bucket,
-                key,
-                path,
+                item,
+                overwrite,
             } => {
                 let Some(client) = self.client() else { return };
                 let cancel = CancellationToken::new();
@@ -424,10 +424,18 @@ impl Worker {
                 let (out, transfers, slots) =
                     (self.out.clone(), self.transfers.clone(), self.slots.clone());
                 tokio::spawn(async move {
-                    let _slot = slots.acquire_owned().await;
                     let sink = sink_for(id, &out);
+                    // Cancelled while still queued: never started, nothing to clean up.
+                    let _slot = tokio::select! {
+                        s = slots.acquire_owned() => s,
+                        () = cancel.cancelled() => {
+                            sink(TransferEvent::Cancelled { id: 0 });
+                            transfers.lock().remove(&id);
+                            return;
+                        }
+                    };
                     let _ = client
-                        .download_file(&bucket, &key, &path, true, 0, sink, &cancel)
+                        .download_item(&bucket, &item, overwrite, 0, sink, &cancel)
                         .await;
                     transfers.lock().remove(&id);
                 });

@@ -235,8 +235,8 @@ enum RetryInfo {
     },
     Download {
         bucket: String,
-        key: String,
-        path: PathBuf,
+        item: crate::transfer::DownloadItem,
+        overwrite: bool,
     },
 }
 
@@ -474,41 +474,69 @@ impl S3ShareApp {
         }
     }
 
-    /// Downloads `keys` (from the current bucket) to `path`: a file for one key, a folder for several.
+    /// Downloads `keys` (files of the current bucket) to `path`: a file for one key, a folder
+    /// for several (or when `path` is one). Into a folder, keys are placed as the CLI places
+    /// them, relative to the folder being viewed and confined to `path`; keys that would land
+    /// outside it or on another key's path show as failed transfers, and files already there
+    /// are kept (a save dialog has asked before replacing its one file).
     pub fn download_to(&mut self, keys: Vec<String>, path: PathBuf) {
         let Some(place) = &self.place else { return };
         let bucket = place.bucket.clone();
-        let several = keys.len() > 1 || path.is_dir();
-        for key in keys {
-            let name = key.rsplit('/').next().unwrap_or(&key).to_owned();
-            let target = if several {
-                path.join(&name)
-            } else {
-                path.clone()
-            };
-            let id = self.backend.next_id();
-            let size = self
-                .listing
-                .all()
+        let sizes: HashMap<&str, u64> = self
+            .listing
+            .all()
+            .iter()
+            .map(|e| (e.key.as_str(), e.size))
+            .collect();
+        let size_of = |key: &str| sizes.get(key).copied().unwrap_or(0);
+        let into_folder = keys.len() > 1 || path.is_dir();
+        let planned = if into_folder {
+            let objects: Vec<crate::s3::ObjectEntry> = keys
                 .iter()
-                .find(|e| e.key == key)
-                .map_or(0, |e| e.size);
-            self.transfers
-                .push(Transfer::new(id, Direction::Download, key.clone(), size));
-            self.retry_info.insert(
-                id,
-                RetryInfo::Download {
-                    bucket: bucket.clone(),
+                .map(|key| crate::s3::ObjectEntry {
                     key: key.clone(),
-                    path: target.clone(),
-                },
-            );
-            self.backend.send(Command::Download {
-                id,
-                bucket: bucket.clone(),
-                key,
-                path: target,
-            });
+                    size: size_of(key),
+                    modified: None,
+                    etag: None,
+                })
+                .collect();
+            crate::transfer::plan_download_each(&objects, &place.prefix, &path)
+        } else {
+            keys.into_iter()
+                .map(|key| {
+                    let item = crate::transfer::DownloadItem::file(
+                        key.clone(),
+                        path.clone(),
+                        size_of(&key),
+                    );
+                    (key, Ok(item))
+                })
+                .collect()
+        };
+        let overwrite = !into_folder;
+        for (key, planned) in planned {
+            let id = self.backend.next_id();
+            let mut transfer = Transfer::new(id, Direction::Download, key.clone(), size_of(&key));
+            match planned {
+                Ok(item) => {
+                    self.retry_info.insert(
+                        id,
+                        RetryInfo::Download {
+                            bucket: bucket.clone(),
+                            item: item.clone(),
+                            overwrite,
+                        },
+                    );
+                    self.backend.send(Command::Download {
+                        id,
+                        bucket: bucket.clone(),
+                        item,
+                        overwrite,
+                    });
+                }
+                Err(e) => transfer.state = TransferState::Failed(e.to_string()),
+            }
+            self.transfers.push(transfer);
         }
     }
 
@@ -548,11 +576,15 @@ impl S3ShareApp {
                     bucket,
                     uploads: vec![(planned, choice)],
                 }),
-                RetryInfo::Download { bucket, key, path } => self.backend.send(Command::Download {
+                RetryInfo::Download {
+                    bucket,
+                    item,
+                    overwrite,
+                } => self.backend.send(Command::Download {
                     id,
                     bucket,
-                    key,
-                    path,
+                    item,
+                    overwrite,
                 }),
             }
         }

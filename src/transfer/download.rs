@@ -1,9 +1,16 @@
 //! Downloads streamed to disk, confined to the folder the user chose.
 //!
-//! S3 keys are not file names: `../x`, `/etc/x` and `a/../../x` are all legal keys. Every key is
-//! mapped to a path below the destination folder or refused; nothing is written elsewhere.
-//! Bytes land in a temporary file beside the target, renamed into place only when complete.
+//! S3 keys are not file names: `../x`, `/etc/x` and `a/../../x` are all legal keys, and `a/b`,
+//! `a//b` and `./a/b` are three keys for one local path. Every key is mapped to a path below the
+//! destination folder or refused, and two keys never share a path unreported.
+//!
+//! On disk, a download never follows a symbolic link below the destination folder: each folder it
+//! creates or enters is checked, and the bytes land in a temporary file of its own (created
+//! exclusively, never through a link), flushed to disk, then renamed into place; the rename
+//! replaces a link rather than writing through it, and without `overwrite` it never replaces
+//! anything, even when another process finishes the same file at the same moment.
 
+use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 
 use futures::StreamExt as _;
@@ -14,6 +21,9 @@ use super::{ByteCounter, EventSink, TransferEvent};
 use crate::error::{Error, Result};
 use crate::s3::{ObjectEntry, S3Client, sdk_error};
 
+/// The suffix of the temporary files downloads write before renaming them into place.
+pub const PARTIAL_SUFFIX: &str = ".s3share-partial";
+
 /// One object to download and where it goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DownloadItem {
@@ -23,6 +33,32 @@ pub struct DownloadItem {
     pub path: PathBuf,
     /// Size as listed.
     pub size: u64,
+    /// The folder the download is confined to: `path` is below it, and the folders between the
+    /// two are created by the download and never followed through a symbolic link. (`dest`
+    /// itself is the user's choice and may be a link.)
+    pub dest: PathBuf,
+}
+
+impl DownloadItem {
+    /// One object to a file the user named: the folders above `path` are the user's own choice,
+    /// so only `path` itself is guarded.
+    pub fn file(key: impl Into<String>, path: impl Into<PathBuf>, size: u64) -> Self {
+        let path = path.into();
+        Self {
+            key: key.into(),
+            dest: folder_of(&path).to_owned(),
+            path,
+            size,
+        }
+    }
+}
+
+/// The folder `path` is in (`.` for a bare file name).
+fn folder_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
 }
 
 /// The path below `dest` for `relative` (a key, or the part of it below the listed prefix).
@@ -60,7 +96,8 @@ pub fn confined_path(dest: &Path, relative: &str) -> Result<PathBuf> {
 }
 
 /// Plans downloading `objects` (listed under `prefix`) into `dest`, keeping their structure.
-/// Keys that would escape `dest` come back as errors; folder markers are skipped.
+/// Keys that would escape `dest`, and keys that need a local path an earlier key already
+/// takes, come back as errors; folder markers are skipped.
 pub fn plan_download(
     objects: &[ObjectEntry],
     prefix: &str,
@@ -68,18 +105,80 @@ pub fn plan_download(
 ) -> (Vec<DownloadItem>, Vec<Error>) {
     let mut items = Vec::new();
     let mut errors = Vec::new();
-    for o in objects.iter().filter(|o| !o.key.ends_with('/')) {
-        let relative = o.key.strip_prefix(prefix).unwrap_or(&o.key);
-        match confined_path(dest, relative) {
-            Ok(path) => items.push(DownloadItem {
-                key: o.key.clone(),
-                path,
-                size: o.size,
-            }),
+    for (_, planned) in plan_download_each(objects, prefix, dest) {
+        match planned {
+            Ok(item) => items.push(item),
             Err(e) => errors.push(e),
         }
     }
     (items, errors)
+}
+
+/// [`plan_download`], one outcome per object (folder markers left out), in the given order:
+/// for callers that show each key's fate, like the app's transfers panel.
+///
+/// Keys collide when they map to one file (`a/b`, `a//b`, `./a/b`) or when one needs as a
+/// folder what another needs as a file (`a` and `a/b`). The first in order is planned; each
+/// later one is an [`Error::PathCollision`] naming both keys and the path.
+pub fn plan_download_each(
+    objects: &[ObjectEntry],
+    prefix: &str,
+    dest: &Path,
+) -> Vec<(String, Result<DownloadItem>)> {
+    // Local path (as the file system compares names) -> the key that takes it.
+    let mut files: HashMap<PathBuf, &str> = HashMap::new();
+    let mut folders: HashMap<PathBuf, &str> = HashMap::new();
+    let mut out = Vec::new();
+    for o in objects.iter().filter(|o| !o.key.ends_with('/')) {
+        let relative = o.key.strip_prefix(prefix).unwrap_or(&o.key);
+        let planned = confined_path(dest, relative).and_then(|path| {
+            let between: Vec<&Path> = path
+                .ancestors()
+                .skip(1)
+                .take_while(|a| *a != dest)
+                .collect();
+            let taken = |at: &Path, by: Option<&&str>| {
+                by.map(|other| Error::PathCollision {
+                    key: o.key.clone(),
+                    other: (*other).to_owned(),
+                    path: at.to_owned(),
+                })
+            };
+            let name = fs_name(&path);
+            let clash = taken(&path, files.get(&name))
+                .or_else(|| taken(&path, folders.get(&name)))
+                .or_else(|| {
+                    between
+                        .iter()
+                        .find_map(|a| taken(a, files.get(&fs_name(a))))
+                });
+            if let Some(e) = clash {
+                return Err(e);
+            }
+            files.insert(name, &o.key);
+            for a in between {
+                folders.entry(fs_name(a)).or_insert(&o.key);
+            }
+            Ok(DownloadItem {
+                key: o.key.clone(),
+                path,
+                size: o.size,
+                dest: dest.to_owned(),
+            })
+        });
+        out.push((o.key.clone(), planned));
+    }
+    out
+}
+
+/// `path` as the file system tells names apart: the usual macOS and Windows file systems
+/// ignore case, so there `A` and `a` are one file.
+fn fs_name(path: &Path) -> PathBuf {
+    if cfg!(any(target_os = "macos", windows)) {
+        PathBuf::from(path.to_string_lossy().to_lowercase())
+    } else {
+        path.to_owned()
+    }
 }
 
 impl S3Client {
@@ -94,22 +193,15 @@ impl S3Client {
     ) -> Vec<Result<u64>> {
         futures::stream::iter(items.iter().enumerate())
             .map(|(id, item)| {
-                self.download_file(
-                    bucket,
-                    &item.key,
-                    &item.path,
-                    overwrite,
-                    id,
-                    events.clone(),
-                    cancel,
-                )
+                self.download_item(bucket, item, overwrite, id, events.clone(), cancel)
             })
             .buffered(4)
             .collect()
             .await
     }
 
-    /// Downloads `key` to `path`; an existing file is kept unless `overwrite`.
+    /// Downloads `key` to the file `path` (see [`DownloadItem::file`]); an existing file is
+    /// kept unless `overwrite`.
     #[allow(clippy::too_many_arguments)]
     pub async fn download_file(
         &self,
@@ -121,16 +213,30 @@ impl S3Client {
         events: EventSink,
         cancel: &CancellationToken,
     ) -> Result<u64> {
+        let item = DownloadItem::file(key, path, 0);
+        self.download_item(bucket, &item, overwrite, id, events, cancel)
+            .await
+    }
+
+    /// Downloads one planned item; an existing file is kept unless `overwrite`. On failure or
+    /// cancellation nothing is left behind: no partial file, no replaced file.
+    pub async fn download_item(
+        &self,
+        bucket: &str,
+        item: &DownloadItem,
+        overwrite: bool,
+        id: usize,
+        events: EventSink,
+        cancel: &CancellationToken,
+    ) -> Result<u64> {
+        // Cancelling drops the download's future, and with it its partial file (see `Partial`).
         let result = tokio::select! {
-            r = self.download_inner(bucket, key, path, overwrite, id, events.clone()) => r,
+            r = self.download_inner(bucket, item, overwrite, id, events.clone()) => r,
             () = cancel.cancelled() => Err(Error::Cancelled),
         };
         match &result {
             Ok(_) => events(TransferEvent::Finished { id }),
             Err(e) => events(TransferEvent::failed(id, e)),
-        }
-        if result.is_err() {
-            let _ = std::fs::remove_file(partial_path(path));
         }
         result
     }
@@ -138,28 +244,29 @@ impl S3Client {
     async fn download_inner(
         &self,
         bucket: &str,
-        key: &str,
-        path: &Path,
+        item: &DownloadItem,
         overwrite: bool,
         id: usize,
         events: EventSink,
     ) -> Result<u64> {
-        if !overwrite && path.exists() {
-            return Err(Error::Local {
-                what: "will not overwrite",
-                path: path.to_owned(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::AlreadyExists,
-                    "the file exists; pass --overwrite to replace it",
-                ),
-            });
-        }
+        let (key, path) = (item.key.as_str(), item.path.as_path());
+        // Before the request, so a refusal costs nothing; the rename checks again atomically.
+        check_target(path, overwrite)?;
         let client = self.for_bucket(bucket).await;
         let target = format!("s3://{bucket}/{key}");
         let out = client
             .get_object()
             .bucket(bucket)
             .key(key)
+            .customize()
+            // The body's silence is timed below, by `Timeouts::idle`, with a message that says
+            // what happened; the SDK's own guard would cut in at its 5 s default with a bare
+            // "streaming error".
+            .config_override(
+                aws_sdk_s3::config::Builder::default().stalled_stream_protection(
+                    aws_sdk_s3::config::StalledStreamProtectionConfig::disabled(),
+                ),
+            )
             .send()
             .await
             .map_err(|e| {
@@ -172,63 +279,312 @@ impl S3Client {
                     sdk_error("GetObject", &target, &self.endpoint_label(), e)
                 }
             })?;
-        let total = out.content_length().unwrap_or(0).max(0) as u64;
-        events(TransferEvent::Started { id, total });
+        let expected = out.content_length().map(|n| n.max(0) as u64);
+        events(TransferEvent::Started {
+            id,
+            total: expected.unwrap_or(0),
+        });
         let counter = ByteCounter::new(id, events);
 
-        let local = |what| {
-            let path = path.to_owned();
-            move |source| Error::Local { what, path, source }
+        let (partial, file) = {
+            let item = item.clone();
+            tokio::task::spawn_blocking(move || {
+                prepare_folders(&item)?;
+                Partial::create(&item.path)
+            })
+            .await
+            .map_err(|e| local("cannot write", path)(std::io::Error::other(e)))??
         };
-        if let Some(parent) = path.parent() {
-            tokio::fs::create_dir_all(parent)
-                .await
-                .map_err(local("cannot create the folder of"))?;
-        }
-        let tmp = partial_path(path);
-        let mut file = tokio::io::BufWriter::with_capacity(
-            256 * 1024,
-            tokio::fs::File::create(&tmp)
-                .await
-                .map_err(local("cannot write"))?,
-        );
+        let write_error = local("cannot write", &partial.path);
+        let mut file = tokio::io::BufWriter::with_capacity(256 * 1024, file);
         let mut body = out.body;
         let mut written = 0u64;
-        while let Some(chunk) = body.next().await {
+        let idle = self.timeouts().idle;
+        loop {
+            // A server that keeps the connection open and sends nothing would otherwise hold
+            // this download (and its slot) forever.
+            let next = tokio::time::timeout(idle, body.next())
+                .await
+                .map_err(|_| Error::S3 {
+                    operation: format!("download of {target}"),
+                    message: format!(
+                        "the server ({}) stopped sending: nothing for {} s after {written} of {} bytes; try again",
+                        self.endpoint_label(),
+                        idle.as_secs_f32(),
+                        expected.map_or("?".to_owned(), |n| n.to_string()),
+                    ),
+                })?;
+            let Some(chunk) = next else { break };
             let chunk = chunk.map_err(|e| Error::S3 {
                 operation: format!("download of {target}"),
-                message: e.to_string(),
+                message: crate::error::error_chain(&e),
             })?;
-            file.write_all(&chunk)
-                .await
-                .map_err(local("cannot write"))?;
+            file.write_all(&chunk).await.map_err(&write_error)?;
             written += chunk.len() as u64;
             counter.add(chunk.len() as u64);
         }
-        file.flush().await.map_err(local("cannot write"))?;
-        drop(file);
-        if written != total {
+        if let Some(total) = expected.filter(|&n| n != written) {
             return Err(Error::S3 {
                 operation: format!("download of {target}"),
                 message: format!("connection closed after {written} of {total} bytes"),
             });
         }
-        tokio::fs::rename(&tmp, path)
+        file.flush().await.map_err(&write_error)?;
+        // On disk before it takes the final name: after a crash the file is whole or absent.
+        file.get_mut().sync_all().await.map_err(&write_error)?;
+        drop(file);
+        let path = path.to_owned();
+        tokio::task::spawn_blocking(move || partial.persist(&path, overwrite))
             .await
-            .map_err(local("cannot write"))?;
+            .map_err(|e| local("cannot write", &item.path)(std::io::Error::other(e)))??;
         Ok(written)
     }
 }
 
-fn partial_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_owned();
-    name.push(".s3share-partial");
-    path.with_file_name(name)
+/// Maps an I/O error about `path` to [`Error::Local`].
+fn local(what: &'static str, path: &Path) -> impl Fn(std::io::Error) -> Error + use<> {
+    let path = path.to_owned();
+    move |source| Error::Local {
+        what,
+        path: path.clone(),
+        source,
+    }
+}
+
+fn will_not_overwrite(path: &Path) -> Error {
+    Error::Local {
+        what: "will not overwrite",
+        path: path.to_owned(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            "the file exists; pass --overwrite to replace it",
+        ),
+    }
+}
+
+/// Whether `path` may receive a download: nothing there, or a file (or, replaced itself and
+/// never written through, a symbolic link) when `overwrite`.
+fn check_target(path: &Path, overwrite: bool) -> Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(local("cannot check", path)(e)),
+        Ok(m) if m.is_dir() => Err(local("cannot download to", path)(std::io::Error::other(
+            "it is a folder",
+        ))),
+        Ok(m) if m.file_type().is_symlink() && !overwrite => Err(Error::Local {
+            what: "will not replace the symbolic link",
+            path: path.to_owned(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "a download never writes through a link; pass --overwrite to replace the link itself",
+            ),
+        }),
+        Ok(_) if !overwrite => Err(will_not_overwrite(path)),
+        Ok(_) => Ok(()),
+    }
+}
+
+/// Creates the folders between `item.dest` and `item.path`, refusing to enter a symbolic link
+/// or anything else that is not a real folder: a link planted below the destination (by an
+/// unpacked archive, another user, an earlier key) must not carry the download elsewhere.
+fn prepare_folders(item: &DownloadItem) -> Result<()> {
+    let unsafe_item = || Error::UnsafeKey {
+        key: item.key.clone(),
+        dest: item.dest.clone(),
+    };
+    if !matches!(
+        item.path.components().next_back(),
+        Some(Component::Normal(_))
+    ) {
+        return Err(unsafe_item());
+    }
+    let below = folder_of(&item.path)
+        .strip_prefix(&item.dest)
+        .map_err(|_| unsafe_item())?;
+    std::fs::create_dir_all(&item.dest).map_err(local("cannot create the folder", &item.dest))?;
+    let mut at = item.dest.clone();
+    for component in below.components() {
+        let Component::Normal(name) = component else {
+            return Err(unsafe_item());
+        };
+        at.push(name);
+        ensure_folder(&at)?;
+    }
+    Ok(())
+}
+
+/// `at` is a real folder afterwards (created if missing), or an error says what is in the way.
+fn ensure_folder(at: &Path) -> Result<()> {
+    let error = local("cannot create the folder", at);
+    // Twice: another download may create the folder between the look and the creation.
+    for _ in 0..2 {
+        match std::fs::symlink_metadata(at) {
+            Ok(m) if m.is_dir() => return Ok(()),
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(Error::Local {
+                    what: "refusing to follow the symbolic link",
+                    path: at.to_owned(),
+                    source: std::io::Error::other(
+                        "a download never follows a link below the folder it was sent to",
+                    ),
+                });
+            }
+            Ok(_) => {
+                return Err(error(std::io::Error::other(
+                    "a file of that name is in the way",
+                )));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => match std::fs::create_dir(at) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(error(e)),
+            },
+            Err(e) => return Err(error(e)),
+        }
+    }
+    Err(error(std::io::Error::other("it keeps changing")))
+}
+
+/// A download's temporary file beside its target, removed when dropped unless persisted.
+struct Partial {
+    path: PathBuf,
+    persisted: bool,
+}
+
+impl Partial {
+    /// Creates a temporary file of this download's own for `target`: a fresh name, created
+    /// exclusively and never through a link, so two downloads to one path (in this process or
+    /// another) never write into one file.
+    fn create(target: &Path) -> Result<(Self, tokio::fs::File)> {
+        let mut last = None;
+        for _ in 0..4 {
+            let path = partial_path(target);
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW);
+            match options.open(&path) {
+                Ok(file) => {
+                    let partial = Self {
+                        path,
+                        persisted: false,
+                    };
+                    return Ok((partial, tokio::fs::File::from_std(file)));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+                Err(e) => return Err(local("cannot write", &path)(e)),
+            }
+        }
+        Err(local("cannot write", target)(last.unwrap_or_else(|| {
+            std::io::Error::other("no free temporary name")
+        })))
+    }
+
+    /// Renames the finished file to `target` (replacing what is there only if `overwrite`),
+    /// then makes the rename durable.
+    fn persist(mut self, target: &Path, overwrite: bool) -> Result<()> {
+        let placed = if overwrite {
+            // rename(2) replaces a link at `target` itself; it never writes through it.
+            std::fs::rename(&self.path, target)
+        } else {
+            rename_no_replace(&self.path, target)
+        };
+        placed.map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                will_not_overwrite(target)
+            } else {
+                local("cannot write", target)(e)
+            }
+        })?;
+        self.persisted = true;
+        #[cfg(unix)]
+        if let Err(e) = std::fs::File::open(folder_of(target)).and_then(|d| d.sync_all()) {
+            // The file is complete and in place; only its durability across a crash is unsure.
+            tracing::warn!("cannot flush the folder of {}: {e}", target.display());
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        if !self.persisted {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Renames `from` to `to` unless something (a file, a link, a folder) already is at `to`,
+/// atomically where the platform allows: between a check and a plain rename, another download
+/// could finish the same file and lose its bytes.
+fn rename_no_replace(from: &Path, to: &Path) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::ffi::OsStrExt as _;
+        let c = |p: &Path| {
+            std::ffi::CString::new(p.as_os_str().as_bytes())
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
+        };
+        let (f, t) = (c(from)?, c(to)?);
+        // SAFETY: both are valid NUL-terminated paths that outlive the call.
+        let r = unsafe {
+            libc::renameat2(
+                libc::AT_FDCWD,
+                f.as_ptr(),
+                libc::AT_FDCWD,
+                t.as_ptr(),
+                libc::RENAME_NOREPLACE,
+            )
+        };
+        if r == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        // Only file systems without RENAME_NOREPLACE go on to the fallback below.
+        if !matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) {
+            return Err(e);
+        }
+    }
+    #[cfg(unix)]
+    {
+        // link(2) fails if `to` exists, and does not follow a link there.
+        match std::fs::hard_link(from, to) {
+            Ok(()) => return std::fs::remove_file(from),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(e),
+            // No hard links here (FAT, some network file systems): check, then rename.
+            Err(_) => {}
+        }
+    }
+    if std::fs::symlink_metadata(to).is_ok() {
+        return Err(std::io::ErrorKind::AlreadyExists.into());
+    }
+    std::fs::rename(from, to)
+}
+
+/// A fresh temporary name beside `target`, ending in [`PARTIAL_SUFFIX`].
+fn partial_path(target: &Path) -> PathBuf {
+    let name = target.file_name().unwrap_or_default().to_string_lossy();
+    // Room for the suffix within the usual 255-byte limit on names.
+    let mut cut = name.len().min(200);
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let unique: u64 = rand::random();
+    target.with_file_name(format!("{}.{unique:016x}{PARTIAL_SUFFIX}", &name[..cut]))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn o(key: &str) -> ObjectEntry {
+        ObjectEntry {
+            key: key.into(),
+            size: 1,
+            modified: None,
+            etag: None,
+        }
+    }
 
     #[test]
     fn keys_stay_inside_the_destination() {
@@ -250,12 +606,6 @@ mod tests {
 
     #[test]
     fn plans_skip_markers_and_refuse_escapes() {
-        let o = |key: &str| ObjectEntry {
-            key: key.into(),
-            size: 1,
-            modified: None,
-            etag: None,
-        };
         let (items, errors) = plan_download(
             &[o("p/"), o("p/a"), o("p/d/b"), o("p/../x")],
             "p/",
@@ -265,6 +615,201 @@ mod tests {
             items.iter().map(|i| i.path.clone()).collect::<Vec<_>>(),
             [PathBuf::from("/d/a"), PathBuf::from("/d/d/b")]
         );
+        assert!(items.iter().all(|i| i.dest == Path::new("/d")));
         assert_eq!(errors.len(), 1);
+    }
+
+    #[test]
+    fn keys_for_one_local_path_are_reported_not_shared() {
+        let dest = Path::new("/d");
+        let planned = plan_download_each(
+            &[
+                o("a/b"),
+                o("a//b"),
+                o("./a/b"),
+                o("a"),
+                o("x/y/z"),
+                o("x/y"),
+                o("q"),
+                o("q/r"),
+            ],
+            "",
+            dest,
+        );
+        /// Planned to a path, or left out for another key (named) and the contested path.
+        type Outcome<'a> = (&'a str, Result<&'a Path, (String, PathBuf)>);
+        let outcome: Vec<Outcome> = planned
+            .iter()
+            .map(|(key, r)| {
+                let r = match r {
+                    Ok(item) => Ok(item.path.as_path()),
+                    Err(Error::PathCollision {
+                        key: k,
+                        other,
+                        path,
+                    }) => {
+                        assert_eq!(k, key);
+                        Err((other.clone(), path.clone()))
+                    }
+                    Err(e) => panic!("{key}: {e}"),
+                };
+                (key.as_str(), r)
+            })
+            .collect();
+        let clash = |other: &str, path: &str| Err((other.to_owned(), dest.join(path)));
+        assert_eq!(
+            outcome,
+            [
+                ("a/b", Ok(dest.join("a/b").as_path())),
+                ("a//b", clash("a/b", "a/b")),
+                ("./a/b", clash("a/b", "a/b")),
+                // `a` would be a file where `a/b` needs a folder.
+                ("a", clash("a/b", "a")),
+                ("x/y/z", Ok(dest.join("x/y/z").as_path())),
+                ("x/y", clash("x/y/z", "x/y")),
+                ("q", Ok(dest.join("q").as_path())),
+                // `q/r` needs a folder where `q` is a file.
+                ("q/r", clash("q", "q")),
+            ]
+        );
+        let Err(e) = &planned[1].1 else { panic!() };
+        let message = e.to_string();
+        assert!(
+            message.contains("\"a//b\"")
+                && message.contains("\"a/b\"")
+                && message.contains("/d/a/b"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn temporary_names_are_fresh_and_beside_the_target() {
+        let target = Path::new("/d/sub/file.txt");
+        let (a, b) = (partial_path(target), partial_path(target));
+        assert_ne!(a, b);
+        for p in [&a, &b] {
+            assert_eq!(p.parent(), target.parent());
+            let name = p.file_name().unwrap().to_str().unwrap();
+            assert!(
+                name.starts_with("file.txt.") && name.ends_with(PARTIAL_SUFFIX),
+                "{name}"
+            );
+        }
+        let long = Path::new("/d").join("é".repeat(127));
+        assert!(partial_path(&long).file_name().unwrap().len() <= 255);
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// Key segments that stress the mapping: dots, separators of other systems, NUL,
+        /// unicode, case, and plain names that collide with each other.
+        fn segment() -> impl Strategy<Value = String> {
+            prop_oneof![
+                Just(String::new()),
+                Just(".".to_owned()),
+                Just("..".to_owned()),
+                Just("...".to_owned()),
+                Just("a".to_owned()),
+                Just("A".to_owned()),
+                Just("b".to_owned()),
+                Just("a\\b".to_owned()),
+                Just("\\".to_owned()),
+                Just("C:".to_owned()),
+                Just("x\0y".to_owned()),
+                Just("é".to_owned()),
+                Just("e\u{301}".to_owned()),
+                "\\PC{0,6}",
+                any::<String>(),
+            ]
+        }
+
+        fn key() -> impl Strategy<Value = String> {
+            prop::collection::vec(segment(), 1..5).prop_map(|s| s.join("/"))
+        }
+
+        fn check(keys: &[String], prefix: &str) -> std::result::Result<(), TestCaseError> {
+            let dest = Path::new("/dl/dest");
+            let objects: Vec<ObjectEntry> = keys
+                .iter()
+                .map(|k| ObjectEntry {
+                    key: format!("{prefix}{k}"),
+                    size: 0,
+                    modified: None,
+                    etag: None,
+                })
+                .collect();
+            let planned = plan_download_each(&objects, prefix, dest);
+            let files = objects.iter().filter(|o| !o.key.ends_with('/')).count();
+            prop_assert_eq!(planned.len(), files, "every file has an outcome");
+            let items: Vec<&DownloadItem> = planned
+                .iter()
+                .filter_map(|(_, r)| r.as_ref().ok())
+                .collect();
+            for item in &items {
+                prop_assert!(item.path.starts_with(dest), "{:?}", item.path);
+                prop_assert!(item.path != dest);
+                let below = item.path.strip_prefix(dest).unwrap();
+                prop_assert!(
+                    below
+                        .components()
+                        .all(|c| matches!(c, Component::Normal(n) if !n.is_empty())),
+                    "{:?} from {:?}",
+                    item.path,
+                    item.key
+                );
+                prop_assert!(!item.path.to_string_lossy().contains('\0'));
+            }
+            // Never two keys into one path, nor one key's file where another needs a folder.
+            for (i, a) in items.iter().enumerate() {
+                for b in &items[i + 1..] {
+                    let (pa, pb) = (fs_name(&a.path), fs_name(&b.path));
+                    prop_assert!(
+                        !pa.starts_with(&pb) && !pb.starts_with(&pa),
+                        "{:?} and {:?} share {:?} / {:?}",
+                        a.key,
+                        b.key,
+                        a.path,
+                        b.path
+                    );
+                }
+            }
+            // Whatever was not planned says why, naming its own key.
+            for (key, r) in &planned {
+                match r {
+                    Ok(_) => {}
+                    Err(Error::UnsafeKey { .. }) => {}
+                    Err(Error::PathCollision { key: k, path, .. }) => {
+                        prop_assert_eq!(k, key);
+                        prop_assert!(path.starts_with(dest));
+                    }
+                    Err(e) => prop_assert!(false, "{}: unexpected {}", key, e),
+                }
+            }
+            Ok(())
+        }
+
+        proptest! {
+            #[test]
+            fn keys_map_inside_the_destination_and_never_share_a_path(
+                keys in prop::collection::vec(key(), 0..12),
+                prefix in prop_oneof![Just(""), Just("p/"), Just("a/")],
+            ) {
+                check(&keys, prefix)?;
+            }
+
+            #[test]
+            fn confined_path_never_panics_nor_escapes(relative in any::<String>()) {
+                let dest = Path::new("/dl");
+                if let Ok(p) = confined_path(dest, &relative) {
+                    prop_assert!(p.starts_with(dest) && p != dest);
+                    prop_assert!(
+                        p.strip_prefix(dest).unwrap().components().all(|c| matches!(c, Component::Normal(_)))
+                    );
+                }
+            }
+        }
     }
 }

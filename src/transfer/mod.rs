@@ -9,7 +9,9 @@ mod upload;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-pub use download::{DownloadItem, confined_path, plan_download};
+pub use download::{
+    DownloadItem, PARTIAL_SUFFIX, confined_path, plan_download, plan_download_each,
+};
 pub use plan::{
     InputKind, LocalFile, LocalInput, UploadItem, plan_keys, plan_upload, plan_upload_into,
     scan_inputs,
