@@ -911,10 +911,13 @@ impl S3ShareApp {
                     return;
                 };
                 match event {
-                    TransferEvent::Started { total, .. } => {
+                    // A Cancel click marks the row at once; the worker's Started may still be on
+                    // its way and must not bring a cancelled transfer back to life.
+                    TransferEvent::Started { total, .. } if t.is_active() => {
                         t.total = total;
                         t.state = TransferState::Running;
                     }
+                    TransferEvent::Started { .. } => {}
                     TransferEvent::Progress { done, .. } if t.is_active() => {
                         t.progress(done, Instant::now())
                     }
