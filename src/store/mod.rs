@@ -296,7 +296,8 @@ impl LocalStore {
     }
 
     /// Waits until this process answers on the port: at once when it does, else when it has
-    /// taken over from the process that served before.
+    /// taken over from the process that served before. A takeover that fails (logged as an
+    /// error) never ends this wait: bound it with a timeout.
     pub async fn wait_until_serving_here(&self) {
         let mut serving = self.serving.subscribe();
         // The sender lives as long as `self`, so this ends only when serving.
