@@ -6,10 +6,19 @@ use s3share::cli::{Cli, run};
 fn main() -> std::process::ExitCode {
     let _ = s3share::app::PROCESS_START.set(std::time::Instant::now());
     let cli = Cli::parse();
+    // What signs or checks signatures stays at info or quieter even with -vv: at debug those
+    // crates log canonical requests, Authorization headers, presigned URLs and expected
+    // signatures, and s3s-fs's spans record whole requests. Neither may reach a terminal or a
+    // bug report. A directive matches every target that starts with it (`s3s` also matches
+    // s3s_fs and s3share), and the longest match wins: hence the explicit `s3share=`.
     let default_level = match cli.verbose {
-        0 => "warn,s3s=off",
-        1 => "info,s3share=info",
-        _ => "debug,hyper=info,h2=info,aws_smithy_runtime=info",
+        0 => "warn,s3s=off,s3share=warn",
+        1 => "info,s3s=warn,s3share=info",
+        _ => {
+            "debug,s3s=warn,s3share=debug,aws_sigv4=info,aws_smithy_runtime=info,\
+             aws_smithy_runtime_api=info,aws_smithy_http_client=info,aws_config=info,\
+             hyper=info,hyper_util=info,h2=info,reqwest=info,rustls=info"
+        }
     };
     tracing_subscriber::fmt()
         .with_env_filter(
