@@ -707,3 +707,4 @@ mod cli;
 mod embedded_store;
 mod s3_behaviour;
 mod ui;
+mod upload_safety;
