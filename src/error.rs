@@ -79,6 +79,29 @@ pub enum Error {
         /// Details.
         message: String,
     },
+    /// The server took the connection (or a request) and then went silent: no answer, or no
+    /// progress, within the time limits.
+    #[error(
+        "the S3 endpoint {endpoint} stopped answering ({detail}); check the network and the server, then try again"
+    )]
+    Unresponsive {
+        /// The endpoint.
+        endpoint: String,
+        /// What was waited for, and how long.
+        detail: String,
+    },
+    /// A local file changed (size, modification time or identity) while it was being uploaded:
+    /// what was sent may mix old and new bytes, so nothing of it is kept.
+    #[error(
+        "{} changed while it was being uploaded to {target}; upload it again when it is complete",
+        path.display()
+    )]
+    Changed {
+        /// The local file.
+        path: PathBuf,
+        /// The `s3://` destination.
+        target: String,
+    },
     /// Any other error answered by S3.
     #[error("S3 {operation} failed: {message}")]
     S3 {

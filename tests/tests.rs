@@ -710,3 +710,4 @@ mod download_safety;
 mod embedded_store;
 mod s3_behaviour;
 mod ui;
+mod upload_safety;

@@ -588,6 +588,7 @@ impl Worker {
         let buckets = client.list_buckets().await;
         if let Err(
             e @ (crate::Error::Unreachable { .. }
+            | crate::Error::Unresponsive { .. }
             | crate::Error::NoCredentials(_)
             | crate::Error::ExpiredCredentials(_)),
         ) = &buckets

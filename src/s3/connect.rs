@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use aws_config::BehaviorVersion;
 use aws_sdk_s3::config::{Region, RequestChecksumCalculation, ResponseChecksumValidation};
 
-use super::S3Client;
+use super::{S3Client, Timeouts};
 use crate::error::{Error, Result};
 use crate::store::{self, LocalStore, StorePaths};
 
@@ -138,6 +138,23 @@ pub fn static_client(
     credentials: aws_credential_types::Credentials,
     force_path_style: bool,
 ) -> Result<S3Client> {
+    static_client_with_timeouts(
+        endpoint,
+        region,
+        credentials,
+        force_path_style,
+        Timeouts::default(),
+    )
+}
+
+/// [`static_client`] with other [`Timeouts`] than the defaults.
+pub fn static_client_with_timeouts(
+    endpoint: &str,
+    region: &str,
+    credentials: aws_credential_types::Credentials,
+    force_path_style: bool,
+    timeouts: Timeouts,
+) -> Result<S3Client> {
     check_endpoint(endpoint)?;
     let provider = aws_credential_types::provider::SharedCredentialsProvider::new(credentials);
     let builder = aws_sdk_s3::config::Builder::new()
@@ -147,10 +164,11 @@ pub fn static_client(
         .endpoint_url(endpoint);
     let path_style = force_path_style || needs_path_style(endpoint);
     let conf = tuned(builder).force_path_style(path_style).build();
-    S3Client::new(
+    S3Client::with_timeouts(
         aws_sdk_s3::Client::from_conf(conf),
         Some(endpoint.to_owned()),
         Some(provider),
+        timeouts,
     )
 }
 

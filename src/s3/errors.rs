@@ -7,6 +7,7 @@ use aws_smithy_types::error::display::DisplayErrorContext;
 use crate::error::Error;
 
 /// Maps an SDK error of `operation` on `target` (a bucket or `s3://` URL) to an [`Error`].
+/// Timeouts become [`Error::Unresponsive`], naming `endpoint`.
 pub(crate) fn sdk_error<E>(
     operation: &str,
     target: &str,
@@ -62,7 +63,19 @@ where
         _ if full.contains("expired") && full.to_ascii_lowercase().contains("token") => {
             Error::ExpiredCredentials(full)
         }
-        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => Error::Unreachable {
+        SdkError::TimeoutError(_) => Error::Unresponsive {
+            endpoint: endpoint.to_owned(),
+            detail: format!("{operation}: {}", crate::error::error_chain(&err)),
+        },
+        // A connection that could not be opened in time is "cannot reach"; one that was open
+        // and then brought nothing is a server that stopped answering.
+        SdkError::DispatchFailure(d) if d.is_timeout() && !full.contains("connect timeout") => {
+            Error::Unresponsive {
+                endpoint: endpoint.to_owned(),
+                detail: format!("{operation}: {}", crate::error::error_chain(&err)),
+            }
+        }
+        SdkError::DispatchFailure(_) => Error::Unreachable {
             endpoint: endpoint.to_owned(),
             message: crate::error::error_chain(&err),
         },

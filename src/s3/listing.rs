@@ -43,7 +43,13 @@ impl S3Client {
         let bucket = bucket.to_owned();
         let prefix = prefix.to_owned();
         async_stream(move |tx| async move {
-            let client = this.for_bucket(&bucket).await;
+            let client = match this.try_for_bucket(&bucket).await {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+            };
             let mut req = client.list_objects_v2().bucket(&bucket).prefix(&prefix);
             if !recursive {
                 req = req.delimiter("/");

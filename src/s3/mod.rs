@@ -19,7 +19,7 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_sdk_s3::Client;
 use parking_lot::Mutex;
 
-pub use connect::{ConnectOptions, Connection, static_client};
+pub use connect::{ConnectOptions, Connection, static_client, static_client_with_timeouts};
 pub(crate) use errors::sdk_error;
 pub use listing::{ListPage, ObjectEntry};
 pub use profiles::aws_profiles;
@@ -41,6 +41,11 @@ pub struct ObjectInfo {
 
 /// How long s3share waits on a server before it calls it unresponsive. A server that keeps a
 /// connection open and sends nothing must fail the transfer in bounded time, never hang it.
+///
+/// With the defaults, a server that goes silent fails a request in about 30 s when it is the
+/// first contact with a bucket (the region lookup tries once), within 2 min for other SDK
+/// requests (three attempts of 30 s, at most `request` in all), and in about 1 min for a
+/// presigned upload (a stall is retried once).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
     /// Time to open a connection.
@@ -51,6 +56,20 @@ pub struct Timeouts {
     /// Deadline for a whole request without a streamed body (listings, HEAD, deletes,
     /// CompleteMultipartUpload); streamed bodies are bounded by `idle` instead.
     pub request: Duration,
+}
+
+impl Timeouts {
+    /// The SDK's form: connect and read (time to the answer's head) per attempt, and `request`
+    /// for the whole operation, retries included. Streamed bodies (GetObject) are not covered
+    /// by these; their reader bounds each wait by `idle`.
+    pub(crate) fn sdk(&self) -> aws_smithy_types::timeout::TimeoutConfig {
+        aws_smithy_types::timeout::TimeoutConfig::builder()
+            .connect_timeout(self.connect)
+            .read_timeout(self.idle)
+            .operation_attempt_timeout(self.request)
+            .operation_timeout(self.request)
+            .build()
+    }
 }
 
 impl Default for Timeouts {
@@ -75,7 +94,12 @@ struct Inner {
     endpoint: Option<String>,
     /// Clients re-targeted at the regions of buckets outside the configured region.
     regional: Mutex<HashMap<String, Client>>,
+    /// Sends presigned GETs: waits at most `idle` for each read.
     http: reqwest::Client,
+    /// Sends presigned uploads. reqwest's read timeout runs from the start of a request, so it
+    /// would cut off any upload whose body takes longer than `idle` to send; uploads watch
+    /// their own progress instead (see `transfer::http::send`).
+    upload_http: reqwest::Client,
     timeouts: Timeouts,
     /// The provider the client signs with, asked for the credentials' expiry.
     credentials: Option<SharedCredentialsProvider>,
@@ -100,24 +124,37 @@ impl S3Client {
         Self::with_timeouts(sdk, endpoint, credentials, Timeouts::default())
     }
 
-    /// [`S3Client::new`] with other [`Timeouts`] than the defaults.
+    /// [`S3Client::new`] with other [`Timeouts`] than the defaults; they replace whatever
+    /// timeouts `sdk` was built with, so that every request of this client has them.
     pub fn with_timeouts(
         sdk: Client,
         endpoint: Option<String>,
         credentials: Option<SharedCredentialsProvider>,
         timeouts: Timeouts,
     ) -> Result<Self> {
+        let setup = |e: reqwest::Error| Error::Config(format!("cannot set up HTTP client: {e}"));
         let http = reqwest::Client::builder()
             .connect_timeout(timeouts.connect)
             .read_timeout(timeouts.idle)
             .build()
-            .map_err(|e| Error::Config(format!("cannot set up HTTP client: {e}")))?;
+            .map_err(setup)?;
+        let upload_http = reqwest::Client::builder()
+            .connect_timeout(timeouts.connect)
+            .build()
+            .map_err(setup)?;
+        let sdk = Client::from_conf(
+            sdk.config()
+                .to_builder()
+                .timeout_config(timeouts.sdk())
+                .build(),
+        );
         Ok(Self {
             inner: Arc::new(Inner {
                 sdk,
                 endpoint,
                 regional: Mutex::new(HashMap::new()),
                 http,
+                upload_http,
                 timeouts,
                 credentials,
             }),
@@ -137,19 +174,34 @@ impl S3Client {
             .unwrap_or_else(|| "AWS S3".to_owned())
     }
 
-    /// The HTTP client that sends presigned requests.
+    /// The HTTP client that sends presigned GETs.
     pub(crate) fn http(&self) -> &reqwest::Client {
         &self.inner.http
+    }
+
+    /// The HTTP client that sends presigned uploads (no read timeout: see `upload_http`).
+    pub(crate) fn upload_http(&self) -> &reqwest::Client {
+        &self.inner.upload_http
     }
 
     /// The SDK client to use for `bucket`: the configured one, or one re-targeted at the
     /// bucket's own region when the server says it lives in another one.
     pub(crate) async fn for_bucket(&self, bucket: &str) -> Client {
+        match self.try_for_bucket(bucket).await {
+            Ok(c) => c,
+            // The operation that follows meets the same problem and reports it.
+            Err(_) => self.inner.sdk.clone(),
+        }
+    }
+
+    /// [`S3Client::for_bucket`], failing at once when the server did not answer in time
+    /// (rather than waiting for that a second time in the operation itself).
+    pub(crate) async fn try_for_bucket(&self, bucket: &str) -> Result<Client> {
         if let Some(c) = self.inner.regional.lock().get(bucket) {
-            return c.clone();
+            return Ok(c.clone());
         }
         let configured = self.inner.sdk.config().region().map(|r| r.to_string());
-        let client = match self.bucket_region(bucket).await {
+        let client = match self.bucket_region(bucket).await? {
             Some(r) if Some(&r) != configured.as_ref() => {
                 tracing::debug!(bucket, region = %r, "bucket lives in another region");
                 let region = aws_sdk_s3::config::Region::new(r);
@@ -162,16 +214,37 @@ impl S3Client {
             .regional
             .lock()
             .insert(bucket.to_owned(), client.clone());
-        client
+        Ok(client)
     }
 
     /// Asks the server where `bucket` lives; S3 names the region in a header even when it
     /// refuses or redirects the request. `None` when it does not say: then the configured
     /// region is used, and the operation itself reports what is wrong (a HEAD on the bucket
-    /// may be denied where the objects are not).
-    async fn bucket_region(&self, bucket: &str) -> Option<String> {
-        match self.inner.sdk.head_bucket().bucket(bucket).send().await {
-            Ok(out) => out.bucket_region().map(str::to_owned),
+    /// may be denied where the objects are not). An error only when the server did not answer
+    /// in time: the operation would only wait for it again.
+    async fn bucket_region(&self, bucket: &str) -> Result<Option<String>> {
+        use aws_sdk_s3::error::SdkError;
+        // One attempt: the lookup is a courtesy, and a silent server must cost one timeout
+        // here, not three.
+        let once = aws_sdk_s3::config::Builder::default()
+            .retry_config(aws_smithy_types::retry::RetryConfig::disabled());
+        let answer = self
+            .inner
+            .sdk
+            .head_bucket()
+            .bucket(bucket)
+            .customize()
+            .config_override(once)
+            .send()
+            .await;
+        match answer {
+            Ok(out) => Ok(out.bucket_region().map(str::to_owned)),
+            Err(e)
+                if matches!(&e, SdkError::TimeoutError(_))
+                    || matches!(&e, SdkError::DispatchFailure(d) if d.is_timeout()) =>
+            {
+                Err(sdk_error("HeadBucket", bucket, &self.endpoint_label(), e))
+            }
             Err(e) => {
                 let header = e
                     .raw_response()
@@ -183,7 +256,7 @@ impl S3Client {
                         aws_smithy_types::error::display::DisplayErrorContext(&e)
                     );
                 }
-                header.map(str::to_owned)
+                Ok(header.map(str::to_owned))
             }
         }
     }
@@ -205,7 +278,7 @@ impl S3Client {
 
     /// HEAD of an object: `None` when it does not exist.
     pub async fn head(&self, bucket: &str, key: &str) -> Result<Option<ObjectInfo>> {
-        let client = self.for_bucket(bucket).await;
+        let client = self.try_for_bucket(bucket).await?;
         match client.head_object().bucket(bucket).key(key).send().await {
             Ok(o) => Ok(Some(ObjectInfo {
                 size: o.content_length().unwrap_or(0).max(0) as u64,
@@ -324,7 +397,7 @@ impl S3Client {
         bucket: &str,
         prefix: &str,
     ) -> Result<Vec<(String, String)>> {
-        let client = self.for_bucket(bucket).await;
+        let client = self.try_for_bucket(bucket).await?;
         let out = client
             .list_multipart_uploads()
             .bucket(bucket)

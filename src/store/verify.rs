@@ -5,7 +5,13 @@
 //! `Content-MD5` altogether, and it has no ListMultipartUploads. Here the body is hashed while it
 //! streams in and the stream fails *before its end* on a mismatch, so the file system never
 //! renames its temporary file into place: a bad body is refused and nothing is stored.
+//!
+//! s3s-fs checks `If-None-Match: *` when a PutObject or CompleteMultipartUpload begins, but
+//! writes the object only at its end: two creates of one key that overlap both pass the check,
+//! and the later one silently replaces the earlier. Here the writes of one key take turns, so
+//! the check and the write are one step, as on S3: the first create wins, the other gets 412.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -24,6 +30,50 @@ use s3s::{S3, S3Request, S3Response, S3Result, StdError, s3_error};
 pub struct VerifyingFs {
     inner: s3s_fs::FileSystem,
     root: PathBuf,
+    writes: KeyLocks,
+}
+
+/// A bucket and a key.
+type ObjectId = (String, String);
+
+/// One lock per key being written, dropped when no write of that key is in progress.
+#[derive(Default)]
+struct KeyLocks {
+    held: parking_lot::Mutex<HashMap<ObjectId, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// Holds the write turn of one key; frees its map entry when the last holder or waiter goes.
+struct KeyTurn<'a> {
+    locks: &'a KeyLocks,
+    id: ObjectId,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl KeyLocks {
+    async fn turn(&self, bucket: &str, key: &str) -> KeyTurn<'_> {
+        let id = (bucket.to_owned(), key.to_owned());
+        let lock = self.held.lock().entry(id.clone()).or_default().clone();
+        let guard = lock.lock_owned().await;
+        KeyTurn {
+            locks: self,
+            id,
+            guard: Some(guard),
+        }
+    }
+}
+
+impl Drop for KeyTurn<'_> {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        let mut held = self.locks.held.lock();
+        // Only the map holds it now: no one else waits for this key.
+        if held
+            .get(&self.id)
+            .is_some_and(|l| Arc::strong_count(l) == 1)
+        {
+            held.remove(&self.id);
+        }
+    }
 }
 
 impl VerifyingFs {
@@ -32,7 +82,11 @@ impl VerifyingFs {
         let inner =
             s3s_fs::FileSystem::new(&root).map_err(|e| std::io::Error::other(format!("{e:?}")))?;
         let root = root.canonicalize()?;
-        Ok(Self { inner, root })
+        Ok(Self {
+            inner,
+            root,
+            writes: KeyLocks::default(),
+        })
     }
 }
 
@@ -147,11 +201,11 @@ impl_s3_delegating! {
         create_multipart_upload(CreateMultipartUploadInput) -> CreateMultipartUploadOutput;
         upload_part_copy(UploadPartCopyInput) -> UploadPartCopyOutput;
         list_parts(ListPartsInput) -> ListPartsOutput;
-        complete_multipart_upload(CompleteMultipartUploadInput) -> CompleteMultipartUploadOutput;
         abort_multipart_upload(AbortMultipartUploadInput) -> AbortMultipartUploadOutput;
 {
 
     async fn put_object(&self, mut req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+        let _turn = self.writes.turn(&req.input.bucket, &req.input.key).await;
         let Some(body) = req.input.body.take() else {
             return self.inner.put_object(req).await;
         };
@@ -160,6 +214,14 @@ impl_s3_delegating! {
         req.input.content_md5 = None;
         req.input.body = Some(body);
         bad_digest(self.inner.put_object(req).await, &mismatch)
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let _turn = self.writes.turn(&req.input.bucket, &req.input.key).await;
+        self.inner.complete_multipart_upload(req).await
     }
 
     async fn upload_part(&self, mut req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {

@@ -1,16 +1,20 @@
 //! Sending presigned requests: streamed file bodies, S3 error bodies, and what is worth a retry.
 
 use std::path::Path;
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use aws_sdk_s3::presigning::PresignedRequest;
 use bytes::Bytes;
 use futures::StreamExt as _;
 use md5::{Digest as _, Md5};
+use reqwest::header::{CONTENT_LENGTH, HeaderMap, HeaderName, HeaderValue};
 use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
 
 use super::ByteCounter;
 use crate::error::Error;
+use crate::s3::S3Client;
 
 const CHANGED: &str = "file changed while it was being uploaded";
 
@@ -18,6 +22,9 @@ const CHANGED: &str = "file changed while it was being uploaded";
 pub(crate) enum Failure {
     /// Worth another try: a 5xx, a throttle, a dropped or refused connection.
     Transient(String),
+    /// The server went silent (no progress within the idle timeout): worth one more try, not
+    /// more, or a dead server would hold the transfer for many timeouts.
+    Stalled(Error),
     /// Retrying cannot help.
     Fatal(Error),
 }
@@ -32,9 +39,35 @@ pub(crate) fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(base + jitter)
 }
 
-/// Reads `len` bytes of `path` from `offset` to compute their base64 MD5, for Content-MD5.
-pub(crate) async fn md5_of_range(path: &Path, offset: u64, len: u64) -> Result<String, Error> {
-    use base64::Engine as _;
+/// The MD5 of some bytes: base64 for `Content-MD5`, hex to compare with ETags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Md5Sum(pub [u8; 16]);
+
+impl Md5Sum {
+    /// For the `Content-MD5` header.
+    pub(crate) fn base64(&self) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(self.0)
+    }
+
+    /// As S3 writes it in the ETag of an object stored in one piece (without SSE-KMS/SSE-C).
+    pub(crate) fn hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The ETag S3 gives an object completed from parts with these sums: the MD5 of the
+    /// parts' MD5s, a dash, the number of parts.
+    pub(crate) fn multipart_etag(parts: &[Md5Sum]) -> String {
+        let mut hasher = Md5::new();
+        for p in parts {
+            hasher.update(p.0);
+        }
+        format!("{}-{}", Md5Sum(hasher.finalize().into()).hex(), parts.len())
+    }
+}
+
+/// Reads `len` bytes of `path` from `offset` and returns their MD5.
+pub(crate) async fn md5_of_range(path: &Path, offset: u64, len: u64) -> Result<Md5Sum, Error> {
     let owned = path.to_owned();
     // One blocking task per part rather than an async read per buffer: hashing is CPU work,
     // and each async file read is a hop to the blocking pool.
@@ -69,12 +102,57 @@ pub(crate) async fn md5_of_range(path: &Path, offset: u64, len: u64) -> Result<S
         path: path.to_owned(),
         source,
     })?;
-    Ok(base64::engine::general_purpose::STANDARD.encode(digest))
+    Ok(Md5Sum(digest.into()))
 }
 
 /// Read size for hashing and sending: large enough that syscalls and task hops are rare,
 /// small enough that parts in flight stay a few MiB of memory.
 const READ_CHUNK: usize = 1024 * 1024;
+
+/// The size of the slices a request body is handed to the connection in.
+const SEND_SLICE: usize = 64 * 1024;
+
+/// The progress of one request's body: how much of it went out, and when the last of it did.
+/// A request whose body stopped moving, or whose answer does not come, is stalled.
+pub(crate) struct Activity {
+    start: Instant,
+    /// Milliseconds after `start` of the last progress.
+    last: AtomicU64,
+    sent: AtomicU64,
+}
+
+impl Activity {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Self {
+            start: Instant::now(),
+            last: AtomicU64::new(0),
+            sent: AtomicU64::new(0),
+        })
+    }
+
+    fn touch(&self, bytes: u64) {
+        self.sent.fetch_add(bytes, Ordering::Relaxed);
+        let now = self.start.elapsed().as_millis() as u64;
+        self.last.fetch_max(now, Ordering::Relaxed);
+    }
+
+    /// Body bytes handed to the connection so far.
+    pub(crate) fn sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+
+    /// Resolves once nothing has moved for `idle`.
+    async fn stalled(&self, idle: Duration) {
+        loop {
+            let last = Duration::from_millis(self.last.load(Ordering::Relaxed));
+            let quiet = self.start.elapsed().saturating_sub(last);
+            if quiet >= idle {
+                return;
+            }
+            tokio::time::sleep(idle - quiet).await;
+        }
+    }
+}
 
 /// A request body streaming `len` bytes of `path` from `offset`, counting them as they go.
 pub(crate) async fn file_body(
@@ -82,7 +160,7 @@ pub(crate) async fn file_body(
     offset: u64,
     len: u64,
     counter: ByteCounter,
-    sent: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    activity: Arc<Activity>,
 ) -> Result<reqwest::Body, Error> {
     let err = |source| Error::Local {
         what: "cannot read",
@@ -93,21 +171,34 @@ pub(crate) async fn file_body(
     file.seek(std::io::SeekFrom::Start(offset))
         .await
         .map_err(err)?;
-    let counted = sent.clone();
+    let counted = activity.clone();
     let stream = tokio_util::io::ReaderStream::with_capacity(
         file.take(len),
         READ_CHUNK.min(len as usize).max(1),
     )
+    // Handed on in slices: the connection takes a slice whenever it has room, so a slow link
+    // that keeps moving shows progress well within the idle timeout, where a whole read
+    // buffer could take longer than that to drain.
+    .flat_map(|chunk: std::io::Result<Bytes>| {
+        let slices: Vec<std::io::Result<Bytes>> = match chunk {
+            Ok(c) => (0..c.len())
+                .step_by(SEND_SLICE)
+                .map(|at| Ok(c.slice(at..(at + SEND_SLICE).min(c.len()))))
+                .collect(),
+            Err(e) => vec![Err(e)],
+        };
+        futures::stream::iter(slices)
+    })
     .map(move |chunk: std::io::Result<Bytes>| {
         if let Ok(c) = &chunk {
             counter.add(c.len() as u64);
-            counted.fetch_add(c.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            counted.touch(c.len() as u64);
         }
         chunk
     });
     // A file that shrank since it was measured must fail clearly, not as a short body.
     let shortfall = futures::stream::once(async move {
-        let seen = sent.load(std::sync::atomic::Ordering::Relaxed);
+        let seen = activity.sent();
         (seen < len).then(|| {
             Err(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,
@@ -120,27 +211,78 @@ pub(crate) async fn file_body(
     Ok(reqwest::Body::wrap_stream(stream))
 }
 
-/// Sends a presigned request with `body` of `len` bytes; returns the response on 2xx.
+/// What a presigned upload request is for, for messages.
+pub(crate) struct Target<'a> {
+    /// "upload", "upload part".
+    pub what: &'static str,
+    pub bucket: &'a str,
+    pub key: &'a str,
+    /// The local file the body comes from.
+    pub path: &'a Path,
+}
+
+/// The headers to send with a presigned request: exactly the signed ones, each once, and
+/// `Content-Length` once (the signed one when it was signed, and it must say `len`).
+fn request_headers(req: &PresignedRequest, len: u64) -> Result<HeaderMap, Error> {
+    let bad = |e: &dyn std::fmt::Display| Error::Config(format!("bad presigned header: {e}"));
+    let mut headers = HeaderMap::new();
+    for (name, value) in req.headers() {
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| bad(&e))?;
+        let value = HeaderValue::from_str(value).map_err(|e| bad(&e))?;
+        // Insert, not append: a header the signer listed twice still goes once.
+        headers.insert(name, value);
+    }
+    match headers.get(CONTENT_LENGTH) {
+        Some(signed) if signed.to_str().ok() != Some(len.to_string().as_str()) => {
+            return Err(Error::Config(format!(
+                "the signed Content-Length ({signed:?}) is not the body's length ({len})"
+            )));
+        }
+        Some(_) => {}
+        None => {
+            headers.insert(CONTENT_LENGTH, HeaderValue::from(len));
+        }
+    }
+    Ok(headers)
+}
+
+/// Sends a presigned request with `body` of `len` bytes; returns the response on 2xx. A
+/// request that makes no progress for the client's idle timeout (body not taken, answer not
+/// coming) fails as [`Failure::Stalled`].
 pub(crate) async fn send(
-    http: &reqwest::Client,
+    s3: &S3Client,
     req: &PresignedRequest,
     body: reqwest::Body,
     len: u64,
-    what: &'static str,
-    bucket: &str,
-    key: &str,
+    activity: &Activity,
+    target: &Target<'_>,
 ) -> Result<reqwest::Response, Failure> {
+    let Target {
+        what, bucket, key, ..
+    } = *target;
+    let idle = s3.timeouts().idle;
+    let stalled = || {
+        Failure::Stalled(Error::Unresponsive {
+            endpoint: s3.endpoint_label(),
+            detail: format!(
+                "nothing moved for {} during the {what} of s3://{bucket}/{key}",
+                humantime::format_duration(idle)
+            ),
+        })
+    };
     let method = reqwest::Method::from_bytes(req.method().as_bytes())
         .map_err(|e| Failure::Fatal(Error::Config(e.to_string())))?;
-    let mut builder = http.request(method, req.uri());
-    for (name, value) in req.headers() {
-        builder = builder.header(name, value);
-    }
-    let result = builder
-        .header(reqwest::header::CONTENT_LENGTH, len)
+    let headers = request_headers(req, len).map_err(Failure::Fatal)?;
+    let request = s3
+        .upload_http()
+        .request(method, req.uri())
+        .headers(headers)
         .body(body)
-        .send()
-        .await;
+        .send();
+    let result = tokio::select! {
+        r = request => r,
+        () = activity.stalled(idle) => return Err(stalled()),
+    };
     let response = match result {
         Ok(r) => r,
         Err(e) => {
@@ -148,9 +290,10 @@ pub(crate) async fn send(
             let text = crate::error::error_chain(&e.without_url());
             // A local read error surfaces as a body error: retrying would read the same file.
             if text.contains(CHANGED) {
-                return Err(Failure::Fatal(Error::Config(format!(
-                    "s3://{bucket}/{key}: the local {CHANGED}; upload it again when it is complete"
-                ))));
+                return Err(Failure::Fatal(Error::Changed {
+                    path: target.path.to_owned(),
+                    target: format!("s3://{bucket}/{key}"),
+                }));
             }
             return Err(Failure::Transient(text));
         }
@@ -159,7 +302,10 @@ pub(crate) async fn send(
     if status.is_success() {
         return Ok(response);
     }
-    let text = response.text().await.unwrap_or_default();
+    let text = match tokio::time::timeout(idle, response.text()).await {
+        Ok(text) => text.unwrap_or_default(),
+        Err(_) => return Err(stalled()),
+    };
     let (code, message) = parse_s3_error(&text);
     let detail = match (code.is_empty(), message.is_empty()) {
         (true, _) => status.canonical_reason().unwrap_or("error").to_owned(),
@@ -197,6 +343,16 @@ pub(crate) async fn send(
     Err(Failure::Fatal(error))
 }
 
+/// Whether an answer's ETag is something other than the MD5 of the body (SSE-KMS and SSE-C
+/// objects get opaque ETags), so it cannot be compared with what was sent.
+pub(crate) fn opaque_etag(headers: &HeaderMap) -> bool {
+    let kms = headers
+        .get("x-amz-server-side-encryption")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("aws:kms"));
+    kms || headers.contains_key("x-amz-server-side-encryption-customer-algorithm")
+}
+
 /// Pulls `<Code>` and `<Message>` out of an S3 XML error body (no XML parser for two fields).
 pub(crate) fn parse_s3_error(body: &str) -> (String, String) {
     let field = |tag: &str| {
@@ -222,6 +378,18 @@ mod tests {
             ("SignatureDoesNotMatch".into(), "bad sig".into())
         );
         assert_eq!(parse_s3_error(""), (String::new(), String::new()));
+    }
+
+    #[test]
+    fn etags_from_sums() {
+        let a = Md5Sum(Md5::digest(b"hello").into());
+        assert_eq!(a.hex(), "5d41402abc4b2a76b9719d911017c592");
+        assert_eq!(a.base64(), "XUFAKrxLKna5cZ2REBfFkg==");
+        // The multipart ETag of one part is the MD5 of its MD5, not the part's own ETag.
+        assert_eq!(
+            Md5Sum::multipart_etag(&[a]),
+            format!("{}-1", Md5Sum(Md5::digest(a.0).into()).hex())
+        );
     }
 
     #[test]

@@ -7,16 +7,18 @@
 //! behind to cost storage.
 
 use std::future::Future;
-use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
-use std::time::Duration;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
 
+use aws_sdk_s3::error::ProvideErrorMetadata as _;
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use futures::StreamExt as _;
 use tokio_util::sync::CancellationToken;
 
-use super::http::{Failure, backoff, file_body, md5_of_range, send};
+use super::http::{
+    Activity, Failure, Md5Sum, Target, backoff, file_body, md5_of_range, opaque_etag, send,
+};
 use super::{ByteCounter, EventSink, TransferEvent, UploadItem};
 use crate::error::{Error, Result};
 use crate::s3::{S3Client, sdk_error};
@@ -95,6 +97,51 @@ fn signing(duration_secs: u64) -> Result<PresigningConfig> {
         .map_err(|e| Error::Config(e.to_string()))
 }
 
+/// What identifies the version of a local file: if any of it differs at the end of an upload
+/// from the start, the file changed while it was read, and the bytes sent may mix versions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FileState {
+    len: u64,
+    modified: Option<SystemTime>,
+    /// Device and inode: a file replaced by another (editors save by renaming a new file over
+    /// the old one) can have the same size and time.
+    #[cfg(unix)]
+    id: (u64, u64),
+}
+
+impl FileState {
+    async fn of(path: &Path) -> Result<Self> {
+        let meta = tokio::fs::metadata(path)
+            .await
+            .map_err(|source| Error::Local {
+                what: "cannot read",
+                path: path.to_owned(),
+                source,
+            })?;
+        Ok(Self {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            #[cfg(unix)]
+            id: {
+                use std::os::unix::fs::MetadataExt as _;
+                (meta.dev(), meta.ino())
+            },
+        })
+    }
+
+    /// Whether `path` is no longer this version (or no longer readable).
+    async fn changed(&self, path: &Path) -> bool {
+        Self::of(path).await.map_or(true, |now| now != *self)
+    }
+}
+
+fn changed(item: &UploadItem, bucket: &str) -> Error {
+    Error::Changed {
+        path: item.path.clone(),
+        target: format!("s3://{bucket}/{}", item.key),
+    }
+}
+
 impl S3Client {
     /// Uploads `items` into `bucket`, several at once; one failure never stops the others.
     /// Returns each item's result, in order.
@@ -114,6 +161,12 @@ impl S3Client {
     }
 
     /// Uploads one file, reporting its events under `id`.
+    ///
+    /// Without [`OnConflict::Overwrite`], the object is only ever created, never replaced: the
+    /// PUT or CompleteMultipartUpload carries `If-None-Match: *`, and a HEAD just before
+    /// guards servers that ignore it; losing that race is [`Error::AlreadyExists`] (or
+    /// [`UploadOutcome::Skipped`]). A file that changes while it is read fails with
+    /// [`Error::Changed`] and leaves nothing behind.
     pub async fn upload_file(
         &self,
         bucket: &str,
@@ -150,51 +203,53 @@ impl S3Client {
             return Err(Error::Cancelled);
         }
         // Measure now, not when planned: the file may have changed in between.
-        let size = tokio::fs::metadata(&item.path)
-            .await
-            .map_err(|source| Error::Local {
-                what: "cannot read",
-                path: item.path.clone(),
-                source,
-            })?
-            .len();
+        let before = FileState::of(&item.path).await?;
+        let size = before.len;
         if size > MAX_OBJECT {
             return Err(Error::TooLarge {
                 path: item.path.clone(),
                 size,
             });
         }
+        let skip = |e: Error| match e {
+            Error::AlreadyExists { .. } if options.on_conflict == OnConflict::Skip => {
+                Ok(UploadOutcome::Skipped)
+            }
+            e => Err(e),
+        };
         if options.on_conflict != OnConflict::Overwrite
             && self.head(bucket, &item.key).await?.is_some()
         {
-            return match options.on_conflict {
-                OnConflict::Skip => Ok(UploadOutcome::Skipped),
-                _ => Err(Error::AlreadyExists {
-                    bucket: bucket.to_owned(),
-                    key: item.key.clone(),
-                }),
-            };
+            return skip(Error::AlreadyExists {
+                bucket: bucket.to_owned(),
+                key: item.key.clone(),
+            });
         }
         events(TransferEvent::Started { id, total: size });
         let counter = ByteCounter::new(id, events);
-        if size <= options.multipart_threshold {
-            let put = self.put_single(bucket, item, size, options, &counter, cancel);
-            match cancellable(cancel, put).await {
-                Err(Error::AlreadyExists { .. }) if options.on_conflict == OnConflict::Skip => {
-                    Ok(UploadOutcome::Skipped)
-                }
-                other => other.map(|()| UploadOutcome::Uploaded {
-                    bytes: size,
-                    multipart: false,
-                }),
-            }
+        let multipart = size > options.multipart_threshold;
+        let result = if multipart {
+            self.put_multipart(bucket, item, &before, options, &counter, cancel)
+                .await
         } else {
-            self.put_multipart(bucket, item, size, options, &counter, cancel)
-                .await?;
-            Ok(UploadOutcome::Uploaded {
+            let put = self.put_single(bucket, item, &before, options, &counter, cancel);
+            cancellable(cancel, put).await
+        };
+        match result {
+            Ok(()) => Ok(UploadOutcome::Uploaded {
                 bytes: size,
-                multipart: true,
-            })
+                multipart,
+            }),
+            Err(e @ (Error::Cancelled | Error::Changed { .. } | Error::AlreadyExists { .. })) => {
+                skip(e)
+            }
+            // A body the server refused (BadDigest, a short body) is most likely a file being
+            // rewritten under us: say that, not the symptom.
+            Err(e) if before.changed(&item.path).await => {
+                tracing::debug!(key = %item.key, "failed on a file that changed: {e}");
+                Err(changed(item, bucket))
+            }
+            Err(e) => Err(e),
         }
     }
 
@@ -202,21 +257,33 @@ impl S3Client {
         &self,
         bucket: &str,
         item: &UploadItem,
-        size: u64,
+        before: &FileState,
         options: &UploadOptions,
         counter: &ByteCounter,
         cancel: &CancellationToken,
     ) -> Result<()> {
+        let size = before.len;
         let md5 = md5_of_range(&item.path, 0, size).await?;
-        let client = self.for_bucket(bucket).await;
+        // Changing already while it was hashed: nothing worth sending.
+        if before.changed(&item.path).await {
+            return Err(changed(item, bucket));
+        }
+        let client = self.try_for_bucket(bucket).await?;
         let keep_existing = options.on_conflict != OnConflict::Overwrite;
-        with_retries(options.retries, cancel, &item.key, || async {
-            let req = client
+        let target = Target {
+            what: "upload",
+            bucket,
+            key: &item.key,
+            path: &item.path,
+        };
+        let (sdk, target) = (&client, &target);
+        with_retries(options.retries, cancel, &item.key, |attempt| async move {
+            let req = sdk
                 .put_object()
                 .bucket(bucket)
                 .key(&item.key)
                 .content_length(size as i64)
-                .content_md5(&md5)
+                .content_md5(md5.base64())
                 .content_type(content_type(&item.key))
                 // Closes the race between our HEAD and this PUT where the server supports it.
                 .set_if_none_match(keep_existing.then(|| "*".to_owned()))
@@ -230,29 +297,102 @@ impl S3Client {
                         e,
                     ))
                 })?;
-            let sent = Arc::new(AtomicU64::new(0));
-            let body = file_body(&item.path, 0, size, counter.clone(), sent.clone())
+            let activity = Activity::new();
+            let body = file_body(&item.path, 0, size, counter.clone(), activity.clone())
                 .await
                 .map_err(Failure::Fatal)?;
-            let result = send(self.http(), &req, body, size, "upload", bucket, &item.key).await;
-            if result.is_err() {
-                counter.sub(sent.load(std::sync::atomic::Ordering::Relaxed));
+            let failure = match send(self, &req, body, size, &activity, target).await {
+                Ok(_) => return Ok(()),
+                Err(f) => f,
+            };
+            counter.sub(activity.sent());
+            // The server may have stored the object though its answer was lost: the whole body
+            // went out before the connection failed, or a retry of our own If-None-Match PUT
+            // finds the key taken (by the attempt before it). Exactly our bytes there: done.
+            let maybe_stored = match &failure {
+                Failure::Transient(_) | Failure::Stalled(_) => activity.sent() == size,
+                Failure::Fatal(Error::AlreadyExists { .. }) => attempt > 1,
+                Failure::Fatal(_) => false,
+            };
+            if maybe_stored && self.holds(bucket, &item.key, &md5.hex(), size).await {
+                tracing::debug!(key = %item.key, "the answer was lost, the object is ours");
+                counter.add(size);
+                return Ok(());
             }
-            result.map(drop)
+            Err(failure)
         })
-        .await
+        .await?;
+        // The server checked the bytes against the MD5 read before sending; but that read may
+        // have caught the file mid-rewrite, and then what is stored is no version of the file.
+        if before.changed(&item.path).await {
+            self.remove_if_ours(&client, bucket, &item.key, &md5.hex())
+                .await;
+            return Err(changed(item, bucket));
+        }
+        Ok(())
+    }
+
+    /// Whether `key` holds exactly the object with this ETag and size.
+    async fn holds(&self, bucket: &str, key: &str, etag: &str, size: u64) -> bool {
+        match self.head(bucket, key).await {
+            Ok(Some(info)) => {
+                info.size == size && info.etag.is_some_and(|t| t.eq_ignore_ascii_case(etag))
+            }
+            _ => false,
+        }
+    }
+
+    /// Deletes the object at `key` if it is still the one we stored (ETag `etag`). If someone
+    /// else wrote the key since, their object stays: deleting it would lose their data to
+    /// undo ours. `If-Match` closes the gap between the HEAD and the delete where the server
+    /// supports conditional deletes; elsewhere the HEAD is the guard.
+    async fn remove_if_ours(
+        &self,
+        client: &aws_sdk_s3::Client,
+        bucket: &str,
+        key: &str,
+        etag: &str,
+    ) {
+        match self.head(bucket, key).await {
+            Ok(Some(info))
+                if info
+                    .etag
+                    .as_deref()
+                    .is_some_and(|t| t.eq_ignore_ascii_case(etag)) => {}
+            _ => return,
+        }
+        let deleted = client
+            .delete_object()
+            .bucket(bucket)
+            .key(key)
+            .if_match(format!("\"{etag}\""))
+            .send()
+            .await;
+        if let Err(e) = deleted {
+            let e = sdk_error(
+                "DeleteObject",
+                &format!("s3://{bucket}/{key}"),
+                &self.endpoint_label(),
+                e,
+            );
+            tracing::warn!(
+                key,
+                "could not remove the object of a file that changed: {e}"
+            );
+        }
     }
 
     async fn put_multipart(
         &self,
         bucket: &str,
         item: &UploadItem,
-        size: u64,
+        before: &FileState,
         options: &UploadOptions,
         counter: &ByteCounter,
         cancel: &CancellationToken,
     ) -> Result<()> {
-        let client = self.for_bucket(bucket).await;
+        let size = before.len;
+        let client = self.try_for_bucket(bucket).await?;
         let target = format!("s3://{bucket}/{}", item.key);
         let created = client
             .create_multipart_upload()
@@ -273,111 +413,187 @@ impl S3Client {
         let part_size = part_size_for(size, options.min_part_size);
         let parts = size.div_ceil(part_size);
         let work = async {
-            let done: Vec<Result<CompletedPart>> = futures::stream::iter(1..=parts)
+            let done: Vec<Result<(CompletedPart, Md5Sum)>> = futures::stream::iter(1..=parts)
                 .map(|number| {
                     let offset = (number - 1) * part_size;
                     let len = part_size.min(size - offset);
-                    self.put_part(
-                        &client,
-                        bucket,
-                        &item.key,
-                        &upload_id,
-                        number as i32,
-                        &item.path,
+                    let part = Part {
+                        upload_id: &upload_id,
+                        number: number as i32,
                         offset,
                         len,
-                        options,
-                        counter,
-                        cancel,
-                    )
+                    };
+                    self.put_part(&client, bucket, item, part, options, counter, cancel)
                 })
                 .buffer_unordered(options.parts_in_flight.max(1))
                 .collect()
                 .await;
             let mut parts = done.into_iter().collect::<Result<Vec<_>>>()?;
-            parts.sort_by_key(|p| p.part_number());
-            if options.on_conflict != OnConflict::Overwrite
-                && self.head(bucket, &item.key).await?.is_some()
-            {
-                return Err(Error::AlreadyExists {
-                    bucket: bucket.to_owned(),
-                    key: item.key.clone(),
-                });
-            }
+            parts.sort_by_key(|(p, _)| p.part_number());
             Ok(parts)
         };
         let parts = match cancellable(cancel, work).await {
             Ok(parts) => parts,
-            Err(e) => {
-                let aborted = client
-                    .abort_multipart_upload()
-                    .bucket(bucket)
-                    .key(&item.key)
-                    .upload_id(&upload_id)
-                    .send()
-                    .await;
-                if let Err(abort) = aborted {
-                    let abort = sdk_error(
-                        "AbortMultipartUpload",
-                        &target,
-                        &self.endpoint_label(),
-                        abort,
-                    );
-                    tracing::warn!(%upload_id, "could not abort the unfinished upload: {abort}");
-                    let cause = match e {
-                        Error::S3 { message, .. } => message,
-                        other => other.to_string(),
-                    };
-                    return Err(Error::S3 {
-                        operation: format!("upload of {target}"),
-                        message: format!(
-                            "{cause}; the unfinished multipart upload {upload_id} could not be aborted ({abort}) and may keep costing storage until a lifecycle rule removes it"
-                        ),
-                    });
-                }
-                return Err(e);
-            }
+            Err(e) => return Err(self.abort(&client, bucket, &item.key, &upload_id, e).await),
         };
-        client
-            .complete_multipart_upload()
-            .bucket(bucket)
-            .key(&item.key)
-            .upload_id(&upload_id)
-            .multipart_upload(
-                CompletedMultipartUpload::builder()
-                    .set_parts(Some(parts))
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(|e| {
+        // Once sent, Complete is seen through, not cancelled: the server may act on it anyway.
+        let completed = self
+            .complete(&client, bucket, item, before, &upload_id, parts, options)
+            .await;
+        match completed {
+            Ok(()) => Ok(()),
+            // Whatever went wrong, no unfinished upload stays behind to cost storage.
+            Err(e) => Err(self.abort(&client, bucket, &item.key, &upload_id, e).await),
+        }
+    }
+
+    /// Checks that the file did not change and the key is still free, then completes the
+    /// upload (with `If-None-Match: *` unless overwriting).
+    #[allow(clippy::too_many_arguments)]
+    async fn complete(
+        &self,
+        client: &aws_sdk_s3::Client,
+        bucket: &str,
+        item: &UploadItem,
+        before: &FileState,
+        upload_id: &str,
+        parts: Vec<(CompletedPart, Md5Sum)>,
+        options: &UploadOptions,
+    ) -> Result<()> {
+        let target = format!("s3://{bucket}/{}", item.key);
+        // Parts read at different times may come from different versions of the file.
+        if before.changed(&item.path).await {
+            return Err(changed(item, bucket));
+        }
+        let keep_existing = options.on_conflict != OnConflict::Overwrite;
+        // For servers that ignore If-None-Match on CompleteMultipartUpload.
+        if keep_existing && self.head(bucket, &item.key).await?.is_some() {
+            return Err(Error::AlreadyExists {
+                bucket: bucket.to_owned(),
+                key: item.key.clone(),
+            });
+        }
+        let etag = Md5Sum::multipart_etag(&parts.iter().map(|(_, m)| *m).collect::<Vec<_>>());
+        let parts: Vec<CompletedPart> = parts.into_iter().map(|(p, _)| p).collect();
+        let mut conflicts = 0;
+        loop {
+            let result = client
+                .complete_multipart_upload()
+                .bucket(bucket)
+                .key(&item.key)
+                .upload_id(upload_id)
+                .set_if_none_match(keep_existing.then(|| "*".to_owned()))
+                .multipart_upload(
+                    CompletedMultipartUpload::builder()
+                        .set_parts(Some(parts.clone()))
+                        .build(),
+                )
+                .send()
+                .await;
+            let e = match result {
+                Ok(_) => return Ok(()),
+                Err(e) => e,
+            };
+            let status = e.raw_response().map(|r| r.status().as_u16());
+            let code = e.as_service_error().and_then(|s| s.code()).unwrap_or("");
+            // S3 answers 409 when another conditional write to the key was under way at the
+            // same moment, and asks for a retry; the retry then meets its outcome.
+            if code == "ConditionalRequestConflict" && conflicts < options.retries {
+                conflicts += 1;
+                tokio::time::sleep(backoff(conflicts)).await;
+                continue;
+            }
+            let error = if status == Some(412) || code == "PreconditionFailed" {
+                Error::AlreadyExists {
+                    bucket: bucket.to_owned(),
+                    key: item.key.clone(),
+                }
+            } else {
                 sdk_error(
                     "CompleteMultipartUpload",
                     &target,
                     &self.endpoint_label(),
                     e,
                 )
-            })?;
-        Ok(())
+            };
+            // The server may have completed the upload though its answer was lost (a retry then
+            // gets 412 or NoSuchUpload): if the key holds exactly our parts, it worked.
+            let size = before.len;
+            if self.holds(bucket, &item.key, &etag, size).await {
+                tracing::debug!(key = %item.key, "Complete's answer was lost, the object is ours");
+                return Ok(());
+            }
+            return Err(error);
+        }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn put_part(
+    /// Aborts an unfinished upload after `cause`; returns the error to report.
+    async fn abort(
         &self,
         client: &aws_sdk_s3::Client,
         bucket: &str,
         key: &str,
         upload_id: &str,
-        number: i32,
-        path: &std::path::Path,
-        offset: u64,
-        len: u64,
+        cause: Error,
+    ) -> Error {
+        let target = format!("s3://{bucket}/{key}");
+        let aborted = client
+            .abort_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .send()
+            .await;
+        let Err(abort) = aborted else {
+            return cause;
+        };
+        let abort = sdk_error(
+            "AbortMultipartUpload",
+            &target,
+            &self.endpoint_label(),
+            abort,
+        );
+        tracing::warn!(%upload_id, "could not abort the unfinished upload: {abort}");
+        let message = match cause {
+            Error::S3 { message, .. } => message,
+            other => other.to_string(),
+        };
+        Error::S3 {
+            operation: format!("upload of {target}"),
+            message: format!(
+                "{message}; the unfinished multipart upload {upload_id} could not be aborted ({abort}) and may keep costing storage until a lifecycle rule removes it"
+            ),
+        }
+    }
+
+    /// Sends one part; returns it with the MD5 of its bytes, once the server's ETag for it
+    /// matched that MD5.
+    #[allow(clippy::too_many_arguments)]
+    async fn put_part(
+        &self,
+        client: &aws_sdk_s3::Client,
+        bucket: &str,
+        item: &UploadItem,
+        part: Part<'_>,
         options: &UploadOptions,
         counter: &ByteCounter,
         cancel: &CancellationToken,
-    ) -> Result<CompletedPart> {
-        let md5 = md5_of_range(path, offset, len).await?;
-        let etag = with_retries(options.retries, cancel, key, || async {
+    ) -> Result<(CompletedPart, Md5Sum)> {
+        let Part {
+            upload_id,
+            number,
+            offset,
+            len,
+        } = part;
+        let key = item.key.as_str();
+        let md5 = md5_of_range(&item.path, offset, len).await?;
+        let target = Target {
+            what: "upload part",
+            bucket,
+            key,
+            path: &item.path,
+        };
+        let etag = with_retries(options.retries, cancel, key, |_| async {
             let req = client
                 .upload_part()
                 .bucket(bucket)
@@ -385,7 +601,7 @@ impl S3Client {
                 .upload_id(upload_id)
                 .part_number(number)
                 .content_length(len as i64)
-                .content_md5(&md5)
+                .content_md5(md5.base64())
                 .presigned(signing(900).map_err(Failure::Fatal)?)
                 .await
                 .map_err(|e| {
@@ -396,28 +612,58 @@ impl S3Client {
                         e,
                     ))
                 })?;
-            let sent = Arc::new(AtomicU64::new(0));
-            let body = file_body(path, offset, len, counter.clone(), sent.clone())
+            let activity = Activity::new();
+            let body = file_body(&item.path, offset, len, counter.clone(), activity.clone())
                 .await
                 .map_err(Failure::Fatal)?;
-            match send(self.http(), &req, body, len, "upload part", bucket, key).await {
-                Ok(resp) => Ok(resp
-                    .headers()
-                    .get("etag")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_owned()),
+            match send(self, &req, body, len, &activity, &target).await {
+                Ok(resp) => part_etag(resp.headers(), &md5).map_err(|why| {
+                    Failure::Fatal(Error::S3 {
+                        operation: format!("upload of part {number} of s3://{bucket}/{key}"),
+                        message: format!("{why}; the upload was abandoned"),
+                    })
+                }),
                 Err(e) => {
-                    counter.sub(sent.load(std::sync::atomic::Ordering::Relaxed));
+                    counter.sub(activity.sent());
                     Err(e)
                 }
             }
         })
         .await?;
-        Ok(CompletedPart::builder()
-            .part_number(number)
-            .e_tag(etag)
-            .build())
+        Ok((
+            CompletedPart::builder()
+                .part_number(number)
+                .e_tag(etag)
+                .build(),
+            md5,
+        ))
+    }
+}
+
+/// Where one part lies in the file, and which upload it belongs to.
+struct Part<'a> {
+    upload_id: &'a str,
+    number: i32,
+    offset: u64,
+    len: u64,
+}
+
+/// The ETag of a part as the server answered it, once it is known to be the MD5 of the bytes
+/// sent: a part stored otherwise than sent must never become part of an object.
+fn part_etag(headers: &reqwest::header::HeaderMap, md5: &Md5Sum) -> Result<String, String> {
+    let etag = headers
+        .get(reqwest::header::ETAG)
+        .and_then(|v| v.to_str().ok())
+        .filter(|t| !t.trim_matches('"').is_empty())
+        .ok_or("the server's answer has no ETag, so the part cannot be checked")?;
+    let bare = etag.trim_matches('"');
+    if bare.eq_ignore_ascii_case(&md5.hex()) || opaque_etag(headers) {
+        Ok(etag.to_owned())
+    } else {
+        Err(format!(
+            "the server answered ETag {bare:?} for it, not the MD5 of the bytes sent ({})",
+            md5.hex()
+        ))
     }
 }
 
@@ -441,7 +687,8 @@ async fn cancellable<T>(
     }
 }
 
-/// Repeats `attempt` after transient failures, with backoff, up to `retries` more times.
+/// Repeats `attempt` (given its number, from 1) after transient failures, with backoff, up
+/// to `retries` more times; a stall is retried once only.
 async fn with_retries<T, F, Fut>(
     retries: u32,
     cancel: &CancellationToken,
@@ -449,28 +696,35 @@ async fn with_retries<T, F, Fut>(
     mut attempt: F,
 ) -> Result<T>
 where
-    F: FnMut() -> Fut,
+    F: FnMut(u32) -> Fut,
     Fut: Future<Output = Result<T, Failure>>,
 {
     let mut tries = 0;
+    let mut stalls = 0;
     loop {
         tries += 1;
-        match attempt().await {
+        let why = match attempt(tries).await {
             Ok(v) => return Ok(v),
             Err(Failure::Fatal(e)) => return Err(e),
+            Err(Failure::Stalled(e)) => {
+                stalls += 1;
+                if stalls > 1 || tries > retries {
+                    return Err(e);
+                }
+                e.to_string()
+            }
             Err(Failure::Transient(why)) if tries > retries => {
                 return Err(Error::S3 {
                     operation: format!("upload of {key}"),
                     message: format!("gave up after {tries} attempts; last error: {why}"),
                 });
             }
-            Err(Failure::Transient(why)) => {
-                tracing::debug!(key, tries, "retrying after: {why}");
-                tokio::select! {
-                    () = tokio::time::sleep(backoff(tries)) => {}
-                    () = cancel.cancelled() => return Err(Error::Cancelled),
-                }
-            }
+            Err(Failure::Transient(why)) => why,
+        };
+        tracing::debug!(key, tries, "retrying after: {why}");
+        tokio::select! {
+            () = tokio::time::sleep(backoff(tries)) => {}
+            () = cancel.cancelled() => return Err(Error::Cancelled),
         }
     }
 }
@@ -484,6 +738,54 @@ mod tests {
         assert_eq!(content_type("a/photo.JPG"), "image/jpeg");
         assert_eq!(content_type("notes.txt"), "text/plain");
         assert_eq!(content_type("no-extension"), "application/octet-stream");
+    }
+
+    #[test]
+    fn part_etags_must_be_the_md5_sent() {
+        use reqwest::header::{HeaderMap, HeaderValue};
+        let md5 = Md5Sum([0x11; 16]);
+        let with = |pairs: &[(&'static str, &str)]| {
+            let mut h = HeaderMap::new();
+            for (k, v) in pairs {
+                h.insert(*k, HeaderValue::from_str(v).unwrap());
+            }
+            h
+        };
+        let right = format!("\"{}\"", md5.hex());
+        assert_eq!(
+            part_etag(&with(&[("etag", &right)]), &md5),
+            Ok(right.clone())
+        );
+        let upper = right.to_ascii_uppercase();
+        assert!(part_etag(&with(&[("etag", &upper)]), &md5).is_ok());
+        assert!(part_etag(&with(&[]), &md5).unwrap_err().contains("no ETag"));
+        assert!(part_etag(&with(&[("etag", "\"\"")]), &md5).is_err());
+        let wrong = with(&[("etag", "\"0123456789abcdef0123456789abcdef\"")]);
+        assert!(part_etag(&wrong, &md5).unwrap_err().contains(&md5.hex()));
+        // SSE-KMS ETags are not MD5s: nothing to compare, the server checked Content-MD5.
+        let kms = with(&[
+            ("etag", "\"0123456789abcdef0123456789abcdef\""),
+            ("x-amz-server-side-encryption", "aws:kms"),
+        ]);
+        assert!(part_etag(&kms, &md5).is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_stall_is_retried_once_only() {
+        let cancel = CancellationToken::new();
+        let mut attempts = Vec::new();
+        let r: Result<()> = with_retries(4, &cancel, "k", |n| {
+            attempts.push(n);
+            async {
+                Err(Failure::Stalled(Error::Unresponsive {
+                    endpoint: "e".into(),
+                    detail: "d".into(),
+                }))
+            }
+        })
+        .await;
+        assert!(matches!(r, Err(Error::Unresponsive { .. })), "{r:?}");
+        assert_eq!(attempts, [1, 2]);
     }
 
     #[test]

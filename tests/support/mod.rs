@@ -1,13 +1,16 @@
 //! Real S3 servers for the integration tests: the embedded store (in-process, fresh per test)
 //! and SeaweedFS (one process per test binary, a fresh bucket per test). No mocks.
 
+pub mod proxy;
 pub mod seaweed;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use s3share::s3::{ConnectOptions, Connection, S3Client, static_client};
+use s3share::s3::{
+    ConnectOptions, Connection, S3Client, Timeouts, static_client, static_client_with_timeouts,
+};
 use s3share::store::StorePaths;
 
 /// A server with a bucket of its own for one test.
@@ -36,6 +39,28 @@ impl TestServer {
             "test",
         );
         static_client(&self.endpoint, "us-east-1", creds, true).unwrap()
+    }
+
+    /// A client with this server's credentials that talks to `endpoint` (a proxy in front of
+    /// the server, or a server that never answers), with `timeouts`.
+    pub fn client_at(&self, endpoint: &str, timeouts: Timeouts) -> S3Client {
+        let creds = aws_credential_types::Credentials::new(
+            &self.access_key,
+            &self.secret_key,
+            None,
+            None,
+            "test",
+        );
+        static_client_with_timeouts(endpoint, "us-east-1", creds, true, timeouts).unwrap()
+    }
+}
+
+/// Timeouts short enough for tests that wait for them to fire.
+pub fn quick_timeouts() -> Timeouts {
+    Timeouts {
+        connect: std::time::Duration::from_secs(2),
+        idle: std::time::Duration::from_secs(1),
+        request: std::time::Duration::from_secs(3),
     }
 }
 

@@ -1,0 +1,594 @@
+//! Uploads never write a wrong object, send clean HTTP, and never hang: against the real
+//! servers, with a strict, fault-injecting proxy of our own in between where a fault is needed.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use s3share::Error;
+use s3share::s3::{S3Client, Timeouts};
+use s3share::transfer::{
+    EventSink, OnConflict, TransferEvent, UploadItem, UploadOptions, UploadOutcome, no_events,
+};
+use tokio::sync::Barrier;
+use tokio_util::sync::CancellationToken;
+
+use crate::support::proxy::{Fault, Kind, Proxy, black_hole};
+use crate::support::{TestServer, quick_timeouts, random_file};
+
+const MIB: usize = 1024 * 1024;
+/// How long a request to a silent server may take to fail, with [`quick_timeouts`].
+const BOUND: Duration = Duration::from_secs(10);
+
+fn item(path: &Path, key: &str) -> UploadItem {
+    UploadItem {
+        path: path.to_owned(),
+        key: key.to_owned(),
+        size: std::fs::metadata(path).unwrap().len(),
+    }
+}
+
+/// Files above 5 MiB go in 5 MiB parts.
+fn in_parts(on_conflict: OnConflict) -> UploadOptions {
+    UploadOptions {
+        multipart_threshold: 5 * MIB as u64,
+        min_part_size: 5 * MIB as u64,
+        parts_in_flight: 2,
+        on_conflict,
+        ..Default::default()
+    }
+}
+
+fn in_one(on_conflict: OnConflict) -> UploadOptions {
+    UploadOptions {
+        on_conflict,
+        ..Default::default()
+    }
+}
+
+async fn upload(
+    client: &S3Client,
+    bucket: &str,
+    it: &UploadItem,
+    options: &UploadOptions,
+    sink: EventSink,
+) -> s3share::Result<UploadOutcome> {
+    client
+        .upload_file(bucket, it, 0, options, sink, &CancellationToken::new())
+        .await
+}
+
+/// The object's bytes, read through a link as anyone would; `None` when there is none.
+async fn stored(s: &TestServer, key: &str) -> Option<Vec<u8>> {
+    s.client.head(&s.bucket, key).await.unwrap()?;
+    let link = s
+        .client
+        .link_get(&s.bucket, key, Duration::from_secs(60), None)
+        .await
+        .unwrap();
+    let r = reqwest::get(&link.url).await.unwrap();
+    assert_eq!(r.status(), 200, "{}: GET {key}", s.name);
+    Some(r.bytes().await.unwrap().to_vec())
+}
+
+/// Neither an object at `key` nor an unfinished upload anywhere in the bucket.
+async fn assert_nothing_left(s: &TestServer, key: &str) {
+    assert!(
+        s.client.head(&s.bucket, key).await.unwrap().is_none(),
+        "{}: an object was left at {key}",
+        s.name
+    );
+    let open = s.client.list_open_uploads(&s.bucket, "").await.unwrap();
+    assert!(open.is_empty(), "{}: uploads left open: {open:?}", s.name);
+}
+
+/// Runs `fut`, failing the test if it has not finished within a minute (a race gated on the
+/// proxy must never hang the suite).
+async fn bounded<T>(fut: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(60), fut)
+        .await
+        .expect("finished within a minute")
+}
+
+fn assert_no_secrets(message: &str) {
+    assert!(
+        !message.contains("X-Amz-Signature") && !message.contains("X-Amz-Credential"),
+        "a presigned URL leaked into: {message}"
+    );
+}
+
+// --- Clean HTTP -------------------------------------------------------------------------------
+
+async fn requests_are_clean_http(s: &TestServer) {
+    let proxy = Proxy::start(&s.endpoint).await;
+    let client = s.client_at(&proxy.endpoint, Timeouts::default());
+    let dir = tempfile::tempdir().unwrap();
+    let small = random_file(dir.path(), "small.bin", 1000, 1);
+    let big = random_file(dir.path(), "big.bin", 12 * MIB + 1, 2);
+    let one = upload(
+        &client,
+        &s.bucket,
+        &item(&small, "clean/small.bin"),
+        &in_one(OnConflict::Fail),
+        no_events(),
+    )
+    .await;
+    let parts = upload(
+        &client,
+        &s.bucket,
+        &item(&big, "clean/big.bin"),
+        &in_parts(OnConflict::Fail),
+        no_events(),
+    )
+    .await;
+    assert_eq!(proxy.refused(), Vec::<String>::new(), "{}", s.name);
+    assert!(matches!(one, Ok(UploadOutcome::Uploaded { .. })), "{one:?}");
+    assert!(
+        matches!(
+            parts,
+            Ok(UploadOutcome::Uploaded {
+                multipart: true,
+                ..
+            })
+        ),
+        "{parts:?}"
+    );
+    let bodies: Vec<_> = proxy
+        .seen()
+        .into_iter()
+        .filter(|r| matches!(r.kind, Kind::PutObject | Kind::UploadPart))
+        .collect();
+    assert_eq!(bodies.len(), 4, "one PUT and three parts: {bodies:?}");
+    for r in &bodies {
+        assert_eq!(r.header("content-length").len(), 1, "{r:?}");
+        assert!(r.header("transfer-encoding").is_empty(), "{r:?}");
+    }
+    assert_eq!(
+        stored(s, "clean/small.bin").await.unwrap(),
+        std::fs::read(&small).unwrap()
+    );
+    assert!(stored(s, "clean/big.bin").await.unwrap() == std::fs::read(&big).unwrap());
+}
+
+// --- Conflicts --------------------------------------------------------------------------------
+
+/// Exactly one of two racing creates won, the other was told the key is taken, and the object
+/// holds the winner's bytes exactly.
+async fn assert_one_winner(
+    s: &TestServer,
+    key: &str,
+    results: [(s3share::Result<UploadOutcome>, PathBuf); 2],
+) {
+    let won: Vec<&PathBuf> = results
+        .iter()
+        .filter(|(r, _)| matches!(r, Ok(UploadOutcome::Uploaded { .. })))
+        .map(|(_, p)| p)
+        .collect();
+    let lost = results
+        .iter()
+        .filter(|(r, _)| matches!(r, Err(Error::AlreadyExists { .. })))
+        .count();
+    let outcomes: Vec<_> = results.iter().map(|(r, _)| r).collect();
+    assert_eq!(
+        (won.len(), lost),
+        (1, 1),
+        "{}: one winner, one conflict: {outcomes:?}",
+        s.name
+    );
+    assert!(
+        stored(s, key).await.unwrap() == std::fs::read(won[0]).unwrap(),
+        "{}: the object is not the winner's bytes",
+        s.name
+    );
+    let open = s.client.list_open_uploads(&s.bucket, "").await.unwrap();
+    assert!(open.is_empty(), "{}: uploads left open: {open:?}", s.name);
+}
+
+async fn racing_single_puts_have_one_winner(s: &TestServer) {
+    let proxy = Proxy::start(&s.endpoint).await;
+    let client = s.client_at(&proxy.endpoint, Timeouts::default());
+    let dir = tempfile::tempdir().unwrap();
+    // Small bodies: the server's socket buffers hold a waiting request's body whole.
+    let a = random_file(dir.path(), "a", 10_000, 1);
+    let b = random_file(dir.path(), "b", 20_000, 2);
+    // Both PUTs reach the server before either body is complete.
+    proxy.fault(
+        Kind::PutObject,
+        Fault::HoldLastByte(Arc::new(Barrier::new(2))),
+        2,
+    );
+    let options = in_one(OnConflict::Fail);
+    let (ia, ib) = (item(&a, "race.bin"), item(&b, "race.bin"));
+    let (ra, rb) = bounded(async {
+        tokio::join!(
+            upload(&client, &s.bucket, &ia, &options, no_events()),
+            upload(&client, &s.bucket, &ib, &options, no_events()),
+        )
+    })
+    .await;
+    assert_one_winner(s, "race.bin", [(ra, a), (rb, b)]).await;
+}
+
+async fn racing_multipart_uploads_have_one_winner(s: &TestServer) {
+    let proxy = Proxy::start(&s.endpoint).await;
+    let client = s.client_at(&proxy.endpoint, Timeouts::default());
+    let dir = tempfile::tempdir().unwrap();
+    let a = random_file(dir.path(), "a", 6 * MIB + 1, 1);
+    let b = random_file(dir.path(), "b", 7 * MIB, 2);
+    // Both have checked the key is free and both Completes reach the server together.
+    proxy.fault(
+        Kind::CompleteMultipart,
+        Fault::HoldLastByte(Arc::new(Barrier::new(2))),
+        2,
+    );
+    let options = in_parts(OnConflict::Fail);
+    let (ia, ib) = (item(&a, "race.bin"), item(&b, "race.bin"));
+    let (ra, rb) = bounded(async {
+        tokio::join!(
+            upload(&client, &s.bucket, &ia, &options, no_events()),
+            upload(&client, &s.bucket, &ib, &options, no_events()),
+        )
+    })
+    .await;
+    assert_one_winner(s, "race.bin", [(ra, a), (rb, b)]).await;
+    for complete in proxy.seen_of(Kind::CompleteMultipart) {
+        assert_eq!(complete.header("if-none-match"), ["*"], "{}", s.name);
+    }
+}
+
+async fn a_lost_race_in_skip_mode_is_a_skip(s: &TestServer) {
+    let proxy = Proxy::start(&s.endpoint).await;
+    let client = s.client_at(&proxy.endpoint, Timeouts::default());
+    let dir = tempfile::tempdir().unwrap();
+    let a = random_file(dir.path(), "a", 6 * MIB + 1, 1);
+    let b = random_file(dir.path(), "b", 7 * MIB, 2);
+    proxy.fault(
+        Kind::CompleteMultipart,
+        Fault::HoldLastByte(Arc::new(Barrier::new(2))),
+        2,
+    );
+    let options = in_parts(OnConflict::Skip);
+    let (ia, ib) = (item(&a, "skip.bin"), item(&b, "skip.bin"));
+    let (ra, rb) = bounded(async {
+        tokio::join!(
+            upload(&client, &s.bucket, &ia, &options, no_events()),
+            upload(&client, &s.bucket, &ib, &options, no_events()),
+        )
+    })
+    .await;
+    let mut outcomes = [ra.unwrap(), rb.unwrap()]
+        .map(|o| matches!(o, UploadOutcome::Skipped))
+        .to_vec();
+    outcomes.sort();
+    assert_eq!(outcomes, [false, true], "{}: one upload, one skip", s.name);
+    let open = s.client.list_open_uploads(&s.bucket, "").await.unwrap();
+    assert!(open.is_empty(), "{}: uploads left open: {open:?}", s.name);
+}
+
+// --- Lost answers ----------------------------------------------------------------------------
+
+async fn a_put_whose_answer_was_lost_succeeds(s: &TestServer) {
+    let proxy = Proxy::start(&s.endpoint).await;
+    let client = s.client_at(&proxy.endpoint, Timeouts::default());
+    let dir = tempfile::tempdir().unwrap();
+    let path = random_file(dir.path(), "f", 100_000, 7);
+    proxy.fault(Kind::PutObject, Fault::DropResponse, 1);
+    let r = upload(
+        &client,
+        &s.bucket,
+        &item(&path, "lost.bin"),
+        &in_one(OnConflict::Fail),
+        no_events(),
+    )
+    .await;
+    assert!(
+        matches!(r, Ok(UploadOutcome::Uploaded { .. })),
+        "{}: {r:?}",
+        s.name
+    );
+    assert_eq!(
+        stored(s, "lost.bin").await.unwrap(),
+        std::fs::read(&path).unwrap()
+    );
+}
+
+async fn a_complete_whose_answer_was_lost_succeeds(s: &TestServer) {
+    let proxy = Proxy::start(&s.endpoint).await;
+    let client = s.client_at(&proxy.endpoint, Timeouts::default());
+    let dir = tempfile::tempdir().unwrap();
+    let path = random_file(dir.path(), "f", 11 * MIB, 8);
+    proxy.fault(Kind::CompleteMultipart, Fault::DropResponse, 1);
+    let r = upload(
+        &client,
+        &s.bucket,
+        &item(&path, "lost.bin"),
+        &in_parts(OnConflict::Fail),
+        no_events(),
+    )
+    .await;
+    assert!(
+        matches!(r, Ok(UploadOutcome::Uploaded { .. })),
+        "{}: {r:?}",
+        s.name
+    );
+    assert!(stored(s, "lost.bin").await.unwrap() == std::fs::read(&path).unwrap());
+    let open = s.client.list_open_uploads(&s.bucket, "").await.unwrap();
+    assert!(open.is_empty(), "{}: uploads left open: {open:?}", s.name);
+}
+
+// --- Files that change, parts that are wrong, Completes that fail ----------------------------
+
+/// An event sink that, once `after` bytes went out, overwrites 16 bytes of `path` at `at` and
+/// moves its modification time (the kernel's file clock is coarse: a write within the same
+/// tick as the first look would keep the time).
+fn rewrite_once(path: &Path, after: u64, at: u64) -> EventSink {
+    let path = path.to_owned();
+    let done = AtomicBool::new(false);
+    Arc::new(move |e| {
+        if let TransferEvent::Progress { done: sent, .. } = e
+            && sent >= after
+            && !done.swap(true, Ordering::SeqCst)
+        {
+            use std::io::{Seek as _, Write as _};
+            let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+            f.seek(std::io::SeekFrom::Start(at)).unwrap();
+            f.write_all(&[0xAB; 16]).unwrap();
+            f.set_modified(std::time::SystemTime::now() + Duration::from_secs(5))
+                .unwrap();
+        }
+    })
+}
+
+fn assert_changed_message(s: &TestServer, r: &s3share::Result<UploadOutcome>) {
+    let Err(e @ Error::Changed { .. }) = r else {
+        panic!("{}: expected a changed-file error, got {r:?}", s.name);
+    };
+    let text = e.to_string();
+    assert!(
+        text.contains("changed while it was being uploaded")
+            && text.contains("upload it again when it is complete"),
+        "{text}"
+    );
+}
+
+async fn a_file_rewritten_during_a_single_put_leaves_nothing(s: &TestServer) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = random_file(dir.path(), "f", 3 * MIB, 9);
+    // Bytes already sent change: what arrives matches its MD5, yet no longer the file.
+    let sink = rewrite_once(&path, MIB as u64, 0);
+    let r = upload(
+        &s.client,
+        &s.bucket,
+        &item(&path, "changing.bin"),
+        &in_one(OnConflict::Overwrite),
+        sink,
+    )
+    .await;
+    assert_changed_message(s, &r);
+    assert_nothing_left(s, "changing.bin").await;
+}
+
+async fn a_file_rewritten_during_a_multipart_upload_leaves_nothing(s: &TestServer) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = random_file(dir.path(), "f", 12 * MIB, 10);
+    // The last part is read after the change: the parts would mix two versions.
+    let sink = rewrite_once(&path, MIB as u64, 11 * MIB as u64);
+    let options = UploadOptions {
+        parts_in_flight: 1,
+        ..in_parts(OnConflict::Fail)
+    };
+    let r = upload(
+        &s.client,
+        &s.bucket,
+        &item(&path, "changing.bin"),
+        &options,
+        sink,
+    )
+    .await;
+    assert_changed_message(s, &r);
+    assert_nothing_left(s, "changing.bin").await;
+}
+
+async fn a_part_with_a_wrong_etag_fails_the_upload(s: &TestServer) {
+    let proxy = Proxy::start(&s.endpoint).await;
+    let client = s.client_at(&proxy.endpoint, Timeouts::default());
+    let dir = tempfile::tempdir().unwrap();
+    let path = random_file(dir.path(), "f", 11 * MIB, 11);
+    proxy.fault(
+        Kind::UploadPart,
+        Fault::SetResponseHeader("ETag", Some("\"0123456789abcdef0123456789abcdef\"".into())),
+        1,
+    );
+    let r = upload(
+        &client,
+        &s.bucket,
+        &item(&path, "etag.bin"),
+        &in_parts(OnConflict::Fail),
+        no_events(),
+    )
+    .await;
+    let message = r
+        .as_ref()
+        .map(|_| String::new())
+        .unwrap_or_else(|e| e.to_string());
+    assert!(r.is_err() && message.contains("ETag"), "{}: {r:?}", s.name);
+    assert_nothing_left(s, "etag.bin").await;
+
+    // And a part answered without any ETag.
+    proxy.fault(Kind::UploadPart, Fault::SetResponseHeader("ETag", None), 1);
+    let r = upload(
+        &client,
+        &s.bucket,
+        &item(&path, "etag.bin"),
+        &in_parts(OnConflict::Fail),
+        no_events(),
+    )
+    .await;
+    assert!(r.is_err(), "{}: {r:?}", s.name);
+    assert_nothing_left(s, "etag.bin").await;
+}
+
+async fn a_failed_complete_is_aborted(s: &TestServer) {
+    let proxy = Proxy::start(&s.endpoint).await;
+    let client = s.client_at(&proxy.endpoint, Timeouts::default());
+    let dir = tempfile::tempdir().unwrap();
+    let path = random_file(dir.path(), "f", 11 * MIB, 12);
+    proxy.fault(
+        Kind::CompleteMultipart,
+        Fault::Fail {
+            status: 400,
+            code: "InvalidPart",
+        },
+        usize::MAX,
+    );
+    let r = upload(
+        &client,
+        &s.bucket,
+        &item(&path, "refused.bin"),
+        &in_parts(OnConflict::Fail),
+        no_events(),
+    )
+    .await;
+    let message = r
+        .as_ref()
+        .map(|_| String::new())
+        .unwrap_or_else(|e| e.to_string());
+    assert!(message.contains("InvalidPart"), "{}: {r:?}", s.name);
+    assert_eq!(proxy.seen_of(Kind::AbortMultipart).len(), 1, "{}", s.name);
+    assert_nothing_left(s, "refused.bin").await;
+}
+
+crate::on_both_servers!(
+    requests_are_clean_http,
+    racing_single_puts_have_one_winner,
+    racing_multipart_uploads_have_one_winner,
+    a_lost_race_in_skip_mode_is_a_skip,
+    a_put_whose_answer_was_lost_succeeds,
+    a_complete_whose_answer_was_lost_succeeds,
+    a_file_rewritten_during_a_single_put_leaves_nothing,
+    a_file_rewritten_during_a_multipart_upload_leaves_nothing,
+    a_part_with_a_wrong_etag_fails_the_upload,
+    a_failed_complete_is_aborted,
+);
+
+// --- Servers that stop answering -------------------------------------------------------------
+
+/// Runs `op`, which must fail within [`BOUND`] saying that `endpoint` stopped answering.
+async fn fails_in_bounded_time<T: std::fmt::Debug>(
+    what: &str,
+    endpoint: &str,
+    op: impl std::future::Future<Output = s3share::Result<T>>,
+) {
+    let start = Instant::now();
+    let r = tokio::time::timeout(BOUND + Duration::from_secs(5), op)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: still waiting after {:?}", start.elapsed()));
+    let took = start.elapsed();
+    let Err(e) = r else {
+        panic!("{what}: succeeded against a silent server: {r:?}");
+    };
+    let message = e.to_string();
+    assert!(
+        took < BOUND,
+        "{what}: failed only after {took:?}: {message}"
+    );
+    assert!(
+        matches!(e, Error::Unresponsive { .. })
+            && message.contains(endpoint)
+            && message.contains("stopped answering"),
+        "{what}: {message}"
+    );
+    assert_no_secrets(&message);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_server_fails_every_request_in_bounded_time() {
+    let s = crate::support::embedded().await;
+    let hole = black_hole().await;
+    let client = s.client_at(&hole, quick_timeouts());
+    let dir = tempfile::tempdir().unwrap();
+    let small = random_file(dir.path(), "small", 1000, 1);
+    let big = random_file(dir.path(), "big", 6 * MIB, 2);
+    let (small, big) = (item(&small, "small"), item(&big, "big"));
+    let (one, parts) = (in_one(OnConflict::Fail), in_parts(OnConflict::Overwrite));
+    tokio::join!(
+        fails_in_bounded_time(
+            "upload",
+            &hole,
+            upload(&client, &s.bucket, &small, &one, no_events())
+        ),
+        fails_in_bounded_time(
+            "multipart upload",
+            &hole,
+            upload(&client, &s.bucket, &big, &parts, no_events())
+        ),
+        fails_in_bounded_time("listing", &hole, client.list_all(&s.bucket, "", true)),
+        fails_in_bounded_time("HEAD", &hole, client.head(&s.bucket, "small")),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_stops_reading_a_body_fails_the_upload_in_bounded_time() {
+    let s = crate::support::embedded().await;
+    let proxy = Proxy::start(&s.endpoint).await;
+    let client = s.client_at(&proxy.endpoint, quick_timeouts());
+    let stall = Fault::StallBody { after: 64 * 1024 };
+    proxy.fault(Kind::PutObject, stall.clone(), usize::MAX);
+    proxy.fault(Kind::UploadPart, stall, usize::MAX);
+    let dir = tempfile::tempdir().unwrap();
+    let small = random_file(dir.path(), "small", MIB, 1);
+    let big = random_file(dir.path(), "big", 12 * MIB, 2);
+    let (small, big) = (item(&small, "small"), item(&big, "big"));
+    let (one, parts) = (in_one(OnConflict::Overwrite), in_parts(OnConflict::Fail));
+    tokio::join!(
+        fails_in_bounded_time(
+            "upload",
+            &proxy.endpoint,
+            upload(&client, &s.bucket, &small, &one, no_events())
+        ),
+        fails_in_bounded_time(
+            "multipart upload",
+            &proxy.endpoint,
+            upload(&client, &s.bucket, &big, &parts, no_events())
+        ),
+    );
+    assert_nothing_left(&s, "small").await;
+    assert_nothing_left(&s, "big").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_upload_that_keeps_moving_is_not_cut_off() {
+    let s = crate::support::embedded().await;
+    let proxy = Proxy::start(&s.endpoint).await;
+    // The body takes about 3 s to go through, longer than the idle timeout. What the kernel
+    // has taken but not yet sent (at most 4 MiB of send buffer here) drains in about half a
+    // second: well within it.
+    let timeouts = Timeouts {
+        idle: Duration::from_secs(2),
+        ..quick_timeouts()
+    };
+    let client = s.client_at(&proxy.endpoint, timeouts);
+    proxy.fault(
+        Kind::PutObject,
+        Fault::Throttle {
+            bytes_per_sec: 8 * MIB as u64,
+        },
+        usize::MAX,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = random_file(dir.path(), "slow", 24 * MIB, 3);
+    let start = Instant::now();
+    let r = upload(
+        &client,
+        &s.bucket,
+        &item(&path, "slow.bin"),
+        &in_one(OnConflict::Fail),
+        no_events(),
+    )
+    .await;
+    assert!(matches!(r, Ok(UploadOutcome::Uploaded { .. })), "{r:?}");
+    assert!(start.elapsed() > timeouts.idle, "{:?}", start.elapsed());
+    assert_eq!(proxy.seen_of(Kind::PutObject).len(), 1, "sent once");
+    assert!(stored(&s, "slow.bin").await.unwrap() == std::fs::read(&path).unwrap());
+}
