@@ -7,23 +7,10 @@ use crate::support::{random_file, store_paths};
 
 /// `s3share` with a private home: no AWS configuration at all, so the embedded default applies.
 fn s3share(home: &Path, args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_s3share"));
-    for var in [
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-        "AWS_PROFILE",
-        "AWS_ENDPOINT_URL",
-        "AWS_CONFIG_FILE",
-        "AWS_SHARED_CREDENTIALS_FILE",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("HOME", home)
-        .env("S3SHARE_HOME", home.join("s3share"))
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("NO_COLOR", "1");
-    cmd.args(args).output().expect("s3share runs")
+    crate::support::s3share_command(home)
+        .args(args)
+        .output()
+        .expect("s3share runs")
 }
 
 fn text(out: &[u8]) -> String {

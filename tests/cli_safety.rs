@@ -15,23 +15,10 @@ pub(crate) fn cli(s: &TestServer, home: &Path) -> Command {
 }
 
 pub(crate) fn cli_with_secret(s: &TestServer, home: &Path, secret: &str) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_s3share"));
-    for var in [
-        "AWS_SESSION_TOKEN",
-        "AWS_PROFILE",
-        "AWS_ENDPOINT_URL",
-        "AWS_CONFIG_FILE",
-        "AWS_SHARED_CREDENTIALS_FILE",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("HOME", home)
-        .env("S3SHARE_HOME", home.join("s3share"))
-        .env("AWS_ACCESS_KEY_ID", &s.access_key)
+    let mut cmd = crate::support::s3share_command(home);
+    cmd.env("AWS_ACCESS_KEY_ID", &s.access_key)
         .env("AWS_SECRET_ACCESS_KEY", secret)
         .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("NO_COLOR", "1")
         .args(["--endpoint-url", &s.endpoint])
         .stdin(Stdio::null());
     cmd

@@ -232,29 +232,6 @@ async fn an_endpoint_that_is_down_says_so_readably() {
     );
 }
 
-/// `s3share` run as a user would, with a private home: no AWS configuration at all, so the
-/// embedded store in `home/s3share` is the default.
-fn s3share_command(home: &std::path::Path) -> std::process::Command {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_s3share"));
-    for var in [
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-        "AWS_PROFILE",
-        "AWS_ENDPOINT_URL",
-        "AWS_CONFIG_FILE",
-        "AWS_SHARED_CREDENTIALS_FILE",
-        "RUST_LOG",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("HOME", home)
-        .env("S3SHARE_HOME", home.join("s3share"))
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("NO_COLOR", "1");
-    cmd
-}
-
 fn text(out: &[u8]) -> String {
     String::from_utf8_lossy(out).into_owned()
 }
@@ -458,7 +435,7 @@ fn processes_starting_at_once_agree_on_one_port_and_credentials() {
     let home = tempfile::tempdir().unwrap();
     let children: Vec<_> = (0..6)
         .map(|_| {
-            s3share_command(home.path())
+            crate::support::s3share_command(home.path())
                 .args(["-v", "ls", "s3://s3share/"])
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
@@ -612,7 +589,10 @@ fn verbose_logs_carry_no_secret_or_signature() {
     ];
     let mut logs = Vec::new();
     for args in runs {
-        let out = s3share_command(home.path()).args(args).output().unwrap();
+        let out = crate::support::s3share_command(home.path())
+            .args(args)
+            .output()
+            .unwrap();
         let err = text(&out.stderr);
         assert!(out.status.success(), "{args:?}: {err}");
         assert!(

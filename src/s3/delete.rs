@@ -17,7 +17,15 @@ impl S3Client {
     /// its error (empty when all went). A request that fails as a whole fails each of its keys;
     /// the other batches go on.
     pub async fn delete_many(&self, bucket: &str, keys: &[String]) -> Vec<(String, Error)> {
-        let client = self.for_bucket(bucket).await;
+        let client = match self.try_for_bucket(bucket).await {
+            Ok(c) => c,
+            Err(e) => {
+                return keys
+                    .iter()
+                    .map(|k| (k.clone(), for_key(&e, bucket, k)))
+                    .collect();
+            }
+        };
         let client = &client;
         futures::stream::iter(keys.chunks(BATCH))
             .map(|batch| async move {

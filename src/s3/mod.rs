@@ -301,7 +301,7 @@ impl S3Client {
 
     /// The first `max_bytes` of an object (for previews), with one ranged GET.
     pub async fn read_start(&self, bucket: &str, key: &str, max_bytes: u64) -> Result<Vec<u8>> {
-        let client = self.for_bucket(bucket).await;
+        let client = self.try_for_bucket(bucket).await?;
         let target = format!("s3://{bucket}/{key}");
         let mut req = client.get_object().bucket(bucket).key(key);
         if max_bytes > 0 {
@@ -323,7 +323,7 @@ impl S3Client {
 
     /// Deletes an object (S3 reports success for keys that do not exist).
     pub async fn delete(&self, bucket: &str, key: &str) -> Result<()> {
-        let client = self.for_bucket(bucket).await;
+        let client = self.try_for_bucket(bucket).await?;
         client
             .delete_object()
             .bucket(bucket)
@@ -348,7 +348,7 @@ impl S3Client {
         } else {
             format!("{prefix}/")
         };
-        let client = self.for_bucket(bucket).await;
+        let client = self.try_for_bucket(bucket).await?;
         client
             .put_object()
             .bucket(bucket)

@@ -252,7 +252,7 @@ impl S3Client {
         let (key, path) = (item.key.as_str(), item.path.as_path());
         // Before the request, so a refusal costs nothing; the rename checks again atomically.
         check_target(path, overwrite)?;
-        let client = self.for_bucket(bucket).await;
+        let client = self.try_for_bucket(bucket).await?;
         let target = format!("s3://{bucket}/{key}");
         let out = client
             .get_object()

@@ -168,6 +168,29 @@ pub async fn put_via_link(
         .unwrap()
 }
 
+/// The `s3share` binary as a new user runs it: a private home (the embedded store lives in
+/// `home/s3share`) and none of the caller's AWS settings, so only what a test sets applies.
+pub fn s3share_command(home: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_s3share"));
+    for var in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL",
+        "AWS_CONFIG_FILE",
+        "AWS_SHARED_CREDENTIALS_FILE",
+        "RUST_LOG",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("HOME", home)
+        .env("S3SHARE_HOME", home.join("s3share"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("NO_COLOR", "1");
+    cmd
+}
+
 /// Writes `len` pseudo-random bytes (a cheap, seeded generator: tests need variety, not secrecy).
 pub fn random_file(dir: &Path, name: &str, len: usize, seed: u64) -> PathBuf {
     let mut x = seed
