@@ -16,6 +16,7 @@ pub mod app;
 pub mod cli;
 pub mod error;
 pub mod links;
+pub mod relay;
 pub mod location;
 pub mod s3;
 pub mod store;
