@@ -78,7 +78,10 @@ pub fn public_hosts(url: &str) -> crate::Result<Vec<String>> {
         Some("https") => 443,
         _ => return Err(bad("must start with http:// or https://")),
     };
-    let host = uri.host().ok_or_else(|| bad("has no host"))?.to_ascii_lowercase();
+    let host = uri
+        .host()
+        .ok_or_else(|| bad("has no host"))?
+        .to_ascii_lowercase();
     let port = uri.port_u16().unwrap_or(default_port);
     let mut v = vec![format!("{host}:{port}")];
     if port == default_port {
@@ -107,7 +110,10 @@ fn text(status: StatusCode, body: &str) -> Response<String> {
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     r
 }
 
@@ -221,7 +227,10 @@ async fn answer(
         }
         Err(e) => {
             tracing::warn!(link = ?link_id, "cannot sign a redirect: {e}");
-            text(StatusCode::BAD_GATEWAY, "the storage cannot be reached; try again later")
+            text(
+                StatusCode::BAD_GATEWAY,
+                "the storage cannot be reached; try again later",
+            )
         }
     }
 }
@@ -234,7 +243,11 @@ fn in_scope(grant: &Grant, key: &str) -> bool {
 }
 
 /// `Host` (or the authority of an absolute URI) must be one of the relay's names.
-fn check_host(headers: &HeaderMap, uri: &http::Uri, hosts: &[String]) -> Result<(), Response<String>> {
+fn check_host(
+    headers: &HeaderMap,
+    uri: &http::Uri,
+    hosts: &[String],
+) -> Result<(), Response<String>> {
     let host = match (uri.authority(), headers.get(header::HOST)) {
         (Some(a), _) => a.as_str().to_ascii_lowercase(),
         (None, Some(h)) => match h.to_str() {
@@ -337,7 +350,11 @@ mod tests {
         async fn sign(&self, req: &SignRequest) -> crate::Result<Presigned> {
             self.signed.lock().push(req.clone());
             Ok(Presigned {
-                url: format!("http://s3.test/{}/{}?sig=1", req.bucket, encode_key(&req.key)),
+                url: format!(
+                    "http://s3.test/{}/{}?sig=1",
+                    req.bucket,
+                    encode_key(&req.key)
+                ),
                 headers: vec![],
                 expires_at: SystemTime::now() + req.lifetime,
             })
@@ -394,7 +411,12 @@ mod tests {
     async fn redirects_only_what_the_token_allows() {
         let rec = Arc::new(Recorder::default());
         let st = state(rec.clone());
-        let g = Grant::new("bkt", Scope::Key("docs/a b.txt".into()), Methods::READ, later());
+        let g = Grant::new(
+            "bkt",
+            Scope::Key("docs/a b.txt".into()),
+            Methods::READ,
+            later(),
+        );
         let url = link(&st, &g);
         let r = run(&st, "GET", &url, &[("x-forwarded-host", "evil.test")]).await;
         assert_eq!(r.response.status(), StatusCode::TEMPORARY_REDIRECT);
@@ -418,7 +440,10 @@ mod tests {
         }
         // Another key under the same token, an expired token, a forged one.
         let token = url.split('/').nth(1).unwrap();
-        assert_refused(&run(&st, "GET", &format!("/{token}/docs/b.txt"), &[]).await, 403);
+        assert_refused(
+            &run(&st, "GET", &format!("/{token}/docs/b.txt"), &[]).await,
+            403,
+        );
         let expired = handle(&request("GET", &url, &[]), g.expires_at(), &st).await;
         assert_refused(&expired, 403);
         assert!(expired.response.body().contains("expired"));
@@ -427,7 +452,11 @@ mod tests {
         assert_refused(&run(&st, "GET", &forged, &[]).await, 403);
         assert_refused(&run(&st, "GET", "/", &[]).await, 404);
         assert_refused(&run(&st, "GET", "/garbage/docs/a%20b.txt", &[]).await, 403);
-        assert_eq!(rec.signed.lock().len(), 2, "refusals never reach the signer");
+        assert_eq!(
+            rec.signed.lock().len(),
+            2,
+            "refusals never reach the signer"
+        );
     }
 
     #[tokio::test]
@@ -442,7 +471,10 @@ mod tests {
             assert!(r.response.headers().get(header::LOCATION).is_none());
         }
         assert_eq!(
-            run(&st, "GET", &url, &[("host", "LOCALHOST:8457")]).await.response.status(),
+            run(&st, "GET", &url, &[("host", "LOCALHOST:8457")])
+                .await
+                .response
+                .status(),
             StatusCode::TEMPORARY_REDIRECT
         );
         let r = run(&st, "POST", &url, &[]).await;
@@ -450,7 +482,12 @@ mod tests {
         assert_eq!(r.response.headers()[header::ALLOW], ALLOW);
         let r = run(&st, "OPTIONS", &url, &[("origin", "http://evil.test")]).await;
         assert_eq!(r.response.status(), StatusCode::NO_CONTENT);
-        assert!(r.response.headers().get("access-control-allow-origin").is_none());
+        assert!(
+            r.response
+                .headers()
+                .get("access-control-allow-origin")
+                .is_none()
+        );
         assert_eq!(rec.signed.lock().len(), 1);
     }
 
@@ -464,18 +501,43 @@ mod tests {
         let mut g = Grant::new(
             "bkt",
             Scope::Prefix("drop/".into()),
-            Methods { read: false, put: true, delete: false },
+            Methods {
+                read: false,
+                put: true,
+                delete: false,
+            },
             later(),
         );
         g.max_size = Some(100);
         let base = link(&st, &g);
         let put = |name: &str| format!("{base}{name}");
         assert_refused(&run(&st, "PUT", &put("a.txt"), &[]).await, 411);
-        assert_refused(&run(&st, "PUT", &put("a.txt"), &[("content-length", "101")]).await, 413);
-        assert_refused(&run(&st, "PUT", &put("taken.txt"), &[("content-length", "5")]).await, 412);
+        assert_refused(
+            &run(&st, "PUT", &put("a.txt"), &[("content-length", "101")]).await,
+            413,
+        );
+        assert_refused(
+            &run(&st, "PUT", &put("taken.txt"), &[("content-length", "5")]).await,
+            412,
+        );
         assert_refused(&run(&st, "GET", &put("a.txt"), &[]).await, 403);
-        assert_refused(&run(&st, "PUT", &format!("{base}../x"), &[("content-length", "5")]).await, 400);
-        let r = run(&st, "PUT", &put("sub/new.txt"), &[("content-length", "100")]).await;
+        assert_refused(
+            &run(
+                &st,
+                "PUT",
+                &format!("{base}../x"),
+                &[("content-length", "5")],
+            )
+            .await,
+            400,
+        );
+        let r = run(
+            &st,
+            "PUT",
+            &put("sub/new.txt"),
+            &[("content-length", "100")],
+        )
+        .await;
         assert_eq!(r.response.status(), StatusCode::TEMPORARY_REDIRECT);
         let r = run(
             &st,

@@ -177,7 +177,11 @@ pub fn parse_size(text: &str) -> Result<u64> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let bad = || Error::Config(format!("cannot read the size {text:?}; write e.g. 500k, 10M or 2G"));
+    let bad = || {
+        Error::Config(format!(
+            "cannot read the size {text:?}; write e.g. 500k, 10M or 2G"
+        ))
+    };
     let n: u64 = num.parse().map_err(|_| bad())?;
     let shift = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 0,

@@ -29,7 +29,9 @@ pub enum PathError {
 
 /// Splits `/<token>/<key…>` and decodes the key's segments exactly once.
 pub fn parse(path: &str) -> Result<RelayPath<'_>, PathError> {
-    let rest = path.strip_prefix('/').ok_or(PathError::Bad("it must start with /"))?;
+    let rest = path
+        .strip_prefix('/')
+        .ok_or(PathError::Bad("it must start with /"))?;
     let (token, key_part) = match rest.split_once('/') {
         Some((t, k)) => (t, Some(k)),
         None => (rest, None),
@@ -158,7 +160,12 @@ mod tests {
 
     #[test]
     fn encoding_round_trips() {
-        for key in ["with space.txt", "ünï/文件 名.txt", "plus+%20#?=&.txt", " lead "] {
+        for key in [
+            "with space.txt",
+            "ünï/文件 名.txt",
+            "plus+%20#?=&.txt",
+            " lead ",
+        ] {
             let url = format!("/T/{}", encode_key(key));
             assert_eq!(parse(&url).unwrap().key, key, "{url}");
         }

@@ -122,24 +122,25 @@ async fn accept_loop(
         let stop = stop.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                let state = state.clone();
-                async move {
-                    let (parts, _body) = req.into_parts();
-                    let reply = handle(&parts, SystemTime::now(), &state).await;
-                    // The access log: never the token, the secret or the Location.
-                    tracing::info!(
-                        target: "s3share::relay::access",
-                        method = %parts.method,
-                        link = reply.link_id.as_deref().unwrap_or("-"),
-                        key = reply.key.as_deref().unwrap_or("-"),
-                        status = reply.response.status().as_u16(),
-                        %client,
-                    );
-                    let (head, body) = reply.response.into_parts();
-                    Ok::<_, Infallible>(hyper::Response::from_parts(head, Text::new(body)))
-                }
-            });
+            let service =
+                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let state = state.clone();
+                    async move {
+                        let (parts, _body) = req.into_parts();
+                        let reply = handle(&parts, SystemTime::now(), &state).await;
+                        // The access log: never the token, the secret or the Location.
+                        tracing::info!(
+                            target: "s3share::relay::access",
+                            method = %parts.method,
+                            link = reply.link_id.as_deref().unwrap_or("-"),
+                            key = reply.key.as_deref().unwrap_or("-"),
+                            status = reply.response.status().as_u16(),
+                            %client,
+                        );
+                        let (head, body) = reply.response.into_parts();
+                        Ok::<_, Infallible>(hyper::Response::from_parts(head, Text::new(body)))
+                    }
+                });
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(config.header_read_timeout)

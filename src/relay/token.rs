@@ -364,7 +364,12 @@ mod tests {
     #[test]
     fn key_token_round_trip_and_scope() {
         let s = secret(1);
-        let g = Grant::new("bkt", Scope::Key("a b/c.txt".into()), Methods::READ, later());
+        let g = Grant::new(
+            "bkt",
+            Scope::Key("a b/c.txt".into()),
+            Methods::READ,
+            later(),
+        );
         let t = g.mint(&s).unwrap();
         assert!(t.len() < 60, "short: {t}");
         let parsed = Token::parse(&t).unwrap();
@@ -405,10 +410,20 @@ mod tests {
         assert_eq!(got.max_size, Some(1000));
         assert!(got.methods.put && !got.methods.read);
         for outside in ["drops", "drop", "dro", "other/x", "", "drap/x"] {
-            assert_eq!(t.verify(&s, outside, now), Err(TokenError::Invalid), "{outside}");
+            assert_eq!(
+                t.verify(&s, outside, now),
+                Err(TokenError::Invalid),
+                "{outside}"
+            );
         }
         assert_eq!(
-            Grant::new("b", Scope::Prefix("no-slash".into()), Methods::READ, later()).mint(&s),
+            Grant::new(
+                "b",
+                Scope::Prefix("no-slash".into()),
+                Methods::READ,
+                later()
+            )
+            .mint(&s),
             Err(MintError::Prefix)
         );
     }
