@@ -225,6 +225,37 @@ async fn curl_downloads_uploads_and_deletes(s: &TestServer) {
         2000
     );
 
+    // A client that sends `If-None-Match: *` gets it signed: S3 itself refuses to replace.
+    let inm = |url: String, file: &Path| {
+        curl(vec![
+            "-L".into(),
+            "-o".into(),
+            "/dev/null".into(),
+            "-H".into(),
+            "If-None-Match: *".into(),
+            "-T".into(),
+            file.display().to_string(),
+            url,
+        ])
+    };
+    let (code, exit, err) = inm(format!("{}fresh.bin", upload(false, None)), &small).await;
+    assert_eq!(
+        (code.as_str(), exit),
+        ("200", 0),
+        "{}: PUT with If-None-Match: {err}",
+        s.name
+    );
+    assert_eq!(
+        read_back(s, "drop box/fresh.bin").await.unwrap().len(),
+        2000
+    );
+    let (code, _, _) = inm(format!("{}fresh.bin", upload(false, None)), &file).await;
+    assert_eq!(code, "412", "{}: S3 refused the replacement", s.name);
+    assert_eq!(
+        read_back(s, "drop box/fresh.bin").await.unwrap().len(),
+        2000
+    );
+
     // DELETE only with a link that allows it.
     let key = "with space.txt";
     let read_only = relay.link(&Grant::new(

@@ -135,8 +135,8 @@ async fn answer(
     link_id: &mut Option<String>,
     logged_key: &mut Option<String>,
 ) -> Response<String> {
-    if let Err(r) = check_host(&parts.headers, &parts.uri, &state.hosts) {
-        return r;
+    if let Some(refusal) = check_host(&parts.headers, &parts.uri, &state.hosts) {
+        return refusal;
     }
     let sign_method = match parts.method {
         Method::GET => SignMethod::Get,
@@ -208,10 +208,10 @@ async fn answer(
         if_none_match: false,
         content_length: None,
     };
-    if sign_method == SignMethod::Put {
-        if let Err(r) = check_upload(&parts.headers, &grant, &mut req, state).await {
-            return r;
-        }
+    if sign_method == SignMethod::Put
+        && let Some(refusal) = check_upload(&parts.headers, &grant, &mut req, state).await
+    {
+        return refusal;
     }
     match state.signer.sign(&req).await {
         Ok(signed) => {
@@ -242,56 +242,54 @@ fn in_scope(grant: &Grant, key: &str) -> bool {
     }
 }
 
-/// `Host` (or the authority of an absolute URI) must be one of the relay's names.
-fn check_host(
-    headers: &HeaderMap,
-    uri: &http::Uri,
-    hosts: &[String],
-) -> Result<(), Response<String>> {
+/// `Host` (or the authority of an absolute URI) must be one of the relay's names; `Some` is
+/// the refusal.
+fn check_host(headers: &HeaderMap, uri: &http::Uri, hosts: &[String]) -> Option<Response<String>> {
     let host = match (uri.authority(), headers.get(header::HOST)) {
         (Some(a), _) => a.as_str().to_ascii_lowercase(),
         (None, Some(h)) => match h.to_str() {
             Ok(s) => s.trim().to_ascii_lowercase(),
-            Err(_) => return Err(text(StatusCode::BAD_REQUEST, "bad Host header")),
+            Err(_) => return Some(text(StatusCode::BAD_REQUEST, "bad Host header")),
         },
-        (None, None) => return Err(text(StatusCode::BAD_REQUEST, "no Host header")),
+        (None, None) => return Some(text(StatusCode::BAD_REQUEST, "no Host header")),
     };
     if headers.get_all(header::HOST).iter().count() > 1 {
-        return Err(text(StatusCode::BAD_REQUEST, "more than one Host header"));
+        return Some(text(StatusCode::BAD_REQUEST, "more than one Host header"));
     }
-    if hosts.iter().any(|h| *h == host) {
-        Ok(())
+    if hosts.contains(&host) {
+        None
     } else {
-        Err(text(
+        Some(text(
             StatusCode::MISDIRECTED_REQUEST,
             "this relay does not serve that host name",
         ))
     }
 }
 
-/// PUT: the size cap and the no-overwrite rule, before anything is signed.
+/// PUT: the size cap and the no-overwrite rule, before anything is signed; `Some` is the
+/// refusal.
 async fn check_upload(
     headers: &HeaderMap,
     grant: &Grant,
     req: &mut SignRequest,
     state: &RelayState,
-) -> Result<(), Response<String>> {
+) -> Option<Response<String>> {
     let length = match headers.get(header::CONTENT_LENGTH) {
         None => None,
         Some(v) => match v.to_str().ok().and_then(|s| s.trim().parse::<u64>().ok()) {
             Some(n) => Some(n),
-            None => return Err(text(StatusCode::BAD_REQUEST, "bad Content-Length")),
+            None => return Some(text(StatusCode::BAD_REQUEST, "bad Content-Length")),
         },
     };
     if let Some(max) = grant.max_size {
         let Some(n) = length else {
-            return Err(text(
+            return Some(text(
                 StatusCode::LENGTH_REQUIRED,
                 "this link limits the upload size: send a Content-Length",
             ));
         };
         if n > max {
-            return Err(text(
+            return Some(text(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 &format!("this link accepts at most {max} bytes"),
             ));
@@ -312,14 +310,14 @@ async fn check_upload(
             match state.signer.exists(&grant.bucket, &req.key).await {
                 Ok(false) => {}
                 Ok(true) => {
-                    return Err(text(
+                    return Some(text(
                         StatusCode::PRECONDITION_FAILED,
                         "an object with this name already exists and this link does not replace objects",
                     ));
                 }
                 Err(e) => {
                     tracing::warn!("cannot check for an existing object: {e}");
-                    return Err(text(
+                    return Some(text(
                         StatusCode::BAD_GATEWAY,
                         "the storage cannot be reached; try again later",
                     ));
@@ -327,7 +325,7 @@ async fn check_upload(
             }
         }
     }
-    Ok(())
+    None
 }
 
 #[cfg(test)]
