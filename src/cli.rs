@@ -1,4 +1,5 @@
-//! The command-line face: `ls`, `put`, `get`, `link`, `rm`, `mkdir`, `buckets`, `store`.
+//! The command-line face: `ls`, `put`, `get`, `link`, `rm`, `mkdir`, `buckets`, `store`,
+//! `serve`.
 //!
 //! Every command is a thin layer over the library; what it adds is terminal output (progress
 //! bars on a terminal, plain lines or JSON otherwise), conflict questions, and exit codes:
