@@ -640,3 +640,54 @@ async fn signed_length_binds_the_upload(s: &TestServer) {
 }
 
 on_both_servers!(signed_length_binds_the_upload);
+
+/// Hundreds of idle or half-sent connections neither stop a real request from being answered
+/// nor stay open past the header-read timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_clients_do_not_hold_the_relay() {
+    let s = crate::support::embedded().await;
+    put_via_link(&s.client, &s.bucket, "k.txt", "answer")
+        .await
+        .error_for_status()
+        .unwrap();
+    let secret = Secret::random();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let state = RelayState::new(secret.clone(), Arc::new(s.client.clone()), addr, None).unwrap();
+    let config = ServerConfig {
+        listen: addr,
+        header_read_timeout: Duration::from_secs(1),
+        ..Default::default()
+    };
+    let server = RelayServer::serve(listener, Arc::new(state), config).unwrap();
+    let relay = Relay { server, secret };
+    let mut idle = Vec::new();
+    for i in 0..200 {
+        let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+        if i % 2 == 0 {
+            // Half a request line, then silence.
+            c.write_all(b"GET /abc HTTP/1.1\r\nHost: ").await.unwrap();
+        }
+        idle.push(c);
+    }
+    let url = relay.link(&Grant::new(
+        &s.bucket,
+        Scope::Key("k.txt".into()),
+        Methods::READ,
+        later(),
+    ));
+    let started = std::time::Instant::now();
+    let (body, exit, err) = curl(vec!["-L".into(), "-w".into(), "".into(), url]).await;
+    assert_eq!((body.as_str(), exit), ("answer", 0), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    // Each idle connection is closed by the relay: reading ends (EOF or a 408) within bounds.
+    for (i, mut c) in idle.into_iter().enumerate() {
+        let mut buf = Vec::new();
+        let r = tokio::time::timeout(Duration::from_secs(10), c.read_to_end(&mut buf)).await;
+        assert!(r.is_ok(), "idle connection {i} still open");
+    }
+}
