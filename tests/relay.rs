@@ -155,6 +155,23 @@ async fn curl_downloads_uploads_and_deletes(s: &TestServer) {
             "{}: {key:?}",
             s.name
         );
+        if i == 0 {
+            let (code, exit, err) = curl(vec![
+                "-I".into(),
+                "-L".into(),
+                "-o".into(),
+                out.display().to_string(),
+                url_again(&relay, s, key),
+            ])
+            .await;
+            assert_eq!((code.as_str(), exit), ("200", 0), "{}: HEAD: {err}", s.name);
+            let head = std::fs::read_to_string(&out).unwrap().to_ascii_lowercase();
+            assert!(
+                head.contains(&format!("content-length: {}", bytes.len())),
+                "{}: {head}",
+                s.name
+            );
+        }
     }
 
     // An upload link for a folder: `curl -L -T FILE <link>NAME`.
@@ -532,6 +549,25 @@ async fn cli_relay_link_is_accepted_by_a_running_relay() {
     let (body, exit, err) = curl(vec!["-L".into(), "-w".into(), "".into(), url.clone()]).await;
     assert_eq!((body.as_str(), exit), ("quarterly", 0), "{err}");
 
+    // $S3SHARE_RELAY_SECRET_FILE names the same secret for a process without --secret-file.
+    let by_env = vec![
+        format!("S3SHARE_RELAY_SECRET_FILE={}", secret_file.display()),
+        format!("S3SHARE_RELAY_PUBLIC_URL=http://{addr}"),
+        "link".to_owned(),
+        "--relay".into(),
+        format!("s3://{}/reports/q3 final.pdf", s.bucket),
+    ];
+    let out = s3share(by_env).await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let url2 = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert_ne!(url2, url);
+    let (body, exit, err) = curl(vec!["-L".into(), "-w".into(), "".into(), url2]).await;
+    assert_eq!((body.as_str(), exit), ("quarterly", 0), "{err}");
+
     // A missing object gets no link, and neither do keys the relay would refuse.
     let missing = vec![
         "link".to_owned(),
@@ -577,8 +613,21 @@ impl CliEnv {
             .env("AWS_ACCESS_KEY_ID", &self.access_key)
             .env("AWS_SECRET_ACCESS_KEY", &self.secret_key)
             .env("AWS_EC2_METADATA_DISABLED", "true")
-            .args(["--endpoint-url", &self.endpoint, "--region", "us-east-1"])
-            .args(args);
+            .args(["--endpoint-url", &self.endpoint, "--region", "us-east-1"]);
+        // Leading NAME=VALUE arguments are environment variables.
+        let mut args = args.into_iter().peekable();
+        while let Some((k, v)) = args
+            .peek()
+            .and_then(|a| a.split_once('='))
+            .filter(|(k, _)| {
+                k.chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            })
+        {
+            cmd.env(k, v);
+            args.next();
+        }
+        cmd.args(args);
         cmd.output().expect("s3share runs")
     }
 }
@@ -690,4 +739,13 @@ async fn idle_clients_do_not_hold_the_relay() {
         let r = tokio::time::timeout(Duration::from_secs(10), c.read_to_end(&mut buf)).await;
         assert!(r.is_ok(), "idle connection {i} still open");
     }
+}
+
+fn url_again(relay: &Relay, s: &TestServer, key: &str) -> String {
+    relay.link(&Grant::new(
+        &s.bucket,
+        Scope::Key(key.into()),
+        Methods::READ,
+        later(),
+    ))
 }

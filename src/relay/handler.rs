@@ -47,11 +47,26 @@ impl RelayState {
         public_url: Option<&str>,
     ) -> crate::Result<Self> {
         let port = listen.port();
-        let mut hosts = vec![format!("localhost:{port}")];
-        hosts.push(match listen.ip() {
-            std::net::IpAddr::V4(ip) => format!("{ip}:{port}"),
-            std::net::IpAddr::V6(ip) => format!("[{ip}]:{port}"),
-        });
+        // Loopback names cannot be rebound by a hostile page's DNS: always accepted.
+        let mut hosts = vec![
+            format!("localhost:{port}"),
+            format!("127.0.0.1:{port}"),
+            format!("[::1]:{port}"),
+        ];
+        if !listen.ip().is_unspecified() {
+            hosts.push(match listen.ip() {
+                std::net::IpAddr::V4(ip) => format!("{ip}:{port}"),
+                std::net::IpAddr::V6(ip) => format!("[{ip}]:{port}"),
+            });
+        }
+        if port == 80 {
+            // Clients leave the default port out of Host.
+            let bare: Vec<String> = hosts
+                .iter()
+                .filter_map(|h| h.strip_suffix(":80").map(str::to_owned))
+                .collect();
+            hosts.extend(bare);
+        }
         if let Some(url) = public_url {
             hosts.extend(public_hosts(url)?);
         }
@@ -487,6 +502,31 @@ mod tests {
                 .is_none()
         );
         assert_eq!(rec.signed.lock().len(), 1);
+
+        // Listening on every address: loopback names and the public URL's host, nothing else.
+        let wide = RelayState::new(
+            Secret::from_bytes([7; 32]),
+            rec,
+            "0.0.0.0:80".parse().unwrap(),
+            Some("http://files.lan:8080"),
+        )
+        .unwrap();
+        for ok in [
+            "127.0.0.1:80",
+            "127.0.0.1",
+            "localhost",
+            "[::1]:80",
+            "files.lan:8080",
+        ] {
+            assert!(wide.hosts.iter().any(|h| h == ok), "{ok}: {:?}", wide.hosts);
+        }
+        for bad in ["0.0.0.0:80", "files.lan", "192.168.1.5:80"] {
+            assert!(
+                !wide.hosts.iter().any(|h| h == bad),
+                "{bad}: {:?}",
+                wide.hosts
+            );
+        }
     }
 
     #[tokio::test]
