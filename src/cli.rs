@@ -138,11 +138,13 @@ pub enum Command {
         #[arg(long)]
         overwrite: bool,
     },
-    /// Print a presigned link to download (or with --put, upload) an object.
+    /// Print a presigned link to download (or with --put, upload) an object; with --relay, a
+    /// stable link served by `s3share serve`.
     Link {
-        /// s3://bucket/key.
+        /// s3://bucket/key (with --relay, also s3://bucket/folder/ for a folder link).
         location: S3Location,
-        /// How long the link works: 15m, 1h, 1d, 7d (at most 7 days).
+        /// How long the link works: 15m, 1h, 1d, 7d (at most 7 days; relay links: any length,
+        /// e.g. 30d).
         #[arg(long, default_value = "1h")]
         expires: String,
         /// File name the browser saves the download as.
