@@ -596,6 +596,16 @@ struct CliEnv {
 
 impl CliEnv {
     fn run(&self, args: Vec<String>) -> std::process::Output {
+        self.command(args).output().expect("s3share runs")
+    }
+
+    async fn run_async(self, args: Vec<String>) -> std::process::Output {
+        tokio::task::spawn_blocking(move || self.run(args))
+            .await
+            .unwrap()
+    }
+
+    fn command(&self, args: Vec<String>) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_s3share"));
         for var in [
             "AWS_PROFILE",
@@ -613,6 +623,7 @@ impl CliEnv {
             .env("AWS_ACCESS_KEY_ID", &self.access_key)
             .env("AWS_SECRET_ACCESS_KEY", &self.secret_key)
             .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("NO_COLOR", "1")
             .args(["--endpoint-url", &self.endpoint, "--region", "us-east-1"]);
         // Leading NAME=VALUE arguments are environment variables.
         let mut args = args.into_iter().peekable();
@@ -628,7 +639,7 @@ impl CliEnv {
             args.next();
         }
         cmd.args(args);
-        cmd.output().expect("s3share runs")
+        cmd
     }
 }
 
@@ -748,4 +759,94 @@ fn url_again(relay: &Relay, s: &TestServer, key: &str) -> String {
         Methods::READ,
         later(),
     ))
+}
+
+/// `s3share serve` as a user runs it: prints where it listens, accepts links that
+/// `link --relay` made with the same secret file, and refuses a link made with another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_binary_answers_cli_links() {
+    use std::io::BufRead as _;
+    let s = crate::support::seaweed().await;
+    let home = tempfile::tempdir().unwrap();
+    let secret_file = home.path().join("shared-secret");
+    put_via_link(&s.client, &s.bucket, "served.txt", "from serve")
+        .await
+        .error_for_status()
+        .unwrap();
+    let env = CliEnv {
+        home: home.path().to_owned(),
+        endpoint: s.endpoint.clone(),
+        access_key: s.access_key.clone(),
+        secret_key: s.secret_key.clone(),
+    };
+    let mut cmd = env.command(vec![
+        "-v".into(),
+        "serve".into(),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--secret-file".into(),
+        secret_file.display().to_string(),
+    ]);
+    let mut child = cmd.stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    // Read stderr off the runtime: the first line naming the address, then keep draining.
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let log = Arc::new(parking_lot::Mutex::new(String::new()));
+    let log2 = log.clone();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if let Some(rest) = line.strip_prefix("relay on http://")
+                && let Some(t) = tx.take()
+            {
+                let addr = rest.split_whitespace().next().unwrap_or("").to_owned();
+                let _ = t.send(addr);
+            }
+            log2.lock().push_str(&line);
+            log2.lock().push('\n');
+        }
+    });
+    let addr = tokio::time::timeout(Duration::from_secs(20), rx).await;
+    let Ok(Ok(addr)) = addr else {
+        let _ = child.kill();
+        panic!("serve did not start: {}", log.lock());
+    };
+    let link = |secret: &Path| {
+        env.clone().run_async(vec![
+            "link".into(),
+            "--relay".into(),
+            "--public-url".into(),
+            format!("http://{addr}"),
+            "--secret-file".into(),
+            secret.display().to_string(),
+            format!("s3://{}/served.txt", s.bucket),
+        ])
+    };
+    let out = link(&secret_file).await;
+    let url = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let (body, exit, err) = curl(vec!["-L".into(), "-w".into(), "".into(), url.clone()]).await;
+    let other = link(&home.path().join("other-secret")).await;
+    let other_url = String::from_utf8_lossy(&other.stdout).trim().to_owned();
+    let (code, _, _) = curl(vec!["-o".into(), "/dev/null".into(), other_url]).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        (body.as_str(), exit),
+        ("from serve", 0),
+        "{err}\n{}",
+        log.lock()
+    );
+    assert_eq!(code, "403", "a link of another secret");
+    // The access log names the link and the key, never the token or the signed URL.
+    let log = log.lock().clone();
+    let token = url.split('/').nth(3).unwrap();
+    assert!(
+        log.contains("served.txt") && log.contains("status=307"),
+        "{log}"
+    );
+    assert!(
+        !log.contains(token) && !log.contains("X-Amz-Signature"),
+        "{log}"
+    );
 }
