@@ -1,4 +1,5 @@
-//! The command-line face: `ls`, `put`, `get`, `link`, `rm`, `mkdir`, `buckets`, `store`.
+//! The command-line face: `ls`, `put`, `get`, `link`, `rm`, `mkdir`, `buckets`, `store`,
+//! `serve`.
 //!
 //! Every command is a thin layer over the library; what it adds is terminal output (progress
 //! bars on a terminal, plain lines or JSON otherwise), conflict questions, and exit codes:
@@ -137,11 +138,13 @@ pub enum Command {
         #[arg(long)]
         overwrite: bool,
     },
-    /// Print a presigned link to download (or with --put, upload) an object.
+    /// Print a presigned link to download (or with --put, upload) an object; with --relay, a
+    /// stable link served by `s3share serve`.
     Link {
-        /// s3://bucket/key.
+        /// s3://bucket/key (with --relay, also s3://bucket/folder/ for a folder link).
         location: S3Location,
-        /// How long the link works: 15m, 1h, 1d, 7d (at most 7 days).
+        /// How long the link works: 15m, 1h, 1d, 7d (at most 7 days; relay links: any length,
+        /// e.g. 30d).
         #[arg(long, default_value = "1h")]
         expires: String,
         /// File name the browser saves the download as.
@@ -153,6 +156,31 @@ pub enum Command {
         /// Print a JSON object.
         #[arg(long)]
         json: bool,
+        /// A stable link through the relay (`s3share serve`) instead of a presigned URL: signed
+        /// afresh on every request, so it can last past 7 days (e.g. --expires 30d). A location
+        /// ending in `/` makes a folder link (with --put, `curl -T FILE <link>NAME` uploads).
+        #[arg(long)]
+        relay: bool,
+        /// Relay link: allow DELETE (`curl -L -X DELETE <link>`).
+        #[arg(long, requires = "relay")]
+        delete: bool,
+        /// Relay link with --put: allow replacing existing objects.
+        #[arg(long, requires = "relay")]
+        overwrite: bool,
+        /// Relay link with --put: largest upload accepted, e.g. 100M.
+        #[arg(long, requires = "relay", value_name = "SIZE")]
+        max_size: Option<String>,
+        /// Relay link: a note shown with the link (not stored yet).
+        #[arg(long, requires = "relay")]
+        note: Option<String>,
+        /// Relay link: the relay's address as teammates reach it (default:
+        /// $S3SHARE_RELAY_PUBLIC_URL, else http://127.0.0.1:8457).
+        #[arg(long, requires = "relay", value_name = "URL")]
+        public_url: Option<String>,
+        /// Relay link: the relay's secret file (default: $S3SHARE_RELAY_SECRET_FILE, else
+        /// relay-secret in the config folder); must be the one `serve` uses.
+        #[arg(long, requires = "relay", value_name = "FILE")]
+        secret_file: Option<PathBuf>,
     },
     /// Delete objects (or folders with -r).
     ///
@@ -185,6 +213,21 @@ pub enum Command {
     },
     /// Keep the embedded store running (so its links work) until Ctrl+C.
     Store,
+    /// Run the relay: answer `link --relay` links with redirects to freshly signed S3 URLs,
+    /// until Ctrl+C. With -v, one access-log line per request (never tokens or signed URLs).
+    Serve {
+        /// Address to listen on; anything but loopback is reachable from other machines.
+        #[arg(long, value_name = "ADDR:PORT", default_value = crate::relay::DEFAULT_LISTEN)]
+        listen: std::net::SocketAddr,
+        /// The relay's address as teammates reach it (e.g. https://files.example.com); its
+        /// host name is accepted in the Host header besides the listen address and localhost.
+        #[arg(long, value_name = "URL", env = "S3SHARE_RELAY_PUBLIC_URL")]
+        public_url: Option<String>,
+        /// The secret file (default: $S3SHARE_RELAY_SECRET_FILE, else relay-secret in the
+        /// config folder; created when missing).
+        #[arg(long, value_name = "FILE")]
+        secret_file: Option<PathBuf>,
+    },
 }
 
 /// Runs a subcommand (without one, the binary opens the desktop app instead); `Ok(false)`
@@ -228,6 +271,35 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
             filename,
             put,
             json,
+            relay: true,
+            delete,
+            overwrite,
+            max_size,
+            note,
+            public_url,
+            secret_file,
+        } => {
+            if filename.is_some() {
+                bail!("--filename is not available for relay links yet");
+            }
+            let options = RelayLinkOptions {
+                put,
+                delete,
+                overwrite,
+                max_size,
+                note,
+                public_url,
+                secret_file,
+            };
+            relay_link(&conn, location, &expires, options, json).await
+        }
+        Command::Link {
+            location,
+            expires,
+            filename,
+            put,
+            json,
+            ..
         } => link(&conn, location, &expires, filename, put, json).await,
         Command::Rm {
             locations,
@@ -244,6 +316,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
             Ok(true)
         }
         Command::Store => store(&conn).await,
+        Command::Serve {
+            listen,
+            public_url,
+            secret_file,
+        } => serve(&conn, listen, public_url, secret_file).await,
     }
 }
 
@@ -997,5 +1074,156 @@ async fn store(conn: &Connection) -> anyhow::Result<bool> {
     store.serve_until_ctrl_c().await;
     // Give in-flight requests a moment to finish.
     tokio::time::sleep(Duration::from_millis(100)).await;
+    Ok(true)
+}
+
+/// The relay flags of `link --relay`.
+struct RelayLinkOptions {
+    put: bool,
+    delete: bool,
+    overwrite: bool,
+    max_size: Option<String>,
+    note: Option<String>,
+    public_url: Option<String>,
+    secret_file: Option<PathBuf>,
+}
+
+async fn relay_link(
+    conn: &Connection,
+    location: S3Location,
+    expires: &str,
+    o: RelayLinkOptions,
+    json: bool,
+) -> anyhow::Result<bool> {
+    use crate::relay::{self, Grant, Methods, Scope, Secret};
+    let expires = relay::parse_link_expiry(expires)?;
+    let max_size = o.max_size.as_deref().map(relay::parse_size).transpose()?;
+    if (o.overwrite || max_size.is_some()) && !o.put {
+        bail!("--overwrite and --max-size are for upload links: add --put");
+    }
+    let folder = location.key.is_empty() || location.key.ends_with('/');
+    if !folder {
+        // Keys the relay refuses to serve (dot segments, control characters…) get no link.
+        let url = format!("/t/{}", relay::path::encode_key(&location.key));
+        if let Err(e) = relay::path::parse(&url) {
+            bail!("the relay cannot serve {location}: {e}");
+        }
+        if !o.put {
+            let found = probe(&conn.client, &location).await?;
+            if found.object.is_none() {
+                if found.folder.is_some() {
+                    bail!(
+                        "{location} is a folder; for a folder link end it with a slash: s3://{}/{}/",
+                        location.bucket,
+                        location.key
+                    );
+                }
+                return Err(no_such_key(&location)).context("cannot link to it");
+            }
+        }
+    }
+    let public_url = o
+        .public_url
+        .or_else(|| std::env::var("S3SHARE_RELAY_PUBLIC_URL").ok())
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| format!("http://{}", relay::DEFAULT_LISTEN));
+    relay::handler::public_hosts(&public_url)?;
+    let secret_path = Secret::path(o.secret_file.as_deref())?;
+    let secret = Secret::load_or_create(&secret_path)?;
+    let scope = if folder {
+        Scope::Prefix(location.key.clone())
+    } else {
+        Scope::Key(location.key.clone())
+    };
+    let methods = Methods {
+        read: !o.put,
+        put: o.put,
+        delete: o.delete,
+    };
+    let mut grant = Grant::new(
+        &location.bucket,
+        scope,
+        methods,
+        std::time::SystemTime::now() + expires,
+    );
+    grant.overwrite = o.overwrite;
+    grant.max_size = max_size;
+    let link = relay::make_link(&grant, &secret, &public_url)?;
+    let local_note = conn.local_store.as_ref().map(|_| {
+        "the relay redirects to the embedded store on 127.0.0.1, so this link works only on this machine for now".to_owned()
+    });
+    if json {
+        let mut v = serde_json::to_value(&link).expect("links serialize");
+        v["note"] = serde_json::json!(o.note);
+        v["local_store_note"] = serde_json::json!(local_note);
+        println!("{v}");
+        return Ok(true);
+    }
+    println!("{}", link.url);
+    eprintln!(
+        "link id {}; allows {}; expires {} (in {}); served by `s3share serve` with the secret in {}",
+        link.id,
+        link.methods.join(", "),
+        links::format_time(grant.expires_at()),
+        links::format_duration(expires),
+        secret_path.display()
+    );
+    if folder && o.put {
+        eprintln!("upload with: curl -L -T FILE '{}NAME'", link.url);
+    }
+    if let Some(note) = o.note {
+        eprintln!("note: {note}");
+    }
+    if let Some(note) = local_note {
+        eprintln!("note: {note}");
+    }
+    Ok(true)
+}
+
+async fn serve(
+    conn: &Connection,
+    listen: std::net::SocketAddr,
+    public_url: Option<String>,
+    secret_file: Option<PathBuf>,
+) -> anyhow::Result<bool> {
+    use crate::relay::{RelayServer, RelayState, Secret, ServerConfig};
+    let secret_path = Secret::path(secret_file.as_deref())?;
+    let secret = Secret::load_or_create(&secret_path)?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    let public_url = public_url.filter(|u| !u.is_empty());
+    let state = RelayState::new(
+        secret,
+        Arc::new(conn.client.clone()),
+        addr,
+        public_url.as_deref(),
+    )?;
+    let config = ServerConfig {
+        listen: addr,
+        ..Default::default()
+    };
+    let server = RelayServer::serve(listener, Arc::new(state), config)?;
+    eprintln!(
+        "relay on http://{} (links: {}; secret in {}); Ctrl+C stops it",
+        server.local_addr(),
+        public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", server.local_addr())),
+        secret_path.display()
+    );
+    if conn.local_store.is_some() {
+        eprintln!(
+            "note: this relay redirects to the embedded store on 127.0.0.1, which teammates on other machines cannot reach; for now their links work only on this machine (use an S3 endpoint they can reach to share beyond it)"
+        );
+    }
+    if !addr.ip().is_loopback() && public_url.is_none() {
+        eprintln!(
+            "note: listening beyond loopback; pass --public-url with the address teammates use, or the relay refuses their Host header"
+        );
+    }
+    tokio::signal::ctrl_c().await?;
+    server.stop();
     Ok(true)
 }

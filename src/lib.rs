@@ -17,6 +17,7 @@ pub mod cli;
 pub mod error;
 pub mod links;
 pub mod location;
+pub mod relay;
 pub mod s3;
 pub mod store;
 pub mod transfer;

@@ -1,0 +1,852 @@
+//! The relay against real S3 servers, driven by the real `curl` binary: downloads, uploads and
+//! deletes through 307 redirects, and a hostile battery that must never get a redirect.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use s3share::relay::{
+    Grant, Methods, RelayServer, RelayState, Scope, Secret, ServerConfig, make_link,
+};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+use crate::on_both_servers;
+use crate::support::{TestServer, put_via_link, random_file};
+
+fn curl_path() -> &'static str {
+    let found = Command::new("sh")
+        .args(["-c", "command -v curl"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        found,
+        "the relay tests need the curl binary (Debian package `curl`): install it"
+    );
+    "curl"
+}
+
+/// Runs curl (off the runtime's threads, so the in-process relay keeps serving); returns the
+/// HTTP status of the last response (`-w %{http_code}`) and curl's exit code.
+async fn curl(args: Vec<String>) -> (String, i32, String) {
+    tokio::task::spawn_blocking(move || {
+        let out = Command::new(curl_path())
+            .args([
+                "-sS",
+                "--noproxy",
+                "*",
+                "--max-time",
+                "20",
+                "-w",
+                "%{http_code}",
+            ])
+            .args(&args)
+            .output()
+            .expect("curl runs");
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+struct Relay {
+    server: RelayServer,
+    secret: Secret,
+}
+
+impl Relay {
+    fn base(&self) -> String {
+        format!("http://{}", self.server.local_addr())
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.server.local_addr()
+    }
+
+    fn link(&self, g: &Grant) -> String {
+        make_link(g, &self.secret, &self.base()).unwrap().url
+    }
+}
+
+async fn start_relay(s: &TestServer, secret: Secret) -> Relay {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let state = RelayState::new(secret.clone(), Arc::new(s.client.clone()), addr, None).unwrap();
+    let config = ServerConfig {
+        listen: addr,
+        max_header_bytes: 16 * 1024,
+        ..Default::default()
+    };
+    let server = RelayServer::serve(listener, Arc::new(state), config).unwrap();
+    Relay { server, secret }
+}
+
+fn later() -> SystemTime {
+    SystemTime::now() + Duration::from_secs(3600)
+}
+
+const RELAYED_KEYS: &[&str] = &[
+    "with space.txt",
+    "ünïcødé/文件 名.txt",
+    "plus+sign.txt",
+    "percent%20literal.txt",
+    "hash#tag.txt",
+    "question?mark.txt",
+    "equals=and&amp.txt",
+    "parens (1) [x] {y} 'q' ~!@$^*,;.txt",
+];
+
+async fn read_back(s: &TestServer, key: &str) -> Option<Vec<u8>> {
+    s.client.head(&s.bucket, key).await.unwrap()?;
+    let link = s
+        .client
+        .link_get(&s.bucket, key, Duration::from_secs(60), None)
+        .await
+        .unwrap();
+    Some(
+        reqwest::get(&link.url)
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap()
+            .to_vec(),
+    )
+}
+
+async fn curl_downloads_uploads_and_deletes(s: &TestServer) {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = start_relay(s, Secret::random()).await;
+    for (i, key) in RELAYED_KEYS.iter().enumerate() {
+        let bytes = format!("bytes of {key} #{i}");
+        put_via_link(&s.client, &s.bucket, key, bytes.clone())
+            .await
+            .error_for_status()
+            .unwrap();
+        let url = relay.link(&Grant::new(
+            &s.bucket,
+            Scope::Key((*key).into()),
+            Methods::READ,
+            later(),
+        ));
+        let out = dir.path().join(format!("out{i}"));
+        let (code, exit, err) = curl(vec![
+            "-L".into(),
+            "-o".into(),
+            out.display().to_string(),
+            url,
+        ])
+        .await;
+        assert_eq!(
+            (code.as_str(), exit),
+            ("200", 0),
+            "{}: GET {key:?}: {err}",
+            s.name
+        );
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap(),
+            bytes,
+            "{}: {key:?}",
+            s.name
+        );
+        if i == 0 {
+            let (code, exit, err) = curl(vec![
+                "-I".into(),
+                "-L".into(),
+                "-o".into(),
+                out.display().to_string(),
+                url_again(&relay, s, key),
+            ])
+            .await;
+            assert_eq!((code.as_str(), exit), ("200", 0), "{}: HEAD: {err}", s.name);
+            let head = std::fs::read_to_string(&out).unwrap().to_ascii_lowercase();
+            assert!(
+                head.contains(&format!("content-length: {}", bytes.len())),
+                "{}: {head}",
+                s.name
+            );
+        }
+    }
+
+    // An upload link for a folder: `curl -L -T FILE <link>NAME`.
+    let upload = |overwrite: bool, max: Option<u64>| {
+        let mut g = Grant::new(
+            &s.bucket,
+            Scope::Prefix("drop box/".into()),
+            Methods {
+                read: false,
+                put: true,
+                delete: false,
+            },
+            later(),
+        );
+        g.overwrite = overwrite;
+        g.max_size = max;
+        relay.link(&g)
+    };
+    let file = random_file(dir.path(), "up.bin", 3 * 1024 * 1024 + 7, 11);
+    let put = |url: String, file: &Path| {
+        curl(vec![
+            "-L".into(),
+            "-o".into(),
+            "/dev/null".into(),
+            "-T".into(),
+            file.display().to_string(),
+            url,
+        ])
+    };
+    let (code, exit, err) = put(format!("{}new%20file.bin", upload(false, None)), &file).await;
+    assert_eq!((code.as_str(), exit), ("200", 0), "{}: PUT: {err}", s.name);
+    let stored = read_back(s, "drop box/new file.bin")
+        .await
+        .expect("uploaded");
+    assert!(
+        stored == std::fs::read(&file).unwrap(),
+        "{}: uploaded bytes differ",
+        s.name
+    );
+
+    // No overwrite unless the link allows it; no upload over the size cap.
+    let small = random_file(dir.path(), "small.bin", 2000, 12);
+    let (code, _, _) = put(format!("{}new%20file.bin", upload(false, None)), &small).await;
+    assert_eq!(code, "412", "{}: overwrite refused", s.name);
+    assert_eq!(
+        read_back(s, "drop box/new file.bin").await.unwrap().len(),
+        stored.len()
+    );
+    let (code, _, _) = put(format!("{}capped.bin", upload(false, Some(1000))), &small).await;
+    assert_eq!(code, "413", "{}: size cap", s.name);
+    assert!(read_back(s, "drop box/capped.bin").await.is_none());
+    let (code, exit, err) = put(format!("{}capped.bin", upload(false, Some(2000))), &small).await;
+    assert_eq!(
+        (code.as_str(), exit),
+        ("200", 0),
+        "{}: at the cap: {err}",
+        s.name
+    );
+    let (code, exit, err) = put(format!("{}new%20file.bin", upload(true, None)), &small).await;
+    assert_eq!(
+        (code.as_str(), exit),
+        ("200", 0),
+        "{}: overwrite allowed: {err}",
+        s.name
+    );
+    assert_eq!(
+        read_back(s, "drop box/new file.bin").await.unwrap().len(),
+        2000
+    );
+
+    // A client that sends `If-None-Match: *` gets it signed: S3 itself refuses to replace.
+    let inm = |url: String, file: &Path| {
+        curl(vec![
+            "-L".into(),
+            "-o".into(),
+            "/dev/null".into(),
+            "-H".into(),
+            "If-None-Match: *".into(),
+            "-T".into(),
+            file.display().to_string(),
+            url,
+        ])
+    };
+    let (code, exit, err) = inm(format!("{}fresh.bin", upload(false, None)), &small).await;
+    assert_eq!(
+        (code.as_str(), exit),
+        ("200", 0),
+        "{}: PUT with If-None-Match: {err}",
+        s.name
+    );
+    assert_eq!(
+        read_back(s, "drop box/fresh.bin").await.unwrap().len(),
+        2000
+    );
+    let (code, _, _) = inm(format!("{}fresh.bin", upload(false, None)), &file).await;
+    assert_eq!(code, "412", "{}: S3 refused the replacement", s.name);
+    assert_eq!(
+        read_back(s, "drop box/fresh.bin").await.unwrap().len(),
+        2000
+    );
+
+    // DELETE only with a link that allows it.
+    let key = "with space.txt";
+    let read_only = relay.link(&Grant::new(
+        &s.bucket,
+        Scope::Key(key.into()),
+        Methods::READ,
+        later(),
+    ));
+    let (code, _, _) = curl(vec![
+        "-L".into(),
+        "-X".into(),
+        "DELETE".into(),
+        "-o".into(),
+        "/dev/null".into(),
+        read_only,
+    ])
+    .await;
+    assert_eq!(code, "403", "{}: DELETE without --delete", s.name);
+    assert!(read_back(s, key).await.is_some());
+    let deleting = relay.link(&Grant::new(
+        &s.bucket,
+        Scope::Key(key.into()),
+        Methods {
+            read: true,
+            put: false,
+            delete: true,
+        },
+        later(),
+    ));
+    let (code, exit, err) = curl(vec![
+        "-L".into(),
+        "-X".into(),
+        "DELETE".into(),
+        "-o".into(),
+        "/dev/null".into(),
+        deleting,
+    ])
+    .await;
+    assert!(
+        code.starts_with('2') && exit == 0,
+        "{}: DELETE: {code} {err}",
+        s.name
+    );
+    assert!(read_back(s, key).await.is_none(), "{}: deleted", s.name);
+}
+
+/// Sends raw bytes and returns the response head (status line and headers), lower-cased.
+async fn raw(addr: SocketAddr, request: &[u8]) -> String {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    // The relay may answer and close before taking a huge request whole: that is fine.
+    let _ = stream.write_all(request).await;
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut buf)).await;
+    let text = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+    text.split("\r\n\r\n").next().unwrap_or("").to_owned()
+}
+
+fn status_of(head: &str) -> u16 {
+    head.split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+async fn hostile_requests_get_no_redirect(s: &TestServer) {
+    let relay = start_relay(s, Secret::random()).await;
+    put_via_link(&s.client, &s.bucket, "in/ok.txt", "fine")
+        .await
+        .error_for_status()
+        .unwrap();
+    put_via_link(&s.client, &s.bucket, "secret.txt", "private")
+        .await
+        .error_for_status()
+        .unwrap();
+    let folder = Grant::new(
+        &s.bucket,
+        Scope::Prefix("in/".into()),
+        Methods::READ,
+        later(),
+    );
+    let token = folder.mint(&relay.secret).unwrap();
+    let forged = folder.mint(&Secret::random()).unwrap();
+    let expired = Grant::new(
+        &s.bucket,
+        Scope::Prefix("in/".into()),
+        Methods::READ,
+        SystemTime::now() - Duration::from_secs(5),
+    )
+    .mint(&relay.secret)
+    .unwrap();
+    let host = format!("127.0.0.1:{}", relay.addr().port());
+    let get = |path: String| {
+        format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").into_bytes()
+    };
+    let mut battery: Vec<(String, Vec<u8>)> = vec![
+        ("no token".into(), get("/".into())),
+        ("no token, key only".into(), get("/secret.txt".into())),
+        ("forged".into(), get(format!("/{forged}/in/ok.txt"))),
+        ("expired".into(), get(format!("/{expired}/in/ok.txt"))),
+        (
+            "truncated token".into(),
+            get(format!("/{}/in/ok.txt", &token[..token.len() - 2])),
+        ),
+    ];
+    for tail in [
+        "in/../secret.txt",
+        "in/%2e%2e/secret.txt",
+        "in/%2E%2E/secret.txt",
+        "in/.%2e/secret.txt",
+        "in%2f..%2fsecret.txt",
+        "in/..%2fsecret.txt",
+        "in/..%5csecret.txt",
+        "in/..\\secret.txt",
+        "in/%00/../secret.txt",
+        "in/ok.txt%00",
+        "in//ok.txt",
+        "in/./ok.txt",
+        "secret.txt",
+        "i/n/ok.txt",
+        "in",
+        "in/",
+    ] {
+        battery.push((format!("path {tail}"), get(format!("/{token}/{tail}"))));
+    }
+    let put_req = format!(
+        "PUT /{token}/in/ok.txt HTTP/1.1\r\nHost: {host}\r\nContent-Length: 4\r\nConnection: close\r\n\r\nevil"
+    );
+    battery.push(("wrong method PUT".into(), put_req.into_bytes()));
+    battery.push((
+        "wrong method DELETE".into(),
+        format!("DELETE /{token}/in/ok.txt HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")
+            .into_bytes(),
+    ));
+    battery.push((
+        "POST".into(),
+        format!("POST /{token}/in/ok.txt HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").into_bytes(),
+    ));
+    for spoof in ["evil.test", "attacker.example:80", "127.0.0.1:1"] {
+        battery.push((
+            format!("Host {spoof}"),
+            format!("GET /{token}/in/ok.txt HTTP/1.1\r\nHost: {spoof}\r\nX-Forwarded-Host: {host}\r\nConnection: close\r\n\r\n").into_bytes(),
+        ));
+    }
+    battery.push((
+        "no Host".into(),
+        format!("GET /{token}/in/ok.txt HTTP/1.0\r\n\r\n").into_bytes(),
+    ));
+    battery.push((
+        "huge header".into(),
+        format!(
+            "GET /{token}/in/ok.txt HTTP/1.1\r\nHost: {host}\r\nX-Big: {}\r\nConnection: close\r\n\r\n",
+            "a".repeat(64 * 1024)
+        )
+        .into_bytes(),
+    ));
+    for (what, request) in &battery {
+        let head = raw(relay.addr(), request).await;
+        assert!(
+            !head.contains("\r\nlocation:"),
+            "{}: {what}: redirected: {head}",
+            s.name
+        );
+        let status = status_of(&head);
+        assert!(
+            status == 0 || (400..500).contains(&status),
+            "{}: {what}: status {status}: {head}",
+            s.name
+        );
+    }
+    let (code, _, _) = curl(vec![
+        "-o".into(),
+        "/dev/null".into(),
+        "-H".into(),
+        "Host: evil.test".into(),
+        format!("{}/{token}/in/ok.txt", relay.base()),
+    ])
+    .await;
+    assert_eq!(code, "421", "{}: curl with a spoofed Host", s.name);
+    let (code, _, _) = curl(vec![
+        "--path-as-is".into(),
+        "-o".into(),
+        "/dev/null".into(),
+        format!("{}/{token}/in/../secret.txt", relay.base()),
+    ])
+    .await;
+    assert_eq!(code, "400", "{}: curl --path-as-is ..", s.name);
+
+    // Still serving, and the real thing still works.
+    let (body, exit, err) = curl(vec![
+        "-L".into(),
+        "-w".into(),
+        "".into(),
+        format!("{}/{token}/in/ok.txt", relay.base()),
+    ])
+    .await;
+    assert_eq!(
+        (body.as_str(), exit),
+        ("fine", 0),
+        "{}: after the battery: {err}",
+        s.name
+    );
+}
+
+on_both_servers!(
+    curl_downloads_uploads_and_deletes,
+    hostile_requests_get_no_redirect
+);
+
+/// `link --relay` in one process mints links that a relay in another accepts through the shared
+/// secret file; and relay links may outlive the 7-day presigning limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_relay_link_is_accepted_by_a_running_relay() {
+    let s = crate::support::seaweed().await;
+    let home = tempfile::tempdir().unwrap();
+    let secret_file = home.path().join("relay-secret");
+    put_via_link(&s.client, &s.bucket, "reports/q3 final.pdf", "quarterly")
+        .await
+        .error_for_status()
+        .unwrap();
+    // The relay first, so the CLI finds its port; the secret file is created by the CLI.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let env = CliEnv {
+        home: home.path().to_owned(),
+        endpoint: s.endpoint.clone(),
+        access_key: s.access_key.clone(),
+        secret_key: s.secret_key.clone(),
+    };
+    let s3share = move |args: Vec<String>| {
+        let env = env.clone();
+        tokio::task::spawn_blocking(move || env.run(args))
+    };
+    let args = vec![
+        "link".to_owned(),
+        "--relay".into(),
+        "--expires".into(),
+        "30d".into(),
+        "--json".into(),
+        "--public-url".into(),
+        format!("http://{addr}"),
+        "--secret-file".into(),
+        secret_file.display().to_string(),
+        format!("s3://{}/reports/q3 final.pdf", s.bucket),
+    ];
+    let out = s3share(args).await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let url = v["url"].as_str().unwrap().to_owned();
+    assert!(url.starts_with(&format!("http://{addr}/")), "{url}");
+    assert_eq!(v["methods"], serde_json::json!(["GET", "HEAD"]));
+    assert_eq!(v["id"].as_str().unwrap().len(), 8);
+    let expires = chrono::DateTime::parse_from_rfc3339(v["expires_at"].as_str().unwrap()).unwrap();
+    assert!(
+        expires > chrono::Utc::now() + chrono::Duration::days(29),
+        "{expires}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(&url[url.len() - 10..]));
+
+    let secret = Secret::load_or_create(&secret_file).unwrap();
+    let state = RelayState::new(secret, Arc::new(s.client.clone()), addr, None).unwrap();
+    let _server = RelayServer::serve(
+        listener,
+        Arc::new(state),
+        ServerConfig {
+            listen: addr,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let (body, exit, err) = curl(vec!["-L".into(), "-w".into(), "".into(), url.clone()]).await;
+    assert_eq!((body.as_str(), exit), ("quarterly", 0), "{err}");
+
+    // $S3SHARE_RELAY_SECRET_FILE names the same secret for a process without --secret-file.
+    let by_env = vec![
+        format!("S3SHARE_RELAY_SECRET_FILE={}", secret_file.display()),
+        format!("S3SHARE_RELAY_PUBLIC_URL=http://{addr}"),
+        "link".to_owned(),
+        "--relay".into(),
+        format!("s3://{}/reports/q3 final.pdf", s.bucket),
+    ];
+    let out = s3share(by_env).await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let url2 = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert_ne!(url2, url);
+    let (body, exit, err) = curl(vec!["-L".into(), "-w".into(), "".into(), url2]).await;
+    assert_eq!((body.as_str(), exit), ("quarterly", 0), "{err}");
+
+    // A missing object gets no link, and neither do keys the relay would refuse.
+    let missing = vec![
+        "link".to_owned(),
+        "--relay".into(),
+        "--secret-file".into(),
+        secret_file.display().to_string(),
+        format!("s3://{}/nope.txt", s.bucket),
+    ];
+    let out = s3share(missing).await.unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("does not exist"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `s3share` against SeaweedFS with a private home and no AWS configuration but the keys.
+#[derive(Clone)]
+struct CliEnv {
+    home: std::path::PathBuf,
+    endpoint: String,
+    access_key: String,
+    secret_key: String,
+}
+
+impl CliEnv {
+    fn run(&self, args: Vec<String>) -> std::process::Output {
+        self.command(args).output().expect("s3share runs")
+    }
+
+    async fn run_async(self, args: Vec<String>) -> std::process::Output {
+        tokio::task::spawn_blocking(move || self.run(args))
+            .await
+            .unwrap()
+    }
+
+    fn command(&self, args: Vec<String>) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_s3share"));
+        for var in [
+            "AWS_PROFILE",
+            "AWS_CONFIG_FILE",
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "AWS_SESSION_TOKEN",
+            "AWS_ENDPOINT_URL",
+            "S3SHARE_RELAY_SECRET_FILE",
+            "S3SHARE_RELAY_PUBLIC_URL",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.env("HOME", &self.home)
+            .env("S3SHARE_HOME", self.home.join("s3share"))
+            .env("AWS_ACCESS_KEY_ID", &self.access_key)
+            .env("AWS_SECRET_ACCESS_KEY", &self.secret_key)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("NO_COLOR", "1")
+            .args(["--endpoint-url", &self.endpoint, "--region", "us-east-1"]);
+        // Leading NAME=VALUE arguments are environment variables.
+        let mut args = args.into_iter().peekable();
+        while let Some((k, v)) = args
+            .peek()
+            .and_then(|a| a.split_once('='))
+            .filter(|(k, _)| {
+                k.chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            })
+        {
+            cmd.env(k, v);
+            args.next();
+        }
+        cmd.args(args);
+        cmd
+    }
+}
+
+/// The size a `--max-size` link accepted is signed into the redirect: sending a bigger body to
+/// the signed URL directly is refused by S3 itself.
+async fn signed_length_binds_the_upload(s: &TestServer) {
+    let relay = start_relay(s, Secret::random()).await;
+    let mut g = Grant::new(
+        &s.bucket,
+        Scope::Prefix("capped/".into()),
+        Methods {
+            read: false,
+            put: true,
+            delete: false,
+        },
+        later(),
+    );
+    g.max_size = Some(1000);
+    let url = format!("{}f.bin", relay.link(&g));
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .build()
+        .unwrap();
+    let r = http.put(&url).body(vec![1u8; 1000]).send().await.unwrap();
+    assert_eq!(r.status(), 307);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.to_ascii_lowercase().contains("content-length"),
+        "{}: not signed",
+        s.name
+    );
+    let r = http
+        .put(&location)
+        .body(vec![2u8; 5000])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.status().is_client_error(),
+        "{}: a bigger body was taken: {}",
+        s.name,
+        r.status()
+    );
+    assert!(
+        read_back(s, "capped/f.bin").await.is_none(),
+        "{}: stored",
+        s.name
+    );
+    let r = http
+        .put(&location)
+        .body(vec![3u8; 1000])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}: {}", s.name, r.status());
+    assert_eq!(read_back(s, "capped/f.bin").await.unwrap(), vec![3u8; 1000]);
+}
+
+on_both_servers!(signed_length_binds_the_upload);
+
+/// Hundreds of idle or half-sent connections neither stop a real request from being answered
+/// nor stay open past the header-read timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_clients_do_not_hold_the_relay() {
+    let s = crate::support::embedded().await;
+    put_via_link(&s.client, &s.bucket, "k.txt", "answer")
+        .await
+        .error_for_status()
+        .unwrap();
+    let secret = Secret::random();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let state = RelayState::new(secret.clone(), Arc::new(s.client.clone()), addr, None).unwrap();
+    let config = ServerConfig {
+        listen: addr,
+        header_read_timeout: Duration::from_secs(1),
+        ..Default::default()
+    };
+    let server = RelayServer::serve(listener, Arc::new(state), config).unwrap();
+    let relay = Relay { server, secret };
+    let mut idle = Vec::new();
+    for i in 0..200 {
+        let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+        if i % 2 == 0 {
+            // Half a request line, then silence.
+            c.write_all(b"GET /abc HTTP/1.1\r\nHost: ").await.unwrap();
+        }
+        idle.push(c);
+    }
+    let url = relay.link(&Grant::new(
+        &s.bucket,
+        Scope::Key("k.txt".into()),
+        Methods::READ,
+        later(),
+    ));
+    let started = std::time::Instant::now();
+    let (body, exit, err) = curl(vec!["-L".into(), "-w".into(), "".into(), url]).await;
+    assert_eq!((body.as_str(), exit), ("answer", 0), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    // Each idle connection is closed by the relay: reading ends (EOF or a 408) within bounds.
+    for (i, mut c) in idle.into_iter().enumerate() {
+        let mut buf = Vec::new();
+        let r = tokio::time::timeout(Duration::from_secs(10), c.read_to_end(&mut buf)).await;
+        assert!(r.is_ok(), "idle connection {i} still open");
+    }
+}
+
+fn url_again(relay: &Relay, s: &TestServer, key: &str) -> String {
+    relay.link(&Grant::new(
+        &s.bucket,
+        Scope::Key(key.into()),
+        Methods::READ,
+        later(),
+    ))
+}
+
+/// `s3share serve` as a user runs it: prints where it listens, accepts links that
+/// `link --relay` made with the same secret file, and refuses a link made with another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_binary_answers_cli_links() {
+    use std::io::BufRead as _;
+    let s = crate::support::seaweed().await;
+    let home = tempfile::tempdir().unwrap();
+    let secret_file = home.path().join("shared-secret");
+    put_via_link(&s.client, &s.bucket, "served.txt", "from serve")
+        .await
+        .error_for_status()
+        .unwrap();
+    let env = CliEnv {
+        home: home.path().to_owned(),
+        endpoint: s.endpoint.clone(),
+        access_key: s.access_key.clone(),
+        secret_key: s.secret_key.clone(),
+    };
+    let mut cmd = env.command(vec![
+        "-v".into(),
+        "serve".into(),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--secret-file".into(),
+        secret_file.display().to_string(),
+    ]);
+    let mut child = cmd.stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    // Read stderr off the runtime: the first line naming the address, then keep draining.
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let log = Arc::new(parking_lot::Mutex::new(String::new()));
+    let log2 = log.clone();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if let Some(rest) = line.strip_prefix("relay on http://")
+                && let Some(t) = tx.take()
+            {
+                let addr = rest.split_whitespace().next().unwrap_or("").to_owned();
+                let _ = t.send(addr);
+            }
+            log2.lock().push_str(&line);
+            log2.lock().push('\n');
+        }
+    });
+    let addr = tokio::time::timeout(Duration::from_secs(20), rx).await;
+    let Ok(Ok(addr)) = addr else {
+        let _ = child.kill();
+        panic!("serve did not start: {}", log.lock());
+    };
+    let link = |secret: &Path| {
+        env.clone().run_async(vec![
+            "link".into(),
+            "--relay".into(),
+            "--public-url".into(),
+            format!("http://{addr}"),
+            "--secret-file".into(),
+            secret.display().to_string(),
+            format!("s3://{}/served.txt", s.bucket),
+        ])
+    };
+    let out = link(&secret_file).await;
+    let url = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let (body, exit, err) = curl(vec!["-L".into(), "-w".into(), "".into(), url.clone()]).await;
+    let other = link(&home.path().join("other-secret")).await;
+    let other_url = String::from_utf8_lossy(&other.stdout).trim().to_owned();
+    let (code, _, _) = curl(vec!["-o".into(), "/dev/null".into(), other_url]).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        (body.as_str(), exit),
+        ("from serve", 0),
+        "{err}\n{}",
+        log.lock()
+    );
+    assert_eq!(code, "403", "a link of another secret");
+    // The access log names the link and the key, never the token or the signed URL.
+    let log = log.lock().clone();
+    let token = url.split('/').nth(3).unwrap();
+    assert!(
+        log.contains("served.txt") && log.contains("status=307"),
+        "{log}"
+    );
+    assert!(
+        !log.contains(token) && !log.contains("X-Amz-Signature"),
+        "{log}"
+    );
+}
