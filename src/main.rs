@@ -11,7 +11,10 @@ fn main() -> std::process::ExitCode {
     // signatures, and s3s-fs's spans record whole requests. Neither may reach a terminal or a
     // bug report. A directive matches every target that starts with it (`s3s` also matches
     // s3s_fs and s3share), and the longest match wins: hence the explicit `s3share=`.
+    let serving = matches!(cli.command, Some(s3share::cli::Command::Serve { .. }));
     let default_level = match cli.verbose {
+        // A relay's access log is what its operator watches: on by default for `serve`.
+        0 if serving => "warn,s3s=off,s3share=warn,s3share::relay::access=info",
         0 => "warn,s3s=off,s3share=warn",
         1 => "info,s3s=warn,s3share=info",
         _ => {
