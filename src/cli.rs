@@ -174,7 +174,8 @@ pub enum Command {
         #[arg(long, requires = "relay")]
         note: Option<String>,
         /// Relay link: the relay's address as teammates reach it (default:
-        /// $S3SHARE_RELAY_PUBLIC_URL, else http://127.0.0.1:8457).
+        /// $S3SHARE_RELAY_PUBLIC_URL, else the address the last `serve` with the same secret
+        /// noted, else http://127.0.0.1:8457).
         #[arg(long, requires = "relay", value_name = "URL")]
         public_url: Option<String>,
         /// Relay link: the relay's secret file (default: $S3SHARE_RELAY_SECRET_FILE, else
@@ -1122,13 +1123,14 @@ async fn relay_link(
             }
         }
     }
+    let secret_path = Secret::path(o.secret_file.as_deref())?;
     let public_url = o
         .public_url
         .or_else(|| std::env::var("S3SHARE_RELAY_PUBLIC_URL").ok())
         .filter(|u| !u.is_empty())
+        .or_else(|| relay::remembered_public_url(&secret_path))
         .unwrap_or_else(|| format!("http://{}", relay::DEFAULT_LISTEN));
     relay::handler::public_hosts(&public_url)?;
-    let secret_path = Secret::path(o.secret_file.as_deref())?;
     let secret = Secret::load_or_create(&secret_path)?;
     let scope = if folder {
         Scope::Prefix(location.key.clone())
@@ -1205,12 +1207,17 @@ async fn serve(
         ..Default::default()
     };
     let server = RelayServer::serve(listener, Arc::new(state), config)?;
+    let links_base = public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", server.local_addr()));
+    if let Err(e) = crate::relay::remember_public_url(&secret_path, &links_base) {
+        eprintln!(
+            "warning: cannot note the relay's address beside its secret ({e}); pass --public-url {links_base} to `link --relay`"
+        );
+    }
     eprintln!(
-        "relay on http://{} (links: {}; secret in {}); Ctrl+C stops it",
+        "relay on http://{} (links: {links_base}; secret in {}); Ctrl+C stops it",
         server.local_addr(),
-        public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{}", server.local_addr())),
         secret_path.display()
     );
     if conn.local_store.is_some() {

@@ -823,8 +823,23 @@ async fn serve_binary_answers_cli_links() {
             format!("s3://{}/served.txt", s.bucket),
         ])
     };
-    let out = link(&secret_file).await;
+    // Without --public-url, `link --relay` mints links for the relay that runs with that secret
+    // (here on a port picked at start), not for the default address.
+    let out = env
+        .clone()
+        .run_async(vec![
+            "link".into(),
+            "--relay".into(),
+            "--secret-file".into(),
+            secret_file.display().to_string(),
+            format!("s3://{}/served.txt", s.bucket),
+        ])
+        .await;
     let url = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(
+        url.starts_with(&format!("http://{addr}/")),
+        "{url} is not a link of the relay on {addr}"
+    );
     let (body, exit, err) = curl(vec!["-L".into(), "-w".into(), "".into(), url.clone()]).await;
     let other = link(&home.path().join("other-secret")).await;
     let other_url = String::from_utf8_lossy(&other.stdout).trim().to_owned();

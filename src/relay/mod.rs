@@ -217,6 +217,27 @@ pub struct RelayLink {
     pub max_size: Option<u64>,
 }
 
+/// The file beside the relay's secret where `serve` notes the base URL of its links, so that
+/// `link --relay` in another process mints links for the relay that really runs (its
+/// `--listen` port or `--public-url`), not for the default address.
+fn public_url_note(secret_path: &std::path::Path) -> std::path::PathBuf {
+    secret_path.with_file_name(match secret_path.file_name() {
+        Some(name) => format!("{}.url", name.to_string_lossy()),
+        None => "relay.url".to_owned(),
+    })
+}
+
+/// Notes `public_url` as the base of the links of the relay that uses `secret_path`.
+pub fn remember_public_url(secret_path: &std::path::Path, public_url: &str) -> std::io::Result<()> {
+    std::fs::write(public_url_note(secret_path), format!("{public_url}\n"))
+}
+
+/// The base URL noted by the last `serve` that used `secret_path`, if any.
+pub fn remembered_public_url(secret_path: &std::path::Path) -> Option<String> {
+    let text = std::fs::read_to_string(public_url_note(secret_path)).ok()?;
+    Some(text.trim().to_owned()).filter(|u| !u.is_empty())
+}
+
 /// Mints the URL for `grant` under `public_url` (e.g. `http://127.0.0.1:8457`).
 pub fn make_link(grant: &Grant, secret: &Secret, public_url: &str) -> Result<RelayLink> {
     let token = grant
