@@ -708,5 +708,6 @@ mod cli_interrupts;
 mod cli_safety;
 mod download_safety;
 mod embedded_store;
+mod presign;
 mod s3_behaviour;
 mod ui;

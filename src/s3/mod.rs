@@ -9,6 +9,7 @@ mod connect;
 mod delete;
 mod errors;
 mod listing;
+mod presign;
 mod profiles;
 
 use std::collections::HashMap;
@@ -22,6 +23,8 @@ use parking_lot::Mutex;
 pub use connect::{ConnectOptions, Connection, static_client};
 pub(crate) use errors::sdk_error;
 pub use listing::{ListPage, ObjectEntry};
+pub(crate) use presign::check_lifetime;
+pub use presign::{MAX_LIFETIME, PresignOp, Presigned};
 pub use profiles::aws_profiles;
 
 use crate::error::{Error, Result};
@@ -77,8 +80,8 @@ struct Inner {
     regional: Mutex<HashMap<String, Client>>,
     http: reqwest::Client,
     timeouts: Timeouts,
-    /// The provider the client signs with, asked for the credentials' expiry.
-    credentials: Option<SharedCredentialsProvider>,
+    /// Cached credentials (shared with `sdk`) and the per-bucket signing targets.
+    presigner: presign::Presigner,
 }
 
 impl std::fmt::Debug for S3Client {
@@ -91,7 +94,8 @@ impl std::fmt::Debug for S3Client {
 
 impl S3Client {
     /// Wraps an SDK client; `endpoint` is the custom endpoint it was built with, if any, and
-    /// `credentials` the provider it signs with.
+    /// `credentials` the provider it signs with. The provider is put behind a cache that the
+    /// SDK client and the presigner share, so it is asked once per credentials' lifetime.
     pub fn new(
         sdk: Client,
         endpoint: Option<String>,
@@ -112,6 +116,16 @@ impl S3Client {
             .read_timeout(timeouts.idle)
             .build()
             .map_err(|e| Error::Config(format!("cannot set up HTTP client: {e}")))?;
+        let cache = credentials.map(presign::CredentialCache::new);
+        let sdk = match &cache {
+            Some(cache) => Client::from_conf(
+                sdk.config()
+                    .to_builder()
+                    .credentials_provider(cache.provider())
+                    .build(),
+            ),
+            None => sdk,
+        };
         Ok(Self {
             inner: Arc::new(Inner {
                 sdk,
@@ -119,7 +133,7 @@ impl S3Client {
                 regional: Mutex::new(HashMap::new()),
                 http,
                 timeouts,
-                credentials,
+                presigner: presign::Presigner::new(cache),
             }),
         })
     }
@@ -339,24 +353,12 @@ impl S3Client {
             .collect())
     }
 
-    /// When the credentials in use expire (`None` for long-term keys).
+    /// When the credentials in use expire (`None` for long-term keys): the cached credentials
+    /// that requests and links are signed with, not a fresh lookup that may differ.
     pub async fn credentials_expiry(&self) -> Result<Option<SystemTime>> {
-        use aws_credential_types::provider::ProvideCredentials as _;
-        let Some(provider) = &self.inner.credentials else {
+        let Some(cache) = self.inner.presigner.credentials() else {
             return Ok(None);
         };
-        let creds = provider.provide_credentials().await.map_err(|e| {
-            Error::NoCredentials(
-                aws_smithy_types::error::display::DisplayErrorContext(&e).to_string(),
-            )
-        })?;
-        if let Some(exp) = creds.expiry()
-            && exp <= SystemTime::now()
-        {
-            return Err(Error::ExpiredCredentials(
-                "they expired before this request".to_owned(),
-            ));
-        }
-        Ok(creds.expiry())
+        Ok(cache.signing_credentials().await?.expiry())
     }
 }
