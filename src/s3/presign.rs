@@ -564,6 +564,115 @@ mod tests {
         assert!(!format!("{p:?}").contains("X-Amz"), "Debug shows no URL");
     }
 
+    /// Hands out the answers it was given, in order, and counts the questions.
+    #[derive(Debug)]
+    struct Scripted {
+        answers: Mutex<std::collections::VecDeque<Option<Duration>>>,
+        calls: std::sync::atomic::AtomicUsize,
+    }
+
+    impl ProvideCredentials for Scripted {
+        fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            // `Some(d)`: credentials living `d` more; `None`: the provider fails.
+            let answer = self.answers.lock().pop_front().expect("asked too often");
+            future::ProvideCredentials::ready(match answer {
+                Some(d) => Ok(Credentials::new(
+                    "AKID",
+                    "SECRET",
+                    None,
+                    Some(SystemTime::now() + d),
+                    "scripted",
+                )),
+                None => Err(CredentialsError::not_loaded("scripted failure")),
+            })
+        }
+    }
+
+    fn scripted(answers: &[Option<Duration>]) -> (Arc<CredentialCache>, Arc<Scripted>) {
+        let provider = Arc::new(Scripted {
+            answers: Mutex::new(answers.iter().copied().collect()),
+            calls: Default::default(),
+        });
+        let cache = CredentialCache::new(SharedCredentialsProvider::new(ScriptedRef(
+            provider.clone(),
+        )));
+        (cache, provider)
+    }
+
+    #[derive(Debug)]
+    struct ScriptedRef(Arc<Scripted>);
+
+    impl ProvideCredentials for ScriptedRef {
+        fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            self.0.provide_credentials()
+        }
+    }
+
+    fn calls(p: &Scripted) -> usize {
+        p.calls.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Pretends the last question to the provider was asked `ago`.
+    fn asked_ago(cache: &CredentialCache, ago: Duration) {
+        let mut guard = cache.current.write();
+        let c = guard.as_mut().unwrap();
+        c.asked = Instant::now().checked_sub(ago).unwrap();
+    }
+
+    const HOUR: Duration = Duration::from_secs(3600);
+    const TWO_MIN: Duration = Duration::from_secs(120);
+
+    #[tokio::test]
+    async fn credentials_are_cached_until_shortly_before_they_expire() {
+        let (cache, p) = scripted(&[Some(HOUR), Some(TWO_MIN), Some(HOUR)]);
+        let first = cache.get().await.unwrap();
+        for _ in 0..100 {
+            assert_eq!(cache.get().await.unwrap().expiry(), first.expiry());
+        }
+        assert_eq!(calls(&p), 1);
+        // Within REFRESH_AHEAD of their end they are fetched again...
+        *cache.current.write() = Some(Cached {
+            creds: Credentials::new("A", "S", None, Some(SystemTime::now() + TWO_MIN), "t"),
+            asked: Instant::now().checked_sub(RETRY_AFTER).unwrap(),
+        });
+        let second = cache.get().await.unwrap();
+        assert_eq!(calls(&p), 2);
+        // ...and a provider that only has short-lived ones is not asked on every signature.
+        assert_eq!(cache.get().await.unwrap().expiry(), second.expiry());
+        assert_eq!(calls(&p), 2);
+        asked_ago(&cache, RETRY_AFTER);
+        let third = cache.get().await.unwrap();
+        assert_eq!(calls(&p), 3);
+        assert!(third.expiry() > second.expiry());
+    }
+
+    #[tokio::test]
+    async fn a_failed_refresh_keeps_credentials_that_still_work() {
+        let (cache, p) = scripted(&[Some(TWO_MIN), None, None]);
+        let first = cache.get().await.unwrap();
+        asked_ago(&cache, RETRY_AFTER);
+        let kept = cache.get().await.unwrap();
+        assert_eq!(kept.expiry(), first.expiry());
+        assert_eq!(calls(&p), 2);
+        // Not asked again at once after the failure.
+        cache.get().await.unwrap();
+        assert_eq!(calls(&p), 2);
+        // Once they have expired, the failure is the answer.
+        *cache.current.write() = Some(Cached {
+            creds: Credentials::new("A", "S", None, Some(SystemTime::now()), "t"),
+            asked: Instant::now(),
+        });
+        assert!(cache.signing_credentials().await.is_err());
+        assert_eq!(calls(&p), 3);
+    }
+
     #[test]
     fn lifetimes_outside_sigv4_are_refused() {
         assert!(check_lifetime(MAX_LIFETIME).is_ok());
