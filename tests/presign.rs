@@ -382,6 +382,25 @@ mod ops {
 async fn provider_is_asked_once_for_many_links(s: &TestServer) {
     let (client, calls) = counting_client(s, None);
     let key = "many links.txt";
+    // Many at once before anything is cached: one lookup, one bucket resolution.
+    let first = (0..50).map(|i| {
+        let client = client.clone();
+        let bucket = s.bucket.clone();
+        async move {
+            client
+                .link_get(&bucket, &format!("k{i}"), MINUTE, None)
+                .await
+        }
+    });
+    for r in futures::future::join_all(first).await {
+        r.unwrap();
+    }
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "{}: concurrent first use",
+        s.name
+    );
     let r = crate::support::put_via_link(&client, &s.bucket, key, "x").await;
     assert!(r.status().is_success(), "{}: {}", s.name, r.status());
     for _ in 0..200 {

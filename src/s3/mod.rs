@@ -122,6 +122,9 @@ impl S3Client {
                 sdk.config()
                     .to_builder()
                     .credentials_provider(cache.provider())
+                    // The cache above is the one cache: requests and links sign with the same
+                    // credentials, and the expiry shown is theirs.
+                    .identity_cache(aws_sdk_s3::config::IdentityCache::no_cache())
                     .build(),
             ),
             None => sdk,
