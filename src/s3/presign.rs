@@ -89,7 +89,7 @@ pub struct Presigned {
     pub method: http::Method,
     /// The URL: a secret (anyone holding it may do what it allows), never logged.
     pub url: String,
-    /// Headers the sender must send exactly as given (they are signed).
+    /// Headers (lowercase names) the sender must send exactly as given: they are signed.
     pub headers: Vec<(String, String)>,
     /// min(now + lifetime, expiry of the credentials that signed).
     pub expires_at: SystemTime,
