@@ -6,13 +6,11 @@
 
 use std::time::{Duration, SystemTime};
 
-use aws_sdk_s3::presigning::PresigningConfig;
-
 use crate::error::{Error, Result};
-use crate::s3::{S3Client, sdk_error};
+use crate::s3::{PresignOp, Presigned, S3Client};
 
 /// The longest lifetime SigV4 allows for a presigned URL.
-pub const MAX_EXPIRY: Duration = Duration::from_secs(7 * 24 * 3600);
+pub const MAX_EXPIRY: Duration = crate::s3::MAX_LIFETIME;
 
 /// What a link lets its holder do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -66,18 +64,8 @@ pub fn parse_expiry(text: &str) -> Result<Duration> {
             ))
         })?,
     };
-    check_expiry(d)?;
+    crate::s3::check_lifetime(d)?;
     Ok(d)
-}
-
-fn check_expiry(d: Duration) -> Result<()> {
-    if d > MAX_EXPIRY {
-        return Err(Error::ExpiryTooLong(format_duration(d)));
-    }
-    if d < Duration::from_secs(1) {
-        return Err(Error::ExpiryTooShort);
-    }
-    Ok(())
 }
 
 /// `Content-Disposition` that makes browsers save the download as `name`, unicode included
@@ -106,78 +94,35 @@ impl S3Client {
         expires_in: Duration,
         download_name: Option<&str>,
     ) -> Result<Link> {
-        check_expiry(expires_in)?;
-        let (config, expires_at, limited) = self.presigning(expires_in).await?;
-        let client = self.for_bucket(bucket).await;
-        let req = client
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .set_response_content_disposition(download_name.map(content_disposition))
-            .presigned(config)
-            .await
-            .map_err(|e| {
-                sdk_error(
-                    "presign GetObject",
-                    &format!("s3://{bucket}/{key}"),
-                    &self.endpoint_label(),
-                    e,
-                )
-            })?;
-        Ok(Link {
-            url: req.uri().to_owned(),
-            method: LinkMethod::Get,
-            requested: expires_in,
-            expires_at,
-            limited_by_credentials: limited,
-        })
+        let op = PresignOp::Get {
+            filename: download_name.map(str::to_owned),
+        };
+        let signed = self.presign(bucket, key, op, expires_in).await?;
+        Ok(Link::new(signed, LinkMethod::Get, expires_in))
     }
 
     /// A link that uploads to `key` with a plain `PUT` (e.g. `curl -T file URL`).
     pub async fn link_put(&self, bucket: &str, key: &str, expires_in: Duration) -> Result<Link> {
-        check_expiry(expires_in)?;
-        let (config, expires_at, limited) = self.presigning(expires_in).await?;
-        let client = self.for_bucket(bucket).await;
-        let req = client
-            .put_object()
-            .bucket(bucket)
-            .key(key)
-            .presigned(config)
-            .await
-            .map_err(|e| {
-                sdk_error(
-                    "presign PutObject",
-                    &format!("s3://{bucket}/{key}"),
-                    &self.endpoint_label(),
-                    e,
-                )
-            })?;
-        Ok(Link {
-            url: req.uri().to_owned(),
-            method: LinkMethod::Put,
-            requested: expires_in,
-            expires_at,
-            limited_by_credentials: limited,
-        })
-    }
-
-    /// The presigning config for `expires_in`, and the link's true end.
-    async fn presigning(
-        &self,
-        expires_in: Duration,
-    ) -> Result<(PresigningConfig, SystemTime, bool)> {
-        let now = SystemTime::now();
-        let asked_end = now + expires_in;
-        let (end, limited) = match self.credentials_expiry().await? {
-            Some(cred_end) if cred_end < asked_end => (cred_end, true),
-            _ => (asked_end, false),
+        let op = PresignOp::Put {
+            content_md5: None,
+            if_none_match: false,
+            content_type: None,
+            content_length: None,
         };
-        let config = PresigningConfig::builder()
-            .start_time(now)
-            .expires_in(expires_in)
-            .build()
-            .map_err(|e| Error::Config(format!("cannot presign: {e}")))?;
-        Ok((config, end, limited))
+        let signed = self.presign(bucket, key, op, expires_in).await?;
+        Ok(Link::new(signed, LinkMethod::Put, expires_in))
+    }
+}
+
+impl Link {
+    fn new(signed: Presigned, method: LinkMethod, requested: Duration) -> Self {
+        Link {
+            url: signed.url,
+            method,
+            requested,
+            expires_at: signed.expires_at,
+            limited_by_credentials: signed.limited_by_credentials,
+        }
     }
 }
 

@@ -708,6 +708,7 @@ mod cli_interrupts;
 mod cli_safety;
 mod download_safety;
 mod embedded_store;
+mod presign;
 mod relay;
 mod s3_behaviour;
 mod ui;

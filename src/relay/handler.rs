@@ -363,6 +363,7 @@ mod tests {
         async fn sign(&self, req: &SignRequest) -> crate::Result<Presigned> {
             self.signed.lock().push(req.clone());
             Ok(Presigned {
+                method: http::Method::GET,
                 url: format!(
                     "http://s3.test/{}/{}?sig=1",
                     req.bucket,
@@ -370,6 +371,7 @@ mod tests {
                 ),
                 headers: vec![],
                 expires_at: SystemTime::now() + req.lifetime,
+                limited_by_credentials: false,
             })
         }
         async fn exists(&self, _bucket: &str, key: &str) -> crate::Result<bool> {

@@ -15,9 +15,7 @@ pub mod secret;
 pub mod server;
 pub mod token;
 
-use std::time::{Duration, SystemTime};
-
-use aws_sdk_s3::presigning::PresigningConfig;
+use std::time::Duration;
 
 pub use handler::{RelayState, Reply, handle};
 pub use secret::Secret;
@@ -25,7 +23,8 @@ pub use server::{RelayServer, ServerConfig};
 pub use token::{Grant, Methods, Scope, Token};
 
 use crate::error::{Error, Result};
-use crate::s3::{S3Client, sdk_error};
+pub use crate::s3::Presigned;
+use crate::s3::{PresignOp, S3Client};
 
 /// How long each redirect's signature lives: long enough for a slow client to follow it, short
 /// enough that a leaked Location is soon worthless.
@@ -64,17 +63,6 @@ pub struct SignRequest {
     pub content_length: Option<u64>,
 }
 
-/// A signed request: the URL to redirect to, and the headers that were signed with it.
-#[derive(Debug, Clone)]
-pub struct Presigned {
-    /// The URL (a secret: never logged).
-    pub url: String,
-    /// Headers the client must send as signed.
-    pub headers: Vec<(String, String)>,
-    /// When the signature stops working.
-    pub expires_at: SystemTime,
-}
-
 /// What the relay needs from S3: signing, and an existence check for no-overwrite uploads.
 /// Implemented for [`S3Client`]; a seam so that the handler is tested without a network.
 #[async_trait::async_trait]
@@ -88,59 +76,18 @@ pub trait Signer: Send + Sync {
 #[async_trait::async_trait]
 impl Signer for S3Client {
     async fn sign(&self, req: &SignRequest) -> Result<Presigned> {
-        let now = SystemTime::now();
-        let config = PresigningConfig::builder()
-            .start_time(now)
-            .expires_in(req.lifetime)
-            .build()
-            .map_err(|e| Error::Config(format!("cannot presign: {e}")))?;
-        let client = self.for_bucket(&req.bucket).await;
-        let (bucket, key) = (req.bucket.as_str(), req.key.as_str());
-        let target = || format!("s3://{bucket}/{key}");
-        let endpoint = self.endpoint_label();
-        let signed = match req.method {
-            SignMethod::Get => client
-                .get_object()
-                .bucket(bucket)
-                .key(key)
-                .presigned(config)
-                .await
-                .map_err(|e| sdk_error("presign GetObject", &target(), &endpoint, e))?,
-            SignMethod::Head => client
-                .head_object()
-                .bucket(bucket)
-                .key(key)
-                .presigned(config)
-                .await
-                .map_err(|e| sdk_error("presign HeadObject", &target(), &endpoint, e))?,
-            SignMethod::Delete => client
-                .delete_object()
-                .bucket(bucket)
-                .key(key)
-                .presigned(config)
-                .await
-                .map_err(|e| sdk_error("presign DeleteObject", &target(), &endpoint, e))?,
-            SignMethod::Put => {
-                let mut put = client.put_object().bucket(bucket).key(key);
-                if req.if_none_match {
-                    put = put.if_none_match("*");
-                }
-                if let Some(n) = req.content_length {
-                    put = put.content_length(i64::try_from(n).unwrap_or(i64::MAX));
-                }
-                put.presigned(config)
-                    .await
-                    .map_err(|e| sdk_error("presign PutObject", &target(), &endpoint, e))?
-            }
+        let op = match req.method {
+            SignMethod::Get => PresignOp::Get { filename: None },
+            SignMethod::Head => PresignOp::Head,
+            SignMethod::Delete => PresignOp::Delete,
+            SignMethod::Put => PresignOp::Put {
+                content_md5: None,
+                if_none_match: req.if_none_match,
+                content_type: None,
+                content_length: req.content_length,
+            },
         };
-        Ok(Presigned {
-            url: signed.uri().to_owned(),
-            headers: signed
-                .headers()
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect(),
-            expires_at: now + req.lifetime,
-        })
+        self.presign(&req.bucket, &req.key, op, req.lifetime).await
     }
 
     async fn exists(&self, bucket: &str, key: &str) -> Result<bool> {

@@ -95,7 +95,7 @@ impl ConnectOptions {
         let endpoint = self.endpoint();
         if let Some(e) = &endpoint {
             check_endpoint(e)?;
-            loader = loader.endpoint_url(e);
+            loader = loader.endpoint_url(sdk_endpoint(e));
         }
         let sdk_config = loader.load().await;
         let mut builder = aws_sdk_s3::config::Builder::from(&sdk_config);
@@ -161,7 +161,7 @@ pub fn static_client_with_timeouts(
         .behavior_version(BehaviorVersion::latest())
         .credentials_provider(provider.clone())
         .region(Region::new(region.to_owned()))
-        .endpoint_url(endpoint);
+        .endpoint_url(sdk_endpoint(endpoint));
     let path_style = force_path_style || needs_path_style(endpoint);
     let conf = tuned(builder).force_path_style(path_style).build();
     S3Client::with_timeouts(
@@ -189,6 +189,18 @@ fn check_endpoint(url: &str) -> Result<()> {
         _ => Err(Error::Config(format!(
             "endpoint URL {url:?} must look like http(s)://host[:port]"
         ))),
+    }
+}
+
+/// The endpoint as the SDK needs it. The SDK joins an endpoint's path and a path-style bucket
+/// without a slash (`/s3` + `b` gives `/s3b`); a trailing slash keeps an endpoint served under a
+/// path prefix working, for requests and links alike.
+fn sdk_endpoint(url: &str) -> String {
+    match url.parse::<http::Uri>() {
+        Ok(u) if !u.path().is_empty() && !u.path().ends_with('/') && u.query().is_none() => {
+            format!("{url}/")
+        }
+        _ => url.to_owned(),
     }
 }
 
@@ -247,6 +259,26 @@ mod tests {
         assert!(needs_path_style("http://[::1]:9000"));
         assert!(!needs_path_style("https://s3.eu-west-1.amazonaws.com"));
         assert!(!needs_path_style("https://minio.example.com"));
+    }
+
+    #[test]
+    fn endpoint_paths_keep_their_slash() {
+        assert_eq!(
+            sdk_endpoint("http://127.0.0.1:9000"),
+            "http://127.0.0.1:9000"
+        );
+        assert_eq!(
+            sdk_endpoint("http://127.0.0.1:9000/"),
+            "http://127.0.0.1:9000/"
+        );
+        assert_eq!(
+            sdk_endpoint("https://gw.example/s3"),
+            "https://gw.example/s3/"
+        );
+        assert_eq!(
+            sdk_endpoint("https://gw.example/s3/"),
+            "https://gw.example/s3/"
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod connect;
 mod delete;
 mod errors;
 mod listing;
+mod presign;
 mod profiles;
 
 use std::collections::HashMap;
@@ -22,6 +23,8 @@ use parking_lot::Mutex;
 pub use connect::{ConnectOptions, Connection, static_client, static_client_with_timeouts};
 pub(crate) use errors::sdk_error;
 pub use listing::{ListPage, ObjectEntry};
+pub(crate) use presign::check_lifetime;
+pub use presign::{MAX_LIFETIME, PresignOp, Presigned};
 pub use profiles::aws_profiles;
 
 use crate::error::{Error, Result};
@@ -101,8 +104,8 @@ struct Inner {
     /// their own progress instead (see `transfer::http::send`).
     upload_http: reqwest::Client,
     timeouts: Timeouts,
-    /// The provider the client signs with, asked for the credentials' expiry.
-    credentials: Option<SharedCredentialsProvider>,
+    /// Cached credentials (shared with `sdk`) and the per-bucket signing targets.
+    presigner: presign::Presigner,
 }
 
 impl std::fmt::Debug for S3Client {
@@ -115,7 +118,8 @@ impl std::fmt::Debug for S3Client {
 
 impl S3Client {
     /// Wraps an SDK client; `endpoint` is the custom endpoint it was built with, if any, and
-    /// `credentials` the provider it signs with.
+    /// `credentials` the provider it signs with. The provider is put behind a cache that the
+    /// SDK client and the presigner share, so it is asked once per credentials' lifetime.
     pub fn new(
         sdk: Client,
         endpoint: Option<String>,
@@ -142,12 +146,16 @@ impl S3Client {
             .connect_timeout(timeouts.connect)
             .build()
             .map_err(setup)?;
-        let sdk = Client::from_conf(
-            sdk.config()
-                .to_builder()
-                .timeout_config(timeouts.sdk())
-                .build(),
-        );
+        let cache = credentials.map(presign::CredentialCache::new);
+        let mut config = sdk.config().to_builder().timeout_config(timeouts.sdk());
+        if let Some(cache) = &cache {
+            // The cache above is the one cache: requests and links sign with the same
+            // credentials, and the expiry shown is theirs.
+            config = config
+                .credentials_provider(cache.provider())
+                .identity_cache(aws_sdk_s3::config::IdentityCache::no_cache());
+        }
+        let sdk = Client::from_conf(config.build());
         Ok(Self {
             inner: Arc::new(Inner {
                 sdk,
@@ -156,7 +164,7 @@ impl S3Client {
                 http,
                 upload_http,
                 timeouts,
-                credentials,
+                presigner: presign::Presigner::new(cache),
             }),
         })
     }
@@ -412,24 +420,12 @@ impl S3Client {
             .collect())
     }
 
-    /// When the credentials in use expire (`None` for long-term keys).
+    /// When the credentials in use expire (`None` for long-term keys): the cached credentials
+    /// that requests and links are signed with, not a fresh lookup that may differ.
     pub async fn credentials_expiry(&self) -> Result<Option<SystemTime>> {
-        use aws_credential_types::provider::ProvideCredentials as _;
-        let Some(provider) = &self.inner.credentials else {
+        let Some(cache) = self.inner.presigner.credentials() else {
             return Ok(None);
         };
-        let creds = provider.provide_credentials().await.map_err(|e| {
-            Error::NoCredentials(
-                aws_smithy_types::error::display::DisplayErrorContext(&e).to_string(),
-            )
-        })?;
-        if let Some(exp) = creds.expiry()
-            && exp <= SystemTime::now()
-        {
-            return Err(Error::ExpiredCredentials(
-                "they expired before this request".to_owned(),
-            ));
-        }
-        Ok(creds.expiry())
+        Ok(cache.signing_credentials().await?.expiry())
     }
 }

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use aws_sdk_s3::presigning::PresignedRequest;
 use bytes::Bytes;
 use futures::StreamExt as _;
 use md5::{Digest as _, Md5};
@@ -14,6 +13,7 @@ use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
 
 use super::ByteCounter;
 use crate::error::Error;
+use crate::s3::Presigned;
 use crate::s3::S3Client;
 
 const CHANGED: &str = "file changed while it was being uploaded";
@@ -223,10 +223,10 @@ pub(crate) struct Target<'a> {
 
 /// The headers to send with a presigned request: exactly the signed ones, each once, and
 /// `Content-Length` once (the signed one when it was signed, and it must say `len`).
-fn request_headers(req: &PresignedRequest, len: u64) -> Result<HeaderMap, Error> {
+fn request_headers(req: &Presigned, len: u64) -> Result<HeaderMap, Error> {
     let bad = |e: &dyn std::fmt::Display| Error::Config(format!("bad presigned header: {e}"));
     let mut headers = HeaderMap::new();
-    for (name, value) in req.headers() {
+    for (name, value) in &req.headers {
         let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| bad(&e))?;
         let value = HeaderValue::from_str(value).map_err(|e| bad(&e))?;
         // Insert, not append: a header the signer listed twice still goes once.
@@ -251,7 +251,7 @@ fn request_headers(req: &PresignedRequest, len: u64) -> Result<HeaderMap, Error>
 /// coming) fails as [`Failure::Stalled`].
 pub(crate) async fn send(
     s3: &S3Client,
-    req: &PresignedRequest,
+    req: &Presigned,
     body: reqwest::Body,
     len: u64,
     activity: &Activity,
@@ -270,12 +270,10 @@ pub(crate) async fn send(
             ),
         })
     };
-    let method = reqwest::Method::from_bytes(req.method().as_bytes())
-        .map_err(|e| Failure::Fatal(Error::Config(e.to_string())))?;
     let headers = request_headers(req, len).map_err(Failure::Fatal)?;
     let request = s3
         .upload_http()
-        .request(method, req.uri())
+        .request(req.method.clone(), req.url.as_str())
         .headers(headers)
         .body(body)
         .send();

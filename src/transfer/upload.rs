@@ -11,7 +11,6 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_s3::error::ProvideErrorMetadata as _;
-use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use futures::StreamExt as _;
 use tokio_util::sync::CancellationToken;
@@ -21,7 +20,7 @@ use super::http::{
 };
 use super::{ByteCounter, EventSink, TransferEvent, UploadItem};
 use crate::error::{Error, Result};
-use crate::s3::{S3Client, sdk_error};
+use crate::s3::{PresignOp, S3Client, sdk_error};
 
 const MIB: u64 = 1024 * 1024;
 /// S3's limit on the number of parts of one upload.
@@ -91,11 +90,9 @@ pub fn part_size_for(size: u64, min: u64) -> u64 {
     needed.max(min).max(MIB)
 }
 
-/// How long each request's signature lives: only until the request is sent.
-fn signing(duration_secs: u64) -> Result<PresigningConfig> {
-    PresigningConfig::expires_in(Duration::from_secs(duration_secs))
-        .map_err(|e| Error::Config(e.to_string()))
-}
+/// How long each request's signature lives: only until the request is sent (each attempt is
+/// signed afresh, just before it goes).
+const SIGNED_FOR: Duration = Duration::from_secs(900);
 
 /// What identifies the version of a local file: if any of it differs at the end of an upload
 /// from the start, the file changed while it was read, and the bytes sent may mix versions.
@@ -276,27 +273,24 @@ impl S3Client {
             key: &item.key,
             path: &item.path,
         };
-        let (sdk, target) = (&client, &target);
+        let target = &target;
         with_retries(options.retries, cancel, &item.key, |attempt| async move {
-            let req = sdk
-                .put_object()
-                .bucket(bucket)
-                .key(&item.key)
-                .content_length(size as i64)
-                .content_md5(md5.base64())
-                .content_type(content_type(&item.key))
-                // Closes the race between our HEAD and this PUT where the server supports it.
-                .set_if_none_match(keep_existing.then(|| "*".to_owned()))
-                .presigned(signing(900).map_err(Failure::Fatal)?)
+            let req = self
+                .presign(
+                    bucket,
+                    &item.key,
+                    PresignOp::Put {
+                        content_md5: Some(md5.base64()),
+                        // Closes the race between our HEAD and this PUT where the server
+                        // supports it.
+                        if_none_match: keep_existing,
+                        content_type: Some(content_type(&item.key)),
+                        content_length: Some(size),
+                    },
+                    SIGNED_FOR,
+                )
                 .await
-                .map_err(|e| {
-                    Failure::Fatal(sdk_error(
-                        "presign PutObject",
-                        &item.key,
-                        &self.endpoint_label(),
-                        e,
-                    ))
-                })?;
+                .map_err(Failure::Fatal)?;
             let activity = Activity::new();
             let body = file_body(&item.path, 0, size, counter.clone(), activity.clone())
                 .await
@@ -423,7 +417,7 @@ impl S3Client {
                         offset,
                         len,
                     };
-                    self.put_part(&client, bucket, item, part, options, counter, cancel)
+                    self.put_part(bucket, item, part, options, counter, cancel)
                 })
                 .buffer_unordered(options.parts_in_flight.max(1))
                 .collect()
@@ -568,10 +562,8 @@ impl S3Client {
 
     /// Sends one part; returns it with the MD5 of its bytes, once the server's ETag for it
     /// matched that MD5.
-    #[allow(clippy::too_many_arguments)]
     async fn put_part(
         &self,
-        client: &aws_sdk_s3::Client,
         bucket: &str,
         item: &UploadItem,
         part: Part<'_>,
@@ -594,24 +586,20 @@ impl S3Client {
             path: &item.path,
         };
         let etag = with_retries(options.retries, cancel, key, |_| async {
-            let req = client
-                .upload_part()
-                .bucket(bucket)
-                .key(key)
-                .upload_id(upload_id)
-                .part_number(number)
-                .content_length(len as i64)
-                .content_md5(md5.base64())
-                .presigned(signing(900).map_err(Failure::Fatal)?)
+            let req = self
+                .presign(
+                    bucket,
+                    key,
+                    PresignOp::UploadPart {
+                        upload_id: upload_id.to_owned(),
+                        part_number: number,
+                        content_md5: Some(md5.base64()),
+                        content_length: len,
+                    },
+                    SIGNED_FOR,
+                )
                 .await
-                .map_err(|e| {
-                    Failure::Fatal(sdk_error(
-                        "presign UploadPart",
-                        key,
-                        &self.endpoint_label(),
-                        e,
-                    ))
-                })?;
+                .map_err(Failure::Fatal)?;
             let activity = Activity::new();
             let body = file_body(&item.path, offset, len, counter.clone(), activity.clone())
                 .await
