@@ -102,24 +102,6 @@ const RELAYED_KEYS: &[&str] = &[
     "parens (1) [x] {y} 'q' ~!@$^*,;.txt",
 ];
 
-async fn read_back(s: &TestServer, key: &str) -> Option<Vec<u8>> {
-    s.client.head(&s.bucket, key).await.unwrap()?;
-    let link = s
-        .client
-        .link_get(&s.bucket, key, Duration::from_secs(60), None)
-        .await
-        .unwrap();
-    Some(
-        reqwest::get(&link.url)
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap()
-            .to_vec(),
-    )
-}
-
 async fn curl_downloads_uploads_and_deletes(s: &TestServer) {
     let dir = tempfile::tempdir().unwrap();
     let relay = start_relay(s, Secret::random()).await;
@@ -203,7 +185,7 @@ async fn curl_downloads_uploads_and_deletes(s: &TestServer) {
     };
     let (code, exit, err) = put(format!("{}new%20file.bin", upload(false, None)), &file).await;
     assert_eq!((code.as_str(), exit), ("200", 0), "{}: PUT: {err}", s.name);
-    let stored = read_back(s, "drop box/new file.bin")
+    let stored = crate::support::stored(s, "drop box/new file.bin")
         .await
         .expect("uploaded");
     assert!(
@@ -217,12 +199,19 @@ async fn curl_downloads_uploads_and_deletes(s: &TestServer) {
     let (code, _, _) = put(format!("{}new%20file.bin", upload(false, None)), &small).await;
     assert_eq!(code, "412", "{}: overwrite refused", s.name);
     assert_eq!(
-        read_back(s, "drop box/new file.bin").await.unwrap().len(),
+        crate::support::stored(s, "drop box/new file.bin")
+            .await
+            .unwrap()
+            .len(),
         stored.len()
     );
     let (code, _, _) = put(format!("{}capped.bin", upload(false, Some(1000))), &small).await;
     assert_eq!(code, "413", "{}: size cap", s.name);
-    assert!(read_back(s, "drop box/capped.bin").await.is_none());
+    assert!(
+        crate::support::stored(s, "drop box/capped.bin")
+            .await
+            .is_none()
+    );
     let (code, exit, err) = put(format!("{}capped.bin", upload(false, Some(2000))), &small).await;
     assert_eq!(
         (code.as_str(), exit),
@@ -238,7 +227,10 @@ async fn curl_downloads_uploads_and_deletes(s: &TestServer) {
         s.name
     );
     assert_eq!(
-        read_back(s, "drop box/new file.bin").await.unwrap().len(),
+        crate::support::stored(s, "drop box/new file.bin")
+            .await
+            .unwrap()
+            .len(),
         2000
     );
 
@@ -263,13 +255,19 @@ async fn curl_downloads_uploads_and_deletes(s: &TestServer) {
         s.name
     );
     assert_eq!(
-        read_back(s, "drop box/fresh.bin").await.unwrap().len(),
+        crate::support::stored(s, "drop box/fresh.bin")
+            .await
+            .unwrap()
+            .len(),
         2000
     );
     let (code, _, _) = inm(format!("{}fresh.bin", upload(false, None)), &file).await;
     assert_eq!(code, "412", "{}: S3 refused the replacement", s.name);
     assert_eq!(
-        read_back(s, "drop box/fresh.bin").await.unwrap().len(),
+        crate::support::stored(s, "drop box/fresh.bin")
+            .await
+            .unwrap()
+            .len(),
         2000
     );
 
@@ -291,7 +289,7 @@ async fn curl_downloads_uploads_and_deletes(s: &TestServer) {
     ])
     .await;
     assert_eq!(code, "403", "{}: DELETE without --delete", s.name);
-    assert!(read_back(s, key).await.is_some());
+    assert!(crate::support::stored(s, key).await.is_some());
     let deleting = relay.link(&Grant::new(
         &s.bucket,
         Scope::Key(key.into()),
@@ -316,7 +314,11 @@ async fn curl_downloads_uploads_and_deletes(s: &TestServer) {
         "{}: DELETE: {code} {err}",
         s.name
     );
-    assert!(read_back(s, key).await.is_none(), "{}: deleted", s.name);
+    assert!(
+        crate::support::stored(s, key).await.is_none(),
+        "{}: deleted",
+        s.name
+    );
 }
 
 /// Sends raw bytes and returns the response head (status line and headers), lower-cased.
@@ -685,7 +687,7 @@ async fn signed_length_binds_the_upload(s: &TestServer) {
         r.status()
     );
     assert!(
-        read_back(s, "capped/f.bin").await.is_none(),
+        crate::support::stored(s, "capped/f.bin").await.is_none(),
         "{}: stored",
         s.name
     );
@@ -696,7 +698,10 @@ async fn signed_length_binds_the_upload(s: &TestServer) {
         .await
         .unwrap();
     assert!(r.status().is_success(), "{}: {}", s.name, r.status());
-    assert_eq!(read_back(s, "capped/f.bin").await.unwrap(), vec![3u8; 1000]);
+    assert_eq!(
+        crate::support::stored(s, "capped/f.bin").await.unwrap(),
+        vec![3u8; 1000]
+    );
 }
 
 on_both_servers!(signed_length_binds_the_upload);

@@ -15,7 +15,7 @@ use tokio::sync::Barrier;
 use tokio_util::sync::CancellationToken;
 
 use crate::support::proxy::{Fault, Kind, Proxy, black_hole};
-use crate::support::{TestServer, quick_timeouts, random_file};
+use crate::support::{TestServer, quick_timeouts, random_file, stored};
 
 const MIB: usize = 1024 * 1024;
 /// How long a request to a silent server may take to fail, with [`quick_timeouts`].
@@ -57,19 +57,6 @@ async fn upload(
     client
         .upload_file(bucket, it, 0, options, sink, &CancellationToken::new())
         .await
-}
-
-/// The object's bytes, read through a link as anyone would; `None` when there is none.
-async fn stored(s: &TestServer, key: &str) -> Option<Vec<u8>> {
-    s.client.head(&s.bucket, key).await.unwrap()?;
-    let link = s
-        .client
-        .link_get(&s.bucket, key, Duration::from_secs(60), None)
-        .await
-        .unwrap();
-    let r = reqwest::get(&link.url).await.unwrap();
-    assert_eq!(r.status(), 200, "{}: GET {key}", s.name);
-    Some(r.bytes().await.unwrap().to_vec())
 }
 
 /// Neither an object at `key` nor an unfinished upload anywhere in the bucket.

@@ -168,6 +168,19 @@ pub async fn put_via_link(
         .unwrap()
 }
 
+/// The object's bytes, read through a link as anyone would; `None` when there is none.
+pub async fn stored(s: &TestServer, key: &str) -> Option<Vec<u8>> {
+    s.client.head(&s.bucket, key).await.unwrap()?;
+    let link = s
+        .client
+        .link_get(&s.bucket, key, std::time::Duration::from_secs(60), None)
+        .await
+        .unwrap();
+    let r = reqwest::get(&link.url).await.unwrap();
+    assert_eq!(r.status(), 200, "{}: GET {key}", s.name);
+    Some(r.bytes().await.unwrap().to_vec())
+}
+
 /// The `s3share` binary as a new user runs it: a private home (the embedded store lives in
 /// `home/s3share`) and none of the caller's AWS settings, so only what a test sets applies.
 pub fn s3share_command(home: &Path) -> std::process::Command {

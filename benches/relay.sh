@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Relay redirect rate and latency with wrk, beside nginx answering a fixed `return 307` on the
+# same machine in the same run (nginx is the reference: the cheapest 307 a server can give).
+#
+#   benches/relay.sh                          # 8 s per tool, 50 connections, 2 threads
+#   BENCH_SECONDS=4 benches/relay.sh
+#   S3SHARE=/path/to/s3share benches/relay.sh
+#
+# The relay runs on the embedded store (signing needs no network: the store is only named in
+# the Location, wrk does not follow it). Each relay request checks the token's HMAC, decodes and
+# scope-checks the path, checks Host and signs a fresh SigV4 URL. Installs wrk and nginx (apt).
+set -euo pipefail
+
+case "${S3SHARE:-}" in ""|/*) ;; */*) S3SHARE=$PWD/$S3SHARE ;; esac
+cd "$(dirname "$0")/.."
+S3SHARE=${S3SHARE:-target/release/s3share}
+SECONDS_EACH=${BENCH_SECONDS:-8}
+CONNECTIONS=${BENCH_CONNECTIONS:-50}
+log() { echo "== $*" >&2; }
+
+missing=()
+for tool in wrk nginx curl; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+if [ ${#missing[@]} -gt 0 ]; then
+    log "installing ${missing[*]}"
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
+fi
+if [ ! -x "$S3SHARE" ] && [ "$S3SHARE" = target/release/s3share ]; then
+    log "building s3share (cargo build --release)"
+    cargo build --release >&2
+fi
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/s3share-relay-bench.XXXXXX")
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+export S3SHARE_HOME=$WORK/home HOME=$WORK AWS_EC2_METADATA_DISABLED=true
+unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_PROFILE AWS_ENDPOINT_URL RUST_LOG
+
+# ---------- the relay ----------
+echo "shared through the relay" > "$WORK/report.txt"
+"$S3SHARE" put "$WORK/report.txt" s3://s3share/bench/ >/dev/null 2>&1
+RELAY_PORT=$(free_port)
+# Access log off: wrk's rate would otherwise measure the terminal.
+RUST_LOG=warn "$S3SHARE" serve --listen "127.0.0.1:$RELAY_PORT" 2>"$WORK/serve.log" &
+PIDS+=($!)
+for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$RELAY_PORT/" && break; sleep 0.1; done
+LINK=$("$S3SHARE" link --relay --expires 30d s3://s3share/bench/report.txt 2>/dev/null)
+[ "$(curl -s -L "$LINK")" = "shared through the relay" ] || { log "the relay link does not download"; cat "$WORK/serve.log" >&2; exit 1; }
+
+# ---------- nginx: a fixed 307 ----------
+NGINX_PORT=$(free_port)
+mkdir -p "$WORK/nginx"
+cat > "$WORK/nginx.conf" <<CONF
+worker_processes 2;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx/error.log;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $WORK/nginx; proxy_temp_path $WORK/nginx;
+    fastcgi_temp_path $WORK/nginx; uwsgi_temp_path $WORK/nginx; scgi_temp_path $WORK/nginx;
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        location / { return 307 http://127.0.0.1:9/bucket/key?X-Amz-Signature=0; }
+    }
+}
+CONF
+nginx -c "$WORK/nginx.conf" -p "$WORK"
+sleep 0.3
+
+# ---------- measure ----------
+run_wrk() { # name url
+    local out
+    out=$(wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_EACH}s" --latency "$2")
+    local rate p99 errors non2xx
+    rate=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+    p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+    errors=$(awk '/Socket errors/ {print $0}' <<<"$out")
+    non2xx=$(awk '/Non-2xx or 3xx/ {print $NF}' <<<"$out")
+    printf '| %-28s | %10s | %8s | %s |\n' "$1" "$rate" "$p99" "${errors:-none}${non2xx:+, non-2xx/3xx: $non2xx}"
+}
+echo "cores: $(nproc); $CONNECTIONS connections, 2 wrk threads, ${SECONDS_EACH}s each"
+echo "| server                       | req/s      | p99      | failures |"
+echo "|---|---|---|---|"
+run_wrk "nginx (return 307)" "http://127.0.0.1:$NGINX_PORT/x"
+run_wrk "s3share relay (sign + 307)" "$LINK"
+# wrk counts 3xx as success; check the relay really redirected and kept serving.
+code=$(curl -s -o /dev/null -w '%{http_code}' "$LINK")
+echo "relay still answers: HTTP $code"
+[ "$code" = 307 ]
