@@ -23,6 +23,24 @@ use crate::location::S3Location;
 use crate::s3::{ConnectOptions, Connection, ObjectInfo, S3Client};
 use crate::transfer::{self, OnConflict, TransferEvent, UploadItem, UploadOptions, UploadOutcome};
 
+/// The Ctrl+C sentence of `--help`, shared by both builds.
+macro_rules! ctrl_c_help {
+    () => {
+        "Ctrl+C during put or get cancels cleanly (multipart uploads aborted, partial files removed) and exits with code 130; a second Ctrl+C quits at once."
+    };
+}
+#[cfg(feature = "gui")]
+const AFTER_HELP: &str = concat!(
+    "Without a command, s3share opens the desktop app.\n\n",
+    ctrl_c_help!()
+);
+// Said in --help too, so that whoever installed the server build knows why no window opens.
+#[cfg(not(feature = "gui"))]
+const AFTER_HELP: &str = concat!(
+    "This build has no desktop app (built without the `gui` feature): name a command.\n\n",
+    ctrl_c_help!()
+);
+
 /// Share files through private S3 buckets.
 ///
 /// With no AWS account configured (or with --local), s3share runs an embedded S3-compatible
@@ -33,7 +51,7 @@ use crate::transfer::{self, OnConflict, TransferEvent, UploadItem, UploadOptions
     version,
     about,
     long_about,
-    after_help = "Without a command, s3share opens the desktop app.\n\nCtrl+C during put or get cancels cleanly (multipart uploads aborted, partial files removed) and exits with code 130; a second Ctrl+C quits at once."
+    after_help = AFTER_HELP
 )]
 pub struct Cli {
     #[command(flatten)]

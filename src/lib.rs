@@ -10,8 +10,11 @@
 //!   downloads, with progress events, retries and cancellation;
 //! - [`store`]: the embedded S3-compatible store used when no cloud account is configured;
 //! - [`location`]: `s3://bucket/key` arguments;
-//! - [`cli`]: the command-line face.
+//! - [`cli`]: the command-line face;
+//! - `app`: the desktop app, only with the default `gui` feature (a build without it links no
+//!   windowing or GL libraries).
 
+#[cfg(feature = "gui")]
 pub mod app;
 pub mod cli;
 pub mod error;

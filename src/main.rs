@@ -4,6 +4,7 @@ use clap::Parser as _;
 use s3share::cli::{Cli, run};
 
 fn main() -> std::process::ExitCode {
+    #[cfg(feature = "gui")]
     let _ = s3share::app::PROCESS_START.set(std::time::Instant::now());
     let cli = Cli::parse();
     // What signs or checks signatures stays at info or quieter even with -vv: at debug those
@@ -33,6 +34,17 @@ fn main() -> std::process::ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 
+    #[cfg(not(feature = "gui"))]
+    if cli.command.is_none() {
+        // A server build asked for the window: a usage error (2, as clap uses), not a crash.
+        use clap::CommandFactory as _;
+        eprintln!("{}", s3share::cli::Cli::command().render_help());
+        eprintln!(
+            "error: this build of s3share has no desktop app (built without the `gui` feature); \
+             name a command, e.g. `s3share serve` or `s3share ls`"
+        );
+        return std::process::ExitCode::from(2);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("s3share-io")
@@ -44,6 +56,7 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    #[cfg(feature = "gui")]
     if cli.command.is_none() {
         // No subcommand: the desktop app. Its I/O runs on the runtime; the window owns this thread.
         return match s3share::app::run_desktop(&runtime) {

@@ -182,6 +182,22 @@ async fn cli_against_seaweedfs_with_an_endpoint() {
 }
 
 #[test]
+fn help_lists_serve_in_every_build() {
+    let home = tempfile::tempdir().unwrap();
+    let out = s3share(home.path(), &["--help"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let help = text(&out.stdout);
+    assert!(help.contains("Usage") && help.contains("serve"), "{help}");
+    // Each build says what it does without a command.
+    if cfg!(feature = "gui") {
+        assert!(help.contains("opens the desktop app"), "{help}");
+    } else {
+        assert!(help.contains("has no desktop app"), "{help}");
+    }
+}
+
+#[cfg(feature = "gui")]
+#[test]
 fn help_and_no_display() {
     let home = tempfile::tempdir().unwrap();
     let out = s3share(home.path(), &["--help"]);

@@ -711,5 +711,6 @@ mod embedded_store;
 mod presign;
 mod relay;
 mod s3_behaviour;
+#[cfg(feature = "gui")]
 mod ui;
 mod upload_safety;

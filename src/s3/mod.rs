@@ -98,6 +98,8 @@ struct Inner {
     /// Clients re-targeted at the regions of buckets outside the configured region.
     regional: Mutex<HashMap<String, Client>>,
     /// Sends presigned GETs: waits at most `idle` for each read.
+    // Only the desktop app sends through it so far.
+    #[cfg_attr(not(feature = "gui"), allow(dead_code))]
     http: reqwest::Client,
     /// Sends presigned uploads. reqwest's read timeout runs from the start of a request, so it
     /// would cut off any upload whose body takes longer than `idle` to send; uploads watch
@@ -183,6 +185,7 @@ impl S3Client {
     }
 
     /// The HTTP client that sends presigned GETs.
+    #[cfg_attr(not(feature = "gui"), allow(dead_code))]
     pub(crate) fn http(&self) -> &reqwest::Client {
         &self.inner.http
     }
