@@ -113,10 +113,12 @@ impl Seaweed {
             "-s3.port.lance=0".into(),
             format!("-s3.config={}", d.join("identities.json").display()),
             "-s3.autoCreateBucket=false".into(),
-            // small volumes keep the data dir small (volume files are sparse anyway);
-            // max=0 means "as many as disk space allows", so many buckets never run out
+            // Every bucket is a collection that grows its own volumes (7 at a time): with one
+            // bucket per test, "as many as disk space allows" (max=0) ran out after about 60
+            // buckets ("No writable volumes and no free volumes left", HTTP 500). Small sparse
+            // volumes and an explicit, generous count keep every test's bucket writable.
             "-master.volumeSizeLimitMB=64".into(),
-            "-volume.max=0".into(),
+            "-volume.max=2000".into(),
             "-volume.preStopSeconds=0".into(),
             "-master.telemetry=false".into(), // no network beyond loopback here
         ];
