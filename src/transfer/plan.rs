@@ -341,7 +341,8 @@ mod tests {
         assert_eq!(items[0].key, "x.txt");
     }
 
-    fn file(path: &str, size: u64) -> LocalInput {
+    /// An input at `path`, named after its last component.
+    fn input(path: &str, kind: InputKind) -> LocalInput {
         LocalInput {
             path: PathBuf::from(path),
             name: Path::new(path)
@@ -350,30 +351,24 @@ mod tests {
                 .to_str()
                 .unwrap()
                 .into(),
-            kind: InputKind::File { size },
+            kind,
         }
     }
 
+    fn file(path: &str, size: u64) -> LocalInput {
+        input(path, InputKind::File { size })
+    }
+
     fn folder(path: &str, files: &[&str]) -> LocalInput {
-        LocalInput {
-            path: PathBuf::from(path),
-            name: Path::new(path)
-                .file_name()
-                .unwrap()
-                .to_str()
-                .unwrap()
-                .into(),
-            kind: InputKind::Folder {
-                files: files
-                    .iter()
-                    .map(|f| LocalFile {
-                        path: Path::new(path).join(f),
-                        relative: f.split('/').map(str::to_owned).collect(),
-                        size: 1,
-                    })
-                    .collect(),
-            },
-        }
+        let files = files
+            .iter()
+            .map(|f| LocalFile {
+                path: Path::new(path).join(f),
+                relative: f.split('/').map(str::to_owned).collect(),
+                size: 1,
+            })
+            .collect();
+        input(path, InputKind::Folder { files })
     }
 
     fn keys(dest: &str, is_folder: bool, inputs: &[LocalInput]) -> (Vec<String>, usize) {
