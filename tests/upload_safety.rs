@@ -185,21 +185,31 @@ async fn assert_one_winner(
     assert!(open.is_empty(), "{}: uploads left open: {open:?}", s.name);
 }
 
-async fn racing_single_puts_have_one_winner(s: &TestServer) {
+/// What two racing creates of one key came to.
+struct Race {
+    proxy: Proxy,
+    results: [(s3share::Result<UploadOutcome>, PathBuf); 2],
+    /// Holds the two files: keep it bound while `results`' paths are read.
+    _dir: tempfile::TempDir,
+}
+
+/// Uploads two files of `sizes` (different bytes) to `key` at once, with `options`; the proxy
+/// holds the last byte of each `held` request until both have reached the server, so both
+/// have checked that the key is free before either is written.
+async fn race(
+    s: &TestServer,
+    key: &str,
+    sizes: [usize; 2],
+    held: Kind,
+    options: UploadOptions,
+) -> Race {
     let proxy = Proxy::start(&s.endpoint).await;
     let client = s.client_at(&proxy.endpoint, Timeouts::default());
     let dir = tempfile::tempdir().unwrap();
-    // Small bodies: the server's socket buffers hold a waiting request's body whole.
-    let a = random_file(dir.path(), "a", 10_000, 1);
-    let b = random_file(dir.path(), "b", 20_000, 2);
-    // Both PUTs reach the server before either body is complete.
-    proxy.fault(
-        Kind::PutObject,
-        Fault::HoldLastByte(Arc::new(Barrier::new(2))),
-        2,
-    );
-    let options = in_one(OnConflict::Fail);
-    let (ia, ib) = (item(&a, "race.bin"), item(&b, "race.bin"));
+    let a = random_file(dir.path(), "a", sizes[0], 1);
+    let b = random_file(dir.path(), "b", sizes[1], 2);
+    proxy.fault(held, Fault::HoldLastByte(Arc::new(Barrier::new(2))), 2);
+    let (ia, ib) = (item(&a, key), item(&b, key));
     let (ra, rb) = bounded(async {
         tokio::join!(
             upload(&client, &s.bucket, &ia, &options, no_events()),
@@ -207,59 +217,62 @@ async fn racing_single_puts_have_one_winner(s: &TestServer) {
         )
     })
     .await;
-    assert_one_winner(s, "race.bin", [(ra, a), (rb, b)]).await;
+    Race {
+        proxy,
+        results: [(ra, a), (rb, b)],
+        _dir: dir,
+    }
+}
+
+async fn racing_single_puts_have_one_winner(s: &TestServer) {
+    // Small bodies: the server's socket buffers hold a waiting request's body whole.
+    let Race {
+        proxy,
+        results,
+        _dir,
+    } = race(
+        s,
+        "race.bin",
+        [10_000, 20_000],
+        Kind::PutObject,
+        in_one(OnConflict::Fail),
+    )
+    .await;
+    assert_one_winner(s, "race.bin", results).await;
     for put in proxy.seen_of(Kind::PutObject) {
         assert_eq!(put.header("if-none-match"), ["*"], "{}", s.name);
     }
 }
 
 async fn racing_multipart_uploads_have_one_winner(s: &TestServer) {
-    let proxy = Proxy::start(&s.endpoint).await;
-    let client = s.client_at(&proxy.endpoint, Timeouts::default());
-    let dir = tempfile::tempdir().unwrap();
-    let a = random_file(dir.path(), "a", 6 * MIB + 1, 1);
-    let b = random_file(dir.path(), "b", 7 * MIB, 2);
-    // Both have checked the key is free and both Completes reach the server together.
-    proxy.fault(
+    let Race {
+        proxy,
+        results,
+        _dir,
+    } = race(
+        s,
+        "race.bin",
+        [6 * MIB + 1, 7 * MIB],
         Kind::CompleteMultipart,
-        Fault::HoldLastByte(Arc::new(Barrier::new(2))),
-        2,
-    );
-    let options = in_parts(OnConflict::Fail);
-    let (ia, ib) = (item(&a, "race.bin"), item(&b, "race.bin"));
-    let (ra, rb) = bounded(async {
-        tokio::join!(
-            upload(&client, &s.bucket, &ia, &options, no_events()),
-            upload(&client, &s.bucket, &ib, &options, no_events()),
-        )
-    })
+        in_parts(OnConflict::Fail),
+    )
     .await;
-    assert_one_winner(s, "race.bin", [(ra, a), (rb, b)]).await;
+    assert_one_winner(s, "race.bin", results).await;
     for complete in proxy.seen_of(Kind::CompleteMultipart) {
         assert_eq!(complete.header("if-none-match"), ["*"], "{}", s.name);
     }
 }
 
 async fn a_lost_race_in_skip_mode_is_a_skip(s: &TestServer) {
-    let proxy = Proxy::start(&s.endpoint).await;
-    let client = s.client_at(&proxy.endpoint, Timeouts::default());
-    let dir = tempfile::tempdir().unwrap();
-    let a = random_file(dir.path(), "a", 6 * MIB + 1, 1);
-    let b = random_file(dir.path(), "b", 7 * MIB, 2);
-    proxy.fault(
+    let Race { results, _dir, .. } = race(
+        s,
+        "skip.bin",
+        [6 * MIB + 1, 7 * MIB],
         Kind::CompleteMultipart,
-        Fault::HoldLastByte(Arc::new(Barrier::new(2))),
-        2,
-    );
-    let options = in_parts(OnConflict::Skip);
-    let (ia, ib) = (item(&a, "skip.bin"), item(&b, "skip.bin"));
-    let (ra, rb) = bounded(async {
-        tokio::join!(
-            upload(&client, &s.bucket, &ia, &options, no_events()),
-            upload(&client, &s.bucket, &ib, &options, no_events()),
-        )
-    })
+        in_parts(OnConflict::Skip),
+    )
     .await;
+    let [(ra, _), (rb, _)] = results;
     let mut outcomes = [ra.unwrap(), rb.unwrap()]
         .map(|o| matches!(o, UploadOutcome::Skipped))
         .to_vec();
