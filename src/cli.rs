@@ -1170,7 +1170,7 @@ async fn relay_link(
     grant.max_size = max_size;
     let link = relay::make_link(&grant, &secret, &public_url)?;
     let local_note = conn.local_store.as_ref().map(|_| {
-        "the relay redirects to the embedded store on 127.0.0.1, so this link works only on this machine for now".to_owned()
+        "the relay streams the embedded store's bytes itself; teammates on other machines reach this link when `serve` listens where they can reach it (--listen 0.0.0.0:8457 --public-url http://THIS-MACHINE:8457)".to_owned()
     });
     if json {
         let mut v = serde_json::to_value(&link).expect("links serialize");
@@ -1214,12 +1214,16 @@ async fn serve(
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
     let public_url = public_url.filter(|u| !u.is_empty());
-    let state = RelayState::new(
+    let mut state = RelayState::new(
         secret,
         Arc::new(conn.client.clone()),
         addr,
         public_url.as_deref(),
     )?;
+    if conn.local_store.is_some() {
+        // Teammates cannot follow a redirect to this machine's 127.0.0.1: stream instead.
+        state = state.streaming_everything();
+    }
     let config = ServerConfig {
         listen: addr,
         ..Default::default()
@@ -1240,7 +1244,7 @@ async fn serve(
     );
     if conn.local_store.is_some() {
         eprintln!(
-            "note: this relay redirects to the embedded store on 127.0.0.1, which teammates on other machines cannot reach; for now their links work only on this machine (use an S3 endpoint they can reach to share beyond it)"
+            "note: the embedded store listens on 127.0.0.1 only, so this relay streams its files itself instead of redirecting"
         );
     }
     if !addr.ip().is_loopback() && public_url.is_none() {

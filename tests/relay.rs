@@ -395,7 +395,6 @@ async fn hostile_requests_get_no_redirect(s: &TestServer) {
         "secret.txt",
         "i/n/ok.txt",
         "in",
-        "in/",
     ] {
         battery.push((format!("path {tail}"), get(format!("/{token}/{tail}"))));
     }
@@ -430,6 +429,15 @@ async fn hostile_requests_get_no_redirect(s: &TestServer) {
         )
         .into_bytes(),
     ));
+    // The folder itself is no attack: its index page, and still no redirect.
+    let head = raw(relay.addr(), &get(format!("/{token}/in/"))).await;
+    assert!(
+        status_of(&head) == 200
+            && !head.contains("\r\nlocation:")
+            && head.contains("\r\ncontent-type: text/html"),
+        "{}: folder page: {head}",
+        s.name
+    );
     for (what, request) in &battery {
         let head = raw(relay.addr(), request).await;
         assert!(

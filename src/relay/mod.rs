@@ -6,20 +6,26 @@
 //! `curl -L`, `wget` and browsers download, upload and delete with no SDK and no keys, for as
 //! long as the link says. [`server`] is the hyper listener around the handler.
 //!
-//! Not yet here: the link ledger and revocation, folder index pages, the upload page,
-//! streaming for the embedded store.
+//! Folder links show an index page ([`index`]), upload links an upload page ([`upload_page`]);
+//! where a redirect cannot work (the embedded store on the sharer's loopback, uploads from the
+//! upload page) the relay streams the bytes itself ([`stream`]).
 
 pub mod handler;
+pub mod index;
 pub mod path;
 pub mod secret;
 pub mod server;
+pub mod stream;
 pub mod token;
+pub mod upload_page;
 
 use std::time::Duration;
 
-pub use handler::{RelayState, Reply, handle};
+pub use handler::{RelayState, Reply, handle, handle_request};
+pub use index::FolderPage;
 pub use secret::Secret;
 pub use server::{RelayServer, ServerConfig};
+pub use stream::{RelayBody, RequestBody};
 pub use token::{Grant, Methods, Scope, Token};
 
 use crate::error::{Error, Result};
@@ -71,6 +77,18 @@ pub trait Signer: Send + Sync {
     async fn sign(&self, req: &SignRequest) -> Result<Presigned>;
     /// Whether `key` exists in `bucket`.
     async fn exists(&self, bucket: &str, key: &str) -> Result<bool>;
+    /// One page (at most `max` entries) of the folder level `prefix`, continuing after
+    /// `continuation`. Signers that cannot list refuse, and folder links then answer 502.
+    async fn list_page(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        continuation: Option<&str>,
+        max: usize,
+    ) -> Result<FolderPage> {
+        let _ = (bucket, prefix, continuation, max);
+        Err(Error::Config("this relay cannot list folders".into()))
+    }
 }
 
 #[async_trait::async_trait]
@@ -92,6 +110,16 @@ impl Signer for S3Client {
 
     async fn exists(&self, bucket: &str, key: &str) -> Result<bool> {
         Ok(self.head(bucket, key).await?.is_some())
+    }
+
+    async fn list_page(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        continuation: Option<&str>,
+        max: usize,
+    ) -> Result<FolderPage> {
+        index::list_folder_page(self, bucket, prefix, continuation, max).await
     }
 }
 

@@ -3,19 +3,16 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
-use hyper::body::{Body, Frame, SizeHint};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use super::handler::{RelayState, handle};
+use super::handler::{RelayState, handle_with_body};
+use super::stream::request_body;
 use crate::error::{Error, Result};
 
 /// The listener's limits.
@@ -126,8 +123,12 @@ async fn accept_loop(
                 hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                     let state = state.clone();
                     async move {
-                        let (parts, _body) = req.into_parts();
-                        let reply = handle(&parts, SystemTime::now(), &state).await;
+                        let (parts, body) = req.into_parts();
+                        // The body stays unread unless an upload is streamed through the
+                        // relay, and then flows through chunk by chunk.
+                        let reply =
+                            handle_with_body(&parts, request_body(body), SystemTime::now(), &state)
+                                .await;
                         // The access log: never the token, the secret or the Location.
                         tracing::info!(
                             target: "s3share::relay::access",
@@ -137,8 +138,7 @@ async fn accept_loop(
                             status = reply.response.status().as_u16(),
                             %client,
                         );
-                        let (head, body) = reply.response.into_parts();
-                        Ok::<_, Infallible>(hyper::Response::from_parts(head, Text::new(body)))
+                        Ok::<_, Infallible>(reply.response)
                     }
                 });
             let conn = hyper::server::conn::http1::Builder::new()
@@ -163,34 +163,5 @@ async fn accept_loop(
                 }
             }
         });
-    }
-}
-
-/// A short response body held in memory.
-struct Text(Option<Bytes>);
-
-impl Text {
-    fn new(s: String) -> Self {
-        Self((!s.is_empty()).then(|| Bytes::from(s)))
-    }
-}
-
-impl Body for Text {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-    ) -> Poll<Option<std::result::Result<Frame<Bytes>, Infallible>>> {
-        Poll::Ready(self.0.take().map(|b| Ok(Frame::data(b))))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.0.is_none()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.0.as_ref().map_or(0, |b| b.len() as u64))
     }
 }
