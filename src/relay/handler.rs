@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 
 use super::path::{self, PathError};
+use super::revoked::{RevocationConfig, Revocations};
 use super::token::{Grant, Scope, Token, TokenError};
 use super::{Secret, SignMethod, SignRequest, Signer};
 
@@ -27,6 +28,9 @@ pub struct RelayState {
     pub hosts: Vec<String>,
     /// How long each redirect's signature lives.
     pub redirect_lifetime: Duration,
+    /// The revoked links of the buckets served, kept fresh in the background (read from the
+    /// signer's [`Signer::revocations`]).
+    pub revoked: Arc<Revocations>,
 }
 
 impl std::fmt::Debug for RelayState {
@@ -72,6 +76,7 @@ impl RelayState {
         }
         Ok(Self {
             secret,
+            revoked: Revocations::new(signer.clone(), RevocationConfig::default()),
             signer,
             hosts,
             redirect_lifetime: super::REDIRECT_LIFETIME,
@@ -194,6 +199,9 @@ async fn answer(
     if !in_scope(&grant, &parsed.key) {
         return text(StatusCode::FORBIDDEN, &TokenError::Invalid.to_string());
     }
+    if let Some(refusal) = check_revoked(&grant, &parsed.key, now, state).await {
+        return refusal;
+    }
     let allowed = match sign_method {
         SignMethod::Get | SignMethod::Head => grant.methods.read,
         SignMethod::Put => grant.methods.put,
@@ -247,6 +255,27 @@ async fn answer(
                 "the storage cannot be reached; try again later",
             )
         }
+    }
+}
+
+/// The link ledger's prefix is never served, and a revoked link is refused: from memory,
+/// except for the first request for a bucket (see [`super::revoked`]). `Some` is the refusal.
+async fn check_revoked(
+    grant: &Grant,
+    key: &str,
+    now: SystemTime,
+    state: &RelayState,
+) -> Option<Response<String>> {
+    if crate::s3::is_reserved(key) {
+        return Some(text(
+            StatusCode::FORBIDDEN,
+            "s3share keeps its records here",
+        ));
+    }
+    match state.revoked.check(&grant.bucket, &grant.id, now).await {
+        Ok(false) => None,
+        Ok(true) => Some(text(StatusCode::FORBIDDEN, "this link has been revoked")),
+        Err(e) => Some(text(StatusCode::SERVICE_UNAVAILABLE, &e.to_string())),
     }
 }
 
@@ -618,7 +647,7 @@ mod tests {
             method in 0usize..4,
         ) {
             let tail = segs.join("/");
-            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
             let rec = Arc::new(Recorder::default());
             let st = state(rec.clone());
             let g = Grant::new(
