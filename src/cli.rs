@@ -234,6 +234,12 @@ pub enum Command {
     Store,
     /// Run the relay: answer `link --relay` links with redirects to freshly signed S3 URLs,
     /// until Ctrl+C. With -v, one access-log line per request (never tokens or signed URLs).
+    ///
+    /// Links revoked with `s3share revoke` are refused within a second (the relay polls each
+    /// served bucket's small revocation list; requests are checked in memory). The secret file
+    /// is re-read when it changes, so `s3share relay-secret rotate` needs no restart. Several
+    /// instances with one secret file serve the same links (e.g. behind a load balancer, each
+    /// with the same --public-url).
     Serve {
         /// Address to listen on; anything but loopback is reachable from other machines.
         #[arg(long, value_name = "ADDR:PORT", default_value = crate::relay::DEFAULT_LISTEN)]
@@ -247,9 +253,11 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         secret_file: Option<PathBuf>,
     },
-    /// List the relay links recorded in a bucket's ledger (every link `link --relay` made):
-    /// id, state (active, expired, revoked), expiry, methods, scope and note. Tokens are never
-    /// stored, so the ledger holds no working link.
+    /// List the relay links recorded in a bucket: id, state, expiry, methods, scope, note.
+    ///
+    /// Every link `link --relay` makes is recorded (under `.s3share/` in its bucket, which
+    /// listings hide); its state is active, expired or revoked. Tokens are never stored, so the
+    /// ledger holds no working link.
     Links {
         /// s3://bucket (default: the embedded store's bucket, else every bucket).
         location: Option<S3Location>,

@@ -227,6 +227,11 @@ async fn revoked_links_are_refused_within_a_second(s: &TestServer) {
                 serve.log.lock()
             )
         });
+    eprintln!(
+        "{}: refused {:?} after revoke returned",
+        s.name,
+        revoked_at.elapsed()
+    );
     assert!(
         revoked_at.elapsed() < Duration::from_secs(1),
         "{}: refused only after {:?} (polling took {took:?})",
