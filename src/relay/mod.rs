@@ -10,6 +10,7 @@
 //! streaming for the embedded store.
 
 pub mod handler;
+pub mod limits;
 pub mod path;
 pub mod secret;
 pub mod server;
