@@ -420,3 +420,58 @@ async fn rotation_keeps_old_links_for_the_grace_period() {
     assert_eq!(status(&old).await, ("403".to_owned(), String::new()));
     assert_eq!(status(&new).await.0, "307");
 }
+
+/// Revocations at the same moment (from several machines) all land in the bucket's list: none
+/// is lost to another's write. Through the library, as the app will call it.
+async fn concurrent_revocations_all_land(s: &TestServer) {
+    use s3share::relay::ledger::{Fetched, Ledger};
+    use s3share::relay::{Grant, LinkState, Methods, Scope, Secret};
+    let secret = Secret::random();
+    let expires = std::time::SystemTime::now() + Duration::from_secs(3600);
+    let mut ids = Vec::new();
+    for i in 0..8 {
+        let g = Grant::new(
+            &s.bucket,
+            Scope::Key(format!("k{i}")),
+            Methods::READ,
+            expires,
+        );
+        let ledger = Ledger::new(s.client.clone(), &s.bucket);
+        let (link, record) = ledger
+            .mint(&g, &secret, "http://relay.test", Some(format!("n{i}")))
+            .await
+            .unwrap();
+        assert_eq!(link.id, record.id);
+        ids.push(record.id);
+    }
+    // Each revocation through its own ledger (as separate processes would).
+    let results = futures::future::join_all(ids.iter().map(|id| {
+        let ledger = Ledger::new(s.client.clone(), &s.bucket);
+        async move { ledger.revoke(id).await }
+    }))
+    .await;
+    for r in results {
+        assert_eq!(
+            r.unwrap().state(std::time::SystemTime::now()),
+            LinkState::Revoked
+        );
+    }
+    let ledger = Ledger::new(s.client.clone(), &s.bucket);
+    let Fetched::List { list, .. } = ledger.fetch_revoked(None).await.unwrap() else {
+        panic!("{}: no revocation list", s.name);
+    };
+    for id in &ids {
+        assert!(
+            list.revoked.contains_key(id),
+            "{}: {id} lost: {list:?}",
+            s.name
+        );
+    }
+    let listed = ledger.list().await.unwrap();
+    assert_eq!(listed.len(), 8);
+    assert!(listed.iter().all(|r| r.revoked));
+    assert!(ledger.revoke("AAAAAAAA").await.is_err());
+    assert!(ledger.get("../../x").await.unwrap().is_none());
+}
+
+on_both_servers!(concurrent_revocations_all_land);
