@@ -339,6 +339,15 @@ async fn revoked_links_are_refused_within_a_second(s: &TestServer) {
             .unwrap()
             .is_some()
     );
+    // No link points into it.
+    for key in ["revoked.json", "links/", "nothing-here"] {
+        let into = link(vec!["--put".into()], format!("{bucket_url}/.s3share/{key}")).await;
+        assert!(!into.status.success(), "{key}");
+        assert!(
+            String::from_utf8_lossy(&into.stderr).contains("ledger"),
+            "{key}"
+        );
+    }
     // Named explicitly, it is listed like any folder.
     let out = ok(
         &run(vec![
@@ -470,6 +479,21 @@ async fn concurrent_revocations_all_land(s: &TestServer) {
     let listed = ledger.list().await.unwrap();
     assert_eq!(listed.len(), 8);
     assert!(listed.iter().all(|r| r.revoked));
+    // The library's listings (the app's browser, ls, get -r, rm -r) leave the ledger out
+    // unless it is named.
+    let root = s.client.list_all(&s.bucket, "", false).await.unwrap();
+    assert!(
+        root.folders.is_empty() && root.objects.is_empty(),
+        "{root:?}"
+    );
+    let all = s.client.list_all(&s.bucket, "", true).await.unwrap();
+    assert!(all.objects.is_empty(), "{all:?}");
+    let named = s
+        .client
+        .list_all(&s.bucket, ".s3share/", true)
+        .await
+        .unwrap();
+    assert_eq!(named.objects.len(), 9, "{named:?}");
     assert!(ledger.revoke("AAAAAAAA").await.is_err());
     assert!(ledger.get("../../x").await.unwrap().is_none());
 }
