@@ -31,7 +31,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::RwLock;
 
 use super::Signer;
 use super::ledger::Fetched;
@@ -67,7 +67,8 @@ pub struct Unavailable;
 pub struct Revocations {
     source: Arc<dyn Signer>,
     config: RevocationConfig,
-    buckets: Mutex<HashMap<String, Arc<Bucket>>>,
+    /// Read on every request (a shared lock: requests never wait for each other here).
+    buckets: RwLock<HashMap<String, Arc<Bucket>>>,
     poller: OnceLock<tokio::task::AbortHandle>,
     started: Instant,
 }
@@ -76,7 +77,7 @@ impl std::fmt::Debug for Revocations {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Revocations")
             .field("config", &self.config)
-            .field("buckets", &self.buckets.lock().len())
+            .field("buckets", &self.buckets.read().len())
             .finish_non_exhaustive()
     }
 }
@@ -115,7 +116,7 @@ impl Revocations {
         Arc::new(Self {
             source,
             config,
-            buckets: Mutex::new(HashMap::new()),
+            buckets: RwLock::new(HashMap::new()),
             poller: OnceLock::new(),
             started: Instant::now(),
         })
@@ -134,9 +135,15 @@ impl Revocations {
         now: SystemTime,
     ) -> Result<bool, Unavailable> {
         self.start_poller();
-        let entry = {
-            let mut map = self.buckets.lock();
-            map.entry(bucket.to_owned()).or_default().clone()
+        let found = self.buckets.read().get(bucket).cloned();
+        let entry = match found {
+            Some(e) => e,
+            None => self
+                .buckets
+                .write()
+                .entry(bucket.to_owned())
+                .or_default()
+                .clone(),
         };
         entry.last_used.store(self.now_ms(), Ordering::Relaxed);
         if let Some(revoked) = entry.lookup(id, now) {
@@ -229,7 +236,7 @@ async fn poll(weak: Weak<Revocations>, every: Duration) {
         let now = me.now_ms();
         let idle = me.config.idle.as_millis() as u64;
         let due: Vec<(String, Arc<Bucket>)> = {
-            let mut map = me.buckets.lock();
+            let mut map = me.buckets.write();
             map.retain(|_, b| now.saturating_sub(b.last_used.load(Ordering::Relaxed)) < idle);
             map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
         };
@@ -256,6 +263,7 @@ mod tests {
     use super::*;
     use crate::relay::ledger::RevokedList;
     use crate::relay::{Presigned, SignRequest};
+    use parking_lot::Mutex;
     use std::sync::atomic::AtomicUsize;
 
     /// A bucket's revocation list as a test sets it; `None` is an unreachable server.
@@ -412,7 +420,7 @@ mod tests {
         assert_eq!(r.check("b", &A, SystemTime::now()).await, Ok(true));
         // Past its link's expiry the entry no longer counts (the token is refused as expired).
         assert_eq!(r.check("b", &A, soon).await, Ok(false));
-        eventually("forgotten when idle", async || r.buckets.lock().is_empty()).await;
+        eventually("forgotten when idle", async || r.buckets.read().is_empty()).await;
         let n = lists.fetches.load(Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert_eq!(
