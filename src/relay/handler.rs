@@ -199,8 +199,8 @@ async fn answer(
     if !in_scope(&grant, &parsed.key) {
         return text(StatusCode::FORBIDDEN, &TokenError::Invalid.to_string());
     }
-    if let Some(refusal) = check_revoked(&grant, &parsed.key, now, state).await {
-        return refusal;
+    if let Some((status, why)) = check_revoked(&grant, &parsed.key, now, state).await {
+        return text(status, &why);
     }
     let allowed = match sign_method {
         SignMethod::Get | SignMethod::Head => grant.methods.read,
@@ -265,17 +265,17 @@ async fn check_revoked(
     key: &str,
     now: SystemTime,
     state: &RelayState,
-) -> Option<Response<String>> {
+) -> Option<(StatusCode, String)> {
     if crate::s3::is_reserved(key) {
-        return Some(text(
+        return Some((
             StatusCode::FORBIDDEN,
-            "s3share keeps its records here",
+            "s3share keeps its records here".into(),
         ));
     }
     match state.revoked.check(&grant.bucket, &grant.id, now).await {
         Ok(false) => None,
-        Ok(true) => Some(text(StatusCode::FORBIDDEN, "this link has been revoked")),
-        Err(e) => Some(text(StatusCode::SERVICE_UNAVAILABLE, &e.to_string())),
+        Ok(true) => Some((StatusCode::FORBIDDEN, "this link has been revoked".into())),
+        Err(e) => Some((StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
     }
 }
 
