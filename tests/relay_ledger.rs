@@ -489,9 +489,17 @@ async fn concurrent_revocations_all_land(s: &TestServer) {
         );
     }
     let ledger = Ledger::new(s.client.clone(), &s.bucket);
-    let Fetched::List { list, .. } = ledger.fetch_revoked(None).await.unwrap() else {
+    let Fetched::List { list, etag } = ledger.fetch_revoked(None).await.unwrap() else {
         panic!("{}: no revocation list", s.name);
     };
+    // What relays poll with: a conditional GET, answered 304 while unchanged (SeaweedFS; the
+    // embedded store ignores If-None-Match and sends the list again, known by its ETag).
+    assert_eq!(
+        ledger.fetch_revoked(etag.as_deref()).await.unwrap(),
+        Fetched::Unchanged,
+        "{}",
+        s.name
+    );
     for id in &ids {
         assert!(
             list.revoked.contains_key(id),
