@@ -8,9 +8,9 @@
 //! bucket it has served in the last [`RevocationConfig::idle`] (10 minutes), every
 //! [`RevocationConfig::poll`] (500 ms), with a conditional GET (`If-None-Match` with the last
 //! ETag: a 304 with no body when nothing changed; SeaweedFS and AWS do that, the embedded
-//! store sends the list again, which is recognised by its ETag). A revocation therefore reaches every relay
-//! within one poll plus one GET, well under a second, with no shared state between relays and
-//! nothing but S3. The cost is two small GETs a second per relay and busy bucket; a bucket
+//! store sends the list again, which is recognised by its ETag). A revocation therefore
+//! reaches every relay within one poll plus one GET, well under a second, with no shared state
+//! between relays and nothing but S3. The cost is two small GETs a second per relay and busy bucket; a bucket
 //! nobody asked for is not polled.
 //!
 //! Failure modes, chosen to fail closed without blocking requests:
