@@ -713,4 +713,10 @@ mod relay;
 mod s3_behaviour;
 #[cfg(feature = "gui")]
 mod ui;
+#[cfg(feature = "gui")]
+mod ui_connections;
+#[cfg(feature = "gui")]
+mod ui_failures;
+#[cfg(feature = "gui")]
+mod ui_links;
 mod upload_safety;

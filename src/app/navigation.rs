@@ -67,7 +67,7 @@ impl S3ShareApp {
     /// Lists `place` and makes it the current one (history is the caller's business).
     fn show(&mut self, place: Place) {
         let request = self.backend.next_id();
-        self.listing.reset(request);
+        self.listing.begin(request, &place);
         // A filter belongs to the folder it was typed in.
         self.listing.filter.clear();
         self.preview = None;
