@@ -106,7 +106,9 @@ fn toolbar_ui(app: &mut S3ShareApp, ui: &mut Ui) {
         }
         let upload_link = ui.button("🔗 Upload and copy link…");
         if upload_link
-            .on_hover_text("Upload files, then put their links on the clipboard (one per line)")
+            .on_hover_text(
+                "Upload files, then put their links on the clipboard, one per line (Ctrl+Shift+U)",
+            )
             .clicked()
         {
             let then = app.settings.after_upload_with_link();
@@ -177,8 +179,9 @@ fn link_expiry_ui(app: &mut S3ShareApp, ui: &mut Ui) {
         .on_hover_text("How long links copied after an upload work");
 }
 
-/// Keyboard: Enter opens, Backspace goes up, Ctrl+C copies links, Delete deletes, F5
-/// refreshes, Ctrl+F filters, arrows move the selection.
+/// Keyboard: Enter opens, Backspace goes up, Ctrl+C copies links, Ctrl+U uploads, Ctrl+Shift+U
+/// uploads and copies links, Delete deletes, F5 refreshes, Ctrl+F filters, arrows move the
+/// selection.
 fn shortcuts(app: &mut S3ShareApp, ui: &mut Ui) {
     let ctx = ui.ctx().clone();
     let modal_open = app.share.is_some()
@@ -191,18 +194,25 @@ fn shortcuts(app: &mut S3ShareApp, ui: &mut Ui) {
         return;
     }
     let typing = S3ShareApp::typing(&ctx);
-    let (copy, find, refresh, share, upload) = ctx.input_mut(|i| {
+    let (copy, find, refresh, share, upload_link, upload) = ctx.input_mut(|i| {
         let copy = !typing
             && (i.events.iter().any(|e| matches!(e, egui::Event::Copy))
                 || i.consume_key(Modifiers::COMMAND, Key::C));
+        // Ctrl+Shift+U before Ctrl+U: a shortcut without Shift also matches with it.
+        let upload_link = i.consume_key(Modifiers::COMMAND | Modifiers::SHIFT, Key::U);
         (
             copy,
             i.consume_key(Modifiers::COMMAND, Key::F),
             i.consume_key(Modifiers::NONE, Key::F5),
             i.consume_key(Modifiers::COMMAND, Key::L),
+            upload_link,
             i.consume_key(Modifiers::COMMAND, Key::U),
         )
     });
+    if upload_link {
+        let then = app.settings.after_upload_with_link();
+        app.pick_upload(false, then);
+    }
     if share {
         app.share_selection();
     }
