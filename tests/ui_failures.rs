@@ -18,7 +18,10 @@ fn empty_texts(h: &Harness<'_, S3ShareApp>) -> Vec<String> {
     ["empty", "Empty"]
         .iter()
         .flat_map(|w| h.query_all_by_label_contains(w))
-        .filter_map(|n| n.accesskit_node().label())
+        .filter_map(|n| {
+            let node = n.accesskit_node();
+            node.label().or_else(|| node.value())
+        })
         .collect()
 }
 
