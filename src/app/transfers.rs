@@ -341,7 +341,9 @@ impl S3ShareApp {
             }
             TransferEvent::Skipped { .. } => t.state = TransferState::Skipped,
             TransferEvent::Cancelled { .. } => t.state = TransferState::Cancelled,
-            TransferEvent::Failed { error, .. } => t.state = TransferState::Failed(error),
+            TransferEvent::Failed { error, .. } => {
+                t.state = TransferState::Failed(without_cli_advice(error))
+            }
         }
         self.copy_finished_batches();
     }
@@ -415,5 +417,32 @@ impl S3ShareApp {
             ),
         };
         self.listing.upsert(entry);
+    }
+}
+
+/// A transfer error as the app shows it. The transfer library's messages end with advice for
+/// the command line ("…; pass --overwrite to replace it"), which means nothing in a window;
+/// the fact before it stays, and the app says what happened to the file instead.
+fn without_cli_advice(error: String) -> String {
+    match error.find("; pass --") {
+        Some(at) => format!("{}; it was kept", &error[..at]),
+        None => error,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_cli_advice;
+
+    #[test]
+    fn transfer_errors_never_cite_cli_flags() {
+        assert_eq!(
+            without_cli_advice(
+                "will not overwrite /tmp/a.txt: the file exists; pass --overwrite to replace it"
+                    .into()
+            ),
+            "will not overwrite /tmp/a.txt: the file exists; it was kept"
+        );
+        assert_eq!(without_cli_advice("timed out".into()), "timed out");
     }
 }
