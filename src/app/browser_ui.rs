@@ -73,6 +73,7 @@ pub(super) fn problem_ui(
 }
 
 fn empty_state_ui(app: &mut S3ShareApp, ui: &mut Ui) {
+    let mut retry = None;
     ui.vertical_centered(|ui| {
         ui.add_space(ui.available_height() / 3.0);
         match &app.connection {
@@ -80,9 +81,12 @@ fn empty_state_ui(app: &mut S3ShareApp, ui: &mut Ui) {
                 ui.heading("Choose a bucket");
                 ui.label("Pick one in the bar above, or type its name if your credentials may not list buckets.");
             }
-            ConnectionState::Failed(_, e) => {
+            ConnectionState::Failed(target, e) => {
                 ui.heading("Cannot connect");
-                ui.label(e);
+                ui.add(egui::Label::new(e.as_str()).wrap());
+                if ui.button("⟳ Retry").clicked() {
+                    retry = Some(target.clone());
+                }
             }
             _ => {
                 ui.spinner();
@@ -90,6 +94,9 @@ fn empty_state_ui(app: &mut S3ShareApp, ui: &mut Ui) {
             }
         }
     });
+    if let Some(target) = retry {
+        app.connect(target);
+    }
 }
 
 fn toolbar_ui(app: &mut S3ShareApp, ui: &mut Ui) {

@@ -175,15 +175,17 @@ pub fn connections_ui(app: &mut S3ShareApp, ui: &mut Ui) {
                 let label = format!("{icon}  {}{mark}", app.connection_label(&target));
                 let response = ui.selectable_label(selected, label);
                 if let Some(problem) = problem {
+                    // The start of it (what to do comes first); all of it on hover.
                     ui.indent(egui::IdSalt::new(("problem", &target)), |ui| {
                         ui.add(
                             egui::Label::new(
-                                RichText::new(problem)
+                                RichText::new(shortened(&problem, 160))
                                     .small()
                                     .color(ui.visuals().warn_fg_color),
                             )
                             .wrap(),
-                        );
+                        )
+                        .on_hover_text(problem);
                     });
                 }
                 if response.clicked() && !selected {
@@ -236,12 +238,21 @@ pub fn connections_ui(app: &mut S3ShareApp, ui: &mut Ui) {
         }
         ConnectionState::Failed(target, error) => {
             ui.colored_label(ui.visuals().error_fg_color, "Cannot connect");
-            ui.label(RichText::new(error).small());
+            ui.label(RichText::new(shortened(error, 160)).small())
+                .on_hover_text(error);
             if ui.button("Retry").clicked() {
                 app.connect(target.clone());
             }
         }
         ConnectionState::Idle => {}
+    }
+}
+
+/// The first `max` characters of `text`, with an ellipsis when it goes on.
+fn shortened(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
     }
 }
 

@@ -353,8 +353,9 @@ impl Worker {
 /// the app says what to do in the app instead.
 fn for_app(e: &crate::Error) -> String {
     match e {
+        // What to do first: the chain's details can run to many lines.
         crate::Error::NoCredentials(why) => format!(
-            "no AWS credentials found ({why}); run `aws configure` or `aws sso login`, then Retry, or use the embedded store (first in the list of connections)"
+            "no AWS credentials found: run `aws configure` or `aws sso login`, then Retry, or use the embedded store (first in the list of connections). Details: {why}"
         ),
         e => e.to_string(),
     }
