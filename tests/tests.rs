@@ -715,4 +715,10 @@ mod relay_ledger;
 mod s3_behaviour;
 #[cfg(feature = "gui")]
 mod ui;
+#[cfg(feature = "gui")]
+mod ui_connections;
+#[cfg(feature = "gui")]
+mod ui_failures;
+#[cfg(feature = "gui")]
+mod ui_links;
 mod upload_safety;
