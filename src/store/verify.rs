@@ -10,6 +10,7 @@
 //! writes the object only at its end: two creates of one key that overlap both pass the check,
 //! and the later one silently replaces the earlier. Here the writes of one key take turns, so
 //! the check and the write are one step, as on S3: the first create wins, the other gets 412.
+//! Reads take the same turns, so an object's bytes and its ETag are always seen together.
 //!
 //! s3s-fs keeps folders as directories, so a folder emptied by deletes stayed listed (on S3 it
 //! disappears: a folder is only the keys below it). Here a folder made as a `prefix/` marker
@@ -230,9 +231,7 @@ impl_s3_delegating! {
         copy_object(CopyObjectInput) -> CopyObjectOutput;
         delete_bucket(DeleteBucketInput) -> DeleteBucketOutput;
         get_bucket_location(GetBucketLocationInput) -> GetBucketLocationOutput;
-        get_object(GetObjectInput) -> GetObjectOutput;
         head_bucket(HeadBucketInput) -> HeadBucketOutput;
-        head_object(HeadObjectInput) -> HeadObjectOutput;
         list_buckets(ListBucketsInput) -> ListBucketsOutput;
         list_objects(ListObjectsInput) -> ListObjectsOutput;
         create_multipart_upload(CreateMultipartUploadInput) -> CreateMultipartUploadOutput;
@@ -240,6 +239,21 @@ impl_s3_delegating! {
         list_parts(ListPartsInput) -> ListPartsOutput;
         abort_multipart_upload(AbortMultipartUploadInput) -> AbortMultipartUploadOutput;
 {
+
+    // s3s-fs writes an object's bytes and then, separately, the record holding its ETag: a read
+    // between the two saw new bytes with the old ETag (or the reverse), so a compare-and-swap
+    // (`If-Match`) built on that read could replace a write it never saw. Reads take the key's
+    // turn too; the turn ends when the answer starts, and the body then streams from a file
+    // handle that a later rename does not change.
+    async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+        let _turn = self.writes.turn(&req.input.bucket, &req.input.key).await;
+        self.inner.get_object(req).await
+    }
+
+    async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+        let _turn = self.writes.turn(&req.input.bucket, &req.input.key).await;
+        self.inner.head_object(req).await
+    }
 
     async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
