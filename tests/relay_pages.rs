@@ -245,6 +245,79 @@ async fn curl_streams_through_the_relay(s: &TestServer) {
     assert!(stored(s, "team drop/x.bin").await.is_none());
 }
 
+/// The relay forwards an upload while its body is still arriving (nothing buffered whole),
+/// sends storage one `Content-Length` (a strict proxy refuses repeated headers) and the
+/// signed `If-None-Match`, and passes a `Range` on rather than slicing the bytes itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streamed_upload_reaches_storage_before_its_body_ends() {
+    use crate::support::proxy::{Kind, Proxy};
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let s = crate::support::embedded().await;
+    let proxy = Proxy::start(&s.endpoint).await;
+    let via_proxy = TestServer {
+        client: s.client_at(&proxy.endpoint, Default::default()),
+        name: "embedded via proxy",
+        bucket: s.bucket.clone(),
+        _connection: None,
+        _dir: None,
+        endpoint: proxy.endpoint.clone(),
+        access_key: s.access_key.clone(),
+        secret_key: s.secret_key.clone(),
+    };
+    let relay = start_relay(&via_proxy, true, 1000).await;
+    let base = relay.link(&Grant::new(
+        &s.bucket,
+        Scope::Prefix("big/".into()),
+        methods(true, true, false),
+        later(),
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let file = std::fs::read(random_file(dir.path(), "f", 2 << 20, 21)).unwrap();
+    let addr = relay.server.local_addr();
+    let path = base.split_once(&addr.to_string()).unwrap().1.to_owned();
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    conn.write_all(
+        format!(
+            "PUT {path}f.bin HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            file.len()
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    conn.write_all(&file[..1 << 20]).await.unwrap();
+    // Half the body sent, the rest held back: storage must already have the request.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while proxy.seen_of(Kind::PutObject).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "storage saw no upload while the body was still arriving: {:?}",
+            proxy.seen()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    conn.write_all(&file[1 << 20..]).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), conn.read_to_end(&mut answer))
+        .await
+        .expect("the relay answers")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(stored(&s, "big/f.bin").await.unwrap(), file);
+    let put = &proxy.seen_of(Kind::PutObject)[0];
+    assert_eq!(put.header("content-length"), [(2 << 20).to_string()]);
+    assert_eq!(put.header("if-none-match"), ["*"]);
+    assert!(proxy.refused().is_empty(), "{:?}", proxy.refused());
+
+    let out = dir.path().join("out");
+    let code = curl_status(&out, &["-r", "10-19", &format!("{base}f.bin")]).await;
+    assert_eq!(code, "206");
+    assert_eq!(std::fs::read(&out).unwrap(), file[10..20]);
+    let get = proxy.seen_of(Kind::GetObject);
+    assert_eq!(get.last().unwrap().header("range"), ["bytes=10-19"]);
+}
+
 fn read(p: &Path) -> String {
     String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).into_owned()
 }
