@@ -715,3 +715,99 @@ async fn browser_round(b: &Browser, s: &TestServer, streaming: bool, dir: &Path,
         s.name
     );
 }
+
+/// `s3share serve` on the embedded store streams (a teammate could not follow a redirect to
+/// the sharer's 127.0.0.1): a `link --relay` link answers with the bytes, no `Location`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_on_the_embedded_store_streams() {
+    use std::io::BufRead as _;
+    let home = tempfile::tempdir().unwrap();
+    let secret = home.path().join("secret");
+    let file = random_file(home.path(), "shared.bin", 300_000, 31);
+    let mut child = crate::support::s3share_command(home.path())
+        .args([
+            "--local",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--secret-file",
+        ])
+        .arg(&secret)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line);
+        }
+    });
+    let mut log = String::new();
+    let mut addr = None;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while addr.is_none() && Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
+            if let Some(rest) = line.strip_prefix("relay on http://") {
+                addr = rest.split_whitespace().next().map(str::to_owned);
+            }
+            log.push_str(&line);
+            log.push('\n');
+        }
+    }
+    let Some(addr) = addr else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("serve did not start: {log}");
+    };
+    let run = |args: Vec<String>| {
+        let mut cmd = crate::support::s3share_command(home.path());
+        cmd.arg("--local").args(args);
+        tokio::task::spawn_blocking(move || cmd.output().unwrap())
+    };
+    let put = run(vec![
+        "put".into(),
+        file.display().to_string(),
+        "s3://s3share/shared.bin".into(),
+    ])
+    .await
+    .unwrap();
+    let link = run(vec![
+        "link".into(),
+        "--relay".into(),
+        "--secret-file".into(),
+        secret.display().to_string(),
+        "s3://s3share/shared.bin".into(),
+    ])
+    .await
+    .unwrap();
+    let url = String::from_utf8_lossy(&link.stdout).trim().to_owned();
+    let out = home.path().join("out");
+    let (dump, exit, err) = curl(vec![
+        "-D".into(),
+        "-".into(),
+        "-o".into(),
+        out.display().to_string(),
+        url.clone(),
+    ])
+    .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    while let Ok(line) = rx.try_recv() {
+        log.push_str(&line);
+        log.push('\n');
+    }
+    assert!(
+        put.status.success(),
+        "{}",
+        String::from_utf8_lossy(&put.stderr)
+    );
+    assert!(url.starts_with(&format!("http://{addr}/")), "{url}");
+    assert_eq!(exit, 0, "{err}");
+    let h = dump.to_ascii_lowercase();
+    assert!(h.starts_with("http/1.1 200"), "{dump}\n{log}");
+    assert!(!h.contains("\r\nlocation:"), "{dump}");
+    assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&file).unwrap());
+    assert!(log.contains("streams its files itself"), "{log}");
+}
