@@ -310,6 +310,31 @@ async fn streamed_upload_reaches_storage_before_its_body_ends() {
     assert_eq!(put.header("if-none-match"), ["*"]);
     assert!(proxy.refused().is_empty(), "{:?}", proxy.refused());
 
+    // A client that gives up half-way: an error, and no partial object.
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    conn.write_all(
+        format!(
+            "PUT {path}partial.bin HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\n\r\n",
+            file.len()
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    conn.write_all(&file[..1 << 20]).await.unwrap();
+    conn.shutdown().await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(20), conn.read_to_end(&mut answer))
+        .await
+        .expect("the relay answers or closes");
+    let answer = String::from_utf8_lossy(&answer);
+    // The answer comes once the forwarded request has failed: a safe moment to look.
+    assert!(
+        answer.starts_with("HTTP/1.1 502") && answer.contains("broke off"),
+        "{answer}"
+    );
+    assert!(stored(&s, "big/partial.bin").await.is_none());
+
     let out = dir.path().join("out");
     let code = curl_status(&out, &["-r", "10-19", &format!("{base}f.bin")]).await;
     assert_eq!(code, "206");
