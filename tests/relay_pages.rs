@@ -536,6 +536,18 @@ impl Browser {
     }
 
     async fn call(&self, method: &str, path: &str, body: serde_json::Value) -> serde_json::Value {
+        match self.try_call(method, path, body).await {
+            Ok(v) => v,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    async fn try_call(
+        &self,
+        method: &str,
+        path: &str,
+        body: serde_json::Value,
+    ) -> Result<serde_json::Value, String> {
         let url = if path == "/session" {
             format!("{}{path}", self.base)
         } else {
@@ -553,8 +565,10 @@ impl Browser {
         let r = req.timeout(Duration::from_secs(60)).send().await.unwrap();
         let status = r.status();
         let v: serde_json::Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
-        assert!(status.is_success(), "WebDriver {method} {path}: {v}");
-        v["value"].clone()
+        if !status.is_success() {
+            return Err(format!("WebDriver {method} {path}: {v}"));
+        }
+        Ok(v["value"].clone())
     }
 
     async fn goto(&self, url: &str) {
@@ -575,9 +589,20 @@ impl Browser {
     async fn wait_for(&self, script: &str, what: &str) -> serde_json::Value {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let v = self.js(script).await;
-            if !v.is_null() {
-                return v;
+            // A script may meet a page between two documents (a navigation under way): an
+            // error then only means "not yet".
+            let v = self
+                .try_call(
+                    "POST",
+                    "/execute/sync",
+                    serde_json::json!({ "script": script, "args": [] }),
+                )
+                .await;
+            match v {
+                Ok(v) if !v.is_null() => return v,
+                Ok(_) => {}
+                Err(e) if Instant::now() >= deadline => panic!("waiting for {what}: {e}"),
+                Err(_) => {}
             }
             assert!(Instant::now() < deadline, "timed out waiting for {what}");
             tokio::time::sleep(Duration::from_millis(50)).await;
