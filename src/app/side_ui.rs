@@ -15,14 +15,14 @@ pub fn top_bar_ui(app: &mut S3ShareApp, ui: &mut Ui) {
         ui.separator();
         let has_place = app.place.is_some();
         if ui
-            .add_enabled(!app.back_is_empty(), egui::Button::new("⬅"))
+            .add_enabled(app.history.can_go_back(), egui::Button::new("⬅"))
             .on_hover_text("Back")
             .clicked()
         {
             app.go_back();
         }
         if ui
-            .add_enabled(!app.forward_is_empty(), egui::Button::new("➡"))
+            .add_enabled(app.history.can_go_forward(), egui::Button::new("➡"))
             .on_hover_text("Forward")
             .clicked()
         {

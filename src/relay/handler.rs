@@ -11,6 +11,7 @@ use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 
 use super::index::{self, FolderPage, PageInfo};
 use super::path::{self, PathError};
+use super::revoked::{RevocationConfig, Revocations};
 use super::stream::{self, RelayBody, RequestBody, plain};
 use super::token::{Grant, Scope, Token, TokenError};
 use super::upload_page::{STREAM_HEADER, UploadInfo};
@@ -39,6 +40,9 @@ pub struct RelayState {
     pub http: reqwest::Client,
     /// Most entries on one folder page.
     pub page_size: usize,
+    /// The revoked links of the buckets served, kept fresh in the background (read from the
+    /// signer's [`Signer::revocations`]).
+    pub revoked: Arc<Revocations>,
 }
 
 impl std::fmt::Debug for RelayState {
@@ -84,6 +88,7 @@ impl RelayState {
         }
         Ok(Self {
             secret,
+            revoked: Revocations::new(signer.clone(), RevocationConfig::default()),
             signer,
             hosts,
             redirect_lifetime: super::REDIRECT_LIFETIME,
@@ -241,9 +246,8 @@ async fn answer(
     if !in_scope(&grant, &parsed.key) {
         return text(StatusCode::FORBIDDEN, &TokenError::Invalid.to_string());
     }
-    // s3share's own records (the link ledger) are never served, whatever the scope.
-    if index::is_reserved(&parsed.key) {
-        return text(StatusCode::NOT_FOUND, "not found");
+    if let Some(refusal) = check_revoked(&grant, &parsed.key, now, state).await {
+        return refusal;
     }
     let is_folder = parsed.key.ends_with('/') || parsed.key.is_empty();
     // Folder pages for folder links only: a link to one key that ends with `/` (a folder
@@ -493,6 +497,25 @@ fn page(
     h.insert(header::VARY, HeaderValue::from_static("Accept"));
     stream::security_headers(h);
     r
+}
+
+/// The link ledger's prefix is never served, and a revoked link is refused: from memory,
+/// except for the first request for a bucket (see [`super::revoked`]). `Some` is the refusal.
+async fn check_revoked(
+    grant: &Grant,
+    key: &str,
+    now: SystemTime,
+    state: &RelayState,
+) -> Option<Response<RelayBody>> {
+    if crate::s3::is_reserved(key) {
+        // As if absent: listings hide the prefix too.
+        return Some(text(StatusCode::NOT_FOUND, "not found"));
+    }
+    match state.revoked.check(&grant.bucket, &grant.id, now).await {
+        Ok(false) => None,
+        Ok(true) => Some(text(StatusCode::FORBIDDEN, "this link has been revoked")),
+        Err(e) => Some(text(StatusCode::SERVICE_UNAVAILABLE, &e.to_string())),
+    }
 }
 
 fn in_scope(grant: &Grant, key: &str) -> bool {
@@ -1054,7 +1077,7 @@ mod tests {
             method in 0usize..4,
         ) {
             let tail = segs.join("/");
-            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
             let rec = Arc::new(Recorder::default());
             let st = state(rec.clone());
             let g = Grant::new(

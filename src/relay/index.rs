@@ -20,9 +20,7 @@ use crate::s3::ObjectEntry;
 
 use super::path;
 
-/// The bucket prefix where s3share keeps its own records (the link ledger, the store's proof):
-/// never listed, never served.
-pub const RESERVED_PREFIX: &str = ".s3share/";
+pub use crate::s3::RESERVED_PREFIX;
 
 /// The longest continuation token taken from a `?page=` query.
 pub const MAX_PAGE_TOKEN: usize = 1024;
@@ -113,10 +111,7 @@ pub(crate) async fn list_folder_page(
     Ok(page)
 }
 
-/// Whether `key` lies under the reserved prefix.
-pub fn is_reserved(key: &str) -> bool {
-    key.starts_with(RESERVED_PREFIX)
-}
+pub use crate::s3::is_reserved;
 
 /// What a page shows besides the listing.
 #[derive(Debug, Clone)]

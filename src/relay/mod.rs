@@ -9,10 +9,17 @@
 //! Folder links show an index page ([`index`]), upload links an upload page ([`upload_page`]);
 //! where a redirect cannot work (the embedded store on the sharer's loopback, uploads from the
 //! upload page) the relay streams the bytes itself ([`stream`]).
+//!
+//! Every link minted through [`ledger::Ledger::mint`] is recorded in its bucket; a revoked
+//! link is refused by every running relay within a second ([`revoked`]). The secret can be
+//! rotated with a grace period for the old one, and a running relay picks the change up
+//! ([`secret`]).
 
 pub mod handler;
 pub mod index;
+pub mod ledger;
 pub mod path;
+pub mod revoked;
 pub mod secret;
 pub mod server;
 pub mod stream;
@@ -23,6 +30,8 @@ use std::time::Duration;
 
 pub use handler::{RelayState, Reply, handle, handle_request};
 pub use index::FolderPage;
+pub use ledger::{Ledger, LinkRecord, LinkState};
+pub use revoked::{RevocationConfig, Revocations};
 pub use secret::Secret;
 pub use server::{RelayServer, ServerConfig};
 pub use stream::{RelayBody, RequestBody};
@@ -69,8 +78,9 @@ pub struct SignRequest {
     pub content_length: Option<u64>,
 }
 
-/// What the relay needs from S3: signing, and an existence check for no-overwrite uploads.
-/// Implemented for [`S3Client`]; a seam so that the handler is tested without a network.
+/// What the relay needs from S3: signing, an existence check for no-overwrite uploads, and the
+/// buckets' revocation lists. Implemented for [`S3Client`]; a seam so that the handler is
+/// tested without a network.
 #[async_trait::async_trait]
 pub trait Signer: Send + Sync {
     /// Signs one request.
@@ -88,6 +98,13 @@ pub trait Signer: Send + Sync {
     ) -> Result<FolderPage> {
         let _ = (bucket, prefix, continuation, max);
         Err(Error::Config("this relay cannot list folders".into()))
+    }
+
+    /// `bucket`'s revocation list (`.s3share/revoked.json`), unless unchanged since `etag`.
+    /// The default (for test signers) is a bucket where nothing was ever revoked; [`S3Client`]
+    /// reads the real list.
+    async fn revocations(&self, _bucket: &str, _etag: Option<&str>) -> Result<ledger::Fetched> {
+        Ok(ledger::Fetched::Missing)
     }
 }
 
@@ -120,6 +137,10 @@ impl Signer for S3Client {
         max: usize,
     ) -> Result<FolderPage> {
         index::list_folder_page(self, bucket, prefix, continuation, max).await
+    }
+
+    async fn revocations(&self, bucket: &str, etag: Option<&str>) -> Result<ledger::Fetched> {
+        Ledger::new(self.clone(), bucket).fetch_revoked(etag).await
     }
 }
 
