@@ -160,6 +160,11 @@ async fn curl_streams_through_the_relay(s: &TestServer) {
         !h.contains("x-amz-"),
         "storage's own headers stay behind: {dump}"
     );
+    // Served from the relay's origin, a file never runs script there.
+    assert!(
+        h.contains("\r\ncontent-security-policy: sandbox\r\n"),
+        "{dump}"
+    );
     assert!(std::fs::read(&out).unwrap() == std::fs::read(&file).unwrap());
 
     // A range, passed through to storage.
