@@ -7,8 +7,9 @@
 //! Why WebDriver: it is plain HTTP + JSON, which the tests already speak (reqwest, serde_json),
 //! so no new crate; and unlike `--dump-dom` it drives the real page — its file input, its
 //! script's XMLHttpRequest PUT through the relay, its progress and outcome — rather than a test
-//! mode of the page. (A drop needs a real drag from the desktop, which no headless driver
-//! performs; the drop and the picker hand their files to the same upload code.)
+//! mode of the page. A drop needs a real drag from the desktop, which no headless driver
+//! performs: the test dispatches the drop event a browser would build (a `DataTransfer` with a
+//! `File` of known bytes) to the page's own handler.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -767,6 +768,40 @@ async fn browser_round(b: &Browser, s: &TestServer, streaming: bool, dir: &Path,
     assert!(
         outcome.as_str().unwrap().contains("already exists"),
         "{}: {outcome}",
+        s.name
+    );
+
+    // A drop: no headless driver drags from a desktop, so the test builds the drop event a
+    // browser would (a DataTransfer holding a File of known bytes) and hands it to the page's
+    // own drop handler; the page's code takes it from there.
+    use base64::Engine as _;
+    let dropped: Vec<u8> = (0..100_000u32)
+        .map(|i| (i * 31 + seed as u32) as u8)
+        .collect();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&dropped);
+    b.call(
+        "POST",
+        "/execute/sync",
+        serde_json::json!({
+            "script": "var bytes = Uint8Array.from(atob(arguments[0]), function (c) { return c.charCodeAt(0); });\
+                var dt = new DataTransfer();\
+                dt.items.add(new File([bytes], arguments[1]));\
+                document.getElementById('drop').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));\
+                return null;",
+            "args": [b64, "dropped & 文件 #1.bin"],
+        }),
+    )
+    .await;
+    let outcome = b
+        .wait_for(
+            "var s = document.querySelectorAll('#files .state.ok, #files .state.err'); return s.length > 2 ? s[2].textContent : null",
+            "the dropped file's outcome",
+        )
+        .await;
+    assert_eq!(outcome.as_str().unwrap().trim(), "uploaded", "{}", s.name);
+    assert!(
+        stored(s, "page/dropped & 文件 #1.bin").await.as_deref() == Some(dropped.as_slice()),
+        "{}: the dropped file's bytes",
         s.name
     );
 }
