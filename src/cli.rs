@@ -1173,6 +1173,12 @@ async fn relay_link(
     if (o.overwrite || max_size.is_some()) && !o.put {
         bail!("--overwrite and --max-size are for upload links: add --put");
     }
+    if crate::s3::is_reserved(&location.key) {
+        bail!(
+            "{} is where s3share keeps its link ledger; no link can point into it",
+            crate::s3::RESERVED_PREFIX
+        );
+    }
     let folder = location.key.is_empty() || location.key.ends_with('/');
     if !folder {
         // Keys the relay refuses to serve (dot segments, control characters…) get no link.

@@ -140,6 +140,8 @@ async fn revoked_links_are_refused_within_a_second(s: &TestServer) {
         .error_for_status()
         .unwrap();
     let serve = Serve::start(&env, &secret_arg()).await;
+    // A second instance with the same secret (as behind a load balancer) serves the same links.
+    let second = Serve::start(&env, &secret_arg()).await;
     let bucket_url = format!("s3://{}", s.bucket);
     let run = |args: Vec<String>| env.clone().run_async(args);
     let link = |extra: Vec<String>, target: String| {
@@ -168,10 +170,20 @@ async fn revoked_links_are_refused_within_a_second(s: &TestServer) {
     let two: serde_json::Value = serde_json::from_str(&ok(&two, "link --put")).unwrap();
     let url = one["url"].as_str().unwrap().to_owned();
     let id = one["id"].as_str().unwrap().to_owned();
-    assert!(url.starts_with(&serve.public_url()), "{url}");
+    // Minted for the relay that started last (it noted its address beside the secret).
+    assert!(url.starts_with(&second.public_url()), "{url}");
     assert!(one["created_at"].is_string(), "{one}");
     let (body, exit, err) = curl(vec!["-L".into(), "-w".into(), "".into(), url.clone()]).await;
     assert_eq!((body.as_str(), exit), ("alpha", 0), "{}: {err}", s.name);
+    // The same link through the other instance.
+    let url2 = url.replacen(&second.public_url(), &serve.public_url(), 1);
+    let (body, exit, err) = curl(vec!["-L".into(), "-w".into(), "".into(), url2.clone()]).await;
+    assert_eq!(
+        (body.as_str(), exit),
+        ("alpha", 0),
+        "{}: second relay: {err}",
+        s.name
+    );
 
     // The ledger lists both, with what they allow, and never a token.
     let listed = ok(
@@ -238,13 +250,24 @@ async fn revoked_links_are_refused_within_a_second(s: &TestServer) {
         s.name,
         revoked_at.elapsed()
     );
-    let (code, location) = status(&url).await;
-    assert_eq!(
-        (code.as_str(), location.as_str()),
-        ("403", ""),
-        "{}",
-        s.name
+    until_status(&url2, "403", Duration::from_secs(3))
+        .await
+        .unwrap_or_else(|code| panic!("{}: second relay still {code}", s.name));
+    assert!(
+        revoked_at.elapsed() < Duration::from_secs(1),
+        "{}: the second relay refused only after {:?}",
+        s.name,
+        revoked_at.elapsed()
     );
+    for u in [&url, &url2] {
+        let (code, location) = status(u).await;
+        assert_eq!(
+            (code.as_str(), location.as_str()),
+            ("403", ""),
+            "{}",
+            s.name
+        );
+    }
     let (body, _, _) = curl(vec!["-L".into(), "-w".into(), "".into(), url.clone()]).await;
     assert!(body.contains("revoked"), "{body}");
     // The other link is untouched.
@@ -339,6 +362,15 @@ async fn revoked_links_are_refused_within_a_second(s: &TestServer) {
             .unwrap()
             .is_some()
     );
+    // No link points into it.
+    for key in ["revoked.json", "links/", "nothing-here"] {
+        let into = link(vec!["--put".into()], format!("{bucket_url}/.s3share/{key}")).await;
+        assert!(!into.status.success(), "{key}");
+        assert!(
+            String::from_utf8_lossy(&into.stderr).contains("ledger"),
+            "{key}"
+        );
+    }
     // Named explicitly, it is listed like any folder.
     let out = ok(
         &run(vec![
@@ -420,3 +452,81 @@ async fn rotation_keeps_old_links_for_the_grace_period() {
     assert_eq!(status(&old).await, ("403".to_owned(), String::new()));
     assert_eq!(status(&new).await.0, "307");
 }
+
+/// Revocations at the same moment (from several machines) all land in the bucket's list: none
+/// is lost to another's write. Through the library, as the app will call it.
+async fn concurrent_revocations_all_land(s: &TestServer) {
+    use s3share::relay::ledger::{Fetched, Ledger};
+    use s3share::relay::{Grant, LinkState, Methods, Scope, Secret};
+    let secret = Secret::random();
+    let expires = std::time::SystemTime::now() + Duration::from_secs(3600);
+    let mut ids = Vec::new();
+    for i in 0..8 {
+        let g = Grant::new(
+            &s.bucket,
+            Scope::Key(format!("k{i}")),
+            Methods::READ,
+            expires,
+        );
+        let ledger = Ledger::new(s.client.clone(), &s.bucket);
+        let (link, record) = ledger
+            .mint(&g, &secret, "http://relay.test", Some(format!("n{i}")))
+            .await
+            .unwrap();
+        assert_eq!(link.id, record.id);
+        ids.push(record.id);
+    }
+    // Each revocation through its own ledger (as separate processes would).
+    let results = futures::future::join_all(ids.iter().map(|id| {
+        let ledger = Ledger::new(s.client.clone(), &s.bucket);
+        async move { ledger.revoke(id).await }
+    }))
+    .await;
+    for r in results {
+        assert_eq!(
+            r.unwrap().state(std::time::SystemTime::now()),
+            LinkState::Revoked
+        );
+    }
+    let ledger = Ledger::new(s.client.clone(), &s.bucket);
+    let Fetched::List { list, etag } = ledger.fetch_revoked(None).await.unwrap() else {
+        panic!("{}: no revocation list", s.name);
+    };
+    // What relays poll with: a conditional GET, answered 304 while unchanged (SeaweedFS; the
+    // embedded store ignores If-None-Match and sends the list again, known by its ETag).
+    assert_eq!(
+        ledger.fetch_revoked(etag.as_deref()).await.unwrap(),
+        Fetched::Unchanged,
+        "{}",
+        s.name
+    );
+    for id in &ids {
+        assert!(
+            list.revoked.contains_key(id),
+            "{}: {id} lost: {list:?}",
+            s.name
+        );
+    }
+    let listed = ledger.list().await.unwrap();
+    assert_eq!(listed.len(), 8);
+    assert!(listed.iter().all(|r| r.revoked));
+    // The library's listings (the app's browser, ls, get -r, rm -r) leave the ledger out
+    // unless it is named.
+    let root = s.client.list_all(&s.bucket, "", false).await.unwrap();
+    assert!(
+        root.folders.is_empty() && root.objects.is_empty(),
+        "{root:?}"
+    );
+    let all = s.client.list_all(&s.bucket, "", true).await.unwrap();
+    assert!(all.objects.is_empty(), "{all:?}");
+    let named = s
+        .client
+        .list_all(&s.bucket, ".s3share/", true)
+        .await
+        .unwrap();
+    assert_eq!(named.objects.len(), 9, "{named:?}");
+    assert!(ledger.revoke("AAAAAAAA").await.is_err());
+    assert!(ledger.get("../../x").await.unwrap().is_none());
+}
+
+on_both_servers!(concurrent_revocations_all_land);

@@ -3,8 +3,8 @@
 //! Each event is handed to the room it belongs to; only the listing's own events are handled
 //! here.
 
+use super::S3ShareApp;
 use super::backend::Event;
-use super::{ConnectionState, S3ShareApp};
 
 impl S3ShareApp {
     /// Applies everything the worker and the dialogs sent since the last frame.
@@ -31,10 +31,8 @@ impl S3ShareApp {
                 credentials_expiry,
                 local_port,
             ),
-            Event::ConnectFailed { target, error } => {
-                self.connection = ConnectionState::Failed(target, error)
-            }
-            Event::Buckets(b) => self.buckets = Some(b),
+            Event::ConnectFailed { target, error } => self.connect_failed(target, error),
+            Event::Buckets(b) => self.buckets_listed(b),
             Event::ListPage { request, page } if request == self.listing.request => {
                 let prefix = self
                     .place
@@ -43,12 +41,9 @@ impl S3ShareApp {
                     .unwrap_or_default();
                 self.listing.add_page(&prefix, page);
             }
-            Event::ListDone { request } if request == self.listing.request => {
-                self.listing.loading = false
-            }
+            Event::ListDone { request } if request == self.listing.request => self.listing.done(),
             Event::ListFailed { request, error } if request == self.listing.request => {
-                self.listing.loading = false;
-                self.listing.error = Some(error);
+                self.listing.failed(error)
             }
             // Answers for a folder the user already left.
             Event::ListPage { .. } | Event::ListDone { .. } | Event::ListFailed { .. } => {}
@@ -56,11 +51,15 @@ impl S3ShareApp {
                 bucket,
                 uploads,
                 errors,
-            } => self.upload_planned(bucket, uploads, errors),
+                then,
+            } => self.upload_planned(bucket, uploads, errors, then),
             Event::Transfer { id, event } => self.transfer_event(id, event),
             Event::Uploaded {
-                bucket, key, size, ..
-            } => self.uploaded(bucket, key, size),
+                id,
+                bucket,
+                key,
+                size,
+            } => self.uploaded(id, bucket, key, size),
             Event::AllStopped => self.all_transfers_stopped(ctx),
             Event::Deleted {
                 bucket,
@@ -69,7 +68,7 @@ impl S3ShareApp {
             } => self.deleted(bucket, deleted, errors),
             Event::FolderCreated { bucket, prefix } => self.folder_created(bucket, prefix),
             Event::FolderFailed(e) => self.toast_error(e),
-            Event::Links(result) => self.links_ready(ctx, result),
+            Event::Links { request, result } => self.links_ready(ctx, request, result),
             Event::Preview { key, info, content } => self.preview_ready(ctx, key, info, content),
         }
     }

@@ -67,7 +67,7 @@ impl S3ShareApp {
     /// Lists `place` and makes it the current one (history is the caller's business).
     fn show(&mut self, place: Place) {
         let request = self.backend.next_id();
-        self.listing.reset(request);
+        self.listing.begin(request, &place);
         // A filter belongs to the folder it was typed in.
         self.listing.filter.clear();
         self.preview = None;
@@ -122,5 +122,38 @@ impl S3ShareApp {
         } else {
             self.load_preview(entry.clone());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(prefix: &str) -> Option<Place> {
+        Some(Place {
+            bucket: "b".into(),
+            prefix: prefix.into(),
+        })
+    }
+
+    #[test]
+    fn history_goes_back_and_forward_like_a_browser() {
+        let mut h = History::default();
+        assert!(!h.can_go_back() && !h.can_go_forward());
+        h.leave(at("").unwrap());
+        h.leave(at("a/").unwrap());
+        let mut current = at("a/b/");
+        assert_eq!(h.back(&mut current), at("a/"));
+        assert_eq!(current, None, "the current place was taken");
+        assert!(h.can_go_forward());
+        let mut current = at("a/");
+        assert_eq!(h.forward(&mut current), at("a/b/"));
+        // A new path forgets the way forward.
+        let mut current = at("a/");
+        h.back(&mut current);
+        h.leave(at("").unwrap());
+        assert!(!h.can_go_forward());
+        let mut nowhere = None;
+        assert_eq!(History::default().back(&mut nowhere), None);
     }
 }

@@ -3,11 +3,12 @@
 use std::path::PathBuf;
 
 use super::S3ShareApp;
+use super::backend::AfterUpload;
 
 /// Native dialogs (rfd) run on the runtime; their answers come back here.
 #[derive(Debug)]
 pub(super) enum DialogAnswer {
-    UploadPaths(Vec<PathBuf>),
+    UploadPaths(Vec<PathBuf>, AfterUpload),
     DownloadTo {
         keys: Vec<String>,
         path: PathBuf,
@@ -19,15 +20,15 @@ pub(super) enum DialogAnswer {
 /// What a typed path is for, when no native dialog is available.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PathPromptKind {
-    /// Upload a file or folder.
-    Upload,
+    /// Upload a file or folder, then do this.
+    Upload(AfterUpload),
     /// Download the keys into a file (one) or folder (several).
     Download(Vec<String>),
 }
 
 impl S3ShareApp {
     /// Opens the native file picker (or a path field where there is none).
-    pub fn pick_upload(&mut self, folders: bool) {
+    pub fn pick_upload(&mut self, folders: bool, then: AfterUpload) {
         let tx = self.dialogs.0.clone();
         let ctx = self.repaint_ctx.clone();
         self.runtime.spawn(async move {
@@ -38,10 +39,11 @@ impl S3ShareApp {
                 dialog.pick_files().await
             };
             let answer = match picked {
-                Some(handles) if !handles.is_empty() => {
-                    DialogAnswer::UploadPaths(handles.iter().map(|h| h.path().to_owned()).collect())
-                }
-                _ => DialogAnswer::Nothing(PathPromptKind::Upload),
+                Some(handles) if !handles.is_empty() => DialogAnswer::UploadPaths(
+                    handles.iter().map(|h| h.path().to_owned()).collect(),
+                    then,
+                ),
+                _ => DialogAnswer::Nothing(PathPromptKind::Upload(then)),
             };
             let _ = tx.send(answer);
             ctx.request_repaint();
@@ -80,7 +82,7 @@ impl S3ShareApp {
     pub(super) fn apply_dialog_answers(&mut self) {
         while let Ok(answer) = self.dialogs.1.try_recv() {
             match answer {
-                DialogAnswer::UploadPaths(paths) => self.upload_paths(paths),
+                DialogAnswer::UploadPaths(paths, then) => self.upload_paths_then(paths, then),
                 DialogAnswer::DownloadTo { keys, path } => self.download_to(keys, path),
                 // Either no native dialog exists here or the user cancelled: offer a path field
                 // rather than silently doing nothing.

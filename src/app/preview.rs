@@ -16,6 +16,12 @@ pub struct Preview {
     pub content: Option<Result<PreviewContent, String>>,
     /// Texture of an image preview.
     pub texture: Option<egui::TextureHandle>,
+    /// Size as listed.
+    pub size: u64,
+    /// Why loading it again failed, while the last good content stays shown (stale).
+    pub failed: Option<String>,
+    /// Loading again (Retry) is under way.
+    pub reloading: bool,
 }
 
 impl S3ShareApp {
@@ -30,11 +36,30 @@ impl S3ShareApp {
             info: None,
             content: None,
             texture: None,
+            size: entry.size,
+            failed: None,
+            reloading: false,
         });
         self.backend.send(Command::Preview {
             bucket: place.bucket.clone(),
             key: entry.key,
             size: entry.size,
+        });
+    }
+
+    /// Loads the preview again (after a failure), keeping what is shown until it arrives.
+    pub fn retry_preview(&mut self) {
+        let (Some(place), Some(p)) = (&self.place, &mut self.preview) else {
+            return;
+        };
+        if p.content.as_ref().is_some_and(Result::is_err) {
+            p.content = None;
+        }
+        p.reloading = true;
+        self.backend.send(Command::Preview {
+            bucket: place.bucket.clone(),
+            key: p.key.clone(),
+            size: p.size,
         });
     }
 
@@ -50,7 +75,16 @@ impl S3ShareApp {
         if p.key != key {
             return;
         }
-        p.info = info;
+        p.reloading = false;
+        if let Err(e) = &content
+            && matches!(p.content, Some(Ok(_)))
+        {
+            // Keep what was shown, marked stale, rather than trade it for an error.
+            p.failed = Some(e.clone());
+            return;
+        }
+        p.failed = None;
+        p.info = info.or(p.info.take());
         if let Ok(PreviewContent::Image(image)) = &content {
             p.texture = Some(ctx.load_texture(
                 format!("preview:{key}"),

@@ -1,6 +1,6 @@
 //! The app type, [`S3ShareApp`], and its `eframe::App` impl: what runs every frame.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -12,7 +12,7 @@ use super::pickers::{DialogAnswer, PathPromptKind};
 use super::preview::Preview;
 use super::share::ShareDialog;
 use super::toasts::Toast;
-use super::transfers::{ConflictPrompt, RetryInfo};
+use super::transfers::{ConflictPrompt, LinkBatch, RetryInfo};
 use super::{
     ConnectionState, QuitState, Settings, browser_ui, dialogs_ui, quit, side_ui, transfers_ui,
 };
@@ -34,8 +34,16 @@ pub struct S3ShareApp {
     pub connection: ConnectionState,
     /// AWS profiles found in the shared config files.
     pub profiles: Vec<String>,
+    /// Why a connection failed, shown on its entry in the sidebar until it connects.
+    pub connection_problems: HashMap<ConnectionTarget, String>,
+    /// Where each profile goes (endpoint or region), read once at start for the labels.
+    pub profile_destinations: HashMap<String, crate::s3::ProfileDestination>,
+    /// A failure of the connection under way falls back to the embedded store (at start).
+    pub(super) fall_back_to_local: bool,
     /// Bucket names (or why they cannot be listed).
     pub buckets: Option<Result<Vec<String>, String>>,
+    /// Why listing the buckets again failed, while the last good list stays shown (stale).
+    pub buckets_failed: Option<String>,
     /// A bucket name being typed.
     pub bucket_input: String,
     /// Where the user is.
@@ -47,6 +55,11 @@ pub struct S3ShareApp {
     /// Every transfer of this session.
     pub transfers: Vec<Transfer>,
     pub(super) retry_info: HashMap<TransferId, RetryInfo>,
+    /// "Upload and copy link" uploads whose links are not copied yet.
+    pub(super) link_batches: Vec<LinkBatch>,
+    /// [`Command::MakeLinks`](super::backend::Command::MakeLinks) requests whose links go
+    /// straight to the clipboard (no dialog).
+    pub(super) link_copies: HashSet<u64>,
     /// An open conflict question.
     pub conflicts: Option<ConflictPrompt>,
     /// The share dialog.
@@ -102,12 +115,18 @@ impl S3ShareApp {
             repaint_ctx: ctx,
             connection: ConnectionState::Idle,
             profiles: crate::s3::aws_profiles(),
+            connection_problems: HashMap::new(),
+            profile_destinations: profile_destinations(),
+            fall_back_to_local: false,
             buckets: None,
+            buckets_failed: None,
             bucket_input: String::new(),
             place: None,
             history: History::default(),
             transfers: Vec::new(),
             retry_info: HashMap::new(),
+            link_batches: Vec::new(),
+            link_copies: HashSet::new(),
             conflicts: None,
             share: None,
             confirm_delete: None,
@@ -121,13 +140,10 @@ impl S3ShareApp {
             first_frame_shown: false,
         };
         let target = app.settings.last_target.clone().unwrap_or_else(|| {
-            if crate::s3::ConnectOptions::default().uses_local_store() {
-                ConnectionTarget::Local
-            } else {
-                ConnectionTarget::Profile("default".into())
-            }
+            crate::s3::first_run_profile()
+                .map_or(ConnectionTarget::Local, ConnectionTarget::Profile)
         });
-        app.connect(target);
+        app.connect_at_start(target);
         app
     }
 
@@ -204,4 +220,15 @@ fn style(ctx: &egui::Context) {
         s.spacing.button_padding = egui::vec2(8.0, 4.0);
         s.spacing.interact_size.y = 24.0;
     });
+}
+
+/// Where each AWS profile goes, for the sidebar labels.
+fn profile_destinations() -> HashMap<String, crate::s3::ProfileDestination> {
+    crate::s3::aws_profiles()
+        .into_iter()
+        .map(|p| {
+            let d = crate::s3::profile_destination(&p);
+            (p, d)
+        })
+        .collect()
 }

@@ -1,8 +1,10 @@
 //! What survives a restart: eframe persistence stores [`Settings`]; secrets never go here.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
-use super::backend::{ConnectionTarget, CustomEndpoint};
+use super::backend::{AfterUpload, ConnectionTarget, CustomEndpoint};
 use super::model::{Place, SortBy};
 
 /// What survives a restart (eframe persistence). Secrets never go here.
@@ -19,6 +21,28 @@ pub struct Settings {
     pub link_expiry_secs: u64,
     /// Sort column and direction.
     pub sort: Option<(SortBy, bool)>,
+    /// What a drop does: upload only, or upload and copy a link (the choice made last).
+    pub drop_copies_link: bool,
+    /// The lifetime of links copied after an upload, in seconds.
+    pub upload_link_expiry_secs: u64,
+}
+
+impl Settings {
+    /// What to do after an upload started by a drop.
+    pub fn after_drop(&self) -> AfterUpload {
+        if self.drop_copies_link {
+            self.after_upload_with_link()
+        } else {
+            AfterUpload::Nothing
+        }
+    }
+
+    /// "Upload and copy link", with the remembered lifetime.
+    pub fn after_upload_with_link(&self) -> AfterUpload {
+        AfterUpload::CopyLinks {
+            expires: Duration::from_secs(self.upload_link_expiry_secs),
+        }
+    }
 }
 
 impl Default for Settings {
@@ -29,6 +53,8 @@ impl Default for Settings {
             custom_endpoints: Vec::new(),
             link_expiry_secs: 3600,
             sort: None,
+            drop_copies_link: false,
+            upload_link_expiry_secs: 86400,
         }
     }
 }

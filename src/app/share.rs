@@ -38,6 +38,8 @@ pub struct ShareDialog {
     pub busy: bool,
     /// What went wrong.
     pub error: Option<String>,
+    /// The [`Command::MakeLinks`] whose answer the dialog waits for.
+    pub request: u64,
 }
 
 impl S3ShareApp {
@@ -75,6 +77,7 @@ impl S3ShareApp {
             qr: None,
             busy: false,
             error: None,
+            request: 0,
         });
     }
 
@@ -127,8 +130,10 @@ impl S3ShareApp {
         };
         dialog.busy = true;
         dialog.error = None;
+        dialog.request = self.backend.next_id();
         self.settings.link_expiry_secs = expires.as_secs();
         self.backend.send(Command::MakeLinks {
+            request: dialog.request,
             bucket: dialog.bucket.clone(),
             keys,
             expires,
@@ -145,15 +150,44 @@ impl S3ShareApp {
         }
     }
 
-    /// Links arrived: shown in the dialog and copied, with until when they work.
+    /// Copies links to `keys` at once, with no dialog: "Upload and copy link" when the upload
+    /// is done, and "Copy link" on a finished upload.
+    pub fn copy_links(&mut self, bucket: String, keys: Vec<String>, expires: Duration) {
+        if keys.is_empty() {
+            return;
+        }
+        let request = self.backend.next_id();
+        self.link_copies.insert(request);
+        self.backend.send(Command::MakeLinks {
+            request,
+            bucket,
+            keys,
+            expires,
+            filename: None,
+            put: false,
+        });
+    }
+
+    /// Links arrived: for the share dialog (shown there, and copied), or for a direct copy.
     pub(super) fn links_ready(
         &mut self,
         ctx: &egui::Context,
+        request: u64,
         result: Result<Vec<(String, Link)>, String>,
     ) {
+        if self.link_copies.remove(&request) {
+            match result {
+                Ok(links) => self.copy_to_clipboard(&links),
+                Err(e) => self.toast_error(format!("No link made: {e}")),
+            }
+            return;
+        }
         let Some(dialog) = &mut self.share else {
             return;
         };
+        if dialog.request != request {
+            return;
+        }
         dialog.busy = false;
         let links = match result {
             Ok(l) => l,
@@ -162,22 +196,36 @@ impl S3ShareApp {
                 return;
             }
         };
+        dialog.qr = (links.len() == 1)
+            .then(|| qr_texture(ctx, &links[0].1.url))
+            .flatten();
+        dialog.links = Some(links.clone());
+        self.copy_to_clipboard(&links);
+    }
+
+    /// Puts the links on the clipboard, one per line, and says until when they work (the
+    /// honest end: the credentials may cut a link short).
+    fn copy_to_clipboard(&mut self, links: &[(String, Link)]) {
         let text = links
             .iter()
             .map(|(_, l)| l.url.as_str())
             .collect::<Vec<_>>()
             .join("\n");
-        dialog.qr = (links.len() == 1)
-            .then(|| qr_texture(ctx, &links[0].1.url))
-            .flatten();
         let end = links.iter().map(|(_, l)| l.expires_at).min();
         let limited = links.iter().any(|(_, l)| l.limited_by_credentials);
-        dialog.links = Some(links);
-        let copied = self.clipboard.set_text(&text);
         let when = end.map(links::format_time).unwrap_or_default();
-        match copied {
-            Ok(()) if limited => self.toast_error(format!("Link copied. It stops working at {when}, sooner than asked, because the credentials expire then.")),
-            Ok(()) => self.toast(format!("Link copied. It works until {when}.")),
+        let copied = match links.len() {
+            1 => "Link copied.".to_owned(),
+            n => format!("{n} links copied, one per line."),
+        };
+        let (works, stops) = if links.len() == 1 {
+            ("It works", "It stops")
+        } else {
+            ("They work", "They stop")
+        };
+        match self.clipboard.set_text(&text) {
+            Ok(()) if limited => self.toast_error(format!("{copied} {stops} working at {when}, sooner than asked, because the credentials expire then.")),
+            Ok(()) => self.toast(format!("{copied} {works} until {when}.")),
             Err(e) => self.toast_error(e),
         }
     }

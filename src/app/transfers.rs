@@ -3,14 +3,15 @@
 //!
 //! A dropped file: [`S3ShareApp::handle_drops`] → [`S3ShareApp::upload_paths`] (the worker plans
 //! it and checks which names exist) → `upload_planned` (asks about conflicts) → `start_uploads`
-//! → the worker uploads, reporting progress as events.
+//! → the worker uploads, reporting progress as events. With "Upload and copy link" (a
+//! [`LinkBatch`]), once every file of the drop has ended their links go on the clipboard.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::S3ShareApp;
-use super::backend::{Command, ConflictChoice, PlannedUpload, TransferId};
+use super::backend::{AfterUpload, Command, ConflictChoice, PlannedUpload, TransferId};
 use super::model::{Direction, Entry, Transfer, TransferState};
 use crate::transfer::TransferEvent;
 
@@ -24,6 +25,15 @@ pub struct ConflictPrompt {
     pub(super) decided: Vec<(PlannedUpload, ConflictChoice)>,
     /// Apply the next answer to all remaining conflicts.
     pub apply_to_all: bool,
+}
+
+/// Uploads started by "Upload and copy link": once all have ended, their links are copied.
+#[derive(Debug)]
+pub(super) struct LinkBatch {
+    bucket: String,
+    /// The transfers of the batch, in the order their links are copied.
+    ids: Vec<TransferId>,
+    expires: Duration,
 }
 
 /// What a failed or cancelled transfer needs to run again.
@@ -53,12 +63,20 @@ impl S3ShareApp {
                 .collect()
         });
         if !dropped.is_empty() {
-            self.upload_paths(dropped);
+            // The half of the drop zone it landed on is the choice, remembered for next time.
+            self.settings.drop_copies_link = super::dialogs_ui::drop_copies_link(self, ctx);
+            let then = self.settings.after_drop();
+            self.upload_paths_then(dropped, then);
         }
     }
 
     /// Uploads dropped or picked paths into the current folder (asking about conflicts).
     pub fn upload_paths(&mut self, paths: Vec<PathBuf>) {
+        self.upload_paths_then(paths, AfterUpload::Nothing);
+    }
+
+    /// Uploads paths into the current folder, then does `then` (e.g. copies their links).
+    pub fn upload_paths_then(&mut self, paths: Vec<PathBuf>, then: AfterUpload) {
         let Some(place) = &self.place else {
             return self.toast_error("Open a bucket first, then drop files into it.".into());
         };
@@ -69,6 +87,7 @@ impl S3ShareApp {
             bucket: place.bucket.clone(),
             prefix: place.prefix.clone(),
             paths,
+            then,
         });
     }
 
@@ -213,9 +232,16 @@ impl S3ShareApp {
             .map(|t| t.id)
             .collect();
         for id in ids {
-            let Some(info) = self.retry_info.get(&id).cloned() else {
-                continue;
-            };
+            self.retry(id);
+        }
+    }
+
+    /// Runs one failed or cancelled transfer again.
+    pub fn retry(&mut self, id: TransferId) {
+        let Some(info) = self.retry_info.get(&id).cloned() else {
+            return;
+        };
+        {
             if let Some(t) = self.transfers.iter_mut().find(|t| t.id == id) {
                 *t = Transfer::new(id, t.direction, t.name.clone(), t.total);
             }
@@ -255,9 +281,19 @@ impl S3ShareApp {
         bucket: String,
         uploads: Vec<PlannedUpload>,
         errors: Vec<String>,
+        then: AfterUpload,
     ) {
         for e in errors {
             self.toast_error(e);
+        }
+        if let AfterUpload::CopyLinks { expires } = then
+            && !uploads.is_empty()
+        {
+            self.link_batches.push(LinkBatch {
+                bucket: bucket.clone(),
+                ids: uploads.iter().map(|u| u.id).collect(),
+                expires,
+            });
         }
         let (conflicting, fresh): (Vec<_>, Vec<_>) = uploads.into_iter().partition(|u| u.exists);
         self.start_uploads(
@@ -305,12 +341,59 @@ impl S3ShareApp {
             }
             TransferEvent::Skipped { .. } => t.state = TransferState::Skipped,
             TransferEvent::Cancelled { .. } => t.state = TransferState::Cancelled,
-            TransferEvent::Failed { error, .. } => t.state = TransferState::Failed(error),
+            TransferEvent::Failed { error, .. } => {
+                t.state = TransferState::Failed(without_cli_advice(error))
+            }
+        }
+        self.copy_finished_batches();
+    }
+
+    /// Copies the links of every "Upload and copy link" batch whose files have all ended.
+    fn copy_finished_batches(&mut self) {
+        let transfers = &self.transfers;
+        let ended = |id: &TransferId| {
+            transfers.iter().find(|t| t.id == *id).is_some_and(|t| {
+                // A finished upload counts once its final key is known (after "keep both").
+                !t.is_active() && (t.state != TransferState::Finished || t.uploaded.is_some())
+            })
+        };
+        let (done, waiting): (Vec<LinkBatch>, Vec<LinkBatch>) =
+            std::mem::take(&mut self.link_batches)
+                .into_iter()
+                .partition(|b| b.ids.iter().all(ended));
+        self.link_batches = waiting;
+        for batch in done {
+            let rows: Vec<&Transfer> = batch
+                .ids
+                .iter()
+                .filter_map(|id| self.transfers.iter().find(|t| t.id == *id))
+                .collect();
+            let keys: Vec<String> = rows
+                .iter()
+                .filter_map(|t| t.uploaded.as_ref().map(|(_, key)| key.clone()))
+                .collect();
+            let failed = rows
+                .iter()
+                .filter(|t| matches!(t.state, TransferState::Failed(_)))
+                .count();
+            if failed > 0 {
+                self.toast_error(format!(
+                    "{failed} file(s) could not be uploaded, so they have no link: see the transfers panel (Retry is there)."
+                ));
+            } else if keys.is_empty() {
+                self.toast("Nothing was uploaded, so no link was copied.".into());
+            }
+            self.copy_links(batch.bucket, keys, batch.expires);
         }
     }
 
-    /// An upload finished: it shows in the folder being viewed without listing it again.
-    pub(super) fn uploaded(&mut self, bucket: String, key: String, size: u64) {
+    /// An upload finished: its row can copy a link, and it shows in the folder being viewed
+    /// without listing it again.
+    pub(super) fn uploaded(&mut self, id: TransferId, bucket: String, key: String, size: u64) {
+        if let Some(t) = self.transfers.iter_mut().find(|t| t.id == id) {
+            t.uploaded = Some((bucket.clone(), key.clone()));
+        }
+        self.copy_finished_batches();
         let Some(place) = &self.place else { return };
         if place.bucket != bucket || !key.starts_with(&place.prefix) {
             return;
@@ -334,5 +417,32 @@ impl S3ShareApp {
             ),
         };
         self.listing.upsert(entry);
+    }
+}
+
+/// A transfer error as the app shows it. The transfer library's messages end with advice for
+/// the command line ("…; pass --overwrite to replace it"), which means nothing in a window;
+/// the fact before it stays, and the app says what happened to the file instead.
+fn without_cli_advice(error: String) -> String {
+    match error.find("; pass --") {
+        Some(at) => format!("{}; it was kept", &error[..at]),
+        None => error,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_cli_advice;
+
+    #[test]
+    fn transfer_errors_never_cite_cli_flags() {
+        assert_eq!(
+            without_cli_advice(
+                "will not overwrite /tmp/a.txt: the file exists; pass --overwrite to replace it"
+                    .into()
+            ),
+            "will not overwrite /tmp/a.txt: the file exists; it was kept"
+        );
+        assert_eq!(without_cli_advice("timed out".into()), "timed out");
     }
 }

@@ -246,8 +246,8 @@ async fn answer(
     if !in_scope(&grant, &parsed.key) {
         return text(StatusCode::FORBIDDEN, &TokenError::Invalid.to_string());
     }
-    if let Some(refusal) = check_revoked(&grant, &parsed.key, now, state).await {
-        return refusal;
+    if let Some((status, why)) = check_revoked(&grant, &parsed.key, now, state).await {
+        return text(status, &why);
     }
     let is_folder = parsed.key.ends_with('/') || parsed.key.is_empty();
     // Folder pages for folder links only: a link to one key that ends with `/` (a folder
@@ -506,15 +506,15 @@ async fn check_revoked(
     key: &str,
     now: SystemTime,
     state: &RelayState,
-) -> Option<Response<RelayBody>> {
+) -> Option<(StatusCode, String)> {
     if crate::s3::is_reserved(key) {
         // As if absent: listings hide the prefix too.
-        return Some(text(StatusCode::NOT_FOUND, "not found"));
+        return Some((StatusCode::NOT_FOUND, "not found".into()));
     }
     match state.revoked.check(&grant.bucket, &grant.id, now).await {
         Ok(false) => None,
-        Ok(true) => Some(text(StatusCode::FORBIDDEN, "this link has been revoked")),
-        Err(e) => Some(text(StatusCode::SERVICE_UNAVAILABLE, &e.to_string())),
+        Ok(true) => Some((StatusCode::FORBIDDEN, "this link has been revoked".into())),
+        Err(e) => Some((StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
     }
 }
 

@@ -370,11 +370,7 @@ impl Ledger {
                 Got::Missing | Got::Unchanged => {}
             }
         }
-        records.sort_by(|a, b| {
-            (a.created(), &a.id)
-                .partial_cmp(&(b.created(), &b.id))
-                .unwrap_or(std::cmp::Ordering::Equal)
-        });
+        records.sort_by(|a, b| (a.created(), &a.id).cmp(&(b.created(), &b.id)));
         Ok(records)
     }
 
@@ -396,32 +392,38 @@ impl Ledger {
         Ok(record)
     }
 
-    /// Read, add, write, and read again to see the id there: two revocations at once could
-    /// otherwise lose one (S3 has no portable compare-and-swap), so the loser writes again.
+    /// Read, add, write back only if unchanged meanwhile (`If-Match` with the ETag read, or
+    /// `If-None-Match: *` for a first list), and read again to see the id there: revocations
+    /// at the same moment from several machines must not lose one to another's write. A
+    /// conflict (412/409) reads and adds again. (A server that ignores conditional writes is
+    /// still caught by the read-back in all but the narrowest interleaving, and `revoke` of the
+    /// same id again adds it again.)
     async fn add_to_revoked(&self, record: &LinkRecord, now: SystemTime) -> Result<()> {
-        for attempt in 0..8u32 {
-            let mut list = match self.get_object(REVOKED_KEY, None).await? {
-                Got::Body { bytes, .. } => RevokedList::parse(&bytes)?,
-                Got::Missing | Got::Unchanged => RevokedList::default(),
+        for attempt in 0..20u32 {
+            let (etag, mut list) = match self.get_object(REVOKED_KEY, None).await? {
+                Got::Body { etag, bytes } => (etag, RevokedList::parse(&bytes)?),
+                Got::Missing | Got::Unchanged => (None, RevokedList::default()),
             };
+            let mut written = true;
             if !list.revoked.contains_key(&record.id) {
                 list.add(&record.id, record.expires(), now);
-                self.put(REVOKED_KEY, list.to_json()).await?;
+                let condition = match &etag {
+                    Some(tag) => Condition::Match(tag),
+                    None => Condition::Absent,
+                };
+                written = self.put_if(REVOKED_KEY, list.to_json(), condition).await?;
             }
-            match self.get_object(REVOKED_KEY, None).await? {
-                Got::Body { bytes, .. }
-                    if RevokedList::parse(&bytes)?.revoked.contains_key(&record.id) =>
-                {
-                    return Ok(());
-                }
-                _ => {
-                    // Someone else's write replaced ours: back off a little and add it again.
-                    let pause = Duration::from_millis(
-                        20 + u64::from(rand::random::<u8>()) * (attempt + 1) as u64,
-                    );
-                    tokio::time::sleep(pause).await;
-                }
+            if written
+                && let Got::Body { bytes, .. } = self.get_object(REVOKED_KEY, None).await?
+                && RevokedList::parse(&bytes)?.revoked.contains_key(&record.id)
+            {
+                return Ok(());
             }
+            // Someone else's write came first: back off a little (with jitter, so racing
+            // revokers spread out) and add it again.
+            let jitter = u64::from(rand::random::<u8>()) % 50;
+            let pause = Duration::from_millis(10 * u64::from(attempt + 1) + jitter);
+            tokio::time::sleep(pause).await;
         }
         Err(Error::S3 {
             operation: format!("revoking link {}", record.id),
@@ -436,6 +438,10 @@ impl Ledger {
     pub async fn fetch_revoked(&self, etag: Option<&str>) -> Result<Fetched> {
         Ok(match self.get_object(REVOKED_KEY, etag).await? {
             Got::Unchanged => Fetched::Unchanged,
+            // Servers that ignore If-None-Match (the embedded store) send the same list again.
+            Got::Body {
+                etag: Some(now), ..
+            } if etag == Some(now.as_str()) => Fetched::Unchanged,
             Got::Missing => Fetched::Missing,
             Got::Body { etag, bytes } => Fetched::List {
                 etag,
@@ -445,24 +451,40 @@ impl Ledger {
     }
 
     async fn put(&self, key: &str, body: Vec<u8>) -> Result<()> {
+        self.put_if(key, body, Condition::Always).await.map(|_| ())
+    }
+
+    /// PUT under `condition`; `Ok(false)` when the server refused it for the condition.
+    async fn put_if(&self, key: &str, body: Vec<u8>, condition: Condition<'_>) -> Result<bool> {
         let client = self.client.try_for_bucket(&self.bucket).await?;
-        client
+        let mut req = client
             .put_object()
             .bucket(&self.bucket)
             .key(key)
             .content_type("application/json")
-            .body(ByteStream::from(body))
-            .send()
-            .await
-            .map_err(|e| {
-                sdk_error(
-                    "PutObject",
-                    &format!("s3://{}/{key}", self.bucket),
-                    &self.client.endpoint_label(),
-                    e,
-                )
-            })?;
-        Ok(())
+            .body(ByteStream::from(body));
+        req = match condition {
+            Condition::Always => req,
+            Condition::Match(tag) => req.if_match(format!("\"{tag}\"")),
+            Condition::Absent => req.if_none_match("*"),
+        };
+        match req.send().await {
+            Ok(_) => Ok(true),
+            // 412: the condition failed; 409: AWS's "a conditional write is under way".
+            Err(e)
+                if !matches!(condition, Condition::Always)
+                    && e.raw_response()
+                        .is_some_and(|r| matches!(r.status().as_u16(), 409 | 412)) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(sdk_error(
+                "PutObject",
+                &format!("s3://{}/{key}", self.bucket),
+                &self.client.endpoint_label(),
+                e,
+            )),
+        }
     }
 
     /// GET of a small object; with `etag`, conditional (`Unchanged` on 304).
@@ -500,6 +522,16 @@ impl Ledger {
             bytes: bytes.to_vec(),
         })
     }
+}
+
+/// A write's precondition.
+#[derive(Clone, Copy)]
+enum Condition<'a> {
+    Always,
+    /// Only over the version with this ETag.
+    Match(&'a str),
+    /// Only if there is no object yet.
+    Absent,
 }
 
 enum Got {

@@ -18,6 +18,7 @@
 pub mod handler;
 pub mod index;
 pub mod ledger;
+pub mod limits;
 pub mod path;
 pub mod revoked;
 pub mod secret;

@@ -7,9 +7,10 @@
 //! (`.s3share/revoked.json`, see [`super::ledger`]). Every relay polls that one object for each
 //! bucket it has served in the last [`RevocationConfig::idle`] (10 minutes), every
 //! [`RevocationConfig::poll`] (500 ms), with a conditional GET (`If-None-Match` with the last
-//! ETag: a 304 with no body when nothing changed). A revocation therefore reaches every relay
-//! within one poll plus one GET, well under a second, with no shared state between relays and
-//! nothing but S3. The cost is two small GETs a second per relay and busy bucket; a bucket
+//! ETag: a 304 with no body when nothing changed; SeaweedFS and AWS do that, the embedded
+//! store sends the list again, which is recognised by its ETag). A revocation therefore
+//! reaches every relay within one poll plus one GET, well under a second, with no shared state
+//! between relays and nothing but S3. The cost is two small GETs a second per relay and busy bucket; a bucket
 //! nobody asked for is not polled.
 //!
 //! Failure modes, chosen to fail closed without blocking requests:
@@ -31,7 +32,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::RwLock;
 
 use super::Signer;
 use super::ledger::Fetched;
@@ -67,7 +68,8 @@ pub struct Unavailable;
 pub struct Revocations {
     source: Arc<dyn Signer>,
     config: RevocationConfig,
-    buckets: Mutex<HashMap<String, Arc<Bucket>>>,
+    /// Read on every request (a shared lock: requests never wait for each other here).
+    buckets: RwLock<HashMap<String, Arc<Bucket>>>,
     poller: OnceLock<tokio::task::AbortHandle>,
     started: Instant,
 }
@@ -76,7 +78,7 @@ impl std::fmt::Debug for Revocations {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Revocations")
             .field("config", &self.config)
-            .field("buckets", &self.buckets.lock().len())
+            .field("buckets", &self.buckets.read().len())
             .finish_non_exhaustive()
     }
 }
@@ -115,7 +117,7 @@ impl Revocations {
         Arc::new(Self {
             source,
             config,
-            buckets: Mutex::new(HashMap::new()),
+            buckets: RwLock::new(HashMap::new()),
             poller: OnceLock::new(),
             started: Instant::now(),
         })
@@ -134,9 +136,15 @@ impl Revocations {
         now: SystemTime,
     ) -> Result<bool, Unavailable> {
         self.start_poller();
-        let entry = {
-            let mut map = self.buckets.lock();
-            map.entry(bucket.to_owned()).or_default().clone()
+        let found = self.buckets.read().get(bucket).cloned();
+        let entry = match found {
+            Some(e) => e,
+            None => self
+                .buckets
+                .write()
+                .entry(bucket.to_owned())
+                .or_default()
+                .clone(),
         };
         entry.last_used.store(self.now_ms(), Ordering::Relaxed);
         if let Some(revoked) = entry.lookup(id, now) {
@@ -229,7 +237,7 @@ async fn poll(weak: Weak<Revocations>, every: Duration) {
         let now = me.now_ms();
         let idle = me.config.idle.as_millis() as u64;
         let due: Vec<(String, Arc<Bucket>)> = {
-            let mut map = me.buckets.lock();
+            let mut map = me.buckets.write();
             map.retain(|_, b| now.saturating_sub(b.last_used.load(Ordering::Relaxed)) < idle);
             map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
         };
@@ -256,6 +264,7 @@ mod tests {
     use super::*;
     use crate::relay::ledger::RevokedList;
     use crate::relay::{Presigned, SignRequest};
+    use parking_lot::Mutex;
     use std::sync::atomic::AtomicUsize;
 
     /// A bucket's revocation list as a test sets it; `None` is an unreachable server.
@@ -412,7 +421,7 @@ mod tests {
         assert_eq!(r.check("b", &A, SystemTime::now()).await, Ok(true));
         // Past its link's expiry the entry no longer counts (the token is refused as expired).
         assert_eq!(r.check("b", &A, soon).await, Ok(false));
-        eventually("forgotten when idle", async || r.buckets.lock().is_empty()).await;
+        eventually("forgotten when idle", async || r.buckets.read().is_empty()).await;
         let n = lists.fetches.load(Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert_eq!(

@@ -25,7 +25,9 @@ pub(crate) use errors::sdk_error;
 pub use listing::{ListPage, ObjectEntry, RESERVED_PREFIX, is_reserved};
 pub(crate) use presign::check_lifetime;
 pub use presign::{MAX_LIFETIME, PresignOp, Presigned};
-pub use profiles::aws_profiles;
+pub use profiles::{
+    ProfileDestination, aws_profiles, endpoint_host, first_run_profile, profile_destination,
+};
 
 use crate::error::{Error, Result};
 

@@ -21,7 +21,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::store::StorePaths;
 
 pub use protocol::{
-    Command, ConflictChoice, ConnectionTarget, CustomEndpoint, Event, PlannedUpload,
+    AfterUpload, Command, ConflictChoice, ConnectionTarget, CustomEndpoint, Event, PlannedUpload,
     PreviewContent, TransferId,
 };
 use worker::Worker;

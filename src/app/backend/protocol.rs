@@ -42,17 +42,6 @@ pub struct CustomEndpoint {
     pub profile: String,
 }
 
-impl ConnectionTarget {
-    /// The label in the connection list.
-    pub fn label(&self) -> String {
-        match self {
-            Self::Local => "This computer (embedded store)".to_owned(),
-            Self::Profile(p) => format!("AWS profile: {p}"),
-            Self::Custom(c) => c.name.clone(),
-        }
-    }
-}
-
 /// What a user decided for an upload whose key exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConflictChoice {
@@ -75,11 +64,25 @@ pub struct PlannedUpload {
     pub exists: bool,
 }
 
+/// What happens once a planned upload has finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterUpload {
+    /// Nothing more: plain upload.
+    Nothing,
+    /// "Upload and copy link": links to the uploaded files go on the clipboard.
+    CopyLinks {
+        /// The lifetime asked for (the credentials may cut it short).
+        expires: Duration,
+    },
+}
+
 /// Requests from the UI.
 #[derive(Debug)]
 pub enum Command {
     /// Connect (and make this the current connection).
     Connect(ConnectionTarget),
+    /// List the buckets again (answered by [`Event::Buckets`]).
+    ListBuckets,
     /// Stream a folder listing; `request` tags the answers.
     List {
         /// Tags every [`Event::ListPage`] / [`Event::ListDone`] / [`Event::ListFailed`] of this
@@ -98,6 +101,8 @@ pub enum Command {
         prefix: String,
         /// Dropped or picked files and folders (folders are walked).
         paths: Vec<PathBuf>,
+        /// What to do once they are uploaded (echoed in [`Event::UploadPlanned`]).
+        then: AfterUpload,
     },
     /// Start uploads.
     Upload {
@@ -136,8 +141,10 @@ pub enum Command {
         /// The folder's key, ending in `/`.
         prefix: String,
     },
-    /// Presign links (GET, or PUT with `put`).
+    /// Make links (GET, or PUT with `put`); answered by [`Event::Links`] with the same `request`.
     MakeLinks {
+        /// Tags the answer, so the share dialog and a copy after an upload tell theirs apart.
+        request: u64,
         /// Bucket of the keys.
         bucket: String,
         /// One link per key, in this order.
@@ -240,6 +247,8 @@ pub enum Event {
         uploads: Vec<PlannedUpload>,
         /// Paths that cannot be uploaded, and why.
         errors: Vec<String>,
+        /// What to do once they are uploaded, as asked in [`Command::PlanUpload`].
+        then: AfterUpload,
     },
     /// Progress of a transfer.
     Transfer {
@@ -278,7 +287,12 @@ pub enum Event {
     /// Could not create the folder.
     FolderFailed(String),
     /// Links are ready (one per key, in order).
-    Links(Result<Vec<(String, Link)>, String>),
+    Links {
+        /// The [`Command::MakeLinks`] it answers.
+        request: u64,
+        /// `(key, link)` per key, or why none could be made.
+        result: Result<Vec<(String, Link)>, String>,
+    },
     /// A preview is ready.
     Preview {
         /// The object previewed.

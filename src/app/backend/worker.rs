@@ -15,8 +15,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::preview::load_preview;
 use super::{
-    BackendConfig, Command, ConflictChoice, ConnectionTarget, Emitter, Event, Ids, PlannedUpload,
-    TransferId,
+    AfterUpload, BackendConfig, Command, ConflictChoice, ConnectionTarget, Emitter, Event, Ids,
+    PlannedUpload, TransferId,
 };
 use crate::s3::{ConnectOptions, Connection, S3Client};
 use crate::transfer::{self, EventSink, OnConflict, TransferEvent, UploadOptions, UploadOutcome};
@@ -65,6 +65,14 @@ impl Worker {
     async fn handle(&mut self, command: Command) {
         match command {
             Command::Connect(target) => self.connect(target).await,
+            Command::ListBuckets => {
+                let Some(client) = self.client() else { return };
+                let out = self.out.clone();
+                tokio::spawn(async move {
+                    let buckets = client.list_buckets().await;
+                    out.emit(Event::Buckets(buckets.map_err(|e| e.to_string())));
+                });
+            }
             Command::List {
                 request,
                 bucket,
@@ -95,12 +103,13 @@ impl Worker {
                 bucket,
                 prefix,
                 paths,
+                then,
             } => {
                 let Some(client) = self.client() else { return };
                 let (out, ids) = (self.out.clone(), self.ids.clone());
-                tokio::spawn(
-                    async move { plan_upload(client, out, ids, bucket, prefix, paths).await },
-                );
+                tokio::spawn(async move {
+                    plan_upload(client, out, ids, bucket, prefix, paths, then).await
+                });
             }
             Command::Upload { bucket, uploads } => {
                 let Some(client) = self.client() else { return };
@@ -210,6 +219,7 @@ impl Worker {
                 });
             }
             Command::MakeLinks {
+                request,
                 bucket,
                 keys,
                 expires,
@@ -224,16 +234,23 @@ impl Worker {
                         let link = if put {
                             client.link_put(&bucket, &key, expires).await
                         } else {
-                            client
-                                .link_get(&bucket, &key, expires, filename.as_deref())
+                            download_link(&client, &bucket, &key, expires, filename.as_deref())
                                 .await
                         };
                         match link {
                             Ok(l) => links.push((key, l)),
-                            Err(e) => return out.emit(Event::Links(Err(e.to_string()))),
+                            Err(e) => {
+                                return out.emit(Event::Links {
+                                    request,
+                                    result: Err(e.to_string()),
+                                });
+                            }
                         }
                     }
-                    out.emit(Event::Links(Ok(links)));
+                    out.emit(Event::Links {
+                        request,
+                        result: Ok(links),
+                    });
                 });
             }
             Command::Preview { bucket, key, size } => {
@@ -283,7 +300,7 @@ impl Worker {
             Err(e) => {
                 return self.out.emit(Event::ConnectFailed {
                     target,
-                    error: e.to_string(),
+                    error: for_app(&e),
                 });
             }
         };
@@ -294,7 +311,7 @@ impl Worker {
             Err(e) => {
                 return self.out.emit(Event::ConnectFailed {
                     target,
-                    error: e.to_string(),
+                    error: for_app(&e),
                 });
             }
         };
@@ -311,7 +328,7 @@ impl Worker {
         {
             return self.out.emit(Event::ConnectFailed {
                 target,
-                error: e.to_string(),
+                error: for_app(e),
             });
         }
         let local_store = self
@@ -323,12 +340,34 @@ impl Worker {
         self.out.emit(Event::Connected {
             default_bucket: local_store.map(|_| crate::store::DEFAULT_BUCKET.to_owned()),
             local_port: local_store.map(|s| s.state().port),
-            endpoint: client.endpoint_label(),
+            endpoint: destination(&target, &client),
             credentials_expiry: expiry,
             target,
         });
         self.out
             .emit(Event::Buckets(buckets.map_err(|e| e.to_string())));
+    }
+}
+
+/// An error as the app shows it: the library's messages name CLI flags where the CLI can help;
+/// the app says what to do in the app instead.
+fn for_app(e: &crate::Error) -> String {
+    match e {
+        // What to do first: the chain's details can run to many lines.
+        crate::Error::NoCredentials(why) => format!(
+            "no AWS credentials found: run `aws configure` or `aws sso login`, then Retry, or use the embedded store (first in the list of connections). Details: {why}"
+        ),
+        e => e.to_string(),
+    }
+}
+
+/// Where a connection goes, as the sidebar shows it: a host for an endpoint (a profile's own
+/// `endpoint_url` included, which the client's label does not know), else AWS and the region.
+fn destination(target: &ConnectionTarget, client: &S3Client) -> String {
+    match target {
+        ConnectionTarget::Local => crate::s3::endpoint_host(&client.endpoint_label()),
+        ConnectionTarget::Profile(p) => crate::s3::profile_destination(p).label(),
+        ConnectionTarget::Custom(c) => crate::s3::endpoint_host(&c.endpoint),
     }
 }
 
@@ -344,6 +383,7 @@ async fn plan_upload(
     bucket: String,
     prefix: String,
     paths: Vec<PathBuf>,
+    then: AfterUpload,
 ) {
     let planned = tokio::task::spawn_blocking(move || transfer::plan_upload(&paths, &prefix)).await;
     let Ok((items, errors)) = planned else { return };
@@ -375,7 +415,21 @@ async fn plan_upload(
         bucket,
         uploads,
         errors: errors.iter().map(|e| e.to_string()).collect(),
+        then,
     });
+}
+
+/// The one place the app makes a download link, for the share dialog and for "Upload and copy
+/// link" alike. Today it is a presigned URL; when the app can run the relay, this is the seam
+/// where a relay link (short, stable) replaces it, with the same honest expiry.
+async fn download_link(
+    client: &S3Client,
+    bucket: &str,
+    key: &str,
+    expires: Duration,
+    filename: Option<&str>,
+) -> crate::Result<crate::links::Link> {
+    client.link_get(bucket, key, expires, filename).await
 }
 
 async fn upload_one(
