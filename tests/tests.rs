@@ -712,6 +712,7 @@ mod presign;
 mod relay;
 mod relay_hardening;
 mod relay_ledger;
+mod relay_pages;
 mod s3_behaviour;
 #[cfg(feature = "gui")]
 mod ui;

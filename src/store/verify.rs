@@ -311,17 +311,27 @@ impl_s3_delegating! {
 
     async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
         let input = &req.input;
-        let first_page = input.continuation_token.is_none() && input.start_after.is_none();
-        let folders_wanted = first_page && input.delimiter.as_deref() == Some("/");
+        // s3s-fs's continuation tokens are keys: this page covers the keys after `start` and
+        // up to its next token.
+        let start = match (input.continuation_token.clone(), input.start_after.clone()) {
+            (Some(c), Some(s)) => Some(c.max(s)),
+            (c, s) => c.or(s),
+        };
+        let folders_wanted = input.delimiter.as_deref() == Some("/");
         let bucket_dir = self.root.join(&input.bucket);
         let prefix = input.prefix.clone().unwrap_or_default();
         let mut response = self.inner.list_objects_v2(req).await?;
         if folders_wanted {
             // s3s-fs derives folders from the files below them, so a new, empty folder (the
-            // `prefix/` marker, stored as a bare directory) would never show.
+            // `prefix/` marker, stored as a bare directory) would never show. Each is added on
+            // the one page whose key range holds it, so paging never repeats a folder.
+            let end = response.output.next_continuation_token.clone();
+            let in_page = |f: &String| {
+                start.as_ref().is_none_or(|s| f > s) && end.as_ref().is_none_or(|e| f <= e)
+            };
             let prefixes = response.output.common_prefixes.get_or_insert_with(Vec::new);
             for folder in folders_at(&bucket_dir, &prefix) {
-                if !prefixes.iter().any(|p| p.prefix.as_deref() == Some(folder.as_str())) {
+                if in_page(&folder) && !prefixes.iter().any(|p| p.prefix.as_deref() == Some(folder.as_str())) {
                     prefixes.push(CommonPrefix { prefix: Some(folder) });
                 }
             }
