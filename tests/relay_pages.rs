@@ -74,6 +74,15 @@ impl Relay {
 
 /// A relay in front of `s`; `streaming`: every request streamed (the embedded store's mode).
 async fn start_relay(s: &TestServer, streaming: bool, page_size: usize) -> Relay {
+    start_relay_with(s, streaming, page_size, ServerConfig::default()).await
+}
+
+async fn start_relay_with(
+    s: &TestServer,
+    streaming: bool,
+    page_size: usize,
+    config: ServerConfig,
+) -> Relay {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let secret = Secret::random();
@@ -85,7 +94,7 @@ async fn start_relay(s: &TestServer, streaming: bool, page_size: usize) -> Relay
     state.page_size = page_size;
     let config = ServerConfig {
         listen: addr,
-        ..Default::default()
+        ..config
     };
     let server = RelayServer::serve(listener, Arc::new(state), config).unwrap();
     Relay { server, secret }
@@ -900,4 +909,50 @@ async fn serve_on_the_embedded_store_streams() {
     assert!(!h.contains("\r\nlocation:"), "{dump}");
     assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&file).unwrap());
     assert!(log.contains("streams its files itself"), "{log}");
+}
+
+/// A streamed upload that outlasts the connection lifetime (which bounds keep-alive) plus the
+/// shutdown grace still arrives whole: the lifetime never cuts a transfer under way.
+#[tokio::test]
+async fn a_streamed_transfer_outlives_the_connection_lifetime() {
+    let s = crate::support::embedded().await;
+    let relay = start_relay_with(
+        &s,
+        true,
+        1000,
+        ServerConfig {
+            connection_lifetime: Duration::from_millis(200),
+            shutdown_grace: Duration::from_millis(200),
+            ..ServerConfig::default()
+        },
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = "lifetime/slow.bin";
+    let file = random_file(dir.path(), "slow.bin", 1536 << 10, 5);
+    let g = Grant::new(
+        &s.bucket,
+        Scope::Key(key.into()),
+        methods(false, true, false),
+        later(),
+    );
+    let out = dir.path().join("out");
+    // 1.5 MiB at 1 MiB/s: the body is still arriving long after lifetime and grace.
+    let code = curl_status(
+        &out,
+        &[
+            "--limit-rate",
+            "1M",
+            "-T",
+            &file.display().to_string(),
+            &relay.link(&g),
+        ],
+    )
+    .await;
+    assert_eq!(code, "200", "upload: {}", read(&out));
+    assert_eq!(
+        stored(&s, key).await.as_deref(),
+        Some(std::fs::read(&file).unwrap().as_slice()),
+        "the upload arrived whole"
+    );
 }
