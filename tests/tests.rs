@@ -710,6 +710,7 @@ mod download_safety;
 mod embedded_store;
 mod presign;
 mod relay;
+mod resume;
 mod s3_behaviour;
 #[cfg(feature = "gui")]
 mod ui;

@@ -4,6 +4,7 @@
 mod download;
 mod http;
 mod plan;
+mod resume;
 mod upload;
 
 use std::sync::Arc;
@@ -16,6 +17,7 @@ pub use plan::{
     InputKind, LocalFile, LocalInput, UploadItem, plan_keys, plan_upload, plan_upload_into,
     scan_inputs,
 };
+pub use resume::{NoticeSink, PendingUpload, ResumeNotice, ResumeStore};
 pub use upload::{OnConflict, UploadOptions, UploadOutcome, part_size_for};
 
 /// What happened to one transfer; `id` is the item's index in the batch.

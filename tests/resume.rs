@@ -1,0 +1,309 @@
+//! Resuming interrupted transfers (issue 8): the real binary is killed (SIGKILL, so nothing of
+//! it can clean up) in the middle of a transfer, then the very same command runs again. The
+//! moment of the kill is set by a proxy, not by a timer: it lets a known amount through and
+//! then holds everything else.
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::cli_safety::{cli, text};
+use crate::on_both_servers;
+use crate::support::TestServer;
+use crate::support::proxy::{Fault, Kind, Proxy};
+
+const MIB: u64 = 1024 * 1024;
+/// The part size the command line uses for the files here (its default minimum).
+const PART: u64 = 16 * MIB;
+
+/// A scratch folder in memory where there is one: these tests write hundreds of MiB.
+fn scratch() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        tempfile::tempdir_in(shm).unwrap()
+    } else {
+        tempfile::tempdir().unwrap()
+    }
+}
+
+/// Writes `len` bytes that differ at every 8-byte position and with every `seed` (a part
+/// stored at the wrong place, or from another version, cannot go unnoticed). Cheap to make.
+fn patterned_file(path: &Path, len: u64, seed: u64) {
+    use std::io::Write as _;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut chunk = vec![0u8; MIB as usize];
+    let mut at = 0u64;
+    while at < len {
+        let n = (len - at).min(MIB) as usize;
+        for (i, word) in chunk[..n].chunks_mut(8).enumerate() {
+            let v = ((at / 8 + i as u64) ^ seed).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            word.copy_from_slice(&v.to_le_bytes()[..word.len()]);
+        }
+        out.write_all(&chunk[..n]).unwrap();
+        at += n as u64;
+    }
+    out.flush().unwrap();
+}
+
+/// Whether the object holds exactly the bytes of `file`, read through a link as anyone would
+/// (compared as they come: no copy of hundreds of MiB in memory).
+async fn object_is_file(s: &TestServer, key: &str, file: &Path) -> bool {
+    use futures::StreamExt as _;
+    use std::io::Read as _;
+    let link = s
+        .client
+        .link_get(&s.bucket, key, Duration::from_secs(60), None)
+        .await
+        .unwrap();
+    let r = reqwest::get(&link.url).await.unwrap();
+    assert_eq!(r.status(), 200, "{}: GET {key}", s.name);
+    let mut local = std::io::BufReader::new(std::fs::File::open(file).unwrap());
+    let mut body = r.bytes_stream();
+    let mut buf = Vec::new();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.unwrap();
+        buf.resize(chunk.len(), 0);
+        if local.read_exact(&mut buf).is_err() || buf[..] != chunk[..] {
+            return false;
+        }
+    }
+    local.read(&mut [0]).unwrap() == 0
+}
+
+/// The server as the command line sees it: through `endpoint`.
+fn through(s: &TestServer, endpoint: &str) -> TestServer {
+    TestServer {
+        name: s.name,
+        client: s.client.clone(),
+        bucket: s.bucket.clone(),
+        _connection: None,
+        _dir: None,
+        endpoint: endpoint.to_owned(),
+        access_key: s.access_key.clone(),
+        secret_key: s.secret_key.clone(),
+    }
+}
+
+/// Waits (bounded) until `ready` says so.
+async fn wait_until<F: Future<Output = bool>>(what: &str, mut ready: impl FnMut() -> F) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !ready().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// SIGKILL: the process gets no chance to clean anything up.
+fn kill(mut child: Child) -> String {
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    err
+}
+
+/// Runs the command to its end (bounded).
+async fn finish(mut cmd: std::process::Command) -> Output {
+    tokio::time::timeout(
+        Duration::from_secs(120),
+        tokio::task::spawn_blocking(move || cmd.output().unwrap()),
+    )
+    .await
+    .expect("the command finishes")
+    .unwrap()
+}
+
+/// The body bytes of the uploads (PUT, UploadPart) in `seen` that the proxy let through.
+fn body_bytes(seen: &[crate::support::proxy::Seen]) -> u64 {
+    seen.iter()
+        .filter(|r| matches!(r.kind, Kind::UploadPart | Kind::PutObject))
+        .map(|r| {
+            r.header("content-length")
+                .first()
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
+/// The resume records an upload left in `home`.
+fn upload_records(home: &Path) -> Vec<PathBuf> {
+    let dir = home.join("s3share/data/resume/uploads");
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "json"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Starts `put FILE s3://bucket/KEY` through a proxy that lets `parts_through` parts reach the
+/// server and holds every later one; kills the command once the server holds those parts.
+/// Returns the proxy (still holding) and the body bytes that reached the server.
+async fn put_killed_after(
+    s: &TestServer,
+    home: &Path,
+    file: &Path,
+    key: &str,
+    parts_through: usize,
+) -> (Proxy, Vec<String>, u64) {
+    let proxy = Proxy::start(&s.endpoint).await;
+    // A header the server never sends, removed: the part goes through untouched.
+    proxy.fault(
+        Kind::UploadPart,
+        Fault::SetResponseHeader("x-test-untouched", None),
+        parts_through,
+    );
+    proxy.fault(Kind::UploadPart, Fault::Silence, usize::MAX);
+    let args = vec![
+        "put".to_owned(),
+        file.to_str().unwrap().to_owned(),
+        format!("s3://{}/{key}", s.bucket),
+    ];
+    let child = cli(&through(s, &proxy.endpoint), home)
+        .args(&args)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (client, bucket) = (&s.client, &s.bucket);
+    let proxy_ref = &proxy;
+    wait_until(
+        "the parts let through, stored, and a held part",
+        || async move {
+            if proxy_ref.seen_of(Kind::UploadPart).len() <= parts_through {
+                return false;
+            }
+            let open = client.list_open_uploads(bucket, key).await.unwrap();
+            let Some((_, id)) = open.first() else {
+                return false;
+            };
+            let parts = client.list_parts(bucket, key, id).await.unwrap();
+            parts.is_some_and(|p| p.len() == parts_through)
+        },
+    )
+    .await;
+    let _ = kill(child);
+    let through_bytes = body_bytes(&proxy.seen()[..]) - held_bytes(&proxy, parts_through);
+    (proxy, args, through_bytes)
+}
+
+/// The body bytes of the parts the proxy held (all UploadParts after the first `through`).
+fn held_bytes(proxy: &Proxy, through: usize) -> u64 {
+    body_bytes(&proxy.seen_of(Kind::UploadPart)[through..])
+}
+
+/// Kill -9 in the middle of a 256 MiB upload, then the same command again: it sends only the
+/// parts the server does not hold (less than what was left plus one part), the object is the
+/// file byte for byte, and neither an open upload nor a resume record is left.
+async fn a_killed_put_resumes(s: &TestServer) {
+    let dir = scratch();
+    let home = dir.path();
+    let file = home.join("big.bin");
+    let size = 256 * MIB;
+    patterned_file(&file, size, 1);
+    let (proxy, args, sent_before) = put_killed_after(s, home, &file, "big.bin", 6).await;
+    assert_eq!(sent_before, 6 * PART, "{}", s.name);
+    assert_eq!(
+        s.client
+            .list_open_uploads(&s.bucket, "")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        upload_records(home).len(),
+        1,
+        "the interrupted upload is recorded"
+    );
+
+    proxy.clear_faults();
+    let seen_before = proxy.seen().len();
+    let out = finish({
+        let mut c = cli(&through(s, &proxy.endpoint), home);
+        c.args(&args);
+        c
+    })
+    .await;
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{}: {err}", s.name);
+    assert!(err.contains("resuming"), "{}: {err}", s.name);
+    let rerun = body_bytes(&proxy.seen()[seen_before..]);
+    let left = size - sent_before;
+    assert!(
+        rerun < left + PART,
+        "{}: the rerun sent {rerun} bytes; {left} were left",
+        s.name
+    );
+    assert_eq!(
+        rerun,
+        size - 6 * PART,
+        "{}: exactly the missing parts",
+        s.name
+    );
+    assert!(object_is_file(s, "big.bin", &file).await, "{}", s.name);
+    assert!(
+        s.client
+            .list_open_uploads(&s.bucket, "")
+            .await
+            .unwrap()
+            .is_empty(),
+        "{}: an upload was left open",
+        s.name
+    );
+    assert!(upload_records(home).is_empty(), "{}: record left", s.name);
+}
+
+/// The file changed between the killed run and the rerun: the old upload is aborted (its parts
+/// are of another version), the file is sent whole, and the command says so.
+async fn a_changed_file_restarts_its_upload(s: &TestServer) {
+    let dir = scratch();
+    let home = dir.path();
+    let file = home.join("doc.bin");
+    let size = 48 * MIB;
+    patterned_file(&file, size, 2);
+    let (proxy, args, _) = put_killed_after(s, home, &file, "doc.bin", 1).await;
+    let old = s.client.list_open_uploads(&s.bucket, "").await.unwrap();
+    assert_eq!(old.len(), 1);
+
+    // Same size, new bytes (and a new modification time).
+    patterned_file(&file, size, 3);
+    proxy.clear_faults();
+    let seen_before = proxy.seen().len();
+    let out = finish({
+        let mut c = cli(&through(s, &proxy.endpoint), home);
+        c.args(&args);
+        c
+    })
+    .await;
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{}: {err}", s.name);
+    assert!(
+        err.contains("changed since its interrupted upload") && err.contains("starting over"),
+        "{}: {err}",
+        s.name
+    );
+    assert_eq!(body_bytes(&proxy.seen()[seen_before..]), size, "{}", s.name);
+    assert_eq!(proxy.seen_of(Kind::AbortMultipart).len(), 1, "{}", s.name);
+    assert!(object_is_file(s, "doc.bin", &file).await, "{}", s.name);
+    assert!(
+        s.client
+            .list_open_uploads(&s.bucket, "")
+            .await
+            .unwrap()
+            .is_empty(),
+        "{}: the old upload was left open",
+        s.name
+    );
+    assert!(upload_records(home).is_empty(), "{}: record left", s.name);
+}
+
+on_both_servers!(a_killed_put_resumes, a_changed_file_restarts_its_upload);
