@@ -149,6 +149,11 @@ pub enum Command {
     ///
     /// With -r, `s3://bucket/docs` means the folder `docs/` (its keys, not every key starting
     /// with "docs"); without -r it means the object `docs`.
+    ///
+    /// A download interrupted without a clean-up (the process killed, a crash, the network
+    /// gone) continues when the same command runs again: it fetches only the missing bytes,
+    /// and only while the object is the same version (its ETag); a changed object is
+    /// downloaded from the start.
     Get {
         /// s3://bucket/key (or s3://bucket/folder with -r).
         location: S3Location,
@@ -835,14 +840,14 @@ async fn get(
     let cancel = cancel_on_ctrl_c();
     let sizes: Vec<u64> = items.iter().map(|i| i.size).collect();
     let progress = BatchProgress::new(&sizes, "downloading");
+    // A download interrupted by a kill, a crash or the network continues where it stopped.
+    let resume = transfer::ResumeStore::for_user().map(|store| {
+        let progress = progress.clone();
+        store.with_notices(Arc::new(move |notice| progress.println(notice.to_string())))
+    });
+    let options = transfer::DownloadOptions { overwrite, resume };
     let results = client
-        .download_many(
-            &location.bucket,
-            &items,
-            overwrite,
-            progress.sink(),
-            &cancel,
-        )
+        .download_many_with(&location.bucket, &items, &options, progress.sink(), &cancel)
         .await;
     progress.total.finish_and_clear();
     for (item, r) in items.iter().zip(results) {

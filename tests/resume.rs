@@ -6,6 +6,8 @@
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::cli_safety::{cli, text};
@@ -307,3 +309,263 @@ async fn a_changed_file_restarts_its_upload(s: &TestServer) {
 }
 
 on_both_servers!(a_killed_put_resumes, a_changed_file_restarts_its_upload);
+
+/// A TCP proxy that counts the bytes it passes from the server to the client and, once
+/// `hold_after` of them went through, holds every connection: nothing more is forwarded either
+/// way, and the connections stay open (a download that cannot go on, and cannot fail either).
+struct CountingProxy {
+    endpoint: String,
+    down: Arc<AtomicU64>,
+    hold_after: Arc<AtomicU64>,
+    held: Arc<AtomicBool>,
+}
+
+impl CountingProxy {
+    async fn start(upstream: &str, hold_after: u64) -> CountingProxy {
+        let upstream: std::net::SocketAddr =
+            upstream.trim_start_matches("http://").parse().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let down = Arc::new(AtomicU64::new(0));
+        let hold_after = Arc::new(AtomicU64::new(hold_after));
+        let held = Arc::new(AtomicBool::new(false));
+        let (d, h, hd) = (down.clone(), hold_after.clone(), held.clone());
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
+                    continue;
+                };
+                let (cr, cw) = client.into_split();
+                let (sr, sw) = server.into_split();
+                let gate = (d.clone(), h.clone(), hd.clone());
+                tokio::spawn(pump(cr, sw, None));
+                tokio::spawn(pump(sr, cw, Some(gate)));
+            }
+        });
+        CountingProxy {
+            endpoint,
+            down,
+            hold_after,
+            held,
+        }
+    }
+
+    fn down(&self) -> u64 {
+        self.down.load(Ordering::SeqCst)
+    }
+
+    /// New connections go through unhindered (held ones stay held).
+    fn release(&self) {
+        self.hold_after.store(u64::MAX, Ordering::SeqCst);
+    }
+}
+
+/// Forwards `from` to `to`; with a gate, counts the bytes and holds once the limit is reached.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    gate: Option<(Arc<AtomicU64>, Arc<AtomicU64>, Arc<AtomicBool>)>,
+) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut buf = vec![0; 64 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let mut pass = n;
+        if let Some((down, limit, held)) = &gate {
+            let before = down.load(Ordering::SeqCst);
+            pass = n.min(limit.load(Ordering::SeqCst).saturating_sub(before) as usize);
+            down.fetch_add(pass as u64, Ordering::SeqCst);
+            if pass < n {
+                if to.write_all(&buf[..pass]).await.is_ok() {
+                    held.store(true, Ordering::SeqCst);
+                }
+                let _keep = (from, to);
+                std::future::pending::<()>().await;
+                return;
+            }
+        }
+        if to.write_all(&buf[..pass]).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The partial files in `dir`.
+fn partials(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.to_string_lossy()
+                .ends_with(s3share::transfer::PARTIAL_SUFFIX)
+        })
+        .collect()
+}
+
+/// The resume records of downloads in `home`.
+fn download_records(home: &Path) -> Vec<PathBuf> {
+    let dir = home.join("s3share/data/resume/downloads");
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "json"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Stores `file` at `key` (replacing what is there).
+async fn store_file(s: &TestServer, file: &Path, key: &str) {
+    let item = s3share::transfer::UploadItem {
+        path: file.to_owned(),
+        key: key.to_owned(),
+        size: std::fs::metadata(file).unwrap().len(),
+    };
+    let options = s3share::transfer::UploadOptions {
+        on_conflict: s3share::transfer::OnConflict::Overwrite,
+        ..Default::default()
+    };
+    let r = s
+        .client
+        .upload_file(
+            &s.bucket,
+            &item,
+            0,
+            &options,
+            s3share::transfer::no_events(),
+            &Default::default(),
+        )
+        .await;
+    assert!(r.is_ok(), "{}: {r:?}", s.name);
+}
+
+fn same_files(a: &Path, b: &Path) -> bool {
+    use std::io::Read as _;
+    let (mut a, mut b) = (
+        std::io::BufReader::new(std::fs::File::open(a).unwrap()),
+        std::io::BufReader::new(std::fs::File::open(b).unwrap()),
+    );
+    let (mut x, mut y) = (vec![0; 1 << 20], vec![0; 1 << 20]);
+    loop {
+        let n = a.read(&mut x).unwrap();
+        if n == 0 {
+            return b.read(&mut y[..1]).unwrap() == 0;
+        }
+        if b.read_exact(&mut y[..n]).is_err() || x[..n] != y[..n] {
+            return false;
+        }
+    }
+}
+
+/// Starts `get s3://bucket/KEY DEST/` through a proxy that holds everything after `hold_after`
+/// bytes, and kills the command once those bytes are in its partial file. Returns the proxy
+/// (holding), the command's arguments and the bytes that went down.
+async fn get_killed_after(
+    s: &TestServer,
+    home: &Path,
+    key: &str,
+    dest: &Path,
+    hold_after: u64,
+) -> (CountingProxy, Vec<String>, u64) {
+    let proxy = CountingProxy::start(&s.endpoint, hold_after).await;
+    let args = vec![
+        "get".to_owned(),
+        format!("s3://{}/{key}", s.bucket),
+        format!("{}/", dest.display()),
+    ];
+    let child = cli(&through(s, &proxy.endpoint), home)
+        .args(&args)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let proxy_ref = &proxy;
+    wait_until("a held download, its bytes on disk", || async move {
+        let held = proxy_ref.held.load(Ordering::SeqCst);
+        let on_disk: u64 = partials(dest)
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum();
+        held && on_disk + MIB >= hold_after
+    })
+    .await;
+    let _ = kill(child);
+    let down = proxy.down();
+    (proxy, args, down)
+}
+
+/// Kill -9 in the middle of a 256 MiB download, then the same command again: it fetches only
+/// what is missing (less than what was left plus one part's worth), the file is right byte
+/// for byte, and no partial file or record is left.
+async fn a_killed_get_resumes(s: &TestServer) {
+    let dir = scratch();
+    let home = dir.path();
+    let src = home.join("src.bin");
+    let size = 256 * MIB;
+    patterned_file(&src, size, 4);
+    store_file(s, &src, "big.bin").await;
+    let dest = home.join("dest");
+    std::fs::create_dir(&dest).unwrap();
+    let (proxy, args, got_before) = get_killed_after(s, home, "big.bin", &dest, 96 * MIB).await;
+    assert_eq!(partials(&dest).len(), 1, "{}", s.name);
+    assert_eq!(download_records(home).len(), 1, "{}", s.name);
+
+    proxy.release();
+    let out = finish({
+        let mut c = cli(&through(s, &proxy.endpoint), home);
+        c.args(&args);
+        c
+    })
+    .await;
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{}: {err}", s.name);
+    assert!(err.contains("resuming"), "{}: {err}", s.name);
+    let rerun = proxy.down() - got_before;
+    let left = size - got_before.min(size);
+    assert!(
+        rerun < left + PART,
+        "{}: the rerun fetched {rerun} bytes; {left} were left",
+        s.name
+    );
+    assert!(same_files(&src, &dest.join("big.bin")), "{}", s.name);
+    assert!(partials(&dest).is_empty(), "{}: partial left", s.name);
+    assert!(download_records(home).is_empty(), "{}: record left", s.name);
+}
+
+/// The object changed between the killed run and the rerun: the rerun does not splice the two
+/// versions, it downloads the new one from the start.
+async fn a_changed_object_restarts_its_download(s: &TestServer) {
+    let dir = scratch();
+    let home = dir.path();
+    let (v1, v2) = (home.join("v1.bin"), home.join("v2.bin"));
+    let size = 48 * MIB;
+    patterned_file(&v1, size, 5);
+    patterned_file(&v2, size, 6);
+    store_file(s, &v1, "doc.bin").await;
+    let dest = home.join("dest");
+    std::fs::create_dir(&dest).unwrap();
+    let (proxy, args, _) = get_killed_after(s, home, "doc.bin", &dest, 20 * MIB).await;
+    assert_eq!(partials(&dest).len(), 1, "{}", s.name);
+
+    store_file(s, &v2, "doc.bin").await;
+    proxy.release();
+    let out = finish({
+        let mut c = cli(&through(s, &proxy.endpoint), home);
+        c.args(&args);
+        c
+    })
+    .await;
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{}: {err}", s.name);
+    assert!(err.contains("starting over"), "{}: {err}", s.name);
+    assert!(same_files(&v2, &dest.join("doc.bin")), "{}", s.name);
+    assert!(partials(&dest).is_empty(), "{}: partial left", s.name);
+    assert!(download_records(home).is_empty(), "{}: record left", s.name);
+}
+
+on_both_servers!(a_killed_get_resumes, a_changed_object_restarts_its_download);

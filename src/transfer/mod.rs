@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use download::{
-    DownloadItem, PARTIAL_SUFFIX, confined_path, plan_download, plan_download_each,
+    DownloadItem, DownloadOptions, PARTIAL_SUFFIX, confined_path, plan_download, plan_download_each,
 };
 pub use plan::{
     InputKind, LocalFile, LocalInput, UploadItem, plan_keys, plan_upload, plan_upload_into,

@@ -203,7 +203,6 @@ impl ResumeStore {
 }
 
 pub(crate) const UPLOADS: &str = "uploads";
-#[allow(dead_code)] // resumed downloads come next
 pub(crate) const DOWNLOADS: &str = "downloads";
 
 /// A short, file-name-safe name for what a record is about.
@@ -261,6 +260,10 @@ impl Slot {
 
     /// Writes the record durably: a crash leaves the old one or the new one, never a mix.
     pub(crate) fn save<T: Serialize>(&self, record: &T) -> std::io::Result<()> {
+        self.write(record, true)
+    }
+
+    fn write<T: Serialize>(&self, record: &T, durable: bool) -> std::io::Result<()> {
         let tmp = self.record.with_extension("json.tmp");
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create(true).truncate(true);
@@ -271,8 +274,18 @@ impl Slot {
         }
         let mut file = options.open(&tmp)?;
         file.write_all(&serde_json::to_vec(record).map_err(std::io::Error::other)?)?;
-        file.sync_data()?;
+        if durable {
+            file.sync_data()?;
+        }
         std::fs::rename(&tmp, &self.record)
+    }
+
+    /// Writes the record without waiting for the disk: a crash may leave the previous one,
+    /// never a mix (for records that only ever grow safer to lose, like download progress).
+    pub(crate) fn save_quick_or_warn<T: Serialize>(&self, record: &T) {
+        if let Err(e) = self.write(record, false) {
+            tracing::warn!(record = %self.record.display(), "cannot write the resume record: {e}");
+        }
     }
 
     /// [`Slot::save`], logging a failure: the transfer goes on, only its resume is at stake.
@@ -410,7 +423,6 @@ impl S3Client {
 }
 
 /// The record of a partial download.
-#[allow(dead_code)] // resumed downloads come next
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct DownloadRecord {
     pub endpoint: String,
