@@ -569,3 +569,145 @@ async fn a_changed_object_restarts_its_download(s: &TestServer) {
 }
 
 on_both_servers!(a_killed_get_resumes, a_changed_object_restarts_its_download);
+
+/// An upload whose parts were refused and whose abort could not get through either (the
+/// network gone, say): the error says it can be resumed, the library lists it for the app
+/// ([`ResumeStore::pending_uploads`]), and uploading the item again sends only what is missing.
+async fn an_upload_that_could_not_be_aborted_is_listed_and_resumed(s: &TestServer) {
+    use s3share::transfer::{ResumeStore, UploadOptions, no_events};
+    let dir = scratch();
+    let file = dir.path().join("f.bin");
+    patterned_file(&file, 40 * MIB, 7);
+    let store = ResumeStore::new(dir.path().join("resume"));
+    let proxy = Proxy::start(&s.endpoint).await;
+    let client = s.client_at(&proxy.endpoint, Default::default());
+    proxy.fault(
+        Kind::UploadPart,
+        Fault::SetResponseHeader("x-test-untouched", None),
+        1,
+    );
+    let refused = Fault::Fail {
+        status: 403,
+        code: "AccessDenied",
+    };
+    proxy.fault(Kind::UploadPart, refused, usize::MAX);
+    let unreachable = Fault::Fail {
+        status: 403,
+        code: "AccessDenied",
+    };
+    proxy.fault(Kind::AbortMultipart, unreachable, usize::MAX);
+    let item = s3share::transfer::UploadItem {
+        path: file.clone(),
+        key: "f.bin".into(),
+        size: 40 * MIB,
+    };
+    let options = UploadOptions {
+        resume: Some(store.clone()),
+        ..Default::default()
+    };
+    let cancel = Default::default();
+    let r = client
+        .upload_file(&s.bucket, &item, 0, &options, no_events(), &cancel)
+        .await;
+    let e = r.unwrap_err().to_string();
+    assert!(e.contains("run the same upload again"), "{}: {e}", s.name);
+    let pending = store.pending_uploads();
+    assert_eq!(pending.len(), 1, "{}", s.name);
+    assert_eq!(pending[0].item(), item);
+    assert_eq!(pending[0].endpoint, client.endpoint_label());
+
+    // The one part let through (parts go in parallel: not necessarily the first).
+    let stored = body_bytes(&proxy.seen_of(Kind::UploadPart)[..1]);
+    proxy.clear_faults();
+    let seen = proxy.seen().len();
+    let r = client
+        .upload_file(
+            &s.bucket,
+            &pending[0].item(),
+            0,
+            &options,
+            no_events(),
+            &cancel,
+        )
+        .await;
+    assert!(r.is_ok(), "{}: {r:?}", s.name);
+    assert_eq!(
+        body_bytes(&proxy.seen()[seen..]),
+        40 * MIB - stored,
+        "{}",
+        s.name
+    );
+    assert!(object_is_file(s, "f.bin", &file).await, "{}", s.name);
+    assert!(store.pending_uploads().is_empty(), "{}", s.name);
+    assert!(
+        s.client
+            .list_open_uploads(&s.bucket, "")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// The app's "Discard": the interrupted upload is aborted on the server and forgotten.
+async fn a_pending_upload_can_be_discarded(s: &TestServer) {
+    use s3share::transfer::{ResumeStore, UploadOptions, no_events};
+    let dir = scratch();
+    let file = dir.path().join("f.bin");
+    patterned_file(&file, 40 * MIB, 8);
+    let store = ResumeStore::new(dir.path().join("resume"));
+    let proxy = Proxy::start(&s.endpoint).await;
+    let client = s.client_at(&proxy.endpoint, Default::default());
+    let refused = || Fault::Fail {
+        status: 403,
+        code: "AccessDenied",
+    };
+    proxy.fault(Kind::UploadPart, refused(), usize::MAX);
+    proxy.fault(Kind::AbortMultipart, refused(), usize::MAX);
+    let item = s3share::transfer::UploadItem {
+        path: file.clone(),
+        key: "f.bin".into(),
+        size: 40 * MIB,
+    };
+    let options = UploadOptions {
+        resume: Some(store.clone()),
+        ..Default::default()
+    };
+    let r = client
+        .upload_file(
+            &s.bucket,
+            &item,
+            0,
+            &options,
+            no_events(),
+            &Default::default(),
+        )
+        .await;
+    assert!(r.is_err());
+    let pending = store.pending_uploads();
+    assert_eq!(pending.len(), 1, "{}", s.name);
+    assert_eq!(
+        s.client
+            .list_open_uploads(&s.bucket, "")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    proxy.clear_faults();
+    client.discard_upload(&store, &pending[0]).await.unwrap();
+    assert!(store.pending_uploads().is_empty(), "{}", s.name);
+    assert!(
+        s.client
+            .list_open_uploads(&s.bucket, "")
+            .await
+            .unwrap()
+            .is_empty(),
+        "{}",
+        s.name
+    );
+}
+
+on_both_servers!(
+    an_upload_that_could_not_be_aborted_is_listed_and_resumed,
+    a_pending_upload_can_be_discarded
+);

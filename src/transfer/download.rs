@@ -1025,6 +1025,15 @@ mod tests {
     }
 
     #[test]
+    fn content_ranges() {
+        assert_eq!(parse_content_range("bytes 5-9/10"), Some((5, 10)));
+        assert_eq!(parse_content_range("bytes 0-0/1"), Some((0, 1)));
+        assert_eq!(parse_content_range("bytes */10"), None);
+        assert_eq!(parse_content_range("bytes 5-9/*"), None);
+        assert_eq!(parse_content_range("items 5-9/10"), None);
+    }
+
+    #[test]
     fn temporary_names_are_fresh_and_beside_the_target() {
         let target = Path::new("/d/sub/file.txt");
         let (a, b) = (partial_path(target), partial_path(target));

@@ -244,6 +244,22 @@ impl S3Client {
             self.put_multipart(bucket, item, &before, options, &counter, cancel)
                 .await
         } else {
+            // An interrupted multipart upload of an earlier, larger version of the file would
+            // otherwise stay open: it is of no use now.
+            if let Some(store) = &options.resume
+                && let Some(slot) =
+                    store.claim(UPLOADS, &[&self.endpoint_label(), bucket, &item.key])
+                && let Some(record) = slot.load::<UploadRecord>()
+            {
+                self.abort_upload(&record.bucket, &record.key, &record.upload_id)
+                    .await?;
+                slot.remove();
+                store.notify(ResumeNotice::UploadRestarted {
+                    path: item.path.clone(),
+                    target: format!("s3://{bucket}/{}", item.key),
+                    why: format!("its size went from {} to {size} bytes", record.size),
+                });
+            }
             let put = self.put_single(bucket, item, &before, options, &counter, cancel);
             cancellable(cancel, put).await
         };
