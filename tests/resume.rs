@@ -240,6 +240,10 @@ async fn a_killed_put_resumes(s: &TestServer) {
     assert!(err.contains("resuming"), "{}: {err}", s.name);
     let rerun = body_bytes(&proxy.seen()[seen_before..]);
     let left = size - sent_before;
+    eprintln!(
+        "{}: killed after {sent_before} bytes up; the rerun sent {rerun}",
+        s.name
+    );
     assert!(
         rerun < left + PART,
         "{}: the rerun sent {rerun} bytes; {left} were left",
@@ -527,6 +531,10 @@ async fn a_killed_get_resumes(s: &TestServer) {
     assert!(err.contains("resuming"), "{}: {err}", s.name);
     let rerun = proxy.down() - got_before;
     let left = size - got_before.min(size);
+    eprintln!(
+        "{}: killed after {got_before} bytes down; the rerun fetched {rerun}",
+        s.name
+    );
     assert!(
         rerun < left + PART,
         "{}: the rerun fetched {rerun} bytes; {left} were left",

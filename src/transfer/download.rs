@@ -335,10 +335,19 @@ impl S3Client {
         // One byte is fetched again when all were there: a range must not be empty.
         let from = record.valid.min(record.size.saturating_sub(1));
         let reopened = {
-            let record = record.clone();
-            tokio::task::spawn_blocking(move || Partial::reopen(&record, from))
-                .await
-                .map_err(|e| local("cannot write", &item.path)(std::io::Error::other(e)))?
+            let (record, owned) = (record.clone(), item.clone());
+            tokio::task::spawn_blocking(move || {
+                let item = owned;
+                // The folders on the way are checked again (one may have become a link since),
+                // and the partial file must be the one beside the target.
+                prepare_folders(&item)?;
+                let beside = std::path::absolute(&item.path)
+                    .ok()
+                    .is_some_and(|t| t.parent() == record.partial.parent());
+                Ok::<_, Error>(beside.then(|| Partial::reopen(&record, from)).flatten())
+            })
+            .await
+            .map_err(|e| local("cannot write", &item.path)(std::io::Error::other(e)))??
         };
         let Some((partial, file)) = reopened else {
             tracing::info!(%source, "the recorded partial file is gone or not ours; starting over");
