@@ -719,3 +719,39 @@ on_both_servers!(
     an_upload_that_could_not_be_aborted_is_listed_and_resumed,
     a_pending_upload_can_be_discarded
 );
+
+/// Between the runs, the partial file was replaced by a link to another file: the rerun never
+/// writes through it (nor removes it: it is not ours); it downloads afresh into a file of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_download_never_writes_through_a_planted_link() {
+    let s = crate::support::embedded().await;
+    let dir = scratch();
+    let home = dir.path();
+    let src = home.join("src.bin");
+    patterned_file(&src, 40 * MIB, 9);
+    store_file(&s, &src, "doc.bin").await;
+    let dest = home.join("dest");
+    std::fs::create_dir(&dest).unwrap();
+    let (proxy, args, _) = get_killed_after(&s, home, "doc.bin", &dest, 16 * MIB).await;
+    let [partial] = &partials(&dest)[..] else {
+        panic!("one partial file expected");
+    };
+    let victim = home.join("victim.txt");
+    std::fs::write(&victim, "precious").unwrap();
+    std::fs::remove_file(partial).unwrap();
+    std::os::unix::fs::symlink(&victim, partial).unwrap();
+
+    proxy.release();
+    let out = finish({
+        let mut c = cli(&through(&s, &proxy.endpoint), home);
+        c.args(&args);
+        c
+    })
+    .await;
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    assert!(std::fs::symlink_metadata(partial).unwrap().is_symlink());
+    assert!(same_files(&src, &dest.join("doc.bin")));
+    assert!(download_records(home).is_empty(), "record left");
+}

@@ -162,6 +162,12 @@ impl ResumeStore {
         }
     }
 
+    /// Whether a record for `identity` in `kind` exists (a cheap look, no lock).
+    pub(crate) fn has_record(&self, kind: &str, identity: &[&str]) -> bool {
+        let name = identity_hash(identity);
+        self.dir.join(kind).join(format!("{name}.json")).exists()
+    }
+
     /// Takes the record slot for `identity` in `kind` (`uploads`, `downloads`): `None` when
     /// another transfer (in any process) holds it, or the folder cannot be used; the transfer
     /// then runs without resume, as before.
@@ -302,9 +308,18 @@ impl Slot {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => tracing::warn!(record = %self.record.display(), "cannot remove: {e}"),
         }
-        // Still locked: a process that opened this lock file meanwhile fails to take it and
-        // runs without resume; one that comes later creates a new one.
-        let _ = std::fs::remove_file(&self.lock_path);
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        // Without a record the lock file has nothing to guard: removed, so that the folder
+        // does not fill up with one per file ever sent. Still locked here: a process that
+        // opened it meanwhile fails to take it and runs without resume; one that comes later
+        // creates a new one.
+        if !self.record.exists() {
+            let _ = std::fs::remove_file(&self.lock_path);
+        }
         let _ = &self.lock;
     }
 }
@@ -474,5 +489,13 @@ mod tests {
         assert!(b.load::<DownloadRecord>().is_some(), "kept across claims");
         b.remove();
         assert_eq!(b.load::<DownloadRecord>(), None);
+        drop(b);
+        let left: Vec<_> = std::fs::read_dir(dir.path().join(UPLOADS))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert!(left.is_empty(), "nothing left without a record: {left:?}");
+        assert!(!store.has_record(UPLOADS, &["e", "b", "k"]));
     }
 }

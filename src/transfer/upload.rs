@@ -246,9 +246,11 @@ impl S3Client {
         } else {
             // An interrupted multipart upload of an earlier, larger version of the file would
             // otherwise stay open: it is of no use now.
+            let endpoint = self.endpoint_label();
+            let identity = [endpoint.as_str(), bucket, item.key.as_str()];
             if let Some(store) = &options.resume
-                && let Some(slot) =
-                    store.claim(UPLOADS, &[&self.endpoint_label(), bucket, &item.key])
+                && store.has_record(UPLOADS, &identity)
+                && let Some(slot) = store.claim(UPLOADS, &identity)
                 && let Some(record) = slot.load::<UploadRecord>()
             {
                 self.abort_upload(&record.bucket, &record.key, &record.upload_id)
