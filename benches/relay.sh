@@ -46,12 +46,18 @@ unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_PROFILE AWS_ENDPOINT_URL RUST_
 echo "shared through the relay" > "$WORK/report.txt"
 "$S3SHARE" put "$WORK/report.txt" s3://s3share/bench/ >/dev/null 2>&1
 RELAY_PORT=$(free_port)
-# Access log off: wrk's rate would otherwise measure the terminal.
+# Access log off here (RUST_LOG=warn); the second relay below keeps `serve`'s default access
+# log, written to a file (a terminal would measure the terminal).
 RUST_LOG=warn "$S3SHARE" serve --listen "127.0.0.1:$RELAY_PORT" 2>"$WORK/serve.log" &
 PIDS+=($!)
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$RELAY_PORT/" && break; sleep 0.1; done
 LINK=$("$S3SHARE" link --relay --expires 30d s3://s3share/bench/report.txt 2>/dev/null)
 [ "$(curl -s -L "$LINK")" = "shared through the relay" ] || { log "the relay link does not download"; cat "$WORK/serve.log" >&2; exit 1; }
+LOGGED_PORT=$(free_port)
+"$S3SHARE" serve --listen "127.0.0.1:$LOGGED_PORT" 2>"$WORK/access.log" &
+PIDS+=($!)
+for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$LOGGED_PORT/" && break; sleep 0.1; done
+LOGGED_LINK=${LINK/127.0.0.1:$RELAY_PORT/127.0.0.1:$LOGGED_PORT}
 
 # ---------- nginx: a fixed 307 ----------
 NGINX_PORT=$(free_port)
@@ -85,11 +91,13 @@ run_wrk() { # name url
     non2xx=$(awk '/Non-2xx or 3xx/ {print $NF}' <<<"$out")
     printf '| %-28s | %10s | %8s | %s |\n' "$1" "$rate" "$p99" "${errors:-none}${non2xx:+, non-2xx/3xx: $non2xx}"
 }
-echo "cores: $(nproc); $CONNECTIONS connections, 2 wrk threads, ${SECONDS_EACH}s each"
+echo "cores: $(nproc); $CONNECTIONS connections, 2 wrk threads, ${SECONDS_EACH}s each; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "| server                       | req/s      | p99      | failures |"
 echo "|---|---|---|---|"
 run_wrk "nginx (return 307)" "http://127.0.0.1:$NGINX_PORT/x"
 run_wrk "s3share relay (sign + 307)" "$LINK"
+run_wrk "relay, access log to a file" "$LOGGED_LINK"
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg); access log lines: $(grep -c 'status=307' "$WORK/access.log")"
 # wrk counts 3xx as success; check the relay really redirected and kept serving.
 code=$(curl -s -o /dev/null -w '%{http_code}' "$LINK")
 echo "relay still answers: HTTP $code"

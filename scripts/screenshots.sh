@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the real s3share window under Xvfb against the embedded store with sample files and
-# writes screenshots to assets/screenshots/: browse (with a preview), share dialog, transfers.
+# writes screenshots to assets/screenshots/: browse (with a preview), share dialog, drop → link
+# (the toast after "Upload and copy link"), a failed listing (kept, marked stale), transfers.
 #
 #   scripts/screenshots.sh            # builds target/debug/s3share if needed
 #   S3SHARE=target/release/s3share scripts/screenshots.sh
@@ -41,7 +42,9 @@ sleep 1
 WID=
 for _ in $(seq 50); do WID=$(xdotool search --name '^s3share' 2>/dev/null | head -1) && [ -n "$WID" ] && break; sleep 0.2; done
 [ -n "$WID" ] || { cat "$WORK/app.log"; echo "the window did not appear" >&2; exit 1; }
-xdotool windowsize "$WID" 1280 800 windowmove "$WID" 0 0 windowfocus "$WID"
+xdotool windowsize "$WID" 1280 800 windowmove "$WID" 0 0
+# Without a window manager the focus may only be set once the window is mapped: retry.
+for _ in $(seq 20); do xdotool windowfocus "$WID" 2>/dev/null && break; sleep 0.2; done
 sleep 2
 key() { xdotool key --window "$WID" "$@"; sleep 0.6; }
 shot() { import -window root "$OUT/$1.png"; echo "wrote assets/screenshots/$1.png"; }
@@ -55,6 +58,22 @@ shot browse
 key ctrl+l; key Return; sleep 1
 shot share
 key Escape
+
+# Drop → link: "Upload and copy link" (Ctrl+Shift+U; a typed path stands in for the drop, as
+# Xvfb has no drag and drop), then the toast says the link is copied and until when it works.
+key ctrl+shift+u; sleep 1
+xdotool type --window "$WID" "$WORK/files/README.txt"; key Return; sleep 1.5
+shot drop-link
+sleep 4
+
+# A failed listing: the bucket goes away under the server and the folder is refreshed. The last
+# listing stays, marked stale, with what to do; it never says the folder is empty.
+BUCKET=$S3SHARE_HOME/data/objects/s3share
+mv "$BUCKET" "$WORK/away"
+key F5; sleep 1
+shot failed-listing
+mv "$WORK/away" "$BUCKET"
+key F5; sleep 1
 
 # Transfers: upload a large file through the path field (no portal under Xvfb).
 key ctrl+u; sleep 1

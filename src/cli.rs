@@ -1,5 +1,5 @@
 //! The command-line face: `ls`, `put`, `get`, `link`, `rm`, `mkdir`, `buckets`, `store`,
-//! `serve`.
+//! `serve`, `links`, `revoke`, `relay-secret`.
 //!
 //! Every command is a thin layer over the library; what it adds is terminal output (progress
 //! bars on a terminal, plain lines or JSON otherwise), conflict questions, and exit codes:
@@ -198,7 +198,7 @@ pub enum Command {
         /// Relay link with --put: largest upload accepted, e.g. 100M.
         #[arg(long, requires = "relay", value_name = "SIZE")]
         max_size: Option<String>,
-        /// Relay link: a note shown with the link (not stored yet).
+        /// Relay link: a note kept with the link in the ledger (shown by `s3share links`).
         #[arg(long, requires = "relay")]
         note: Option<String>,
         /// Relay link: the relay's address as teammates reach it (default:
@@ -244,6 +244,12 @@ pub enum Command {
     Store,
     /// Run the relay: answer `link --relay` links with redirects to freshly signed S3 URLs,
     /// until Ctrl+C. With -v, one access-log line per request (never tokens or signed URLs).
+    ///
+    /// Links revoked with `s3share revoke` are refused within a second (the relay polls each
+    /// served bucket's small revocation list; requests are checked in memory). The secret file
+    /// is re-read when it changes, so `s3share relay-secret rotate` needs no restart. Several
+    /// instances with one secret file serve the same links (e.g. behind a load balancer, each
+    /// with the same --public-url).
     Serve {
         /// Address to listen on; anything but loopback is reachable from other machines.
         #[arg(long, value_name = "ADDR:PORT", default_value = crate::relay::DEFAULT_LISTEN)]
@@ -257,6 +263,46 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         secret_file: Option<PathBuf>,
     },
+    /// List the relay links recorded in a bucket: id, state, expiry, methods, scope, note.
+    ///
+    /// Every link `link --relay` makes is recorded (under `.s3share/` in its bucket, which
+    /// listings hide); its state is active, expired or revoked. Tokens are never stored, so the
+    /// ledger holds no working link.
+    Links {
+        /// s3://bucket (default: the embedded store's bucket, else every bucket).
+        location: Option<S3Location>,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a relay link by its id: every running `serve` refuses it within a second.
+    Revoke {
+        /// The link id (printed by `link --relay`, listed by `s3share links`).
+        id: String,
+        /// s3://bucket the link is for (default: the embedded store's bucket, else the bucket
+        /// whose ledger holds the id).
+        location: Option<S3Location>,
+    },
+    /// Manage the relay's secret.
+    #[command(subcommand)]
+    RelaySecret(RelaySecretCommand),
+}
+
+/// `s3share relay-secret …`.
+#[derive(Debug, Subcommand)]
+pub enum RelaySecretCommand {
+    /// Replace the secret: new links use the new one, links of the old one keep working for
+    /// the grace period, then stop. A running `serve` with this secret file picks the change up
+    /// within a second, without a restart. After a leak, use --grace 0.
+    Rotate {
+        /// How long links of the old secret keep working (e.g. 0, 1h, 7d).
+        #[arg(long, default_value = "7d")]
+        grace: String,
+        /// The secret file (default: $S3SHARE_RELAY_SECRET_FILE, else relay-secret in the
+        /// config folder).
+        #[arg(long, value_name = "FILE")]
+        secret_file: Option<PathBuf>,
+    },
 }
 
 /// Runs a subcommand (without one, the binary opens the desktop app instead); `Ok(false)`
@@ -267,6 +313,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
         Cli::command().print_help()?;
         return Ok(true);
     };
+    if let Command::RelaySecret(RelaySecretCommand::Rotate { grace, secret_file }) = &command {
+        // Local only: no S3 connection needed.
+        return relay_secret_rotate(grace, secret_file.as_deref());
+    }
     let conn = cli.connection.options().connect().await?;
     match command {
         Command::Buckets { json } => buckets(&conn, json).await,
@@ -350,6 +400,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
             public_url,
             secret_file,
         } => serve(&conn, listen, public_url, secret_file).await,
+        Command::Links { location, json } => list_links(&conn, location, json).await,
+        Command::Revoke { id, location } => revoke(&conn, &id, location).await,
+        Command::RelaySecret(_) => unreachable!("handled before connecting"),
     }
 }
 
@@ -1136,6 +1189,12 @@ async fn relay_link(
     if (o.overwrite || max_size.is_some()) && !o.put {
         bail!("--overwrite and --max-size are for upload links: add --put");
     }
+    if crate::s3::is_reserved(&location.key) {
+        bail!(
+            "{} is where s3share keeps its link ledger; no link can point into it",
+            crate::s3::RESERVED_PREFIX
+        );
+    }
     let folder = location.key.is_empty() || location.key.ends_with('/');
     if !folder {
         // Keys the relay refuses to serve (dot segments, control characters…) get no link.
@@ -1184,14 +1243,20 @@ async fn relay_link(
     );
     grant.overwrite = o.overwrite;
     grant.max_size = max_size;
-    let link = relay::make_link(&grant, &secret, &public_url)?;
+    // Recorded in the bucket's ledger before it is shown: every link can be listed and revoked.
+    let ledger = relay::Ledger::new(conn.client.clone(), &location.bucket);
+    let (link, record) = ledger
+        .mint(&grant, &secret, &public_url, o.note.clone())
+        .await
+        .context("the link was not made: it could not be recorded in the bucket's ledger")?;
     let local_note = conn.local_store.as_ref().map(|_| {
-        "the relay redirects to the embedded store on 127.0.0.1, so this link works only on this machine for now".to_owned()
+        "the relay streams the embedded store's bytes itself; teammates on other machines reach this link when `serve` listens where they can reach it (--listen 0.0.0.0:8457 --public-url http://THIS-MACHINE:8457)".to_owned()
     });
     if json {
         let mut v = serde_json::to_value(&link).expect("links serialize");
         v["note"] = serde_json::json!(o.note);
         v["local_store_note"] = serde_json::json!(local_note);
+        v["created_at"] = serde_json::json!(record.created_at);
         println!("{v}");
         return Ok(true);
     }
@@ -1207,6 +1272,10 @@ async fn relay_link(
     if folder && o.put {
         eprintln!("upload with: curl -L -T FILE '{}NAME'", link.url);
     }
+    eprintln!(
+        "recorded in the ledger of s3://{}; revoke it with: s3share revoke {}",
+        location.bucket, link.id
+    );
     if let Some(note) = o.note {
         eprintln!("note: {note}");
     }
@@ -1230,16 +1299,23 @@ async fn serve(
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
     let public_url = public_url.filter(|u| !u.is_empty());
-    let state = RelayState::new(
+    let mut state = RelayState::new(
         secret,
         Arc::new(conn.client.clone()),
         addr,
         public_url.as_deref(),
     )?;
+    if conn.local_store.is_some() {
+        // Teammates cannot follow a redirect to this machine's 127.0.0.1: stream instead.
+        state = state.streaming_everything();
+    }
     let config = ServerConfig {
         listen: addr,
         ..Default::default()
     };
+    // `relay-secret rotate` (or a new file from a deployment) reaches this relay without a
+    // restart: the file is re-read when it changes.
+    let _watch = AbortOnDrop(state.secret.watch(&secret_path));
     let server = RelayServer::serve(listener, Arc::new(state), config)?;
     let links_base = public_url
         .clone()
@@ -1256,7 +1332,7 @@ async fn serve(
     );
     if conn.local_store.is_some() {
         eprintln!(
-            "note: this relay redirects to the embedded store on 127.0.0.1, which teammates on other machines cannot reach; for now their links work only on this machine (use an S3 endpoint they can reach to share beyond it)"
+            "note: the embedded store listens on 127.0.0.1 only, so this relay streams its files itself instead of redirecting"
         );
     }
     if !addr.ip().is_loopback() && public_url.is_none() {
@@ -1267,4 +1343,145 @@ async fn serve(
     tokio::signal::ctrl_c().await?;
     server.stop();
     Ok(true)
+}
+
+/// The buckets whose ledgers `links` and `revoke` look at: the one named, else the embedded
+/// store's, else every bucket the credentials can list.
+async fn ledger_buckets(
+    conn: &Connection,
+    location: Option<S3Location>,
+) -> anyhow::Result<Vec<String>> {
+    if let Some(l) = location {
+        if !l.key.is_empty() {
+            bail!("name a bucket, not a key: s3://{}", l.bucket);
+        }
+        return Ok(vec![l.bucket]);
+    }
+    if let Some(b) = conn.default_bucket() {
+        return Ok(vec![b.to_owned()]);
+    }
+    conn.client
+        .list_buckets()
+        .await
+        .context("cannot list the buckets to look for relay links; name one: s3://bucket")
+}
+
+async fn list_links(
+    conn: &Connection,
+    location: Option<S3Location>,
+    json: bool,
+) -> anyhow::Result<bool> {
+    use crate::relay::Ledger;
+    let named = location.is_some();
+    let buckets = ledger_buckets(conn, location).await?;
+    let now = std::time::SystemTime::now();
+    let mut ok = true;
+    let mut shown = 0usize;
+    for bucket in &buckets {
+        let records = match Ledger::new(conn.client.clone(), bucket).list().await {
+            Ok(r) => r,
+            Err(e) if named => return Err(e.into()),
+            Err(e) => {
+                // Looking through every bucket: one that cannot be read does not hide the rest.
+                ok = false;
+                eprintln!("error: cannot read the links of s3://{bucket}: {e}");
+                continue;
+            }
+        };
+        for r in records {
+            shown += 1;
+            let state = r.state(now);
+            if json {
+                let mut v = serde_json::to_value(&r).expect("records serialize");
+                v["state"] = serde_json::json!(state.as_str());
+                println!("{v}");
+            } else {
+                let expires = links::format_time_short(r.expires());
+                let scope = format!("s3://{}/{}", r.bucket, r.scope);
+                let note = r.note.as_deref().unwrap_or("");
+                println!(
+                    "{:8}  {:7}  {:16}  {:17}  {scope}  {note}",
+                    r.id,
+                    state.as_str(),
+                    expires,
+                    r.methods.join(",")
+                );
+            }
+        }
+    }
+    if shown == 0 && !json {
+        eprintln!("no relay links recorded in {}", buckets.join(", "));
+    }
+    Ok(ok)
+}
+
+async fn revoke(conn: &Connection, id: &str, location: Option<S3Location>) -> anyhow::Result<bool> {
+    use crate::relay::{Ledger, ledger::parse_id};
+    if parse_id(id).is_none() {
+        bail!(
+            "{id:?} is not a link id (ids are 8 characters, as `link --relay` prints and `s3share links` lists)"
+        );
+    }
+    let buckets = ledger_buckets(conn, location).await?;
+    for bucket in &buckets {
+        let ledger = Ledger::new(conn.client.clone(), bucket);
+        let found = match ledger.get(id).await {
+            Ok(f) => f,
+            Err(e) if buckets.len() == 1 => return Err(e.into()),
+            Err(e) => {
+                tracing::debug!(bucket, "no ledger readable: {e}");
+                continue;
+            }
+        };
+        let Some(before) = found else { continue };
+        let record = ledger.revoke(id).await?;
+        let what = format!("s3://{}/{}", record.bucket, record.scope);
+        if before.revoked {
+            eprintln!(
+                "link {id} ({what}) was already revoked ({})",
+                before.revoked_at.as_deref().unwrap_or("earlier")
+            );
+        } else {
+            eprintln!("revoked link {id} ({what}); running relays refuse it within a second");
+        }
+        return Ok(true);
+    }
+    bail!(
+        "no relay link with id {id} in {} (see `s3share links`)",
+        if buckets.len() == 1 {
+            format!("the ledger of s3://{}", buckets[0])
+        } else {
+            format!("the ledgers of {} bucket(s)", buckets.len())
+        }
+    )
+}
+
+fn relay_secret_rotate(grace: &str, secret_file: Option<&std::path::Path>) -> anyhow::Result<bool> {
+    use crate::relay::Secret;
+    let grace = crate::relay::secret::parse_grace(grace)?;
+    let path = Secret::path(secret_file)?;
+    let until = Secret::rotate(&path, grace)?;
+    eprintln!(
+        "new relay secret in {}; new links use it, and running relays with this file pick it up within a second",
+        path.display()
+    );
+    if grace.is_zero() {
+        eprintln!("links made with the old secret stop working now");
+    } else {
+        eprintln!(
+            "links made with the old secret keep working until {} (in {}), then stop",
+            links::format_time(until),
+            links::format_duration(grace)
+        );
+    }
+    Ok(true)
+}
+
+/// Stops a background task when the command that started it returns.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

@@ -710,8 +710,16 @@ mod download_safety;
 mod embedded_store;
 mod presign;
 mod relay;
+mod relay_hardening;
+mod relay_ledger;
 mod resume;
 mod s3_behaviour;
 #[cfg(feature = "gui")]
 mod ui;
+#[cfg(feature = "gui")]
+mod ui_connections;
+#[cfg(feature = "gui")]
+mod ui_failures;
+#[cfg(feature = "gui")]
+mod ui_links;
 mod upload_safety;

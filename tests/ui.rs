@@ -17,7 +17,7 @@ use crate::support::{random_file, store_paths};
 
 /// A dropped file, as a window system would hand it over.
 #[derive(Debug)]
-struct DroppedPath(PathBuf);
+pub(crate) struct DroppedPath(pub(crate) PathBuf);
 
 impl egui::DroppedFile for DroppedPath {
     fn path(&self) -> &Path {
@@ -28,16 +28,16 @@ impl egui::DroppedFile for DroppedPath {
     }
 }
 
-struct Fixture {
-    runtime: tokio::runtime::Runtime,
-    dir: tempfile::TempDir,
-    clipboard: MemoryClipboard,
+pub(crate) struct Fixture {
+    pub(crate) runtime: tokio::runtime::Runtime,
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) clipboard: MemoryClipboard,
     /// The library's own connection to the same store, to set up and check.
-    store: Connection,
+    pub(crate) store: Connection,
 }
 
 impl Fixture {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -62,30 +62,44 @@ impl Fixture {
         }
     }
 
-    fn put(&self, key: &str, bytes: &[u8]) {
+    pub(crate) fn put(&self, key: &str, bytes: &[u8]) {
         let put = crate::support::put_via_link(&self.store.client, "s3share", key, bytes.to_vec());
         self.runtime.block_on(put).error_for_status().unwrap();
     }
 
-    fn harness(&self) -> Harness<'static, S3ShareApp> {
-        let handle = self.runtime.handle().clone();
-        let config = BackendConfig {
-            store_paths: Some(store_paths(self.dir.path())),
-        };
-        let clipboard = self.clipboard.clone();
-        let mut harness = Harness::builder()
-            .with_size(egui::vec2(1200.0, 800.0))
-            .build_eframe(move |cc| S3ShareApp::new(cc, handle, config, Box::new(clipboard)));
+    pub(crate) fn harness(&self) -> Harness<'static, S3ShareApp> {
+        let mut harness = self.harness_as_started();
         // First connection: the embedded store (no AWS config in tests, and explicitly here).
         harness
             .state_mut()
             .connect(s3share::app::backend::ConnectionTarget::Local);
         harness
     }
+
+    /// The app as it starts, before the test picks a connection.
+    pub(crate) fn harness_as_started(&self) -> Harness<'static, S3ShareApp> {
+        let handle = self.runtime.handle().clone();
+        let config = BackendConfig {
+            store_paths: Some(store_paths(self.dir.path())),
+        };
+        let clipboard = self.clipboard.clone();
+        Harness::builder()
+            .with_size(egui::vec2(1200.0, 800.0))
+            .build_eframe(move |cc| S3ShareApp::new(cc, handle, config, Box::new(clipboard)))
+    }
+
+    /// The embedded store's folder of bucket `bucket` (a bucket is a folder of its objects
+    /// folder there).
+    pub(crate) fn bucket_dir(&self, bucket: &str) -> PathBuf {
+        store_paths(self.dir.path())
+            .data_dir
+            .join("objects")
+            .join(bucket)
+    }
 }
 
 /// Steps the UI until `done` holds (the worker answers on its own threads), or panics.
-fn wait_for(
+pub(crate) fn wait_for(
     harness: &mut Harness<'_, S3ShareApp>,
     what: &str,
     mut done: impl FnMut(&S3ShareApp) -> bool,
@@ -102,7 +116,7 @@ fn wait_for(
     }
 }
 
-fn listed(app: &S3ShareApp, name: &str) -> bool {
+pub(crate) fn listed(app: &S3ShareApp, name: &str) -> bool {
     (0..app.listing.len()).any(|i| app.listing.row(i).name == name)
 }
 
@@ -635,7 +649,7 @@ fn downloading_several_files_keeps_local_files_and_stays_confined() {
 }
 
 /// The state of the latest transfer of `name`.
-fn state(h: &Harness<'_, S3ShareApp>, name: &str) -> TransferState {
+pub(crate) fn state(h: &Harness<'_, S3ShareApp>, name: &str) -> TransferState {
     h.state()
         .transfers
         .iter()

@@ -4,8 +4,9 @@
 use egui::{Key, Modifiers, RichText, Ui};
 use egui_extras::{Column, TableBuilder};
 
+use super::backend::AfterUpload;
 use super::model::{Entry, SortBy, format_size};
-use super::{ConnectionState, S3ShareApp};
+use super::{ConnectionState, EXPIRY_CHOICES, S3ShareApp};
 use crate::links;
 
 const ROW_HEIGHT: f32 = 24.0;
@@ -18,18 +19,61 @@ pub fn browser_ui(app: &mut S3ShareApp, ui: &mut Ui) {
     toolbar_ui(app, ui);
     ui.add_space(4.0);
     if let Some(error) = app.listing.error.clone() {
-        ui.horizontal(|ui| {
-            ui.colored_label(ui.visuals().error_fg_color, format!("⚠ {error}"));
-            if ui.button("Retry").clicked() {
-                app.refresh();
-            }
-        });
+        listing_failed_ui(app, ui, &error);
     }
     shortcuts(app, ui);
     table_ui(app, ui);
 }
 
+/// A listing that failed: what happened, wrapped inside the window, and what to do. It never
+/// reads as "empty": the rows shown (if any) are the last good ones, marked stale.
+fn listing_failed_ui(app: &mut S3ShareApp, ui: &mut Ui, error: &str) {
+    let retry = problem_ui(ui, "Could not list this folder", error, || {
+        if app.listing.stale {
+            let when = app
+                .listing
+                .listed_at
+                .map(|t| format!(" from {}", links::format_time_short(t)))
+                .unwrap_or_default();
+            format!("The files below are the last listing{when}, and may be out of date.")
+        } else {
+            String::new()
+        }
+    });
+    if retry {
+        app.refresh();
+    }
+}
+
+/// A framed problem: a heading, the error wrapped to the window, an optional note, what to do,
+/// and a Retry button. Returns whether Retry was clicked.
+pub(super) fn problem_ui(
+    ui: &mut Ui,
+    heading: &str,
+    error: &str,
+    note: impl FnOnce() -> String,
+) -> bool {
+    let mut retry = false;
+    egui::Frame::group(ui.style())
+        .stroke(egui::Stroke::new(1.0, ui.visuals().error_fg_color))
+        .show(ui, |ui| {
+            ui.set_width(ui.available_width());
+            ui.colored_label(ui.visuals().error_fg_color, format!("⚠ {heading}"));
+            ui.add(egui::Label::new(error).wrap());
+            let note = note();
+            if !note.is_empty() {
+                ui.add(egui::Label::new(RichText::new(note).italics()).wrap());
+            }
+            ui.horizontal_wrapped(|ui| {
+                retry = ui.button("⟳ Retry").clicked();
+                ui.label(RichText::new("Retry, or check the connection in the sidebar.").weak());
+            });
+        });
+    retry
+}
+
 fn empty_state_ui(app: &mut S3ShareApp, ui: &mut Ui) {
+    let mut retry = None;
     ui.vertical_centered(|ui| {
         ui.add_space(ui.available_height() / 3.0);
         match &app.connection {
@@ -37,9 +81,12 @@ fn empty_state_ui(app: &mut S3ShareApp, ui: &mut Ui) {
                 ui.heading("Choose a bucket");
                 ui.label("Pick one in the bar above, or type its name if your credentials may not list buckets.");
             }
-            ConnectionState::Failed(_, e) => {
+            ConnectionState::Failed(target, e) => {
                 ui.heading("Cannot connect");
-                ui.label(e);
+                ui.add(egui::Label::new(e.as_str()).wrap());
+                if ui.button("⟳ Retry").clicked() {
+                    retry = Some(target.clone());
+                }
             }
             _ => {
                 ui.spinner();
@@ -47,6 +94,9 @@ fn empty_state_ui(app: &mut S3ShareApp, ui: &mut Ui) {
             }
         }
     });
+    if let Some(target) = retry {
+        app.connect(target);
+    }
 }
 
 fn toolbar_ui(app: &mut S3ShareApp, ui: &mut Ui) {
@@ -59,10 +109,21 @@ fn toolbar_ui(app: &mut S3ShareApp, ui: &mut Ui) {
             .on_hover_text("Upload files (Ctrl+U, or drop them on the window)")
             .clicked()
         {
-            app.pick_upload(false);
+            app.pick_upload(false, AfterUpload::Nothing);
         }
+        let upload_link = ui.button("🔗 Upload and copy link…");
+        if upload_link
+            .on_hover_text(
+                "Upload files, then put their links on the clipboard, one per line (Ctrl+Shift+U)",
+            )
+            .clicked()
+        {
+            let then = app.settings.after_upload_with_link();
+            app.pick_upload(false, then);
+        }
+        link_expiry_ui(app, ui);
         if ui.button("📂 Upload folder…").clicked() {
-            app.pick_upload(true);
+            app.pick_upload(true, AfterUpload::Nothing);
         }
         if ui.button("➕ New folder").clicked() {
             app.new_folder = Some(String::new());
@@ -106,8 +167,28 @@ fn toolbar_ui(app: &mut S3ShareApp, ui: &mut Ui) {
     });
 }
 
-/// Keyboard: Enter opens, Backspace goes up, Ctrl+C copies links, Delete deletes, F5
-/// refreshes, Ctrl+F filters, arrows move the selection.
+/// How long links copied after an upload work (remembered).
+fn link_expiry_ui(app: &mut S3ShareApp, ui: &mut Ui) {
+    let secs = &mut app.settings.upload_link_expiry_secs;
+    let current = EXPIRY_CHOICES.iter().find(|(_, s)| s == secs).map_or_else(
+        || links::format_duration(std::time::Duration::from_secs(*secs)),
+        |(label, _)| (*label).to_owned(),
+    );
+    egui::ComboBox::from_id_salt("upload_link_expiry")
+        .selected_text(format!("link: {current}"))
+        .width(110.0)
+        .show_ui(ui, |ui| {
+            for (label, s) in EXPIRY_CHOICES {
+                ui.selectable_value(secs, s, label);
+            }
+        })
+        .response
+        .on_hover_text("How long links copied after an upload work");
+}
+
+/// Keyboard: Enter opens, Backspace goes up, Ctrl+C copies links, Ctrl+U uploads, Ctrl+Shift+U
+/// uploads and copies links, Delete deletes, F5 refreshes, Ctrl+F filters, arrows move the
+/// selection.
 fn shortcuts(app: &mut S3ShareApp, ui: &mut Ui) {
     let ctx = ui.ctx().clone();
     let modal_open = app.share.is_some()
@@ -120,23 +201,30 @@ fn shortcuts(app: &mut S3ShareApp, ui: &mut Ui) {
         return;
     }
     let typing = S3ShareApp::typing(&ctx);
-    let (copy, find, refresh, share, upload) = ctx.input_mut(|i| {
+    let (copy, find, refresh, share, upload_link, upload) = ctx.input_mut(|i| {
         let copy = !typing
             && (i.events.iter().any(|e| matches!(e, egui::Event::Copy))
                 || i.consume_key(Modifiers::COMMAND, Key::C));
+        // Ctrl+Shift+U before Ctrl+U: a shortcut without Shift also matches with it.
+        let upload_link = i.consume_key(Modifiers::COMMAND | Modifiers::SHIFT, Key::U);
         (
             copy,
             i.consume_key(Modifiers::COMMAND, Key::F),
             i.consume_key(Modifiers::NONE, Key::F5),
             i.consume_key(Modifiers::COMMAND, Key::L),
+            upload_link,
             i.consume_key(Modifiers::COMMAND, Key::U),
         )
     });
+    if upload_link {
+        let then = app.settings.after_upload_with_link();
+        app.pick_upload(false, then);
+    }
     if share {
         app.share_selection();
     }
     if upload {
-        app.pick_upload(false);
+        app.pick_upload(false, AfterUpload::Nothing);
     }
     if find {
         app.focus_filter = true;
@@ -205,6 +293,11 @@ fn header_ui(app: &mut S3ShareApp, ui: &mut Ui, label: &str, by: SortBy) {
 
 fn table_ui(app: &mut S3ShareApp, ui: &mut Ui) {
     let rows = app.listing.len();
+    // After a failure nothing is known about the folder: the problem above says so, and an
+    // empty table must not read as "the folder is empty".
+    if rows == 0 && app.listing.error.is_some() {
+        return;
+    }
     if rows == 0 && !app.listing.loading {
         ui.vertical_centered(|ui| {
             ui.add_space(60.0);
@@ -381,12 +474,18 @@ fn file_icon(name: &str) -> &'static str {
 /// Folder and file counts, total size, and listing progress.
 pub fn status_bar_ui(app: &mut S3ShareApp, ui: &mut Ui) {
     ui.horizontal(|ui| {
-        if app.place.is_some() {
+        if app.place.is_some() && app.listing.error.is_some() && app.listing.all().is_empty() {
+            ui.label("The folder could not be listed");
+        } else if app.place.is_some() {
             let (folders, files, bytes) = app.listing.summary();
             ui.label(format!(
                 "{folders} folders, {files} files, {}",
                 format_size(bytes)
             ));
+            if app.listing.stale {
+                ui.separator();
+                ui.colored_label(ui.visuals().warn_fg_color, "stale: the last listing");
+            }
             let selected = app.listing.selected.len();
             if selected > 0 {
                 ui.separator();

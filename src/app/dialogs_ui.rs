@@ -2,7 +2,7 @@
 
 use egui::{Context, RichText};
 
-use super::backend::{ConflictChoice, CustomEndpoint};
+use super::backend::{AfterUpload, ConflictChoice, CustomEndpoint};
 use super::{EXPIRY_CHOICES, PathPromptKind, S3ShareApp};
 use crate::links;
 
@@ -309,7 +309,10 @@ fn path_prompt_ui(app: &mut S3ShareApp, ctx: &Context) {
     let mut cancel = false;
     let closed = modal(ctx, "path_prompt", |ui| {
         ui.heading(match kind {
-            PathPromptKind::Upload => "Upload a file or folder",
+            PathPromptKind::Upload(AfterUpload::Nothing) => "Upload a file or folder",
+            PathPromptKind::Upload(AfterUpload::CopyLinks { .. }) => {
+                "Upload a file or folder and copy its link"
+            }
             PathPromptKind::Download(_) => "Download to",
         });
         ui.label("No file was chosen (no file dialog may be available on this desktop). Type a path instead:");
@@ -332,7 +335,7 @@ fn path_prompt_ui(app: &mut S3ShareApp, ctx: &Context) {
         let (kind, path) = app.path_prompt.take().expect("open");
         let path = std::path::PathBuf::from(path.trim());
         match kind {
-            PathPromptKind::Upload => app.upload_paths(vec![path]),
+            PathPromptKind::Upload(then) => app.upload_paths_then(vec![path], then),
             PathPromptKind::Download(keys) => app.download_to(keys, path),
         }
     } else if cancel || closed {
@@ -340,7 +343,28 @@ fn path_prompt_ui(app: &mut S3ShareApp, ctx: &Context) {
     }
 }
 
-/// While files hover over the window: a drop zone saying where they will go.
+/// The two halves of the drop zone: plain upload (left) and upload and copy link (right).
+pub(super) fn drop_halves(rect: egui::Rect) -> (egui::Rect, egui::Rect) {
+    let inner = rect.shrink(24.0);
+    let (left, right) = inner.split_left_right_at_fraction(0.5);
+    (
+        left.shrink2(egui::vec2(6.0, 0.0)),
+        right.shrink2(egui::vec2(6.0, 0.0)),
+    )
+}
+
+/// What a drop at `pointer` does: the half under the pointer, where the window system reports
+/// the pointer during a drag; else the choice made last (shown highlighted).
+pub(super) fn drop_copies_link(app: &S3ShareApp, ctx: &Context) -> bool {
+    let (upload, link) = drop_halves(ctx.content_rect());
+    match ctx.input(|i| i.pointer.hover_pos()) {
+        Some(p) if link.contains(p) => true,
+        Some(p) if upload.contains(p) => false,
+        _ => app.settings.drop_copies_link,
+    }
+}
+
+/// While files are dragged over the window: where they will go, and the two ways to drop them.
 pub fn drop_zone_ui(app: &S3ShareApp, ctx: &Context) {
     let hovering = ctx.input(|i| !i.raw.hovered_files.is_empty());
     if !hovering {
@@ -357,20 +381,39 @@ pub fn drop_zone_ui(app: &S3ShareApp, ctx: &Context) {
         egui::Id::unique("drop_zone"),
     ));
     painter.rect_filled(rect, 0.0, egui::Color32::from_black_alpha(160));
-    let inner = rect.shrink(24.0);
-    painter.rect_stroke(
-        inner,
-        12.0,
-        egui::Stroke::new(3.0, egui::Color32::from_rgb(80, 180, 220)),
-        egui::StrokeKind::Inside,
-    );
-    painter.text(
-        inner.center(),
-        egui::Align2::CENTER_CENTER,
-        format!("Drop to upload to\n{target}"),
-        egui::FontId::proportional(24.0),
-        egui::Color32::WHITE,
-    );
+    let link_chosen = drop_copies_link(app, ctx);
+    let expiry = links::format_duration(std::time::Duration::from_secs(
+        app.settings.upload_link_expiry_secs,
+    ));
+    let (upload, link) = drop_halves(rect);
+    for (half, chosen, text) in [
+        (upload, !link_chosen, format!("⬆ Upload\n\nto {target}")),
+        (
+            link,
+            link_chosen,
+            format!("🔗 Upload and copy link\n\nto {target}\nthe link works for {expiry}"),
+        ),
+    ] {
+        let (stroke, fill) = if chosen {
+            (
+                egui::Stroke::new(3.0, egui::Color32::from_rgb(80, 180, 220)),
+                egui::Color32::from_rgba_unmultiplied(80, 180, 220, 40),
+            )
+        } else {
+            (
+                egui::Stroke::new(1.5, egui::Color32::from_gray(160)),
+                egui::Color32::TRANSPARENT,
+            )
+        };
+        painter.rect(half, 12.0, fill, stroke, egui::StrokeKind::Inside);
+        painter.text(
+            half.center(),
+            egui::Align2::CENTER_CENTER,
+            text,
+            egui::FontId::proportional(20.0),
+            egui::Color32::WHITE,
+        );
+    }
 }
 
 /// Toasts in the bottom-right corner.

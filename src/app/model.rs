@@ -141,6 +141,16 @@ pub struct Listing {
     pub loading: bool,
     /// Why the listing failed.
     pub error: Option<String>,
+    /// The rows shown are not what the folder holds now: the last good listing kept after a
+    /// refresh failed (or the pages that arrived before a failure).
+    pub stale: bool,
+    /// When the rows shown were listed completely (what "stale" dates from).
+    pub listed_at: Option<SystemTime>,
+    /// The folder these rows belong to.
+    shown: Option<Place>,
+    /// The last complete listing of `shown`, kept while it is listed again, so a failure
+    /// brings it back instead of an empty table.
+    last_good: Option<(Vec<Entry>, Option<SystemTime>)>,
 }
 
 impl Listing {
@@ -152,8 +162,50 @@ impl Listing {
         }
     }
 
+    /// Starts listing `place` under `request`. Listing the folder already shown again (a
+    /// refresh) keeps its last complete rows aside, to bring back if this listing fails.
+    pub fn begin(&mut self, request: u64, place: &Place) {
+        let same = self.shown.as_ref() == Some(place);
+        let good = same && !self.loading && (self.error.is_none() || self.stale);
+        let kept = if good {
+            Some((std::mem::take(&mut self.entries), self.listed_at))
+        } else if same {
+            self.last_good.take()
+        } else {
+            None
+        };
+        self.reset(request);
+        self.last_good = kept;
+        self.shown = Some(place.clone());
+    }
+
+    /// The listing is complete: its rows are the folder's.
+    pub fn done(&mut self) {
+        self.loading = false;
+        self.stale = false;
+        self.last_good = None;
+        self.listed_at = Some(SystemTime::now());
+    }
+
+    /// The listing failed: the last complete rows come back, marked stale; without any, the
+    /// pages that arrived stay (also stale). Either way the error is shown, never "empty".
+    pub fn failed(&mut self, error: String) {
+        self.loading = false;
+        self.error = Some(error);
+        if let Some((entries, at)) = self.last_good.take() {
+            self.entries = entries;
+            self.listed_at = at;
+            self.refresh();
+        }
+        self.stale = !self.entries.is_empty();
+    }
+
     /// Forgets everything for a new listing tagged `request`.
     pub fn reset(&mut self, request: u64) {
+        self.stale = false;
+        self.listed_at = None;
+        self.shown = None;
+        self.last_good = None;
         self.entries.clear();
         self.visible.clear();
         self.selected.clear();
@@ -381,6 +433,9 @@ pub struct Transfer {
     pub state: TransferState,
     /// Smoothed speed in bytes per second.
     pub speed: f64,
+    /// For a finished upload: the bucket and the key it was stored under (after "keep both"
+    /// this differs from the planned one), so its row can copy a link.
+    pub uploaded: Option<(String, String)>,
     last_sample: Option<(Instant, u64)>,
 }
 
@@ -395,6 +450,7 @@ impl Transfer {
             done: 0,
             state: TransferState::Queued,
             speed: 0.0,
+            uploaded: None,
             last_sample: None,
         }
     }

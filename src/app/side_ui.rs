@@ -15,14 +15,14 @@ pub fn top_bar_ui(app: &mut S3ShareApp, ui: &mut Ui) {
         ui.separator();
         let has_place = app.place.is_some();
         if ui
-            .add_enabled(!app.back_is_empty(), egui::Button::new("⬅"))
+            .add_enabled(app.history.can_go_back(), egui::Button::new("⬅"))
             .on_hover_text("Back")
             .clicked()
         {
             app.go_back();
         }
         if ui
-            .add_enabled(!app.forward_is_empty(), egui::Button::new("➡"))
+            .add_enabled(app.history.can_go_forward(), egui::Button::new("➡"))
             .on_hover_text("Forward")
             .clicked()
         {
@@ -76,6 +76,7 @@ fn bucket_picker_ui(app: &mut S3ShareApp, ui: &mut Ui) {
         .map(|p| p.bucket.clone())
         .unwrap_or_default();
     let mut chosen = None;
+    let mut retry = false;
     let label = ui.label(RichText::new("Bucket").weak());
     let combo = egui::ComboBox::from_id_salt("bucket")
         .selected_text(if current.is_empty() {
@@ -88,6 +89,15 @@ fn bucket_picker_ui(app: &mut S3ShareApp, ui: &mut Ui) {
                 ui.label("No buckets");
             }
             Some(Ok(list)) => {
+                if let Some(e) = &app.buckets_failed {
+                    ui.set_max_width(360.0);
+                    retry |= super::browser_ui::problem_ui(
+                        ui,
+                        "Could not list the buckets again",
+                        e,
+                        || "These are the last known buckets.".to_owned(),
+                    );
+                }
                 for b in list {
                     if ui.selectable_label(*b == current, b).clicked() {
                         chosen = Some(b.clone());
@@ -95,13 +105,19 @@ fn bucket_picker_ui(app: &mut S3ShareApp, ui: &mut Ui) {
                 }
             }
             Some(Err(e)) => {
-                ui.label(RichText::new(format!("Cannot list buckets: {e}")).weak());
+                ui.set_max_width(360.0);
+                retry |= super::browser_ui::problem_ui(ui, "Could not list the buckets", e, || {
+                    "You can still type a bucket's name beside this menu.".to_owned()
+                });
             }
             None => {
                 ui.spinner();
             }
         });
     combo.response.labelled_by(label.id);
+    if retry {
+        app.retry_buckets();
+    }
     let typed = ui.add(
         egui::TextEdit::singleline(&mut app.bucket_input)
             .hint_text("or type a bucket")
@@ -154,7 +170,24 @@ pub fn connections_ui(app: &mut S3ShareApp, ui: &mut Ui) {
                     ConnectionTarget::Custom(_) => "🖧",
                 };
                 let selected = active.as_ref() == Some(&target);
-                let response = ui.selectable_label(selected, format!("{icon}  {}", target.label()));
+                let problem = app.connection_problems.get(&target).cloned();
+                let mark = if problem.is_some() { "  ⚠" } else { "" };
+                let label = format!("{icon}  {}{mark}", app.connection_label(&target));
+                let response = ui.selectable_label(selected, label);
+                if let Some(problem) = problem {
+                    // The start of it (what to do comes first); all of it on hover.
+                    ui.indent(egui::IdSalt::new(("problem", &target)), |ui| {
+                        ui.add(
+                            egui::Label::new(
+                                RichText::new(shortened(&problem, 160))
+                                    .small()
+                                    .color(ui.visuals().warn_fg_color),
+                            )
+                            .wrap(),
+                        )
+                        .on_hover_text(problem);
+                    });
+                }
                 if response.clicked() && !selected {
                     app.connect(target.clone());
                 }
@@ -205,12 +238,21 @@ pub fn connections_ui(app: &mut S3ShareApp, ui: &mut Ui) {
         }
         ConnectionState::Failed(target, error) => {
             ui.colored_label(ui.visuals().error_fg_color, "Cannot connect");
-            ui.label(RichText::new(error).small());
+            ui.label(RichText::new(shortened(error, 160)).small())
+                .on_hover_text(error);
             if ui.button("Retry").clicked() {
                 app.connect(target.clone());
             }
         }
         ConnectionState::Idle => {}
+    }
+}
+
+/// The first `max` characters of `text`, with an ellipsis when it goes on.
+fn shortened(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
     }
 }
 
@@ -228,6 +270,15 @@ pub fn preview_ui(app: &mut S3ShareApp, ui: &mut Ui) {
         });
     });
     ui.separator();
+    let mut retry = false;
+    if let Some(e) = &preview.failed {
+        retry |= super::browser_ui::problem_ui(ui, "Could not load the preview again", e, || {
+            "What is shown is the last preview, and may be out of date.".to_owned()
+        });
+    }
+    if preview.reloading {
+        ui.spinner();
+    }
     if let Some(info) = &preview.info {
         egui::Grid::new("meta")
             .num_columns(2)
@@ -278,10 +329,14 @@ pub fn preview_ui(app: &mut S3ShareApp, ui: &mut Ui) {
             ui.label(RichText::new("No preview for this kind of file.").weak());
         }
         (Some(Err(e)), _) => {
-            ui.colored_label(ui.visuals().error_fg_color, e);
+            retry |=
+                super::browser_ui::problem_ui(ui, "Could not load the preview", e, String::new);
         }
     }
     if close {
         app.preview = None;
+    }
+    if retry {
+        app.retry_preview();
     }
 }

@@ -67,6 +67,8 @@ pub fn transfers_ui(app: &mut S3ShareApp, ui: &mut Ui) {
     }
     ui.separator();
     let mut cancel = None;
+    let mut retry = None;
+    let mut copy = None;
     egui::ScrollArea::vertical()
         .auto_shrink([false, false])
         .show_rows(ui, 22.0, app.transfers.len(), |ui, range| {
@@ -127,6 +129,11 @@ pub fn transfers_ui(app: &mut S3ShareApp, ui: &mut Ui) {
                             ui.label(
                                 RichText::new("✔ done").color(egui::Color32::from_rgb(60, 170, 90)),
                             );
+                            if let Some(target) = &t.uploaded
+                                && ui.small_button("🔗 Copy link").clicked()
+                            {
+                                copy = Some(target.clone());
+                            }
                         }
                         TransferState::Skipped => {
                             ui.label(RichText::new("skipped (exists)").weak());
@@ -137,7 +144,11 @@ pub fn transfers_ui(app: &mut S3ShareApp, ui: &mut Ui) {
                         TransferState::Failed(e) => {
                             ui.colored_label(ui.visuals().error_fg_color, "✖ failed")
                                 .on_hover_text(e);
-                            ui.add(egui::Label::new(RichText::new(e).small()).truncate());
+                            if ui.small_button("⟳ Retry").clicked() {
+                                retry = Some(t.id);
+                            }
+                            ui.add(egui::Label::new(RichText::new(e).small()).truncate())
+                                .on_hover_text(e);
                         }
                     }
                     if t.is_active() && ui.small_button("✖ Cancel").clicked() {
@@ -148,5 +159,12 @@ pub fn transfers_ui(app: &mut S3ShareApp, ui: &mut Ui) {
         });
     if let Some(id) = cancel {
         app.cancel_transfer(id);
+    }
+    if let Some(id) = retry {
+        app.retry(id);
+    }
+    if let Some((bucket, key)) = copy {
+        let expires = std::time::Duration::from_secs(app.settings.upload_link_expiry_secs);
+        app.copy_links(bucket, vec![key], expires);
     }
 }

@@ -9,8 +9,12 @@ use std::time::{Duration, SystemTime};
 
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 
+use super::index::{self, FolderPage, PageInfo};
 use super::path::{self, PathError};
+use super::revoked::{RevocationConfig, Revocations};
+use super::stream::{self, RelayBody, RequestBody, plain};
 use super::token::{Grant, Scope, Token, TokenError};
+use super::upload_page::{STREAM_HEADER, UploadInfo};
 use super::{Secret, SignMethod, SignRequest, Signer};
 
 /// The methods the relay knows, for `Allow`.
@@ -27,6 +31,18 @@ pub struct RelayState {
     pub hosts: Vec<String>,
     /// How long each redirect's signature lives.
     pub redirect_lifetime: Duration,
+    /// Stream every GET, HEAD, PUT and DELETE through the relay instead of redirecting: set
+    /// for the embedded store, which listens on the sharer's `127.0.0.1` where teammates
+    /// cannot follow a redirect. Otherwise only uploads that ask for it
+    /// ([`STREAM_HEADER`], sent by the upload page) are streamed.
+    pub stream_always: bool,
+    /// The client that streams to storage.
+    pub http: reqwest::Client,
+    /// Most entries on one folder page.
+    pub page_size: usize,
+    /// The revoked links of the buckets served, kept fresh in the background (read from the
+    /// signer's [`Signer::revocations`]).
+    pub revoked: Arc<Revocations>,
 }
 
 impl std::fmt::Debug for RelayState {
@@ -72,11 +88,36 @@ impl RelayState {
         }
         Ok(Self {
             secret,
+            revoked: Revocations::new(signer.clone(), RevocationConfig::default()),
             signer,
             hosts,
             redirect_lifetime: super::REDIRECT_LIFETIME,
+            stream_always: false,
+            http: streaming_client()?,
+            page_size: index::DEFAULT_PAGE_SIZE,
         })
     }
+
+    /// Streams every request through the relay (for the embedded store; see
+    /// [`RelayState::stream_always`]).
+    pub fn streaming_everything(mut self) -> Self {
+        self.stream_always = true;
+        self
+    }
+}
+
+/// The client that forwards streamed requests. No proxy from the environment: storage is
+/// reached as the SDK reaches it (a loopback store through an HTTP proxy would fail). No
+/// overall timeout (large files take long), but connecting and each read are bounded so a
+/// silent store cannot hold a connection forever.
+fn streaming_client() -> crate::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .no_proxy()
+        .connect_timeout(Duration::from_secs(10))
+        .read_timeout(Duration::from_secs(120))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| crate::Error::Config(format!("cannot set up the relay's HTTP client: {e}")))
 }
 
 /// The Host values a public URL is reached under: `host:port`, and bare `host` where the port
@@ -109,47 +150,58 @@ pub fn public_hosts(url: &str) -> crate::Result<Vec<String>> {
 #[derive(Debug)]
 pub struct Reply {
     /// The response.
-    pub response: Response<String>,
+    pub response: Response<RelayBody>,
     /// The link id, once the token parsed.
     pub link_id: Option<String>,
     /// The decoded key, once the path parsed.
     pub key: Option<String>,
 }
 
-fn text(status: StatusCode, body: &str) -> Response<String> {
-    let mut r = Response::new(format!("{body}\n"));
-    *r.status_mut() = status;
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
-    r
+fn text(status: StatusCode, body: &str) -> Response<RelayBody> {
+    plain(status, body)
 }
 
-/// Answers one request. `now` decides expiry; `state` holds the secret and the signer.
+/// Answers one request without a body (an empty one). `now` decides expiry; `state` holds the
+/// secret and the signer.
 pub async fn handle(parts: &http::request::Parts, now: SystemTime, state: &RelayState) -> Reply {
+    handle_with_body(parts, stream::empty_request_body(), now, state).await
+}
+
+/// Answers one request: the plain function of (request, now, state) the listener calls. The
+/// body is read only when an upload is streamed through the relay, chunk by chunk.
+pub async fn handle_request(
+    req: http::Request<RequestBody>,
+    now: SystemTime,
+    state: &RelayState,
+) -> Reply {
+    let (parts, body) = req.into_parts();
+    handle_with_body(&parts, body, now, state).await
+}
+
+/// [`handle_request`] with the request already split.
+pub async fn handle_with_body(
+    parts: &http::request::Parts,
+    body: RequestBody,
+    now: SystemTime,
+    state: &RelayState,
+) -> Reply {
     let mut reply = Reply {
         response: text(StatusCode::NOT_FOUND, "not found"),
         link_id: None,
         key: None,
     };
-    reply.response = answer(parts, now, state, &mut reply.link_id, &mut reply.key).await;
+    reply.response = answer(parts, body, now, state, &mut reply.link_id, &mut reply.key).await;
     reply
 }
 
 async fn answer(
     parts: &http::request::Parts,
+    body: RequestBody,
     now: SystemTime,
     state: &RelayState,
     link_id: &mut Option<String>,
     logged_key: &mut Option<String>,
-) -> Response<String> {
+) -> Response<RelayBody> {
     if let Some(refusal) = check_host(&parts.headers, &parts.uri, &state.hosts) {
         return refusal;
     }
@@ -161,7 +213,7 @@ async fn answer(
         Method::OPTIONS => {
             // What HTTP asks of OPTIONS: the methods, no body. No CORS headers: browsers on
             // other origins get no permission from the relay.
-            let mut r = Response::new(String::new());
+            let mut r = Response::new(RelayBody::empty());
             *r.status_mut() = StatusCode::NO_CONTENT;
             r.headers_mut()
                 .insert(header::ALLOW, HeaderValue::from_static(ALLOW));
@@ -194,6 +246,18 @@ async fn answer(
     if !in_scope(&grant, &parsed.key) {
         return text(StatusCode::FORBIDDEN, &TokenError::Invalid.to_string());
     }
+    if let Some((status, why)) = check_revoked(&grant, &parsed.key, now, state).await {
+        return text(status, &why);
+    }
+    let is_folder = parsed.key.ends_with('/') || parsed.key.is_empty();
+    // Folder pages for folder links only: a link to one key that ends with `/` (a folder
+    // marker) gives no view of what lies below it.
+    if is_folder
+        && matches!(grant.scope, Scope::Prefix(_))
+        && matches!(sign_method, SignMethod::Get | SignMethod::Head)
+    {
+        return folder(parts, &grant, &parsed.key, state).await;
+    }
     let allowed = match sign_method {
         SignMethod::Get | SignMethod::Head => grant.methods.read,
         SignMethod::Put => grant.methods.put,
@@ -209,10 +273,10 @@ async fn answer(
         }
         return r;
     }
-    if parsed.key.ends_with('/') || parsed.key.is_empty() {
+    if is_folder {
         return text(
             StatusCode::NOT_FOUND,
-            "this is a folder: add a file name to the link (folder pages are not available yet)",
+            "this is a folder: add a file name to the link",
         );
     }
     let mut req = SignRequest {
@@ -223,10 +287,41 @@ async fn answer(
         if_none_match: false,
         content_length: None,
     };
-    if sign_method == SignMethod::Put
-        && let Some(refusal) = check_upload(&parts.headers, &grant, &mut req, state).await
-    {
-        return refusal;
+    let streamed = state.stream_always
+        || (sign_method == SignMethod::Put && parts.headers.contains_key(STREAM_HEADER));
+    if sign_method == SignMethod::Put {
+        if streamed && !parts.headers.contains_key(header::CONTENT_LENGTH) {
+            // The relay sends the body on with its length (S3 takes no chunked uploads to a
+            // presigned URL) and never holds a whole body to count it.
+            return text(
+                StatusCode::LENGTH_REQUIRED,
+                "send a Content-Length with the upload",
+            );
+        }
+        if let Some(refusal) = check_upload(&parts.headers, &grant, &mut req, state).await {
+            return refusal;
+        }
+    }
+    if streamed {
+        let mut upload = None;
+        if sign_method == SignMethod::Put {
+            let length = content_length(&parts.headers).unwrap_or(0);
+            // The relay sends these headers itself: S3 enforces the size and, atomically,
+            // no-overwrite (the check above only gave an early, clear answer).
+            req.content_length = Some(length);
+            req.if_none_match = !grant.overwrite;
+            upload = Some((body, length));
+        }
+        return match state.signer.sign(&req).await {
+            Ok(signed) => stream::forward(&state.http, &signed, &parts.headers, upload).await,
+            Err(e) => {
+                tracing::warn!(link = ?link_id, "cannot sign a streamed request: {e}");
+                text(
+                    StatusCode::BAD_GATEWAY,
+                    "the storage cannot be reached; try again later",
+                )
+            }
+        };
     }
     match state.signer.sign(&req).await {
         Ok(signed) => {
@@ -250,6 +345,179 @@ async fn answer(
     }
 }
 
+/// The request's `Content-Length`, when it is a number.
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// GET or HEAD on a folder: the index page (or JSON) on links that read, the upload page on
+/// links that only take uploads.
+async fn folder(
+    parts: &http::request::Parts,
+    grant: &Grant,
+    folder: &str,
+    state: &RelayState,
+) -> Response<RelayBody> {
+    let accept = parts
+        .headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
+    let json = index::wants_json(accept);
+    let scope = match &grant.scope {
+        Scope::Prefix(p) => p.as_str(),
+        Scope::Key(k) => k.as_str(),
+    };
+    let upload = grant.methods.put.then_some(UploadInfo {
+        max_size: grant.max_size,
+        overwrite: grant.overwrite,
+    });
+    let nonce = new_nonce();
+    let mut info = PageInfo {
+        scope,
+        folder,
+        page: None,
+        nonce: &nonce,
+        read: grant.methods.read,
+        upload,
+    };
+    let mut r = if !grant.methods.read {
+        if !grant.methods.put || json || !index::wants_html(accept) {
+            let mut r = text(
+                StatusCode::FORBIDDEN,
+                if grant.methods.put {
+                    "this link takes uploads and shows no listing: open it in a browser, or `curl -L -T FILE` to this address followed by the file name"
+                } else {
+                    "this link does not allow listing"
+                },
+            );
+            if let Ok(v) = HeaderValue::from_str(&grant.methods.names().join(", ")) {
+                r.headers_mut().insert(header::ALLOW, v);
+            }
+            return r;
+        }
+        page(
+            index::render_html(&info, &FolderPage::default()),
+            "text/html; charset=utf-8",
+            &nonce,
+            true,
+        )
+    } else {
+        let token = match index::page_token(parts.uri.query()) {
+            Ok(t) => t,
+            Err(why) => return text(StatusCode::BAD_REQUEST, why),
+        };
+        info.page = token.as_deref();
+        let mut listing = match state
+            .signer
+            .list_page(&grant.bucket, folder, token.as_deref(), state.page_size)
+            .await
+        {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!("relay: cannot list a folder: {e}");
+                return text(
+                    StatusCode::BAD_GATEWAY,
+                    "the storage cannot be reached; try again later",
+                );
+            }
+        };
+        listing.hide_reserved(folder);
+        if json {
+            page(
+                index::render_json(&info, &listing),
+                "application/json",
+                &nonce,
+                false,
+            )
+        } else {
+            page(
+                index::render_html(&info, &listing),
+                "text/html; charset=utf-8",
+                &nonce,
+                upload.is_some(),
+            )
+        }
+    };
+    if parts.method == Method::HEAD {
+        // What GET would send, without the body.
+        let len = r.body().as_text().len();
+        *r.body_mut() = RelayBody::empty();
+        r.headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    }
+    r
+}
+
+/// A fresh CSP nonce: 128 random bits.
+fn new_nonce() -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 16]>())
+}
+
+/// A page of the relay's own with its security headers: a CSP that allows only the style
+/// (and, on upload pages, the script) carrying `nonce`, and connections back to the relay for
+/// uploads; no framing, no sniffing, no caching, no Referer (relay URLs carry tokens, which must
+/// not leak to storage or anywhere a link leads).
+fn page(
+    body: String,
+    content_type: &'static str,
+    nonce: &str,
+    script: bool,
+) -> Response<RelayBody> {
+    let mut r = Response::new(RelayBody::text(body));
+    let csp = if script {
+        format!(
+            "default-src 'none'; style-src 'nonce-{nonce}'; script-src 'nonce-{nonce}'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+        )
+    } else {
+        format!(
+            "default-src 'none'; style-src 'nonce-{nonce}'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+        )
+    };
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(
+        "cross-origin-resource-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(header::VARY, HeaderValue::from_static("Accept"));
+    stream::security_headers(h);
+    r
+}
+
+/// The link ledger's prefix is never served, and a revoked link is refused: from memory,
+/// except for the first request for a bucket (see [`super::revoked`]). `Some` is the refusal.
+async fn check_revoked(
+    grant: &Grant,
+    key: &str,
+    now: SystemTime,
+    state: &RelayState,
+) -> Option<(StatusCode, String)> {
+    if crate::s3::is_reserved(key) {
+        // As if absent: listings hide the prefix too.
+        return Some((StatusCode::NOT_FOUND, "not found".into()));
+    }
+    match state.revoked.check(&grant.bucket, &grant.id, now).await {
+        Ok(false) => None,
+        Ok(true) => Some((StatusCode::FORBIDDEN, "this link has been revoked".into())),
+        Err(e) => Some((StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
+    }
+}
+
 fn in_scope(grant: &Grant, key: &str) -> bool {
     match &grant.scope {
         Scope::Key(k) => k == key,
@@ -259,7 +527,11 @@ fn in_scope(grant: &Grant, key: &str) -> bool {
 
 /// `Host` (or the authority of an absolute URI) must be one of the relay's names; `Some` is
 /// the refusal.
-fn check_host(headers: &HeaderMap, uri: &http::Uri, hosts: &[String]) -> Option<Response<String>> {
+fn check_host(
+    headers: &HeaderMap,
+    uri: &http::Uri,
+    hosts: &[String],
+) -> Option<Response<RelayBody>> {
     let host = match (uri.authority(), headers.get(header::HOST)) {
         (Some(a), _) => a.as_str().to_ascii_lowercase(),
         (None, Some(h)) => match h.to_str() {
@@ -288,7 +560,7 @@ async fn check_upload(
     grant: &Grant,
     req: &mut SignRequest,
     state: &RelayState,
-) -> Option<Response<String>> {
+) -> Option<Response<RelayBody>> {
     let length = match headers.get(header::CONTENT_LENGTH) {
         None => None,
         Some(v) => match v.to_str().ok().and_then(|s| s.trim().parse::<u64>().ok()) {
@@ -356,6 +628,8 @@ mod tests {
     struct Recorder {
         signed: Mutex<Vec<SignRequest>>,
         existing: Vec<String>,
+        /// The folder listings asked for: (prefix, continuation).
+        listed: Mutex<Vec<(String, Option<String>)>>,
     }
 
     #[async_trait::async_trait]
@@ -376,6 +650,35 @@ mod tests {
         }
         async fn exists(&self, _bucket: &str, key: &str) -> crate::Result<bool> {
             Ok(self.existing.iter().any(|k| k == key))
+        }
+        async fn list_page(
+            &self,
+            _bucket: &str,
+            prefix: &str,
+            continuation: Option<&str>,
+            _max: usize,
+        ) -> crate::Result<FolderPage> {
+            self.listed
+                .lock()
+                .push((prefix.to_owned(), continuation.map(str::to_owned)));
+            Ok(FolderPage {
+                folders: vec![format!("{prefix}sub/"), ".s3share/".into()],
+                files: vec![
+                    crate::s3::ObjectEntry {
+                        key: format!("{prefix}a <b>.txt"),
+                        size: 3,
+                        modified: None,
+                        etag: None,
+                    },
+                    crate::s3::ObjectEntry {
+                        key: ".s3share/ledger/1".into(),
+                        size: 3,
+                        modified: None,
+                        etag: None,
+                    },
+                ],
+                next: Some("NEXT+1".into()),
+            })
         }
     }
 
@@ -451,7 +754,7 @@ mod tests {
         for m in ["PUT", "DELETE"] {
             let r = run(&st, m, &url, &[]).await;
             assert_refused(&r, 403);
-            assert!(r.response.body().contains(m));
+            assert!(r.response.body().as_text().contains(m));
         }
         // Another key under the same token, an expired token, a forged one.
         let token = url.split('/').nth(1).unwrap();
@@ -461,7 +764,7 @@ mod tests {
         );
         let expired = handle(&request("GET", &url, &[]), g.expires_at(), &st).await;
         assert_refused(&expired, 403);
-        assert!(expired.response.body().contains("expired"));
+        assert!(expired.response.body().as_text().contains("expired"));
         let other = Secret::from_bytes([8; 32]);
         let forged = crate::relay::make_link(&g, &other, "").unwrap().url;
         assert_refused(&run(&st, "GET", &forged, &[]).await, 403);
@@ -602,6 +905,162 @@ mod tests {
         assert_eq!(r.response.status(), StatusCode::TEMPORARY_REDIRECT);
     }
 
+    fn header<'a>(r: &'a Reply, name: &str) -> &'a str {
+        r.response
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap())
+            .unwrap_or("")
+    }
+
+    #[tokio::test]
+    async fn folder_links_show_an_index_page_or_json() {
+        let rec = Arc::new(Recorder::default());
+        let st = state(rec.clone());
+        let g = Grant::new("bkt", Scope::Prefix("docs/".into()), Methods::READ, later());
+        let base = link(&st, &g);
+        let browser = [("accept", "text/html,application/xhtml+xml,*/*;q=0.8")];
+        let r = run(&st, "GET", &base, &browser).await;
+        assert_eq!(r.response.status(), StatusCode::OK);
+        let html = r.response.body().as_text();
+        assert!(
+            html.contains("<a href=\"./a%20%3Cb%3E.txt\">a &lt;b&gt;.txt</a>"),
+            "{html}"
+        );
+        assert!(html.contains("href=\"./sub/\""));
+        assert!(!html.contains(".s3share"), "{html}");
+        assert!(html.contains("href=\"?page=NEXT%2B1\""));
+        assert!(header(&r, "content-type").starts_with("text/html"));
+        let csp = header(&r, "content-security-policy");
+        assert!(csp.starts_with("default-src 'none'"), "{csp}");
+        assert!(
+            !csp.contains("script-src"),
+            "no script on a read-only index: {csp}"
+        );
+        let nonce = csp
+            .split("'nonce-")
+            .nth(1)
+            .unwrap()
+            .split('\'')
+            .next()
+            .unwrap();
+        assert!(html.contains(&format!("<style nonce=\"{nonce}\">")));
+        assert_eq!(header(&r, "referrer-policy"), "no-referrer");
+        assert_eq!(header(&r, "x-content-type-options"), "nosniff");
+        assert_eq!(header(&r, "cache-control"), "no-store");
+        assert!(header(&r, "access-control-allow-origin").is_empty());
+        assert!(r.response.headers().get(header::LOCATION).is_none());
+        // Each response has its own nonce.
+        let again = run(&st, "GET", &base, &browser).await;
+        assert_ne!(header(&again, "content-security-policy"), csp);
+
+        // HEAD: GET's headers, no body.
+        let head = run(&st, "HEAD", &base, &browser).await;
+        assert_eq!(head.response.status(), StatusCode::OK);
+        assert!(head.response.body().as_text().is_empty());
+        assert_eq!(
+            header(&head, "content-length"),
+            html.len().to_string().as_str()
+        );
+
+        let r = run(
+            &st,
+            "GET",
+            &format!("{base}sub/?page=NEXT%2B1"),
+            &[("accept", "application/json")],
+        )
+        .await;
+        assert_eq!(r.response.status(), StatusCode::OK);
+        assert_eq!(header(&r, "content-type"), "application/json");
+        let v: serde_json::Value = serde_json::from_str(r.response.body().as_text()).unwrap();
+        assert_eq!(v["folder"], "docs/sub/");
+        assert_eq!(v["files"][0]["name"], "a <b>.txt");
+        assert_eq!(v["files"].as_array().unwrap().len(), 1);
+        assert_eq!(v["folders"].as_array().unwrap().len(), 1);
+        assert_eq!(
+            rec.listed.lock().last().unwrap(),
+            &("docs/sub/".to_owned(), Some("NEXT+1".to_owned()))
+        );
+        assert_refused(
+            &run(&st, "GET", &format!("{base}?page=%0a"), &[]).await,
+            400,
+        );
+        // Never the reserved prefix, whatever the scope.
+        let root = Grant::new(
+            "bkt",
+            Scope::Prefix(".s3share/".into()),
+            Methods::READ,
+            later(),
+        );
+        assert_refused(&run(&st, "GET", &link(&st, &root), &browser).await, 404);
+        // A link to one key that ends with `/` lists nothing.
+        let marker = Grant::new("bkt", Scope::Key("docs/".into()), Methods::READ, later());
+        assert_refused(&run(&st, "GET", &link(&st, &marker), &browser).await, 404);
+        assert_eq!(rec.listed.lock().len(), 4);
+        assert!(rec.signed.lock().is_empty(), "pages sign nothing");
+    }
+
+    #[tokio::test]
+    async fn upload_links_show_the_upload_page_to_browsers() {
+        let rec = Arc::new(Recorder::default());
+        let st = state(rec.clone());
+        let mut g = Grant::new(
+            "bkt",
+            Scope::Prefix("drop/".into()),
+            Methods {
+                read: false,
+                put: true,
+                delete: false,
+            },
+            later(),
+        );
+        g.max_size = Some(1000);
+        let base = link(&st, &g);
+        let r = run(&st, "GET", &base, &[("accept", "text/html,*/*;q=0.8")]).await;
+        assert_eq!(r.response.status(), StatusCode::OK);
+        let html = r.response.body().as_text();
+        let csp = header(&r, "content-security-policy");
+        let nonce = csp
+            .split("'nonce-")
+            .nth(1)
+            .unwrap()
+            .split('\'')
+            .next()
+            .unwrap();
+        assert!(
+            csp.contains(&format!("script-src 'nonce-{nonce}'")),
+            "{csp}"
+        );
+        assert!(csp.contains("connect-src 'self'"));
+        assert!(html.contains(&format!("<script nonce=\"{nonce}\">")));
+        assert!(html.contains("data-max=\"1000\""));
+        assert!(
+            !html.contains("<table"),
+            "an upload-only link lists nothing"
+        );
+        assert!(rec.listed.lock().is_empty());
+        // curl and JSON clients get a refusal that says what to do.
+        for accept in ["*/*", "application/json"] {
+            let r = run(&st, "GET", &base, &[("accept", accept)]).await;
+            assert_refused(&r, 403);
+            assert!(r.response.body().as_text().contains("curl -L -T"));
+        }
+        // Streamed uploads need a length, and the cap is checked before anything is signed.
+        let put = format!("{base}f.bin");
+        let stream = ("x-s3share-stream", "1");
+        assert_refused(&run(&st, "PUT", &put, &[stream]).await, 411);
+        assert_refused(
+            &run(&st, "PUT", &put, &[stream, ("content-length", "1001")]).await,
+            413,
+        );
+        assert!(rec.signed.lock().is_empty());
+        // A link that reads and takes uploads: the index with the upload panel.
+        g.methods.read = true;
+        let r = run(&st, "GET", &link(&st, &g), &[("accept", "text/html")]).await;
+        let html = r.response.body().as_text();
+        assert!(html.contains("<table") && html.contains("id=\"drop\""));
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(200))]
         /// Whatever the path after a folder token, nothing outside the folder is signed.
@@ -618,7 +1077,7 @@ mod tests {
             method in 0usize..4,
         ) {
             let tail = segs.join("/");
-            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
             let rec = Arc::new(Recorder::default());
             let st = state(rec.clone());
             let g = Grant::new(

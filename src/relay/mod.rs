@@ -6,20 +6,36 @@
 //! `curl -L`, `wget` and browsers download, upload and delete with no SDK and no keys, for as
 //! long as the link says. [`server`] is the hyper listener around the handler.
 //!
-//! Not yet here: the link ledger and revocation, folder index pages, the upload page,
-//! streaming for the embedded store.
+//! Folder links show an index page ([`index`]), upload links an upload page ([`upload_page`]);
+//! where a redirect cannot work (the embedded store on the sharer's loopback, uploads from the
+//! upload page) the relay streams the bytes itself ([`stream`]).
+//!
+//! Every link minted through [`ledger::Ledger::mint`] is recorded in its bucket; a revoked
+//! link is refused by every running relay within a second ([`revoked`]). The secret can be
+//! rotated with a grace period for the old one, and a running relay picks the change up
+//! ([`secret`]).
 
 pub mod handler;
+pub mod index;
+pub mod ledger;
+pub mod limits;
 pub mod path;
+pub mod revoked;
 pub mod secret;
 pub mod server;
+pub mod stream;
 pub mod token;
+pub mod upload_page;
 
 use std::time::Duration;
 
-pub use handler::{RelayState, Reply, handle};
+pub use handler::{RelayState, Reply, handle, handle_request};
+pub use index::FolderPage;
+pub use ledger::{Ledger, LinkRecord, LinkState};
+pub use revoked::{RevocationConfig, Revocations};
 pub use secret::Secret;
 pub use server::{RelayServer, ServerConfig};
+pub use stream::{RelayBody, RequestBody};
 pub use token::{Grant, Methods, Scope, Token};
 
 use crate::error::{Error, Result};
@@ -63,14 +79,34 @@ pub struct SignRequest {
     pub content_length: Option<u64>,
 }
 
-/// What the relay needs from S3: signing, and an existence check for no-overwrite uploads.
-/// Implemented for [`S3Client`]; a seam so that the handler is tested without a network.
+/// What the relay needs from S3: signing, an existence check for no-overwrite uploads, and the
+/// buckets' revocation lists. Implemented for [`S3Client`]; a seam so that the handler is
+/// tested without a network.
 #[async_trait::async_trait]
 pub trait Signer: Send + Sync {
     /// Signs one request.
     async fn sign(&self, req: &SignRequest) -> Result<Presigned>;
     /// Whether `key` exists in `bucket`.
     async fn exists(&self, bucket: &str, key: &str) -> Result<bool>;
+    /// One page (at most `max` entries) of the folder level `prefix`, continuing after
+    /// `continuation`. Signers that cannot list refuse, and folder links then answer 502.
+    async fn list_page(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        continuation: Option<&str>,
+        max: usize,
+    ) -> Result<FolderPage> {
+        let _ = (bucket, prefix, continuation, max);
+        Err(Error::Config("this relay cannot list folders".into()))
+    }
+
+    /// `bucket`'s revocation list (`.s3share/revoked.json`), unless unchanged since `etag`.
+    /// The default (for test signers) is a bucket where nothing was ever revoked; [`S3Client`]
+    /// reads the real list.
+    async fn revocations(&self, _bucket: &str, _etag: Option<&str>) -> Result<ledger::Fetched> {
+        Ok(ledger::Fetched::Missing)
+    }
 }
 
 #[async_trait::async_trait]
@@ -92,6 +128,20 @@ impl Signer for S3Client {
 
     async fn exists(&self, bucket: &str, key: &str) -> Result<bool> {
         Ok(self.head(bucket, key).await?.is_some())
+    }
+
+    async fn list_page(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        continuation: Option<&str>,
+        max: usize,
+    ) -> Result<FolderPage> {
+        index::list_folder_page(self, bucket, prefix, continuation, max).await
+    }
+
+    async fn revocations(&self, bucket: &str, etag: Option<&str>) -> Result<ledger::Fetched> {
+        Ledger::new(self.clone(), bucket).fetch_revoked(etag).await
     }
 }
 

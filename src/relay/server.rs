@@ -3,19 +3,20 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use hyper::body::{Body, Frame, SizeHint};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use super::handler::{RelayState, handle};
+use super::handler::{RelayState, handle_with_body};
+use super::limits::{self, Busy, Limits, LimitsConfig};
+use super::stream::{RelayBody, plain, request_body};
 use crate::error::{Error, Result};
 
 /// The listener's limits.
@@ -25,12 +26,27 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Most bytes of request line and headers (hyper answers 431 beyond).
     pub max_header_bytes: usize,
-    /// Longest time a client may take to send its request headers.
+    /// Most bytes of a request's path and query (414 beyond), however small its headers.
+    pub max_uri_bytes: usize,
+    /// Longest time a client may take to send its request headers. hyper re-arms it while a
+    /// kept-alive connection waits for its next request, so it is also the idle timeout.
     pub header_read_timeout: Duration,
-    /// Longest life of one connection: requests are tiny, so this bounds idle keep-alive.
+    /// Longest life of one connection.
     pub connection_lifetime: Duration,
-    /// Most connections served at once; more are closed at once rather than queued.
+    /// Most connections at once. When full, a new connection evicts an idle one (see
+    /// [`super::limits`]); it is refused only when every slot holds a request under way.
     pub max_connections: usize,
+    /// Most connections at once from one client (IPv4 address or IPv6 /64).
+    pub max_connections_per_client: usize,
+    /// Refused requests (bad token, bad path…) a client may make in a burst; after that its
+    /// refusals are held back [`ServerConfig::refusal_delay`] and answered 429.
+    pub refusal_burst: u32,
+    /// The burst refills by one refusal per this much time.
+    pub refusal_refill: Duration,
+    /// How long a refusal is held back once the client's burst is spent.
+    pub refusal_delay: Duration,
+    /// Most clients whose refusals are tracked (bounds the memory of the table).
+    pub max_tracked_clients: usize,
 }
 
 impl Default for ServerConfig {
@@ -38,9 +54,37 @@ impl Default for ServerConfig {
         Self {
             listen: super::DEFAULT_LISTEN.parse().expect("valid default"),
             max_header_bytes: 16 * 1024,
-            header_read_timeout: Duration::from_secs(10),
+            // A token is at most 512 characters and an S3 key 1024 bytes (3072 encoded): a
+            // longer URI is no link, and is refused before anything looks at it.
+            max_uri_bytes: 8 * 1024,
+            // A request head is a few hundred bytes: 5 s is ample on any link, and it bounds
+            // how long an idle kept-alive connection lingers when no one needs its slot.
+            header_read_timeout: Duration::from_secs(5),
             connection_lifetime: Duration::from_secs(60),
             max_connections: 512,
+            // Above a benchmark's 50 or an office behind one NAT; at the cap a client's own
+            // idle connections make room, so only a client with 128 requests under way waits.
+            max_connections_per_client: 128,
+            // More than a few dozen honest mistakes (a stale link retried, a mistyped path);
+            // a guesser then gets one answer per connection per second.
+            refusal_burst: 60,
+            refusal_refill: Duration::from_secs(1),
+            refusal_delay: Duration::from_secs(1),
+            // A bucket is ~50 bytes: under 1 MB at most.
+            max_tracked_clients: 10_000,
+        }
+    }
+}
+
+impl ServerConfig {
+    fn limits(&self) -> LimitsConfig {
+        LimitsConfig {
+            max_connections: self.max_connections,
+            max_connections_per_client: self.max_connections_per_client,
+            refusal_burst: self.refusal_burst,
+            refusal_refill: self.refusal_refill,
+            refusal_delay: self.refusal_delay,
+            max_tracked_clients: self.max_tracked_clients,
         }
     }
 }
@@ -50,6 +94,7 @@ impl Default for ServerConfig {
 pub struct RelayServer {
     addr: SocketAddr,
     stop: CancellationToken,
+    limits: Arc<Limits>,
 }
 
 impl Drop for RelayServer {
@@ -77,8 +122,26 @@ impl RelayServer {
             .local_addr()
             .map_err(|e| Error::Config(format!("cannot read the listen address: {e}")))?;
         let stop = CancellationToken::new();
-        tokio::spawn(accept_loop(listener, state, config, stop.clone()));
-        Ok(Self { addr, stop })
+        let limits = Limits::new(config.limits());
+        tokio::spawn(accept_loop(
+            listener,
+            state,
+            config,
+            limits.clone(),
+            stop.clone(),
+        ));
+        Ok(Self { addr, stop, limits })
+    }
+
+    /// Clients whose refused requests are being counted (at most
+    /// [`ServerConfig::max_tracked_clients`]).
+    pub fn tracked_clients(&self) -> usize {
+        self.limits.tracked_clients()
+    }
+
+    /// Connections open now.
+    pub fn connections(&self) -> usize {
+        self.limits.connections()
     }
 
     /// The address it listens on.
@@ -96,9 +159,9 @@ async fn accept_loop(
     listener: TcpListener,
     state: Arc<RelayState>,
     config: ServerConfig,
+    limits: Arc<Limits>,
     stop: CancellationToken,
 ) {
-    let slots = Arc::new(Semaphore::new(config.max_connections));
     loop {
         let (stream, client) = tokio::select! {
             () = stop.cancelled() => return,
@@ -112,33 +175,74 @@ async fn accept_loop(
                 }
             },
         };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            tracing::debug!(%client, "relay: connection limit reached; closing a new connection");
-            drop(stream);
-            continue;
+        // Admitting may evict an idle connection to make room (see `limits`); refused only
+        // when the slots (the relay's, or this client's) all hold requests under way.
+        let ticket = match limits.admit(client.ip()) {
+            Ok(t) => t,
+            Err(full) => {
+                tracing::debug!(%client, ?full, "relay: no free slot; closing a new connection");
+                drop(stream);
+                continue;
+            }
         };
+        let _ = stream.set_nodelay(true);
         let state = state.clone();
         let config = config.clone();
         let stop = stop.clone();
+        let limits = limits.clone();
         tokio::spawn(async move {
-            let _permit = permit;
+            let conn_state = ticket.conn.clone();
+            let max_uri_bytes = config.max_uri_bytes;
             let service =
                 hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    // Busy from here until the response is written out: not evictable.
+                    let busy = conn_state.begin();
                     let state = state.clone();
+                    let limits = limits.clone();
                     async move {
-                        let (parts, _body) = req.into_parts();
-                        let reply = handle(&parts, SystemTime::now(), &state).await;
+                        let (parts, body) = req.into_parts();
+                        let uri_len = parts.uri.path_and_query().map_or(0, |p| p.as_str().len());
+                        let (mut response, link_id, key) = if uri_len > max_uri_bytes {
+                            (uri_too_long(), None, None)
+                        } else {
+                            // The body stays unread unless an upload is streamed through
+                            // the relay, and then flows through chunk by chunk.
+                            let r = handle_with_body(
+                                &parts,
+                                request_body(body),
+                                SystemTime::now(),
+                                &state,
+                            )
+                            .await;
+                            (r.response, r.link_id, r.key)
+                        };
+                        // Only refusals drain the client's bucket, and only they are slowed: a
+                        // valid token is answered at once whatever the client did before.
+                        if limits::is_refusal(response.status().as_u16())
+                            && let Some(retry) = limits.refused(client.ip())
+                        {
+                            // Held back, this connection still counts toward the client's
+                            // own cap (so a guesser cannot open more to go faster) but may be
+                            // evicted for anyone else.
+                            busy.set_held(true);
+                            tokio::time::sleep(limits.refusal_delay()).await;
+                            busy.set_held(false);
+                            response = too_many(retry.saturating_sub(limits.refusal_delay()));
+                        }
                         // The access log: never the token, the secret or the Location.
                         tracing::info!(
                             target: "s3share::relay::access",
                             method = %parts.method,
-                            link = reply.link_id.as_deref().unwrap_or("-"),
-                            key = reply.key.as_deref().unwrap_or("-"),
-                            status = reply.response.status().as_u16(),
+                            link = link_id.as_deref().unwrap_or("-"),
+                            key = key.as_deref().unwrap_or("-"),
+                            status = response.status().as_u16(),
                             %client,
                         );
-                        let (head, body) = reply.response.into_parts();
-                        Ok::<_, Infallible>(hyper::Response::from_parts(head, Text::new(body)))
+                        let (head, body) = response.into_parts();
+                        Ok::<_, Infallible>(hyper::Response::from_parts(
+                            head,
+                            Tracked { body, _busy: busy },
+                        ))
                     }
                 });
             let conn = hyper::server::conn::http1::Builder::new()
@@ -153,6 +257,14 @@ async fn accept_loop(
                         tracing::debug!(%client, "relay connection ended: {e}");
                     }
                 }
+                () = ticket.conn.evicted() => {
+                    // Chosen while idle; should a request have begun since, it finishes.
+                    if ticket.conn.busy() {
+                        conn.as_mut().graceful_shutdown();
+                        let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
+                    }
+                    // Otherwise dropping the connection closes the socket at once.
+                }
                 () = tokio::time::sleep(config.connection_lifetime) => {
                     conn.as_mut().graceful_shutdown();
                     let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
@@ -162,35 +274,55 @@ async fn accept_loop(
                     let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
                 }
             }
+            drop(ticket);
         });
     }
 }
 
-/// A short response body held in memory.
-struct Text(Option<Bytes>);
-
-impl Text {
-    fn new(s: String) -> Self {
-        Self((!s.is_empty()).then(|| Bytes::from(s)))
-    }
+/// The answer to a refusal once the client's burst is spent.
+fn too_many(retry_after: Duration) -> http::Response<RelayBody> {
+    let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+    let mut r = plain(
+        http::StatusCode::TOO_MANY_REQUESTS,
+        "too many refused requests; try again later",
+    );
+    r.headers_mut().insert(
+        http::header::RETRY_AFTER,
+        http::HeaderValue::from(secs.max(1)),
+    );
+    r
 }
 
-impl Body for Text {
-    type Data = Bytes;
-    type Error = Infallible;
+fn uri_too_long() -> http::Response<RelayBody> {
+    plain(
+        http::StatusCode::URI_TOO_LONG,
+        "this address is longer than any link",
+    )
+}
+
+/// A response body that keeps its connection marked busy until hyper has written it out
+/// and dropped it.
+struct Tracked<B> {
+    body: B,
+    _busy: Busy,
+}
+
+impl<B: Body + Unpin> Body for Tracked<B> {
+    type Data = B::Data;
+    type Error = B::Error;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-    ) -> Poll<Option<std::result::Result<Frame<Bytes>, Infallible>>> {
-        Poll::Ready(self.0.take().map(|b| Ok(Frame::data(b))))
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<std::result::Result<Frame<B::Data>, B::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
     }
 
     fn is_end_stream(&self) -> bool {
-        self.0.is_none()
+        self.body.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.0.as_ref().map_or(0, |b| b.len() as u64))
+        self.body.size_hint()
     }
 }

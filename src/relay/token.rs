@@ -200,7 +200,7 @@ impl Grant {
         }
         out.push(self.bucket.len() as u8);
         out.extend(self.bucket.as_bytes());
-        let mac = mac(secret, &out, self.scope_text());
+        let mac = mac(&secret.bytes(), &out, self.scope_text());
         out.extend(&mac[..MAC_LEN]);
         Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(out))
     }
@@ -217,9 +217,9 @@ pub fn id_text(id: &[u8; ID_LEN]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id)
 }
 
-fn mac(secret: &Secret, body: &[u8], scope: &str) -> [u8; 32] {
-    let mut m = <HmacSha256 as hmac::KeyInit>::new_from_slice(secret.bytes())
-        .expect("HMAC takes keys of any length");
+fn mac(key: &[u8; 32], body: &[u8], scope: &str) -> [u8; 32] {
+    let mut m =
+        <HmacSha256 as hmac::KeyInit>::new_from_slice(key).expect("HMAC takes keys of any length");
     m.update(body);
     // The scope follows the fixed part, length-prefixed so no two (body, scope) pairs collide.
     m.update(&(scope.len() as u64).to_be_bytes());
@@ -300,7 +300,8 @@ impl Token {
     }
 
     /// Checks the MAC for a request on `key` (the decoded path after the token) and the expiry
-    /// at `now`; on success, what the token grants. The MAC is compared in constant time.
+    /// at `now`; on success, what the token grants. The MAC is compared in constant time, with
+    /// the current secret and then with earlier secrets still in their grace period at `now`.
     pub fn verify(&self, secret: &Secret, key: &str, now: SystemTime) -> Result<Grant, TokenError> {
         let scope = match self.prefix_len {
             None => Scope::Key(key.to_owned()),
@@ -314,8 +315,12 @@ impl Token {
         let text = match &scope {
             Scope::Key(k) | Scope::Prefix(k) => k.as_str(),
         };
-        let expected = mac(secret, &self.body, text);
-        if !bool::from(expected[..MAC_LEN].ct_eq(&self.mac)) {
+        // The current secret first; after a rotation, earlier ones still in their grace period.
+        let valid = secret.any_key(now, |key| {
+            let expected = mac(key, &self.body, text);
+            bool::from(expected[..MAC_LEN].ct_eq(&self.mac))
+        });
+        if !valid {
             return Err(TokenError::Invalid);
         }
         let grant = Grant {

@@ -8,6 +8,17 @@ use futures::Stream;
 use super::{S3Client, sdk_error};
 use crate::error::Result;
 
+/// The prefix s3share keeps its own records under in a bucket (the relay's link ledger and
+/// revocation list). Listings leave it out, so `ls`, the app's browser and recursive `get`/`rm`
+/// of a bucket never show or touch it; a listing of a prefix inside it (named explicitly, e.g.
+/// `ls s3://bucket/.s3share/`) shows it as any other folder.
+pub const RESERVED_PREFIX: &str = ".s3share/";
+
+/// Whether `key` (or a folder prefix) lies in s3share's reserved prefix.
+pub fn is_reserved(key: &str) -> bool {
+    key.starts_with(RESERVED_PREFIX)
+}
+
 /// One object in a listing.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ObjectEntry {
@@ -32,7 +43,8 @@ pub struct ListPage {
 
 impl S3Client {
     /// Lists `prefix` in `bucket` page by page: one level (folders and files) or, with
-    /// `recursive`, every key below it.
+    /// `recursive`, every key below it. Keys under [`RESERVED_PREFIX`] are left out unless
+    /// `prefix` itself lies inside it.
     pub fn list(
         &self,
         bucket: &str,
@@ -55,6 +67,9 @@ impl S3Client {
                 req = req.delimiter("/");
             }
             let mut pages = req.into_paginator().send();
+            // Only a listing that names the reserved prefix sees it: the bucket root (and a
+            // prefix like `.s3` that merely could reach into it) hides it.
+            let hide_reserved = !is_reserved(&prefix);
             while let Some(page) = pages.next().await {
                 let page = page
                     .map(|out| ListPage {
@@ -62,12 +77,16 @@ impl S3Client {
                             .common_prefixes()
                             .iter()
                             .filter_map(|p| p.prefix().map(str::to_owned))
+                            .filter(|p| !(hide_reserved && is_reserved(p)))
                             .collect(),
                         objects: out
                             .contents()
                             .iter()
                             .filter_map(|o| {
                                 let key = o.key()?;
+                                if hide_reserved && is_reserved(key) {
+                                    return None;
+                                }
                                 (key != prefix || !key.ends_with('/')).then(|| ObjectEntry {
                                     key: key.to_owned(),
                                     size: o.size().unwrap_or(0).max(0) as u64,

@@ -23,11 +23,13 @@ use parking_lot::Mutex;
 
 pub use connect::{ConnectOptions, Connection, static_client, static_client_with_timeouts};
 pub(crate) use errors::sdk_error;
-pub use listing::{ListPage, ObjectEntry};
+pub use listing::{ListPage, ObjectEntry, RESERVED_PREFIX, is_reserved};
 pub use multipart::StoredPart;
 pub(crate) use presign::check_lifetime;
 pub use presign::{MAX_LIFETIME, PresignOp, Presigned};
-pub use profiles::aws_profiles;
+pub use profiles::{
+    ProfileDestination, aws_profiles, endpoint_host, first_run_profile, profile_destination,
+};
 
 use crate::error::{Error, Result};
 

@@ -10,6 +10,11 @@
 //! writes the object only at its end: two creates of one key that overlap both pass the check,
 //! and the later one silently replaces the earlier. Here the writes of one key take turns, so
 //! the check and the write are one step, as on S3: the first create wins, the other gets 412.
+//!
+//! s3s-fs keeps folders as directories, so a folder emptied by deletes stayed listed (on S3 it
+//! disappears: a folder is only the keys below it). Here a folder made as a `prefix/` marker
+//! object ("New folder") is recorded beside the buckets, and deleting an object removes the
+//! directories it leaves empty, up to the first one that holds a marker, as on S3.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -87,6 +92,40 @@ impl VerifyingFs {
             root,
             writes: KeyLocks::default(),
         })
+    }
+
+    /// Where the marker of folder `key` (ending in `/`) is recorded: a file beside the buckets
+    /// (never inside one, so it is not listed as an object).
+    fn marker_path(&self, bucket: &str, key: &str) -> PathBuf {
+        let encode = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        self.root.join(format!(
+            ".s3share-folder.{}.{}",
+            encode(bucket),
+            encode(key)
+        ))
+    }
+
+    /// After a delete of `key`: a folder marker is forgotten; a file's now-empty folders go,
+    /// up to the first folder that holds a marker (or anything else).
+    fn forget(&self, bucket: &str, key: &str) {
+        if key.ends_with('/') {
+            let _ = std::fs::remove_file(self.marker_path(bucket, key));
+        }
+        if key.split('/').any(|s| s == ".." || s == ".") {
+            return;
+        }
+        let bucket_dir = self.root.join(bucket);
+        let mut folder = key.trim_end_matches('/');
+        while let Some((parent, _)) = folder.rsplit_once('/') {
+            folder = parent;
+            if parent.is_empty() || self.marker_path(bucket, &format!("{parent}/")).exists() {
+                return;
+            }
+            // Fails (and stops the walk) when the folder still holds anything.
+            if std::fs::remove_dir(bucket_dir.join(parent)).is_err() {
+                return;
+            }
+        }
     }
 }
 
@@ -190,8 +229,6 @@ impl_s3_delegating! {
         create_bucket(CreateBucketInput) -> CreateBucketOutput;
         copy_object(CopyObjectInput) -> CopyObjectOutput;
         delete_bucket(DeleteBucketInput) -> DeleteBucketOutput;
-        delete_object(DeleteObjectInput) -> DeleteObjectOutput;
-        delete_objects(DeleteObjectsInput) -> DeleteObjectsOutput;
         get_bucket_location(GetBucketLocationInput) -> GetBucketLocationOutput;
         get_object(GetObjectInput) -> GetObjectOutput;
         head_bucket(HeadBucketInput) -> HeadBucketOutput;
@@ -203,8 +240,33 @@ impl_s3_delegating! {
         abort_multipart_upload(AbortMultipartUploadInput) -> AbortMultipartUploadOutput;
 {
 
+    async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let response = self.inner.delete_object(req).await?;
+        self.forget(&bucket, &key);
+        Ok(response)
+    }
+
+    async fn delete_objects(&self, req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        let bucket = req.input.bucket.clone();
+        let keys: Vec<String> = req.input.delete.objects.iter().map(|o| o.key.clone()).collect();
+        let response = self.inner.delete_objects(req).await?;
+        for key in keys {
+            self.forget(&bucket, &key);
+        }
+        Ok(response)
+    }
+
     async fn put_object(&self, mut req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
         let _turn = self.writes.turn(&req.input.bucket, &req.input.key).await;
+        if req.input.key.ends_with('/') {
+            let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+            let response = self.inner.put_object(req).await?;
+            // Private like every file of the store (0600).
+            super::private::open_private_file(&self.marker_path(&bucket, &key))
+                .map_err(|e| s3_error!(InternalError, "cannot record the folder: {e}"))?;
+            return Ok(response);
+        }
         let Some(body) = req.input.body.take() else {
             return self.inner.put_object(req).await;
         };

@@ -1,312 +1,28 @@
-//! The app's only way to the network and the disk: commands go in, events come back.
+//! The worker: runs each [`Command`] on the tokio runtime and answers with [`Event`]s.
 //!
-//! The UI thread never waits on S3. It sends a [`Command`] through [`Backend::send`] and, once
-//! per frame, drains [`Event`]s with [`Backend::poll`]; the worker runs on the tokio runtime and
-//! asks for a repaint after each event it sends.
+//! Listing, uploads (with their keep-both naming), downloads, deletes, folders and links; the
+//! worker holds the connection and the cancellation token of every running transfer.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::mpsc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use futures::StreamExt as _;
 use parking_lot::Mutex;
-use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+use tokio::sync::mpsc::UnboundedReceiver;
 use tokio_util::sync::CancellationToken;
 
-use crate::links::Link;
-use crate::s3::{ConnectOptions, Connection, ListPage, ObjectInfo, S3Client};
-use crate::store::StorePaths;
-use crate::transfer::{
-    self, EventSink, OnConflict, TransferEvent, UploadItem, UploadOptions, UploadOutcome,
+use super::preview::load_preview;
+use super::{
+    AfterUpload, BackendConfig, Command, ConflictChoice, ConnectionTarget, Emitter, Event, Ids,
+    PlannedUpload, TransferId,
 };
+use crate::s3::{ConnectOptions, Connection, S3Client};
+use crate::transfer::{self, EventSink, OnConflict, TransferEvent, UploadOptions, UploadOutcome};
 
-/// Identifies one transfer for the lifetime of the app.
-pub type TransferId = u64;
-
-/// Where a connection goes.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum ConnectionTarget {
-    /// The embedded store on loopback.
-    Local,
-    /// A profile of the AWS shared config.
-    Profile(String),
-    /// An S3-compatible endpoint the user added.
-    Custom(CustomEndpoint),
-}
-
-/// An S3-compatible endpoint; its secrets live in the AWS files or the environment, never here.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct CustomEndpoint {
-    /// Display name.
-    pub name: String,
-    /// `https://host[:port]`.
-    pub endpoint: String,
-    /// Region to sign for (empty: the profile's or us-east-1).
-    pub region: String,
-    /// Force path-style addressing.
-    pub path_style: bool,
-    /// AWS profile whose credentials to use (empty: the default chain).
-    pub profile: String,
-}
-
-impl ConnectionTarget {
-    /// The label in the connection list.
-    pub fn label(&self) -> String {
-        match self {
-            Self::Local => "This computer (embedded store)".to_owned(),
-            Self::Profile(p) => format!("AWS profile: {p}"),
-            Self::Custom(c) => c.name.clone(),
-        }
-    }
-}
-
-/// What a user decided for an upload whose key exists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConflictChoice {
-    /// Replace the object.
-    Overwrite,
-    /// Upload under a free name: `name (1).ext`.
-    KeepBoth,
-    /// Leave the object alone.
-    Skip,
-}
-
-/// One file of a planned upload.
-#[derive(Debug, Clone)]
-pub struct PlannedUpload {
-    /// The transfer id it will run under.
-    pub id: TransferId,
-    /// File and key.
-    pub item: UploadItem,
-    /// Whether the key already exists.
-    pub exists: bool,
-}
-
-/// Requests from the UI.
-#[derive(Debug)]
-pub enum Command {
-    /// Connect (and make this the current connection).
-    Connect(ConnectionTarget),
-    /// Stream a folder listing; `request` tags the answers.
-    List {
-        request: u64,
-        bucket: String,
-        prefix: String,
-    },
-    /// Plan an upload of dropped or picked paths into `prefix`, checking for existing keys.
-    PlanUpload {
-        bucket: String,
-        prefix: String,
-        paths: Vec<PathBuf>,
-    },
-    /// Start uploads.
-    Upload {
-        bucket: String,
-        uploads: Vec<(PlannedUpload, ConflictChoice)>,
-    },
-    /// Download one planned item (an existing file is replaced only if `overwrite`).
-    Download {
-        id: TransferId,
-        bucket: String,
-        item: transfer::DownloadItem,
-        overwrite: bool,
-    },
-    /// Cancel a transfer.
-    Cancel(TransferId),
-    /// Cancel every transfer and answer [`Event::AllStopped`] once each has cleaned up
-    /// (multipart uploads aborted, partial files removed): the app is about to quit.
-    StopAll,
-    /// Delete objects.
-    Delete { bucket: String, keys: Vec<String> },
-    /// Create a folder marker.
-    CreateFolder { bucket: String, prefix: String },
-    /// Presign links (GET, or PUT with `put`).
-    MakeLinks {
-        bucket: String,
-        keys: Vec<String>,
-        expires: Duration,
-        filename: Option<String>,
-        put: bool,
-    },
-    /// Load a preview of an object.
-    Preview {
-        bucket: String,
-        key: String,
-        size: u64,
-    },
-}
-
-/// A decoded preview.
-#[derive(Clone)]
-pub enum PreviewContent {
-    /// An image, downscaled to at most 1024 px.
-    Image(Arc<egui::ColorImage>),
-    /// The start of a text file.
-    Text { text: String, truncated: bool },
-    /// Not previewable: metadata only.
-    Metadata,
-}
-
-impl std::fmt::Debug for PreviewContent {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Image(i) => write!(f, "Image({}x{})", i.size[0], i.size[1]),
-            Self::Text { text, truncated } => {
-                write!(f, "Text({} chars, truncated: {truncated})", text.len())
-            }
-            Self::Metadata => write!(f, "Metadata"),
-        }
-    }
-}
-
-/// Answers from the worker.
-#[derive(Debug)]
-pub enum Event {
-    /// Connected; `credentials_expiry` feeds the honest-expiry display.
-    Connected {
-        target: ConnectionTarget,
-        default_bucket: Option<String>,
-        endpoint: String,
-        credentials_expiry: Option<SystemTime>,
-        local_port: Option<u16>,
-    },
-    /// Could not connect.
-    ConnectFailed {
-        target: ConnectionTarget,
-        error: String,
-    },
-    /// Bucket names (or why they cannot be listed: the user can type one).
-    Buckets(Result<Vec<String>, String>),
-    /// A page of a listing.
-    ListPage { request: u64, page: ListPage },
-    /// The listing is complete.
-    ListDone { request: u64 },
-    /// The listing failed.
-    ListFailed { request: u64, error: String },
-    /// An upload was planned: the UI asks about conflicts, then sends [`Command::Upload`].
-    UploadPlanned {
-        bucket: String,
-        uploads: Vec<PlannedUpload>,
-        errors: Vec<String>,
-    },
-    /// Progress of a transfer.
-    Transfer {
-        id: TransferId,
-        event: TransferEvent,
-    },
-    /// An upload finished under `key` (which may differ from the planned one after "keep both").
-    Uploaded {
-        id: TransferId,
-        bucket: String,
-        key: String,
-        size: u64,
-    },
-    /// Objects deleted, and those that could not be.
-    Deleted {
-        bucket: String,
-        deleted: Vec<String>,
-        errors: Vec<String>,
-    },
-    /// A folder was created.
-    FolderCreated { bucket: String, prefix: String },
-    /// Could not create the folder.
-    FolderFailed(String),
-    /// Links are ready (one per key, in order).
-    Links(Result<Vec<(String, Link)>, String>),
-    /// A preview is ready.
-    Preview {
-        key: String,
-        info: Option<ObjectInfo>,
-        content: Result<PreviewContent, String>,
-    },
-    /// Every transfer has ended after [`Command::StopAll`].
-    AllStopped,
-}
-
-/// The UI's handle on the worker.
-pub struct Backend {
-    commands: UnboundedSender<Command>,
-    events: mpsc::Receiver<Event>,
-    ids: Ids,
-}
-
-/// Ids for transfers and requests, shared by the UI and the worker so they never collide.
-#[derive(Clone, Default)]
-struct Ids(Arc<std::sync::atomic::AtomicU64>);
-
-impl Ids {
-    fn next(&self) -> u64 {
-        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
-    }
-}
-
-/// How the worker finds the embedded store (tests point it at a temporary folder).
-#[derive(Debug, Clone, Default)]
-pub struct BackendConfig {
-    /// Where the embedded store lives (default: the user's folders).
-    pub store_paths: Option<StorePaths>,
-}
-
-impl Backend {
-    /// Starts the worker on `runtime`; `repaint` is called after each event.
-    pub fn start(
-        runtime: &tokio::runtime::Handle,
-        config: BackendConfig,
-        repaint: impl Fn() + Send + Sync + 'static,
-    ) -> Self {
-        // Commands are few and small (user actions), events are drained every frame: neither
-        // channel can grow without bound in practice, and the UI must never block on a send.
-        let (commands, command_rx) = tokio::sync::mpsc::unbounded_channel();
-        let (event_tx, events) = mpsc::channel();
-        let emitter = Emitter {
-            tx: event_tx,
-            repaint: Arc::new(repaint),
-        };
-        let ids = Ids::default();
-        runtime.spawn(Worker::new(config, emitter, ids.clone()).run(command_rx));
-        Self {
-            commands,
-            events,
-            ids,
-        }
-    }
-
-    /// Sends a command; never blocks.
-    pub fn send(&self, command: Command) {
-        if self.commands.send(command).is_err() {
-            tracing::error!("the background worker has stopped");
-        }
-    }
-
-    /// The events that arrived since the last call.
-    pub fn poll(&self) -> Vec<Event> {
-        self.events.try_iter().collect()
-    }
-
-    /// A fresh transfer or request id.
-    pub fn next_id(&self) -> u64 {
-        self.ids.next()
-    }
-}
-
-#[derive(Clone)]
-struct Emitter {
-    tx: mpsc::Sender<Event>,
-    repaint: Arc<dyn Fn() + Send + Sync>,
-}
-
-impl Emitter {
-    fn emit(&self, event: Event) {
-        if self.tx.send(event).is_ok() {
-            (self.repaint)();
-        }
-    }
-}
-
-struct Worker {
+/// Runs commands one at a time; anything slow is spawned, so a listing never waits on an upload.
+pub(super) struct Worker {
     config: BackendConfig,
     out: Emitter,
     client: Option<S3Client>,
@@ -320,7 +36,7 @@ struct Worker {
 }
 
 impl Worker {
-    fn new(config: BackendConfig, out: Emitter, ids: Ids) -> Self {
+    pub(super) fn new(config: BackendConfig, out: Emitter, ids: Ids) -> Self {
         Self {
             config,
             out,
@@ -333,7 +49,7 @@ impl Worker {
         }
     }
 
-    async fn run(mut self, mut commands: UnboundedReceiver<Command>) {
+    pub(super) async fn run(mut self, mut commands: UnboundedReceiver<Command>) {
         while let Some(command) = commands.recv().await {
             self.handle(command).await;
         }
@@ -349,6 +65,14 @@ impl Worker {
     async fn handle(&mut self, command: Command) {
         match command {
             Command::Connect(target) => self.connect(target).await,
+            Command::ListBuckets => {
+                let Some(client) = self.client() else { return };
+                let out = self.out.clone();
+                tokio::spawn(async move {
+                    let buckets = client.list_buckets().await;
+                    out.emit(Event::Buckets(buckets.map_err(|e| e.to_string())));
+                });
+            }
             Command::List {
                 request,
                 bucket,
@@ -379,12 +103,13 @@ impl Worker {
                 bucket,
                 prefix,
                 paths,
+                then,
             } => {
                 let Some(client) = self.client() else { return };
                 let (out, ids) = (self.out.clone(), self.ids.clone());
-                tokio::spawn(
-                    async move { plan_upload(client, out, ids, bucket, prefix, paths).await },
-                );
+                tokio::spawn(async move {
+                    plan_upload(client, out, ids, bucket, prefix, paths, then).await
+                });
             }
             Command::Upload { bucket, uploads } => {
                 let Some(client) = self.client() else { return };
@@ -494,6 +219,7 @@ impl Worker {
                 });
             }
             Command::MakeLinks {
+                request,
                 bucket,
                 keys,
                 expires,
@@ -508,16 +234,23 @@ impl Worker {
                         let link = if put {
                             client.link_put(&bucket, &key, expires).await
                         } else {
-                            client
-                                .link_get(&bucket, &key, expires, filename.as_deref())
+                            download_link(&client, &bucket, &key, expires, filename.as_deref())
                                 .await
                         };
                         match link {
                             Ok(l) => links.push((key, l)),
-                            Err(e) => return out.emit(Event::Links(Err(e.to_string()))),
+                            Err(e) => {
+                                return out.emit(Event::Links {
+                                    request,
+                                    result: Err(e.to_string()),
+                                });
+                            }
                         }
                     }
-                    out.emit(Event::Links(Ok(links)));
+                    out.emit(Event::Links {
+                        request,
+                        result: Ok(links),
+                    });
                 });
             }
             Command::Preview { bucket, key, size } => {
@@ -567,7 +300,7 @@ impl Worker {
             Err(e) => {
                 return self.out.emit(Event::ConnectFailed {
                     target,
-                    error: e.to_string(),
+                    error: for_app(&e),
                 });
             }
         };
@@ -578,7 +311,7 @@ impl Worker {
             Err(e) => {
                 return self.out.emit(Event::ConnectFailed {
                     target,
-                    error: e.to_string(),
+                    error: for_app(&e),
                 });
             }
         };
@@ -595,7 +328,7 @@ impl Worker {
         {
             return self.out.emit(Event::ConnectFailed {
                 target,
-                error: e.to_string(),
+                error: for_app(e),
             });
         }
         let local_store = self
@@ -607,12 +340,34 @@ impl Worker {
         self.out.emit(Event::Connected {
             default_bucket: local_store.map(|_| crate::store::DEFAULT_BUCKET.to_owned()),
             local_port: local_store.map(|s| s.state().port),
-            endpoint: client.endpoint_label(),
+            endpoint: destination(&target, &client),
             credentials_expiry: expiry,
             target,
         });
         self.out
             .emit(Event::Buckets(buckets.map_err(|e| e.to_string())));
+    }
+}
+
+/// An error as the app shows it: the library's messages name CLI flags where the CLI can help;
+/// the app says what to do in the app instead.
+fn for_app(e: &crate::Error) -> String {
+    match e {
+        // What to do first: the chain's details can run to many lines.
+        crate::Error::NoCredentials(why) => format!(
+            "no AWS credentials found: run `aws configure` or `aws sso login`, then Retry, or use the embedded store (first in the list of connections). Details: {why}"
+        ),
+        e => e.to_string(),
+    }
+}
+
+/// Where a connection goes, as the sidebar shows it: a host for an endpoint (a profile's own
+/// `endpoint_url` included, which the client's label does not know), else AWS and the region.
+fn destination(target: &ConnectionTarget, client: &S3Client) -> String {
+    match target {
+        ConnectionTarget::Local => crate::s3::endpoint_host(&client.endpoint_label()),
+        ConnectionTarget::Profile(p) => crate::s3::profile_destination(p).label(),
+        ConnectionTarget::Custom(c) => crate::s3::endpoint_host(&c.endpoint),
     }
 }
 
@@ -628,6 +383,7 @@ async fn plan_upload(
     bucket: String,
     prefix: String,
     paths: Vec<PathBuf>,
+    then: AfterUpload,
 ) {
     let planned = tokio::task::spawn_blocking(move || transfer::plan_upload(&paths, &prefix)).await;
     let Ok((items, errors)) = planned else { return };
@@ -659,7 +415,21 @@ async fn plan_upload(
         bucket,
         uploads,
         errors: errors.iter().map(|e| e.to_string()).collect(),
+        then,
     });
+}
+
+/// The one place the app makes a download link, for the share dialog and for "Upload and copy
+/// link" alike. Today it is a presigned URL; when the app can run the relay, this is the seam
+/// where a relay link (short, stable) replaces it, with the same honest expiry.
+async fn download_link(
+    client: &S3Client,
+    bucket: &str,
+    key: &str,
+    expires: Duration,
+    filename: Option<&str>,
+) -> crate::Result<crate::links::Link> {
+    client.link_get(bucket, key, expires, filename).await
 }
 
 async fn upload_one(
@@ -742,88 +512,6 @@ pub fn numbered_key(key: &str, n: u32) -> String {
         format!("{dir}/")
     };
     format!("{dir}{stem} ({n}){ext}")
-}
-
-const PREVIEW_IMAGE_MAX: u64 = 20 * 1024 * 1024;
-const PREVIEW_TEXT_MAX: u64 = 64 * 1024;
-
-async fn load_preview(
-    client: &S3Client,
-    bucket: &str,
-    key: &str,
-    size: u64,
-) -> Result<PreviewContent, String> {
-    let ext = key
-        .rsplit_once('.')
-        .map(|(_, e)| e.to_ascii_lowercase())
-        .unwrap_or_default();
-    let is_image = matches!(
-        ext.as_str(),
-        "png" | "jpg" | "jpeg" | "gif" | "webp" | "bmp"
-    );
-    if is_image && size <= PREVIEW_IMAGE_MAX {
-        // Loaded through a presigned GET, like any user of the link would.
-        let link = client
-            .link_get(bucket, key, Duration::from_secs(300), None)
-            .await
-            .map_err(|e| e.to_string())?;
-        let bytes = client
-            .http()
-            .get(&link.url)
-            .send()
-            .await
-            .and_then(|r| r.error_for_status())
-            .map_err(without_url)?
-            .bytes()
-            .await
-            .map_err(without_url)?;
-        let image = tokio::task::spawn_blocking(move || decode_image(&bytes))
-            .await
-            .map_err(|e| e.to_string())??;
-        return Ok(PreviewContent::Image(Arc::new(image)));
-    }
-    if size == 0 || is_image {
-        return Ok(PreviewContent::Metadata);
-    }
-    let bytes = client
-        .read_start(bucket, key, PREVIEW_TEXT_MAX)
-        .await
-        .map_err(|e| e.to_string())?;
-    if bytes.contains(&0) {
-        return Ok(PreviewContent::Metadata);
-    }
-    let text = String::from_utf8_lossy(&bytes).into_owned();
-    let replaced = text
-        .chars()
-        .filter(|c| *c == char::REPLACEMENT_CHARACTER)
-        .count();
-    if replaced > text.len() / 100 + 2 {
-        return Ok(PreviewContent::Metadata);
-    }
-    Ok(PreviewContent::Text {
-        text,
-        truncated: size > PREVIEW_TEXT_MAX,
-    })
-}
-
-/// A reqwest error as text without its URL: a presigned URL is a secret.
-fn without_url(e: reqwest::Error) -> String {
-    e.without_url().to_string()
-}
-
-fn decode_image(bytes: &[u8]) -> Result<egui::ColorImage, String> {
-    let image =
-        image::load_from_memory(bytes).map_err(|e| format!("cannot decode the image: {e}"))?;
-    let image = if image.width() > 1024 || image.height() > 1024 {
-        image.thumbnail(1024, 1024)
-    } else {
-        image
-    };
-    let rgba = image.to_rgba8();
-    Ok(egui::ColorImage::from_rgba_unmultiplied(
-        [rgba.width() as usize, rgba.height() as usize],
-        rgba.as_raw(),
-    ))
 }
 
 #[cfg(test)]

@@ -1,0 +1,89 @@
+//! Previews of the selected file: an image (downscaled), the start of a text, or nothing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::PreviewContent;
+use crate::s3::S3Client;
+
+const PREVIEW_IMAGE_MAX: u64 = 20 * 1024 * 1024;
+const PREVIEW_TEXT_MAX: u64 = 64 * 1024;
+
+pub(super) async fn load_preview(
+    client: &S3Client,
+    bucket: &str,
+    key: &str,
+    size: u64,
+) -> Result<PreviewContent, String> {
+    let ext = key
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    let is_image = matches!(
+        ext.as_str(),
+        "png" | "jpg" | "jpeg" | "gif" | "webp" | "bmp"
+    );
+    if is_image && size <= PREVIEW_IMAGE_MAX {
+        // Loaded through a presigned GET, like any user of the link would.
+        let link = client
+            .link_get(bucket, key, Duration::from_secs(300), None)
+            .await
+            .map_err(|e| e.to_string())?;
+        let bytes = client
+            .http()
+            .get(&link.url)
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(without_url)?
+            .bytes()
+            .await
+            .map_err(without_url)?;
+        let image = tokio::task::spawn_blocking(move || decode_image(&bytes))
+            .await
+            .map_err(|e| e.to_string())??;
+        return Ok(PreviewContent::Image(Arc::new(image)));
+    }
+    if size == 0 || is_image {
+        return Ok(PreviewContent::Metadata);
+    }
+    let bytes = client
+        .read_start(bucket, key, PREVIEW_TEXT_MAX)
+        .await
+        .map_err(|e| e.to_string())?;
+    if bytes.contains(&0) {
+        return Ok(PreviewContent::Metadata);
+    }
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let replaced = text
+        .chars()
+        .filter(|c| *c == char::REPLACEMENT_CHARACTER)
+        .count();
+    if replaced > text.len() / 100 + 2 {
+        return Ok(PreviewContent::Metadata);
+    }
+    Ok(PreviewContent::Text {
+        text,
+        truncated: size > PREVIEW_TEXT_MAX,
+    })
+}
+
+/// A reqwest error as text without its URL: a presigned URL is a secret.
+fn without_url(e: reqwest::Error) -> String {
+    e.without_url().to_string()
+}
+
+fn decode_image(bytes: &[u8]) -> Result<egui::ColorImage, String> {
+    let image =
+        image::load_from_memory(bytes).map_err(|e| format!("cannot decode the image: {e}"))?;
+    let image = if image.width() > 1024 || image.height() > 1024 {
+        image.thumbnail(1024, 1024)
+    } else {
+        image
+    };
+    let rgba = image.to_rgba8();
+    Ok(egui::ColorImage::from_rgba_unmultiplied(
+        [rgba.width() as usize, rgba.height() as usize],
+        rgba.as_raw(),
+    ))
+}

@@ -1,0 +1,307 @@
+//! The protocol between the app and its worker: [`Command`]s go in, [`Event`]s come back.
+//!
+//! Plain data only, so the UI can be read without the worker and the worker tested without a
+//! window.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use crate::links::Link;
+use crate::s3::{ListPage, ObjectInfo};
+use crate::transfer::{self, TransferEvent, UploadItem};
+
+/// Identifies one transfer for the lifetime of the app.
+pub type TransferId = u64;
+
+/// Where a connection goes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ConnectionTarget {
+    /// The embedded store on loopback.
+    Local,
+    /// A profile of the AWS shared config.
+    Profile(String),
+    /// An S3-compatible endpoint the user added.
+    Custom(CustomEndpoint),
+}
+
+/// An S3-compatible endpoint; its secrets live in the AWS files or the environment, never here.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CustomEndpoint {
+    /// Display name.
+    pub name: String,
+    /// `https://host[:port]`.
+    pub endpoint: String,
+    /// Region to sign for (empty: the profile's or us-east-1).
+    pub region: String,
+    /// Force path-style addressing.
+    pub path_style: bool,
+    /// AWS profile whose credentials to use (empty: the default chain).
+    pub profile: String,
+}
+
+/// What a user decided for an upload whose key exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConflictChoice {
+    /// Replace the object.
+    Overwrite,
+    /// Upload under a free name: `name (1).ext`.
+    KeepBoth,
+    /// Leave the object alone.
+    Skip,
+}
+
+/// One file of a planned upload.
+#[derive(Debug, Clone)]
+pub struct PlannedUpload {
+    /// The transfer id it will run under.
+    pub id: TransferId,
+    /// File and key.
+    pub item: UploadItem,
+    /// Whether the key already exists.
+    pub exists: bool,
+}
+
+/// What happens once a planned upload has finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterUpload {
+    /// Nothing more: plain upload.
+    Nothing,
+    /// "Upload and copy link": links to the uploaded files go on the clipboard.
+    CopyLinks {
+        /// The lifetime asked for (the credentials may cut it short).
+        expires: Duration,
+    },
+}
+
+/// Requests from the UI.
+#[derive(Debug)]
+pub enum Command {
+    /// Connect (and make this the current connection).
+    Connect(ConnectionTarget),
+    /// List the buckets again (answered by [`Event::Buckets`]).
+    ListBuckets,
+    /// Stream a folder listing; `request` tags the answers.
+    List {
+        /// Tags every [`Event::ListPage`] / [`Event::ListDone`] / [`Event::ListFailed`] of this
+        /// listing, so answers for a folder the user already left are ignored.
+        request: u64,
+        /// Bucket to list.
+        bucket: String,
+        /// Folder to list (`""` for the top, else ending in `/`).
+        prefix: String,
+    },
+    /// Plan an upload of dropped or picked paths into `prefix`, checking for existing keys.
+    PlanUpload {
+        /// Bucket to upload into.
+        bucket: String,
+        /// Folder the paths land in.
+        prefix: String,
+        /// Dropped or picked files and folders (folders are walked).
+        paths: Vec<PathBuf>,
+        /// What to do once they are uploaded (echoed in [`Event::UploadPlanned`]).
+        then: AfterUpload,
+    },
+    /// Start uploads.
+    Upload {
+        /// Bucket to upload into.
+        bucket: String,
+        /// Each planned file with what the user decided if its key exists.
+        uploads: Vec<(PlannedUpload, ConflictChoice)>,
+    },
+    /// Download one planned item (an existing file is replaced only if `overwrite`).
+    Download {
+        /// The transfer id its progress events carry.
+        id: TransferId,
+        /// Bucket to download from.
+        bucket: String,
+        /// Key and local path.
+        item: transfer::DownloadItem,
+        /// Whether an existing local file may be replaced.
+        overwrite: bool,
+    },
+    /// Cancel a transfer.
+    Cancel(TransferId),
+    /// Cancel every transfer and answer [`Event::AllStopped`] once each has cleaned up
+    /// (multipart uploads aborted, partial files removed): the app is about to quit.
+    StopAll,
+    /// Delete objects.
+    Delete {
+        /// Bucket to delete from.
+        bucket: String,
+        /// Keys of the objects to delete.
+        keys: Vec<String>,
+    },
+    /// Create a folder marker.
+    CreateFolder {
+        /// Bucket to create it in.
+        bucket: String,
+        /// The folder's key, ending in `/`.
+        prefix: String,
+    },
+    /// Make links (GET, or PUT with `put`); answered by [`Event::Links`] with the same `request`.
+    MakeLinks {
+        /// Tags the answer, so the share dialog and a copy after an upload tell theirs apart.
+        request: u64,
+        /// Bucket of the keys.
+        bucket: String,
+        /// One link per key, in this order.
+        keys: Vec<String>,
+        /// The lifetime asked for (the credentials may cut it short).
+        expires: Duration,
+        /// The file name a browser saves a GET link's download under.
+        filename: Option<String>,
+        /// Upload (PUT) links instead of download links.
+        put: bool,
+    },
+    /// Load a preview of an object.
+    Preview {
+        /// Bucket of the object.
+        bucket: String,
+        /// Key of the object.
+        key: String,
+        /// Its size as listed (decides whether it is worth loading).
+        size: u64,
+    },
+}
+
+/// A decoded preview.
+#[derive(Clone)]
+pub enum PreviewContent {
+    /// An image, downscaled to at most 1024 px.
+    Image(Arc<egui::ColorImage>),
+    /// The start of a text file.
+    Text {
+        /// The text read (lossily decoded as UTF-8).
+        text: String,
+        /// Whether the file goes on beyond it.
+        truncated: bool,
+    },
+    /// Not previewable: metadata only.
+    Metadata,
+}
+
+impl std::fmt::Debug for PreviewContent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Image(i) => write!(f, "Image({}x{})", i.size[0], i.size[1]),
+            Self::Text { text, truncated } => {
+                write!(f, "Text({} chars, truncated: {truncated})", text.len())
+            }
+            Self::Metadata => write!(f, "Metadata"),
+        }
+    }
+}
+
+/// Answers from the worker.
+#[derive(Debug)]
+pub enum Event {
+    /// Connected; `credentials_expiry` feeds the honest-expiry display.
+    Connected {
+        /// Where the connection goes.
+        target: ConnectionTarget,
+        /// A bucket to open when nothing was open before (the embedded store's own).
+        default_bucket: Option<String>,
+        /// The endpoint as the sidebar shows it.
+        endpoint: String,
+        /// When the signing credentials expire (`None`: they do not).
+        credentials_expiry: Option<SystemTime>,
+        /// Port of the embedded store, when that is the connection.
+        local_port: Option<u16>,
+    },
+    /// Could not connect.
+    ConnectFailed {
+        /// The connection that failed.
+        target: ConnectionTarget,
+        /// Why, and what to do.
+        error: String,
+    },
+    /// Bucket names (or why they cannot be listed: the user can type one).
+    Buckets(Result<Vec<String>, String>),
+    /// A page of a listing.
+    ListPage {
+        /// The [`Command::List`] it answers.
+        request: u64,
+        /// Folders and files of this page.
+        page: ListPage,
+    },
+    /// The listing is complete.
+    ListDone {
+        /// The [`Command::List`] it answers.
+        request: u64,
+    },
+    /// The listing failed.
+    ListFailed {
+        /// The [`Command::List`] it answers.
+        request: u64,
+        /// Why.
+        error: String,
+    },
+    /// An upload was planned: the UI asks about conflicts, then sends [`Command::Upload`].
+    UploadPlanned {
+        /// Bucket to upload into.
+        bucket: String,
+        /// The files found, each with a fresh transfer id.
+        uploads: Vec<PlannedUpload>,
+        /// Paths that cannot be uploaded, and why.
+        errors: Vec<String>,
+        /// What to do once they are uploaded, as asked in [`Command::PlanUpload`].
+        then: AfterUpload,
+    },
+    /// Progress of a transfer.
+    Transfer {
+        /// The transfer.
+        id: TransferId,
+        /// What happened to it.
+        event: TransferEvent,
+    },
+    /// An upload finished under `key` (which may differ from the planned one after "keep both").
+    Uploaded {
+        /// The transfer.
+        id: TransferId,
+        /// Bucket it went to.
+        bucket: String,
+        /// The key it was stored under.
+        key: String,
+        /// Bytes uploaded.
+        size: u64,
+    },
+    /// Objects deleted, and those that could not be.
+    Deleted {
+        /// Bucket deleted from.
+        bucket: String,
+        /// Keys that are gone.
+        deleted: Vec<String>,
+        /// Why the others are not.
+        errors: Vec<String>,
+    },
+    /// A folder was created.
+    FolderCreated {
+        /// Bucket it is in.
+        bucket: String,
+        /// The folder's key, ending in `/`.
+        prefix: String,
+    },
+    /// Could not create the folder.
+    FolderFailed(String),
+    /// Links are ready (one per key, in order).
+    Links {
+        /// The [`Command::MakeLinks`] it answers.
+        request: u64,
+        /// `(key, link)` per key, or why none could be made.
+        result: Result<Vec<(String, Link)>, String>,
+    },
+    /// A preview is ready.
+    Preview {
+        /// The object previewed.
+        key: String,
+        /// Its metadata (`None` if the HEAD failed).
+        info: Option<ObjectInfo>,
+        /// What to show, or why there is nothing.
+        content: Result<PreviewContent, String>,
+    },
+    /// Every transfer has ended after [`Command::StopAll`].
+    AllStopped,
+}

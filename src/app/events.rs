@@ -1,0 +1,75 @@
+//! Once per frame: what the worker and the native dialogs sent is applied to the state.
+//!
+//! Each event is handed to the room it belongs to; only the listing's own events are handled
+//! here.
+
+use super::S3ShareApp;
+use super::backend::Event;
+
+impl S3ShareApp {
+    /// Applies everything the worker and the dialogs sent since the last frame.
+    pub fn apply_events(&mut self, ctx: &egui::Context) {
+        for event in self.backend.poll() {
+            self.apply(ctx, event);
+        }
+        self.apply_dialog_answers();
+        self.expire_toasts();
+    }
+
+    fn apply(&mut self, ctx: &egui::Context, event: Event) {
+        match event {
+            Event::Connected {
+                target,
+                default_bucket,
+                endpoint,
+                credentials_expiry,
+                local_port,
+            } => self.connected(
+                target,
+                default_bucket,
+                endpoint,
+                credentials_expiry,
+                local_port,
+            ),
+            Event::ConnectFailed { target, error } => self.connect_failed(target, error),
+            Event::Buckets(b) => self.buckets_listed(b),
+            Event::ListPage { request, page } if request == self.listing.request => {
+                let prefix = self
+                    .place
+                    .as_ref()
+                    .map(|p| p.prefix.clone())
+                    .unwrap_or_default();
+                self.listing.add_page(&prefix, page);
+            }
+            Event::ListDone { request } if request == self.listing.request => self.listing.done(),
+            Event::ListFailed { request, error } if request == self.listing.request => {
+                self.listing.failed(error)
+            }
+            // Answers for a folder the user already left.
+            Event::ListPage { .. } | Event::ListDone { .. } | Event::ListFailed { .. } => {}
+            Event::UploadPlanned {
+                bucket,
+                uploads,
+                errors,
+                then,
+            } => self.upload_planned(bucket, uploads, errors, then),
+            Event::Transfer { id, event } => self.transfer_event(id, event),
+            Event::Uploaded {
+                id,
+                bucket,
+                key,
+                size,
+            } => self.uploaded(id, bucket, key, size),
+            Event::AllStopped => self.all_transfers_stopped(ctx),
+            Event::Deleted {
+                bucket,
+                deleted,
+                errors,
+            } => self.deleted(bucket, deleted, errors),
+            Event::FolderCreated { bucket, prefix } => self.folder_created(bucket, prefix),
+            Event::FolderFailed(e) => self.toast_error(e),
+            Event::Links { request, result } => self.links_ready(ctx, request, result),
+            Event::Preview { key, info, content } => self.preview_ready(ctx, key, info, content),
+        }
+    }
+}

@@ -1,0 +1,448 @@
+//! Uploads and downloads: where a dropped or picked file goes, the question when its name is
+//! taken, and cancelling or retrying transfers. The worker side is `backend/worker.rs`.
+//!
+//! A dropped file: [`S3ShareApp::handle_drops`] → [`S3ShareApp::upload_paths`] (the worker plans
+//! it and checks which names exist) → `upload_planned` (asks about conflicts) → `start_uploads`
+//! → the worker uploads, reporting progress as events. With "Upload and copy link" (a
+//! [`LinkBatch`]), once every file of the drop has ended their links go on the clipboard.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::S3ShareApp;
+use super::backend::{AfterUpload, Command, ConflictChoice, PlannedUpload, TransferId};
+use super::model::{Direction, Entry, Transfer, TransferState};
+use crate::transfer::TransferEvent;
+
+/// The conflict question for a planned upload.
+#[derive(Debug)]
+pub struct ConflictPrompt {
+    pub(super) bucket: String,
+    /// Uploads still to decide (the first is the one asked about).
+    pub(super) pending: Vec<PlannedUpload>,
+    /// Decided so far.
+    pub(super) decided: Vec<(PlannedUpload, ConflictChoice)>,
+    /// Apply the next answer to all remaining conflicts.
+    pub apply_to_all: bool,
+}
+
+/// Uploads started by "Upload and copy link": once all have ended, their links are copied.
+#[derive(Debug)]
+pub(super) struct LinkBatch {
+    bucket: String,
+    /// The transfers of the batch, in the order their links are copied.
+    ids: Vec<TransferId>,
+    expires: Duration,
+}
+
+/// What a failed or cancelled transfer needs to run again.
+#[derive(Debug, Clone)]
+pub(super) enum RetryInfo {
+    Upload {
+        bucket: String,
+        planned: PlannedUpload,
+        choice: ConflictChoice,
+    },
+    Download {
+        bucket: String,
+        item: crate::transfer::DownloadItem,
+        overwrite: bool,
+    },
+}
+
+impl S3ShareApp {
+    /// Drops files onto the window: dropped paths upload into the current folder.
+    pub(super) fn handle_drops(&mut self, ctx: &egui::Context) {
+        let dropped: Vec<PathBuf> = ctx.input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .map(|f| f.path().to_owned())
+                .filter(|p| !p.as_os_str().is_empty())
+                .collect()
+        });
+        if !dropped.is_empty() {
+            // The half of the drop zone it landed on is the choice, remembered for next time.
+            self.settings.drop_copies_link = super::dialogs_ui::drop_copies_link(self, ctx);
+            let then = self.settings.after_drop();
+            self.upload_paths_then(dropped, then);
+        }
+    }
+
+    /// Uploads dropped or picked paths into the current folder (asking about conflicts).
+    pub fn upload_paths(&mut self, paths: Vec<PathBuf>) {
+        self.upload_paths_then(paths, AfterUpload::Nothing);
+    }
+
+    /// Uploads paths into the current folder, then does `then` (e.g. copies their links).
+    pub fn upload_paths_then(&mut self, paths: Vec<PathBuf>, then: AfterUpload) {
+        let Some(place) = &self.place else {
+            return self.toast_error("Open a bucket first, then drop files into it.".into());
+        };
+        if paths.is_empty() {
+            return;
+        }
+        self.backend.send(Command::PlanUpload {
+            bucket: place.bucket.clone(),
+            prefix: place.prefix.clone(),
+            paths,
+            then,
+        });
+    }
+
+    /// Answers the open conflict question for the first pending upload.
+    pub fn answer_conflict(&mut self, choice: ConflictChoice) {
+        let Some(prompt) = &mut self.conflicts else {
+            return;
+        };
+        let all = prompt.apply_to_all;
+        loop {
+            if prompt.pending.is_empty() {
+                break;
+            }
+            let planned = prompt.pending.remove(0);
+            prompt.decided.push((planned, choice));
+            if !all || prompt.pending.is_empty() {
+                break;
+            }
+        }
+        if prompt.pending.is_empty() {
+            let prompt = self.conflicts.take().expect("checked");
+            self.start_uploads(prompt.bucket, prompt.decided);
+        }
+    }
+
+    fn start_uploads(&mut self, bucket: String, uploads: Vec<(PlannedUpload, ConflictChoice)>) {
+        let mut send = Vec::new();
+        for (planned, choice) in uploads {
+            let mut t = Transfer::new(
+                planned.id,
+                Direction::Upload,
+                planned.item.key.clone(),
+                planned.item.size,
+            );
+            self.retry_info.insert(
+                planned.id,
+                RetryInfo::Upload {
+                    bucket: bucket.clone(),
+                    planned: planned.clone(),
+                    choice,
+                },
+            );
+            if planned.exists && choice == ConflictChoice::Skip {
+                t.state = TransferState::Skipped;
+            } else {
+                send.push((planned, choice));
+            }
+            self.transfers.push(t);
+        }
+        if !send.is_empty() {
+            self.backend.send(Command::Upload {
+                bucket,
+                uploads: send,
+            });
+        }
+    }
+
+    /// Downloads `keys` (files of the current bucket) to `path`: a file for one key, a folder
+    /// for several (or when `path` is one). Into a folder, keys are placed as the CLI places
+    /// them, relative to the folder being viewed and confined to `path`; keys that would land
+    /// outside it or on another key's path show as failed transfers, and files already there
+    /// are kept (a save dialog has asked before replacing its one file).
+    pub fn download_to(&mut self, keys: Vec<String>, path: PathBuf) {
+        let Some(place) = &self.place else { return };
+        let bucket = place.bucket.clone();
+        let sizes: HashMap<&str, u64> = self
+            .listing
+            .all()
+            .iter()
+            .map(|e| (e.key.as_str(), e.size))
+            .collect();
+        let size_of = |key: &str| sizes.get(key).copied().unwrap_or(0);
+        let into_folder = keys.len() > 1 || path.is_dir();
+        let planned = if into_folder {
+            let objects: Vec<crate::s3::ObjectEntry> = keys
+                .iter()
+                .map(|key| crate::s3::ObjectEntry {
+                    key: key.clone(),
+                    size: size_of(key),
+                    modified: None,
+                    etag: None,
+                })
+                .collect();
+            crate::transfer::plan_download_each(&objects, &place.prefix, &path)
+        } else {
+            keys.into_iter()
+                .map(|key| {
+                    let item = crate::transfer::DownloadItem::file(
+                        key.clone(),
+                        path.clone(),
+                        size_of(&key),
+                    );
+                    (key, Ok(item))
+                })
+                .collect()
+        };
+        let overwrite = !into_folder;
+        for (key, planned) in planned {
+            let id = self.backend.next_id();
+            let mut transfer = Transfer::new(id, Direction::Download, key.clone(), size_of(&key));
+            match planned {
+                Ok(item) => {
+                    self.retry_info.insert(
+                        id,
+                        RetryInfo::Download {
+                            bucket: bucket.clone(),
+                            item: item.clone(),
+                            overwrite,
+                        },
+                    );
+                    self.backend.send(Command::Download {
+                        id,
+                        bucket: bucket.clone(),
+                        item,
+                        overwrite,
+                    });
+                }
+                Err(e) => transfer.state = TransferState::Failed(e.to_string()),
+            }
+            self.transfers.push(transfer);
+        }
+    }
+
+    /// Cancels a running transfer.
+    pub fn cancel_transfer(&mut self, id: TransferId) {
+        self.backend.send(Command::Cancel(id));
+        if let Some(t) = self
+            .transfers
+            .iter_mut()
+            .find(|t| t.id == id && t.is_active())
+        {
+            t.state = TransferState::Cancelled;
+        }
+    }
+
+    /// Retries every failed or cancelled transfer.
+    pub fn retry_failed(&mut self) {
+        let ids: Vec<TransferId> = self
+            .transfers
+            .iter()
+            .filter(|t| matches!(t.state, TransferState::Failed(_) | TransferState::Cancelled))
+            .map(|t| t.id)
+            .collect();
+        for id in ids {
+            self.retry(id);
+        }
+    }
+
+    /// Runs one failed or cancelled transfer again.
+    pub fn retry(&mut self, id: TransferId) {
+        let Some(info) = self.retry_info.get(&id).cloned() else {
+            return;
+        };
+        {
+            if let Some(t) = self.transfers.iter_mut().find(|t| t.id == id) {
+                *t = Transfer::new(id, t.direction, t.name.clone(), t.total);
+            }
+            match info {
+                RetryInfo::Upload {
+                    bucket,
+                    planned,
+                    choice,
+                } => self.backend.send(Command::Upload {
+                    bucket,
+                    uploads: vec![(planned, choice)],
+                }),
+                RetryInfo::Download {
+                    bucket,
+                    item,
+                    overwrite,
+                } => self.backend.send(Command::Download {
+                    id,
+                    bucket,
+                    item,
+                    overwrite,
+                }),
+            }
+        }
+    }
+
+    /// Forgets finished, skipped and cancelled transfers.
+    pub fn clear_finished(&mut self) {
+        self.transfers
+            .retain(|t| t.is_active() || matches!(t.state, TransferState::Failed(_)));
+    }
+
+    /// The worker planned an upload: files whose names are free start at once, the others
+    /// wait for the conflict question.
+    pub(super) fn upload_planned(
+        &mut self,
+        bucket: String,
+        uploads: Vec<PlannedUpload>,
+        errors: Vec<String>,
+        then: AfterUpload,
+    ) {
+        for e in errors {
+            self.toast_error(e);
+        }
+        if let AfterUpload::CopyLinks { expires } = then
+            && !uploads.is_empty()
+        {
+            self.link_batches.push(LinkBatch {
+                bucket: bucket.clone(),
+                ids: uploads.iter().map(|u| u.id).collect(),
+                expires,
+            });
+        }
+        let (conflicting, fresh): (Vec<_>, Vec<_>) = uploads.into_iter().partition(|u| u.exists);
+        self.start_uploads(
+            bucket.clone(),
+            fresh
+                .into_iter()
+                .map(|u| (u, ConflictChoice::Overwrite))
+                .collect(),
+        );
+        if !conflicting.is_empty() {
+            match &mut self.conflicts {
+                Some(prompt) if prompt.bucket == bucket => prompt.pending.extend(conflicting),
+                _ => {
+                    self.conflicts = Some(ConflictPrompt {
+                        bucket,
+                        pending: conflicting,
+                        decided: Vec::new(),
+                        apply_to_all: false,
+                    })
+                }
+            }
+        }
+    }
+
+    /// Progress of a transfer, onto its row.
+    pub(super) fn transfer_event(&mut self, id: TransferId, event: TransferEvent) {
+        let Some(t) = self.transfers.iter_mut().find(|t| t.id == id) else {
+            return;
+        };
+        match event {
+            // A Cancel click marks the row at once; the worker's Started may still be on
+            // its way and must not bring a cancelled transfer back to life.
+            TransferEvent::Started { total, .. } if t.is_active() => {
+                t.total = total;
+                t.state = TransferState::Running;
+            }
+            TransferEvent::Started { .. } => {}
+            TransferEvent::Progress { done, .. } if t.is_active() => {
+                t.progress(done, Instant::now())
+            }
+            TransferEvent::Progress { .. } => {}
+            TransferEvent::Finished { .. } => {
+                t.done = t.total;
+                t.state = TransferState::Finished;
+            }
+            TransferEvent::Skipped { .. } => t.state = TransferState::Skipped,
+            TransferEvent::Cancelled { .. } => t.state = TransferState::Cancelled,
+            TransferEvent::Failed { error, .. } => {
+                t.state = TransferState::Failed(without_cli_advice(error))
+            }
+        }
+        self.copy_finished_batches();
+    }
+
+    /// Copies the links of every "Upload and copy link" batch whose files have all ended.
+    fn copy_finished_batches(&mut self) {
+        let transfers = &self.transfers;
+        let ended = |id: &TransferId| {
+            transfers.iter().find(|t| t.id == *id).is_some_and(|t| {
+                // A finished upload counts once its final key is known (after "keep both").
+                !t.is_active() && (t.state != TransferState::Finished || t.uploaded.is_some())
+            })
+        };
+        let (done, waiting): (Vec<LinkBatch>, Vec<LinkBatch>) =
+            std::mem::take(&mut self.link_batches)
+                .into_iter()
+                .partition(|b| b.ids.iter().all(ended));
+        self.link_batches = waiting;
+        for batch in done {
+            let rows: Vec<&Transfer> = batch
+                .ids
+                .iter()
+                .filter_map(|id| self.transfers.iter().find(|t| t.id == *id))
+                .collect();
+            let keys: Vec<String> = rows
+                .iter()
+                .filter_map(|t| t.uploaded.as_ref().map(|(_, key)| key.clone()))
+                .collect();
+            let failed = rows
+                .iter()
+                .filter(|t| matches!(t.state, TransferState::Failed(_)))
+                .count();
+            if failed > 0 {
+                self.toast_error(format!(
+                    "{failed} file(s) could not be uploaded, so they have no link: see the transfers panel (Retry is there)."
+                ));
+            } else if keys.is_empty() {
+                self.toast("Nothing was uploaded, so no link was copied.".into());
+            }
+            self.copy_links(batch.bucket, keys, batch.expires);
+        }
+    }
+
+    /// An upload finished: its row can copy a link, and it shows in the folder being viewed
+    /// without listing it again.
+    pub(super) fn uploaded(&mut self, id: TransferId, bucket: String, key: String, size: u64) {
+        if let Some(t) = self.transfers.iter_mut().find(|t| t.id == id) {
+            t.uploaded = Some((bucket.clone(), key.clone()));
+        }
+        self.copy_finished_batches();
+        let Some(place) = &self.place else { return };
+        if place.bucket != bucket || !key.starts_with(&place.prefix) {
+            return;
+        }
+        let rest = &key[place.prefix.len()..];
+        let entry = match rest.split_once('/') {
+            // A file in a sub-folder makes the sub-folder appear.
+            Some((folder, _)) => Entry::new(
+                format!("{}{folder}/", place.prefix),
+                folder.to_owned(),
+                true,
+                0,
+                None,
+            ),
+            None => Entry::new(
+                key.clone(),
+                rest.to_owned(),
+                false,
+                size,
+                Some(SystemTime::now()),
+            ),
+        };
+        self.listing.upsert(entry);
+    }
+}
+
+/// A transfer error as the app shows it. The transfer library's messages end with advice for
+/// the command line ("…; pass --overwrite to replace it"), which means nothing in a window;
+/// the fact before it stays, and the app says what happened to the file instead.
+fn without_cli_advice(error: String) -> String {
+    match error.find("; pass --") {
+        Some(at) => format!("{}; it was kept", &error[..at]),
+        None => error,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_cli_advice;
+
+    #[test]
+    fn transfer_errors_never_cite_cli_flags() {
+        assert_eq!(
+            without_cli_advice(
+                "will not overwrite /tmp/a.txt: the file exists; pass --overwrite to replace it"
+                    .into()
+            ),
+            "will not overwrite /tmp/a.txt: the file exists; it was kept"
+        );
+        assert_eq!(without_cli_advice("timed out".into()), "timed out");
+    }
+}

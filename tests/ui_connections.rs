@@ -1,0 +1,97 @@
+//! Connections: a start that always lands somewhere usable, problems shown on their entry,
+//! labels that say where a connection goes, and a lone bucket that opens by itself.
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable as _;
+use s3share::app::backend::{ConnectionTarget, CustomEndpoint};
+use s3share::app::{ConnectionState, S3ShareApp};
+
+use crate::ui::{Fixture, wait_for};
+
+fn shown(h: &Harness<'_, S3ShareApp>, text: &str) -> bool {
+    h.query_all_by_label_contains(text).next().is_some()
+}
+
+#[test]
+fn a_start_whose_connection_fails_lands_on_the_embedded_store_with_the_problem_on_its_entry() {
+    let f = Fixture::new();
+    let mut h = f.harness_as_started();
+    // A profile that cannot connect (here: not in the AWS files at all), as a first start with
+    // a broken default profile would try.
+    let broken = ConnectionTarget::Profile("broken".into());
+    h.state_mut().profiles.push("broken".into());
+    h.state_mut().connect_at_start(broken.clone());
+    wait_for(&mut h, "the embedded store", |a| {
+        matches!(
+            &a.connection,
+            ConnectionState::Connected {
+                target: ConnectionTarget::Local,
+                ..
+            }
+        ) && a.place.is_some()
+    });
+    assert!(!shown(&h, "Cannot connect"), "no wall in the way");
+    assert!(
+        h.state().connection_problems.contains_key(&broken),
+        "{:?}",
+        h.state().connection_problems
+    );
+    assert!(
+        shown(&h, "broken · AWS  ⚠") || shown(&h, "broken · "),
+        "the entry is there"
+    );
+    assert!(shown(&h, "⚠"), "marked on its entry");
+    assert!(shown(&h, "aws sso login"), "its problem says what to do");
+    assert!(
+        !shown(&h, "--local"),
+        "messages in the app never cite CLI flags"
+    );
+    assert!(!shown(&h, "--"), "no CLI flag anywhere");
+}
+
+#[test]
+fn connections_are_labelled_by_where_they_go() {
+    let f = Fixture::new();
+    let mut h = f.harness();
+    wait_for(&mut h, "the embedded store", |a| a.place.is_some());
+    h.state_mut()
+        .settings
+        .custom_endpoints
+        .push(CustomEndpoint {
+            name: "office".into(),
+            endpoint: "http://127.0.0.1:8333".into(),
+            region: String::new(),
+            path_style: true,
+            profile: String::new(),
+        });
+    h.step();
+    assert!(
+        shown(&h, "office · 127.0.0.1:8333"),
+        "an endpoint shows its host"
+    );
+    let ConnectionState::Connected { endpoint, .. } = &h.state().connection else {
+        unreachable!()
+    };
+    assert!(
+        endpoint.starts_with("127.0.0.1:") && !endpoint.contains("AWS"),
+        "{endpoint}"
+    );
+    assert!(shown(&h, &format!("✔ {endpoint}")));
+}
+
+#[test]
+fn the_only_bucket_opens_by_itself() {
+    let f = Fixture::new();
+    let mut h = f.harness();
+    wait_for(&mut h, "the embedded store", |a| {
+        a.place.is_some() && a.buckets.is_some()
+    });
+    // Nothing open (as after a connection without a default bucket), and the bucket list comes
+    // in with one bucket: it opens.
+    h.state_mut().place = None;
+    h.state_mut().retry_buckets();
+    wait_for(&mut h, "the bucket to open", |a| {
+        a.place.as_ref().is_some_and(|p| p.bucket == "s3share")
+    });
+    assert!(!shown(&h, "Choose a bucket"));
+}

@@ -1,0 +1,177 @@
+//! Drop a file, get a link: "Upload and copy link" from the drop zone and the Upload button,
+//! "Copy link" and Retry in the transfers panel. Real app, real worker, real embedded store.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable as _;
+use s3share::app::S3ShareApp;
+use s3share::app::model::TransferState;
+
+use crate::support::random_file;
+use crate::ui::{DroppedPath, Fixture, listed, state, wait_for};
+
+/// Puts the pointer over the drop zone's right half ("Upload and copy link"), as a window system
+/// that reports the pointer during a drag would.
+fn point_at_link_half(h: &mut Harness<'_, S3ShareApp>) {
+    h.event(egui::Event::PointerMoved(egui::pos2(900.0, 400.0)));
+    h.step();
+}
+
+/// Whether some label contains `text`.
+fn shown(h: &Harness<'_, S3ShareApp>, text: &str) -> bool {
+    h.query_all_by_label_contains(text).next().is_some()
+}
+
+/// The times a link asked for now with `lifetime` may show as ending (the minute may turn).
+fn until(lifetime: Duration) -> [String; 2] {
+    let end = SystemTime::now() + lifetime;
+    [
+        s3share::links::format_time(end),
+        s3share::links::format_time(end + Duration::from_secs(60)),
+    ]
+}
+
+#[test]
+fn dropping_on_upload_and_copy_link_puts_one_link_per_line_on_the_clipboard() {
+    let f = Fixture::new();
+    let local = f.dir.path().join("local");
+    std::fs::create_dir_all(&local).unwrap();
+    let a = random_file(&local, "holiday photo.jpg", 3000, 1);
+    let b = random_file(&local, "notes.txt", 500, 2);
+    let plain = random_file(&local, "plain.bin", 100, 3);
+    let mut h = f.harness();
+    wait_for(&mut h, "the bucket", |a| {
+        a.place.is_some() && !a.listing.loading
+    });
+
+    // A plain drop (no pointer over a half, nothing chosen before) uploads and copies nothing.
+    h.event(egui::Event::PointerGone);
+    h.input_mut()
+        .dropped_files
+        .push(Arc::new(DroppedPath(plain)));
+    wait_for(&mut h, "the plain upload", |a| listed(a, "plain.bin"));
+    wait_for(&mut h, "the plain upload to end", |a| {
+        a.transfers.iter().all(|t| !t.is_active())
+    });
+    assert!(
+        f.clipboard.0.lock().is_none(),
+        "a plain upload copies nothing"
+    );
+
+    point_at_link_half(&mut h);
+    h.input_mut()
+        .dropped_files
+        .push(Arc::new(DroppedPath(a.clone())));
+    h.input_mut()
+        .dropped_files
+        .push(Arc::new(DroppedPath(b.clone())));
+    wait_for(&mut h, "the links on the clipboard", |_| {
+        f.clipboard.0.lock().is_some()
+    });
+    let text = f.clipboard.0.lock().clone().unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "one link per file, one per line: {text}");
+    for (url, path) in lines.iter().zip([&a, &b]) {
+        assert!(
+            url.contains("X-Amz-Expires=86400"),
+            "the default lifetime: {url}"
+        );
+        let body = f
+            .runtime
+            .block_on(async { reqwest::get(*url).await.unwrap().bytes().await.unwrap() });
+        assert_eq!(body.as_ref(), std::fs::read(path).unwrap(), "{url}");
+    }
+    assert!(
+        shown(&h, "2 links copied, one per line. They work until"),
+        "the toast says so"
+    );
+    assert!(
+        until(Duration::from_secs(86400))
+            .iter()
+            .any(|t| shown(&h, &format!("until {t}"))),
+        "the toast says until when, honestly"
+    );
+    assert!(
+        h.state().settings.drop_copies_link,
+        "the choice is remembered"
+    );
+
+    // Every finished upload can copy its link again from the transfers panel.
+    *f.clipboard.0.lock() = None;
+    let buttons = h.query_all_by_label("🔗 Copy link").count();
+    assert_eq!(buttons, 3, "one per finished upload");
+    h.query_all_by_label("🔗 Copy link").next().unwrap().click();
+    wait_for(&mut h, "the row's link", |_| f.clipboard.0.lock().is_some());
+    let one = f.clipboard.0.lock().clone().unwrap();
+    assert_eq!(one.lines().count(), 1, "{one}");
+    assert!(
+        one.contains("plain.bin"),
+        "the first row is the plain upload: {one}"
+    );
+    assert!(shown(&h, "Link copied. It works until"));
+}
+
+#[test]
+fn the_upload_and_copy_link_button_works_through_the_path_field() {
+    // Under a bare test rfd answers at once with nothing, so the typed path stands in for the
+    // file picker; what happens after is the same.
+    let f = Fixture::new();
+    let file = random_file(f.dir.path(), "report.pdf", 2048, 4);
+    let mut h = f.harness();
+    wait_for(&mut h, "the bucket", |a| {
+        a.place.is_some() && !a.listing.loading
+    });
+    h.get_by_label("🔗 Upload and copy link…").click();
+    wait_for(&mut h, "the path field", |a| a.path_prompt.is_some());
+    assert!(shown(&h, "Upload a file or folder and copy its link"));
+    h.event(egui::Event::Text(file.to_string_lossy().into_owned()));
+    h.step();
+    h.key_press(egui::Key::Enter);
+    wait_for(&mut h, "the link", |_| f.clipboard.0.lock().is_some());
+    let url = f.clipboard.0.lock().clone().unwrap();
+    assert!(url.contains("report.pdf") && !url.contains('\n'), "{url}");
+    assert!(shown(&h, "Link copied. It works until"));
+}
+
+#[test]
+fn a_failed_upload_says_why_and_retry_runs_it_again() {
+    let f = Fixture::new();
+    f.put("late.txt", b"already there");
+    let file = random_file(f.dir.path(), "late.txt", 64, 5);
+    let mut h = f.harness();
+    wait_for(&mut h, "the listing", |a| listed(a, "late.txt"));
+    // The name is taken, so the upload waits for an answer; meanwhile the file goes away.
+    h.input_mut()
+        .dropped_files
+        .push(Arc::new(DroppedPath(file.clone())));
+    wait_for(&mut h, "the conflict prompt", |a| a.conflicts.is_some());
+    let bytes = std::fs::read(&file).unwrap();
+    std::fs::remove_file(&file).unwrap();
+    h.get_by_label("Overwrite").click();
+    wait_for(&mut h, "the failure", |a| {
+        a.transfers
+            .iter()
+            .any(|t| matches!(t.state, TransferState::Failed(_)))
+    });
+    let TransferState::Failed(why) = state(&h, "late.txt") else {
+        unreachable!()
+    };
+    assert!(shown(&h, "✖ failed"));
+    // The reason may be cut short to fit the row (all of it shows on hover).
+    let start: String = why.chars().take(20).collect();
+    assert!(shown(&h, &start), "the row says why: {why}");
+    // The file is back; the row's own Retry runs it again.
+    std::fs::write(&file, &bytes).unwrap();
+    h.get_by_label("⟳ Retry").click();
+    wait_for(&mut h, "the retried upload", |a| {
+        a.transfers
+            .iter()
+            .any(|t| t.state == TransferState::Finished)
+    });
+    assert!(
+        shown(&h, "🔗 Copy link"),
+        "a finished upload offers its link"
+    );
+}
