@@ -713,6 +713,7 @@ mod relay;
 mod relay_hardening;
 mod relay_ledger;
 mod relay_pages;
+mod resume;
 mod s3_behaviour;
 #[cfg(feature = "gui")]
 mod ui;

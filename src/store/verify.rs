@@ -236,7 +236,6 @@ impl_s3_delegating! {
         list_objects(ListObjectsInput) -> ListObjectsOutput;
         create_multipart_upload(CreateMultipartUploadInput) -> CreateMultipartUploadOutput;
         upload_part_copy(UploadPartCopyInput) -> UploadPartCopyOutput;
-        list_parts(ListPartsInput) -> ListPartsOutput;
         abort_multipart_upload(AbortMultipartUploadInput) -> AbortMultipartUploadOutput;
 {
 
@@ -342,6 +341,34 @@ impl_s3_delegating! {
         Ok(response)
     }
 
+    /// s3s-fs lists parts without their ETags, and an unknown upload as an empty list; a
+    /// resumed upload needs both (it keeps only parts whose ETag is the MD5 of its bytes).
+    async fn list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
+        let id = uuid_like(&req.input.upload_id).ok_or_else(|| s3_error!(NoSuchUpload))?;
+        if !self.root.join(format!(".upload-{id}.json")).exists() {
+            return Err(s3_error!(NoSuchUpload));
+        }
+        let mut response = self.inner.list_parts(req).await?;
+        if let Some(parts) = response.output.parts.as_mut() {
+            for part in parts.iter_mut() {
+                let Some(n) = part.part_number else { continue };
+                let path = self.root.join(format!(".upload_id-{id}.part-{n}"));
+                let md5 = tokio::task::spawn_blocking(move || -> std::io::Result<String> {
+                    let mut file = std::fs::File::open(path)?;
+                    let mut hasher = Md5::new();
+                    std::io::copy(&mut file, &mut hasher)?;
+                    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+                })
+                .await
+                .map_err(|e| s3_error!(InternalError, "hashing a part failed: {e}"))?
+                .map_err(|e| s3_error!(InternalError, "reading a part failed: {e}"))?;
+                part.e_tag = Some(ETag::Strong(md5));
+            }
+            parts.sort_by_key(|p| p.part_number);
+        }
+        Ok(response)
+    }
+
     async fn list_multipart_uploads(
         &self,
         req: S3Request<ListMultipartUploadsInput>,
@@ -422,4 +449,10 @@ fn pending_uploads(
     }
     uploads.sort_by(|a, b| a.key.cmp(&b.key));
     Ok(uploads)
+}
+
+/// `id` as s3s-fs names an upload's files (a lower-case UUID), or `None` if it is not one.
+fn uuid_like(id: &str) -> Option<String> {
+    let ok = id.len() == 36 && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+    ok.then(|| id.to_ascii_lowercase())
 }
