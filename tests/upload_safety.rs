@@ -282,7 +282,9 @@ async fn a_lost_race_in_skip_mode_is_a_skip(s: &TestServer) {
         // under load both can be told they won. The object is still one whole upload.
         let bytes = stored(s, "skip.bin").await.unwrap();
         assert!(
-            [&pa, &pb].iter().any(|p| bytes == std::fs::read(p).unwrap()),
+            [&pa, &pb]
+                .iter()
+                .any(|p| bytes == std::fs::read(p).unwrap()),
             "{}: the object is not an upload's bytes",
             s.name
         );
