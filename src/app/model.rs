@@ -513,7 +513,7 @@ mod tests {
 
     fn page(folders: &[&str], files: &[(&str, u64)]) -> ListPage {
         ListPage {
-            folders: folders.iter().map(|s| s.to_string()).collect(),
+            folders: folders.iter().map(ToString::to_string).collect(),
             objects: files
                 .iter()
                 .map(|(k, s)| ObjectEntry {

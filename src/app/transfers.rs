@@ -312,7 +312,7 @@ impl S3ShareApp {
                         pending: conflicting,
                         decided: Vec::new(),
                         apply_to_all: false,
-                    })
+                    });
                 }
             }
         }
@@ -332,7 +332,7 @@ impl S3ShareApp {
             }
             TransferEvent::Started { .. } => {}
             TransferEvent::Progress { done, .. } if t.is_active() => {
-                t.progress(done, Instant::now())
+                t.progress(done, Instant::now());
             }
             TransferEvent::Progress { .. } => {}
             TransferEvent::Finished { .. } => {
@@ -342,7 +342,7 @@ impl S3ShareApp {
             TransferEvent::Skipped { .. } => t.state = TransferState::Skipped,
             TransferEvent::Cancelled { .. } => t.state = TransferState::Cancelled,
             TransferEvent::Failed { error, .. } => {
-                t.state = TransferState::Failed(without_cli_advice(error))
+                t.state = TransferState::Failed(without_cli_advice(error));
             }
         }
         self.copy_finished_batches();

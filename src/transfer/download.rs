@@ -270,7 +270,9 @@ impl S3Client {
             .send()
             .await
             .map_err(|e| {
-                if e.as_service_error().is_some_and(|s| s.is_no_such_key()) {
+                if e.as_service_error()
+                    .is_some_and(aws_sdk_s3::operation::get_object::GetObjectError::is_no_such_key)
+                {
                     Error::NoSuchKey {
                         bucket: bucket.to_owned(),
                         key: key.to_owned(),

@@ -108,7 +108,7 @@ impl Worker {
                 let Some(client) = self.client() else { return };
                 let (out, ids) = (self.out.clone(), self.ids.clone());
                 tokio::spawn(async move {
-                    plan_upload(client, out, ids, bucket, prefix, paths, then).await
+                    plan_upload(client, out, ids, bucket, prefix, paths, then).await;
                 });
             }
             Command::Upload { bucket, uploads } => {
@@ -414,7 +414,7 @@ async fn plan_upload(
     out.emit(Event::UploadPlanned {
         bucket,
         uploads,
-        errors: errors.iter().map(|e| e.to_string()).collect(),
+        errors: errors.iter().map(ToString::to_string).collect(),
         then,
     });
 }
