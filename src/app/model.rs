@@ -312,13 +312,6 @@ impl Listing {
         &self.entries[self.visible[i]]
     }
 
-    /// The shown row of `key`.
-    pub fn position(&self, key: &str) -> Option<usize> {
-        self.visible
-            .iter()
-            .position(|&i| self.entries[i].key == key)
-    }
-
     /// Every entry, shown or filtered out.
     pub fn all(&self) -> &[Entry] {
         &self.entries

@@ -22,7 +22,7 @@ use crate::store::StorePaths;
 
 pub use protocol::{
     AfterUpload, Command, ConflictChoice, ConnectionTarget, CustomEndpoint, Event, PlannedUpload,
-    PreviewContent, TransferId,
+    PreviewContent, TransferId, TransferUpdate,
 };
 use worker::Worker;
 pub use worker::numbered_key;
