@@ -3,6 +3,11 @@
 //!
 //! `cargo bench --bench presign` prints nanoseconds per signature. `N=1000000` signs more.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a benchmark: a failed unwrap is a failure with its line"
+)]
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 

@@ -3,6 +3,11 @@
 //!
 //! `cargo bench --bench ui_frame` prints median and p99 in milliseconds.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a benchmark: a failed unwrap is a failure with its line"
+)]
+
 use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;

@@ -54,11 +54,13 @@ const AFTER_HELP: &str = concat!(
     after_help = AFTER_HELP
 )]
 pub struct Cli {
+    /// Where to connect (profile, endpoint, region, --local); global, so any command takes them.
     #[command(flatten)]
     pub connection: ConnectionArgs,
     /// More logging (-v info, -vv debug).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// What to do; none opens the desktop app (or, without the `gui` feature, explains why not).
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -830,9 +832,9 @@ async fn ask_about_conflicts(
             }
         };
         if overwrite {
-            answers.overwrite.push(item)
+            answers.overwrite.push(item);
         } else {
-            answers.skip.push(item)
+            answers.skip.push(item);
         }
     }
     Ok(answers)

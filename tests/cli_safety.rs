@@ -70,7 +70,10 @@ async fn put_keys(s: &TestServer, keys: &[&str]) {
             &Default::default(),
         )
         .await;
-    assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+    assert!(
+        results.iter().all(std::result::Result::is_ok),
+        "{results:?}"
+    );
 }
 
 const DOCS: &[&str] = &["docs-old/y.txt", "docs.txt", "docs/a", "docs/sub/b"];

@@ -95,7 +95,10 @@ async fn keys_for_one_local_path_download_once(s: &TestServer) {
         );
     }
     let results = download_many(s, &items, false).await;
-    assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+    assert!(
+        results.iter().all(std::result::Result::is_ok),
+        "{results:?}"
+    );
     assert_eq!(
         std::fs::read_to_string(&items[0].path).unwrap(),
         format!("bytes of {}", items[0].key)
@@ -132,11 +135,14 @@ async fn two_downloads_to_one_path_never_share_a_file() {
             bytes.len()
         );
         if overwrite {
-            assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+            assert!(
+                results.iter().all(std::result::Result::is_ok),
+                "{results:?}"
+            );
         } else {
             let refused: Vec<String> = results
                 .iter()
-                .filter_map(|r| r.as_ref().err().map(|e| e.to_string()))
+                .filter_map(|r| r.as_ref().err().map(std::string::ToString::to_string))
                 .collect();
             assert_eq!(refused.len(), 1, "exactly one may land: {results:?}");
             assert!(refused[0].contains("will not overwrite"), "{}", refused[0]);
@@ -172,7 +178,9 @@ async fn links_below_the_destination_are_never_followed() {
     let results = download_many(&s, &items, false).await;
     let outcome = |key: &str| {
         let i = items.iter().position(|i| i.key == key).unwrap();
-        results[i].as_ref().map_err(|e| e.to_string())
+        results[i]
+            .as_ref()
+            .map_err(std::string::ToString::to_string)
     };
     let err = outcome("in/a/x").unwrap_err();
     assert!(
@@ -359,7 +367,7 @@ async fn stalling_proxy(upstream: SocketAddr, marker: &'static [u8], after: u64)
                         }
                     }
                     // Keep the client's side open whatever the server does.
-                    std::future::pending::<()>().await
+                    std::future::pending::<()>().await;
                 };
                 tokio::join!(requests, answers);
             });

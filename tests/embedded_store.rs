@@ -412,7 +412,7 @@ async fn an_existing_store_is_made_private_when_opened() {
         std::fs::write(&file, b"x").unwrap();
     }
     let set = |path: &std::path::Path, mode| {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
     };
     for (path, is_dir, _) in modes_below(dir.path()) {
         if path != dir.path() {

@@ -474,7 +474,7 @@ async fn hostile_requests_get_no_redirect(s: &TestServer) {
     let (body, exit, err) = curl(vec![
         "-L".into(),
         "-w".into(),
-        "".into(),
+        String::new(),
         format!("{}/{token}/in/ok.txt", relay.base()),
     ])
     .await;
@@ -556,7 +556,7 @@ async fn cli_relay_link_is_accepted_by_a_running_relay() {
         },
     )
     .unwrap();
-    let (body, exit, err) = curl(vec!["-L".into(), "-w".into(), "".into(), url.clone()]).await;
+    let (body, exit, err) = curl(vec!["-L".into(), "-w".into(), String::new(), url.clone()]).await;
     assert_eq!((body.as_str(), exit), ("quarterly", 0), "{err}");
 
     // $S3SHARE_RELAY_SECRET_FILE names the same secret for a process without --secret-file.
@@ -575,7 +575,7 @@ async fn cli_relay_link_is_accepted_by_a_running_relay() {
     );
     let url2 = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     assert_ne!(url2, url);
-    let (body, exit, err) = curl(vec!["-L".into(), "-w".into(), "".into(), url2]).await;
+    let (body, exit, err) = curl(vec!["-L".into(), "-w".into(), String::new(), url2]).await;
     assert_eq!((body.as_str(), exit), ("quarterly", 0), "{err}");
 
     // A missing object gets no link, and neither do keys the relay would refuse.
@@ -750,7 +750,7 @@ async fn idle_clients_do_not_hold_the_relay() {
         later(),
     ));
     let started = std::time::Instant::now();
-    let (body, exit, err) = curl(vec!["-L".into(), "-w".into(), "".into(), url]).await;
+    let (body, exit, err) = curl(vec!["-L".into(), "-w".into(), String::new(), url]).await;
     assert_eq!((body.as_str(), exit), ("answer", 0), "{err}");
     assert!(
         started.elapsed() < Duration::from_secs(3),
@@ -853,7 +853,7 @@ async fn serve_binary_answers_cli_links() {
         url.starts_with(&format!("http://{addr}/")),
         "{url} is not a link of the relay on {addr}"
     );
-    let (body, exit, err) = curl(vec!["-L".into(), "-w".into(), "".into(), url.clone()]).await;
+    let (body, exit, err) = curl(vec!["-L".into(), "-w".into(), String::new(), url.clone()]).await;
     let other = link(&home.path().join("other-secret")).await;
     let other_url = String::from_utf8_lossy(&other.stdout).trim().to_owned();
     let (code, _, _) = curl(vec!["-o".into(), "/dev/null".into(), other_url]).await;

@@ -173,11 +173,11 @@ async fn revoked_links_are_refused_within_a_second(s: &TestServer) {
     // Minted for the relay that started last (it noted its address beside the secret).
     assert!(url.starts_with(&second.public_url()), "{url}");
     assert!(one["created_at"].is_string(), "{one}");
-    let (body, exit, err) = curl(vec!["-L".into(), "-w".into(), "".into(), url.clone()]).await;
+    let (body, exit, err) = curl(vec!["-L".into(), "-w".into(), String::new(), url.clone()]).await;
     assert_eq!((body.as_str(), exit), ("alpha", 0), "{}: {err}", s.name);
     // The same link through the other instance.
     let url2 = url.replacen(&second.public_url(), &serve.public_url(), 1);
-    let (body, exit, err) = curl(vec!["-L".into(), "-w".into(), "".into(), url2.clone()]).await;
+    let (body, exit, err) = curl(vec!["-L".into(), "-w".into(), String::new(), url2.clone()]).await;
     assert_eq!(
         (body.as_str(), exit),
         ("alpha", 0),
@@ -268,7 +268,7 @@ async fn revoked_links_are_refused_within_a_second(s: &TestServer) {
             s.name
         );
     }
-    let (body, _, _) = curl(vec!["-L".into(), "-w".into(), "".into(), url.clone()]).await;
+    let (body, _, _) = curl(vec!["-L".into(), "-w".into(), String::new(), url.clone()]).await;
     assert!(body.contains("revoked"), "{body}");
     // The other link is untouched.
     let small = home.path().join("small.txt");
@@ -442,7 +442,7 @@ async fn rotation_keeps_old_links_for_the_grace_period() {
         "307",
         "old link during the grace period"
     );
-    let (body, exit, err) = curl(vec!["-L".into(), "-w".into(), "".into(), new.clone()]).await;
+    let (body, exit, err) = curl(vec!["-L".into(), "-w".into(), String::new(), new.clone()]).await;
     assert_eq!((body.as_str(), exit), ("rotated", 0), "{err}");
     // After it, refused (with no redirect); the new one keeps working.
     until_status(&old, "403", grace + Duration::from_secs(3))

@@ -836,6 +836,11 @@ async fn serve_on_the_embedded_store_streams() {
         .spawn()
         .unwrap();
     let stderr = child.stderr.take().unwrap();
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "drains the child's stderr for good: a bounded one would stop the drain once the \
+                  test stops reading, and the child would block on a full pipe"
+    )]
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in std::io::BufReader::new(stderr).lines() {

@@ -1,6 +1,11 @@
 //! Integration tests: every operation against real S3 servers over HTTP (the embedded store and
 //! SeaweedFS). One test binary, so it builds once.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests: a failed unwrap is a failure with its line"
+)]
+
 mod support;
 
 use std::path::PathBuf;
@@ -105,7 +110,10 @@ async fn awkward_keys_round_trip(s: &TestServer) {
             it.key
         );
     }
-    let mut expected: Vec<String> = AWKWARD_KEYS.iter().map(|k| k.to_string()).collect();
+    let mut expected: Vec<String> = AWKWARD_KEYS
+        .iter()
+        .map(std::string::ToString::to_string)
+        .collect();
     expected.sort();
     assert_eq!(all_keys(s, "").await, expected, "{}: listing", s.name);
 
@@ -424,7 +432,7 @@ async fn one_bad_file_never_stops_the_others(s: &TestServer) {
     let results = upload(s, &items).await;
     let failed: Vec<String> = results
         .iter()
-        .filter_map(|r| r.as_ref().err().map(|e| e.to_string()))
+        .filter_map(|r| r.as_ref().err().map(std::string::ToString::to_string))
         .collect();
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert!(
@@ -616,7 +624,10 @@ async fn downloads_stay_in_their_folder(s: &TestServer) {
             &CancellationToken::new(),
         )
         .await;
-    assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+    assert!(
+        results.iter().all(std::result::Result::is_ok),
+        "{results:?}"
+    );
     assert_eq!(
         std::fs::read_to_string(dest.join("sub/b.txt")).unwrap(),
         "share/sub/b.txt"
@@ -669,7 +680,7 @@ async fn listing_streams_page_by_page(s: &TestServer) {
             &CancellationToken::new(),
         )
         .await;
-    assert!(results.iter().all(|r| r.is_ok()));
+    assert!(results.iter().all(std::result::Result::is_ok));
     let mut pages = std::pin::pin!(s.client.list(&s.bucket, "many/", false));
     let first = pages.next().await.unwrap().unwrap();
     assert!(

@@ -440,7 +440,7 @@ async fn a_part_with_a_wrong_etag_fails_the_upload(s: &TestServer) {
     let message = r
         .as_ref()
         .map(|_| String::new())
-        .unwrap_or_else(|e| e.to_string());
+        .unwrap_or_else(std::string::ToString::to_string);
     assert!(r.is_err() && message.contains("ETag"), "{}: {r:?}", s.name);
     assert_nothing_left(s, "etag.bin").await;
 
@@ -482,7 +482,7 @@ async fn a_failed_complete_is_aborted(s: &TestServer) {
     let message = r
         .as_ref()
         .map(|_| String::new())
-        .unwrap_or_else(|e| e.to_string());
+        .unwrap_or_else(std::string::ToString::to_string);
     assert!(message.contains("InvalidPart"), "{}: {r:?}", s.name);
     assert_eq!(proxy.seen_of(Kind::AbortMultipart).len(), 1, "{}", s.name);
     assert_nothing_left(s, "refused.bin").await;

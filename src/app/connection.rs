@@ -76,7 +76,7 @@ impl S3ShareApp {
                 let to = self
                     .profile_destinations
                     .get(p)
-                    .map_or_else(|| "AWS".to_owned(), |d| d.label());
+                    .map_or_else(|| "AWS".to_owned(), crate::s3::ProfileDestination::label);
                 format!("{p} · {to}")
             }
             ConnectionTarget::Custom(c) => {

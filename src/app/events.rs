@@ -43,7 +43,7 @@ impl S3ShareApp {
             }
             Event::ListDone { request } if request == self.listing.request => self.listing.done(),
             Event::ListFailed { request, error } if request == self.listing.request => {
-                self.listing.failed(error)
+                self.listing.failed(error);
             }
             // Answers for a folder the user already left.
             Event::ListPage { .. } | Event::ListDone { .. } | Event::ListFailed { .. } => {}

@@ -312,13 +312,6 @@ impl Listing {
         &self.entries[self.visible[i]]
     }
 
-    /// The shown row of `key`.
-    pub fn position(&self, key: &str) -> Option<usize> {
-        self.visible
-            .iter()
-            .position(|&i| self.entries[i].key == key)
-    }
-
     /// Every entry, shown or filtered out.
     pub fn all(&self) -> &[Entry] {
         &self.entries
@@ -513,7 +506,7 @@ mod tests {
 
     fn page(folders: &[&str], files: &[(&str, u64)]) -> ListPage {
         ListPage {
-            folders: folders.iter().map(|s| s.to_string()).collect(),
+            folders: folders.iter().map(ToString::to_string).collect(),
             objects: files
                 .iter()
                 .map(|(k, s)| ObjectEntry {

@@ -105,13 +105,19 @@ impl S3ShareApp {
         let ctx = cc.egui_ctx.clone();
         let repaint = ctx.clone();
         let backend = Backend::start(&runtime, config, move || repaint.request_repaint());
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "one answer per native dialog the user opened, drained every frame; the \
+                      senders are runtime tasks, where a full bounded channel would block a worker"
+        )]
+        let dialogs = mpsc::channel();
         let mut app = Self {
             listing: Listing::sorted_by(settings.sort),
             settings,
             backend,
             clipboard,
             runtime,
-            dialogs: mpsc::channel(),
+            dialogs,
             repaint_ctx: ctx,
             connection: ConnectionState::Idle,
             profiles: crate::s3::aws_profiles(),

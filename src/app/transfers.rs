@@ -11,9 +11,10 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::S3ShareApp;
-use super::backend::{AfterUpload, Command, ConflictChoice, PlannedUpload, TransferId};
+use super::backend::{
+    AfterUpload, Command, ConflictChoice, PlannedUpload, TransferId, TransferUpdate,
+};
 use super::model::{Direction, Entry, Transfer, TransferState};
-use crate::transfer::TransferEvent;
 
 /// The conflict question for a planned upload.
 #[derive(Debug)]
@@ -312,37 +313,37 @@ impl S3ShareApp {
                         pending: conflicting,
                         decided: Vec::new(),
                         apply_to_all: false,
-                    })
+                    });
                 }
             }
         }
     }
 
     /// Progress of a transfer, onto its row.
-    pub(super) fn transfer_event(&mut self, id: TransferId, event: TransferEvent) {
+    pub(super) fn transfer_event(&mut self, id: TransferId, event: TransferUpdate) {
         let Some(t) = self.transfers.iter_mut().find(|t| t.id == id) else {
             return;
         };
         match event {
             // A Cancel click marks the row at once; the worker's Started may still be on
             // its way and must not bring a cancelled transfer back to life.
-            TransferEvent::Started { total, .. } if t.is_active() => {
+            TransferUpdate::Started { total } if t.is_active() => {
                 t.total = total;
                 t.state = TransferState::Running;
             }
-            TransferEvent::Started { .. } => {}
-            TransferEvent::Progress { done, .. } if t.is_active() => {
-                t.progress(done, Instant::now())
+            TransferUpdate::Started { .. } => {}
+            TransferUpdate::Progress { done } if t.is_active() => {
+                t.progress(done, Instant::now());
             }
-            TransferEvent::Progress { .. } => {}
-            TransferEvent::Finished { .. } => {
+            TransferUpdate::Progress { .. } => {}
+            TransferUpdate::Finished => {
                 t.done = t.total;
                 t.state = TransferState::Finished;
             }
-            TransferEvent::Skipped { .. } => t.state = TransferState::Skipped,
-            TransferEvent::Cancelled { .. } => t.state = TransferState::Cancelled,
-            TransferEvent::Failed { error, .. } => {
-                t.state = TransferState::Failed(without_cli_advice(error))
+            TransferUpdate::Skipped => t.state = TransferState::Skipped,
+            TransferUpdate::Cancelled => t.state = TransferState::Cancelled,
+            TransferUpdate::Failed { error } => {
+                t.state = TransferState::Failed(without_cli_advice(error));
             }
         }
         self.copy_finished_batches();

@@ -501,7 +501,11 @@ impl Ledger {
                 if status == Some(304) {
                     return Ok(Got::Unchanged);
                 }
-                if status == Some(404) || e.as_service_error().is_some_and(|s| s.is_no_such_key()) {
+                if status == Some(404)
+                    || e.as_service_error().is_some_and(
+                        aws_sdk_s3::operation::get_object::GetObjectError::is_no_such_key,
+                    )
+                {
                     return Ok(Got::Missing);
                 }
                 return Err(sdk_error(

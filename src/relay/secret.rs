@@ -192,11 +192,11 @@ impl Secret {
                 seen = now;
                 match Secret(keys).reload(&path) {
                     Ok(true) => {
-                        tracing::info!(path = %path.display(), "relay secret changed: reloaded")
+                        tracing::info!(path = %path.display(), "relay secret changed: reloaded");
                     }
                     Ok(false) => {}
                     Err(e) => {
-                        tracing::warn!("relay secret not reloaded, keeping the keys in use: {e}")
+                        tracing::warn!("relay secret not reloaded, keeping the keys in use: {e}");
                     }
                 }
             }

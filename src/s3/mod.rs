@@ -19,6 +19,8 @@ use std::time::{Duration, SystemTime};
 
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_sdk_s3::Client;
+use aws_sdk_s3::operation::create_bucket::CreateBucketError;
+use aws_sdk_s3::operation::head_object::HeadObjectError;
 use parking_lot::Mutex;
 
 pub use connect::{ConnectOptions, Connection, static_client, static_client_with_timeouts};
@@ -215,7 +217,7 @@ impl S3Client {
         if let Some(c) = self.inner.regional.lock().get(bucket) {
             return Ok(c.clone());
         }
-        let configured = self.inner.sdk.config().region().map(|r| r.to_string());
+        let configured = self.inner.sdk.config().region().map(ToString::to_string);
         let client = match self.bucket_region(bucket).await? {
             Some(r) if Some(&r) != configured.as_ref() => {
                 tracing::debug!(bucket, region = %r, "bucket lives in another region");
@@ -303,7 +305,12 @@ impl S3Client {
                 etag: o.e_tag().map(|t| t.trim_matches('"').to_owned()),
                 content_type: o.content_type().map(str::to_owned),
             })),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(HeadObjectError::is_not_found) =>
+            {
+                Ok(None)
+            }
             Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
             Err(e) => Err(sdk_error(
                 "HeadObject",
@@ -385,7 +392,7 @@ impl S3Client {
     /// Creates a bucket (used for the embedded store and tests).
     pub async fn create_bucket(&self, bucket: &str) -> Result<()> {
         let mut req = self.inner.sdk.create_bucket().bucket(bucket);
-        let region = self.inner.sdk.config().region().map(|r| r.to_string());
+        let region = self.inner.sdk.config().region().map(ToString::to_string);
         if let Some(r) = region.filter(|r| r != "us-east-1" && self.inner.endpoint.is_none()) {
             use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
             req = req.create_bucket_configuration(
@@ -398,7 +405,7 @@ impl S3Client {
             Ok(_) => Ok(()),
             Err(e)
                 if e.as_service_error()
-                    .is_some_and(|s| s.is_bucket_already_owned_by_you()) =>
+                    .is_some_and(CreateBucketError::is_bucket_already_owned_by_you) =>
             {
                 Ok(())
             }

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
-use aws_sdk_s3::operation::get_object::GetObjectOutput;
+use aws_sdk_s3::operation::get_object::{GetObjectError, GetObjectOutput};
 
 use futures::StreamExt as _;
 use tokio::io::AsyncWriteExt as _;
@@ -377,7 +377,10 @@ impl S3Client {
                 restart("the object changed since".to_owned());
                 return Ok(None);
             }
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(GetObjectError::is_no_such_key) =>
+            {
                 restart("the object is gone".to_owned());
                 return Err(Error::NoSuchKey {
                     bucket: bucket.to_owned(),
@@ -451,7 +454,9 @@ impl S3Client {
                     .get_object(&client, bucket, key, None)
                     .await
                     .map_err(|e| {
-                        if e.as_service_error().is_some_and(|s| s.is_no_such_key()) {
+                        if e.as_service_error()
+                            .is_some_and(GetObjectError::is_no_such_key)
+                        {
                             Error::NoSuchKey {
                                 bucket: bucket.to_owned(),
                                 key: key.to_owned(),

@@ -149,7 +149,7 @@ impl Activity {
             if quiet >= idle {
                 return;
             }
-            tokio::time::sleep(idle - quiet).await;
+            tokio::time::sleep(idle.saturating_sub(quiet)).await;
         }
     }
 }

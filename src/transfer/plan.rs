@@ -172,7 +172,7 @@ pub fn plan_keys(
         }
         match &input.kind {
             InputKind::File { size } if single_file_to_key => {
-                add(&input.path, dest.to_owned(), *size, &mut errors)
+                add(&input.path, dest.to_owned(), *size, &mut errors);
             }
             InputKind::File { size } => add(
                 &input.path,
@@ -242,12 +242,12 @@ fn walk(
                     what: "cannot read folder",
                     path: dir.to_owned(),
                     source,
-                })
+                });
             })
             .ok()
         })
         .collect();
-    entries.sort_by_key(|e| e.file_name());
+    entries.sort_by_key(std::fs::DirEntry::file_name);
     for entry in entries {
         let path = entry.path();
         let name = match file_name(&path) {
@@ -266,7 +266,7 @@ fn walk(
                 source,
             }),
             Ok(_) if is_link_dir => {
-                tracing::info!(path = %path.display(), "not following symlinked folder")
+                tracing::info!(path = %path.display(), "not following symlinked folder");
             }
             Ok(m) if m.is_dir() => {
                 relative.push(name);
@@ -280,7 +280,7 @@ fn walk(
                     path,
                     relative: rel,
                     size: m.len(),
-                })
+                });
             }
         }
     }
@@ -290,8 +290,8 @@ fn file_name(path: &Path) -> Result<String, Error> {
     let name = path
         .canonicalize()
         .ok()
-        .and_then(|p| p.file_name().map(|n| n.to_owned()))
-        .or_else(|| path.file_name().map(|n| n.to_owned()));
+        .and_then(|p| p.file_name().map(ToOwned::to_owned))
+        .or_else(|| path.file_name().map(ToOwned::to_owned));
     let Some(name) = name else {
         return Err(Error::Config(format!(
             "{} has no file name to use as a key",

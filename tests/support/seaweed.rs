@@ -20,7 +20,6 @@
 //!   Content-MD5 (bad one -> 400 BadDigest), multipart (parts 1..=10000, part 10001 rejected,
 //!   non-final parts < 5 MiB -> EntityTooSmall on complete), `If-None-Match: *`,
 //!   object tagging, user metadata, lifecycle rules, `response-content-disposition`.
-#![allow(dead_code)] // each integration-test crate uses a different subset of this module
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -22,7 +22,7 @@ use crate::store::StorePaths;
 
 pub use protocol::{
     AfterUpload, Command, ConflictChoice, ConnectionTarget, CustomEndpoint, Event, PlannedUpload,
-    PreviewContent, TransferId,
+    PreviewContent, TransferId, TransferUpdate,
 };
 use worker::Worker;
 pub use worker::numbered_key;
@@ -60,7 +60,17 @@ impl Backend {
     ) -> Self {
         // Commands are few and small (user actions), events are drained every frame: neither
         // channel can grow without bound in practice, and the UI must never block on a send.
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the UI cannot wait on a full queue; bounding it needs a policy for a full \
+                      one (follow-up: the worker event rework, issue #9)"
+        )]
         let (commands, command_rx) = tokio::sync::mpsc::unbounded_channel();
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "progress events would block the worker on a bounded one; to be bounded \
+                      with coalesced progress in the worker event rework (issue #9)"
+        )]
         let (event_tx, events) = mpsc::channel();
         let emitter = Emitter {
             tx: event_tx,

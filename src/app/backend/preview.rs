@@ -34,7 +34,7 @@ pub(super) async fn load_preview(
             .get(&link.url)
             .send()
             .await
-            .and_then(|r| r.error_for_status())
+            .and_then(reqwest::Response::error_for_status)
             .map_err(without_url)?
             .bytes()
             .await

@@ -255,7 +255,7 @@ pub enum Event {
         /// The transfer.
         id: TransferId,
         /// What happened to it.
-        event: TransferEvent,
+        event: TransferUpdate,
     },
     /// An upload finished under `key` (which may differ from the planned one after "keep both").
     Uploaded {
@@ -304,4 +304,44 @@ pub enum Event {
     },
     /// Every transfer has ended after [`Command::StopAll`].
     AllStopped,
+}
+
+/// What happened to one of the app's transfers: the library's [`TransferEvent`] without its
+/// batch index, since every app transfer is a batch of one and is named by its [`TransferId`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum TransferUpdate {
+    /// It began; `total` bytes to move.
+    Started {
+        /// Bytes to move.
+        total: u64,
+    },
+    /// `done` bytes have moved so far (it can go down on a retry).
+    Progress {
+        /// Bytes moved so far.
+        done: u64,
+    },
+    /// It completed.
+    Finished,
+    /// The object already existed and the user chose to keep it.
+    Skipped,
+    /// It failed, with what went wrong for the user.
+    Failed {
+        /// What went wrong, for the user.
+        error: String,
+    },
+    /// It was cancelled (a multipart upload is aborted first).
+    Cancelled,
+}
+
+impl From<TransferEvent> for TransferUpdate {
+    fn from(event: TransferEvent) -> Self {
+        match event {
+            TransferEvent::Started { total, .. } => Self::Started { total },
+            TransferEvent::Progress { done, .. } => Self::Progress { done },
+            TransferEvent::Finished { .. } => Self::Finished,
+            TransferEvent::Skipped { .. } => Self::Skipped,
+            TransferEvent::Failed { error, .. } => Self::Failed { error },
+            TransferEvent::Cancelled { .. } => Self::Cancelled,
+        }
+    }
 }

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::preview::load_preview;
 use super::{
     AfterUpload, BackendConfig, Command, ConflictChoice, ConnectionTarget, Emitter, Event, Ids,
-    PlannedUpload, TransferId,
+    PlannedUpload, TransferId, TransferUpdate,
 };
 use crate::s3::{ConnectOptions, Connection, S3Client};
 use crate::transfer::{self, EventSink, OnConflict, TransferEvent, UploadOptions, UploadOutcome};
@@ -108,7 +108,7 @@ impl Worker {
                 let Some(client) = self.client() else { return };
                 let (out, ids) = (self.out.clone(), self.ids.clone());
                 tokio::spawn(async move {
-                    plan_upload(client, out, ids, bucket, prefix, paths, then).await
+                    plan_upload(client, out, ids, bucket, prefix, paths, then).await;
                 });
             }
             Command::Upload { bucket, uploads } => {
@@ -128,7 +128,7 @@ impl Worker {
                             s = slots.acquire_owned() => s,
                             () = cancel.cancelled() => {
                                 transfers.lock().remove(&planned.id);
-                                out.emit(Event::Transfer { id: planned.id, event: TransferEvent::Cancelled { id: 0 } });
+                                out.emit(Event::Transfer { id: planned.id, event: TransferUpdate::Cancelled });
                                 return;
                             }
                         };
@@ -154,7 +154,7 @@ impl Worker {
                     let _slot = tokio::select! {
                         s = slots.acquire_owned() => s,
                         () = cancel.cancelled() => {
-                            sink(TransferEvent::Cancelled { id: 0 });
+                            out.emit(Event::Transfer { id, event: TransferUpdate::Cancelled });
                             transfers.lock().remove(&id);
                             return;
                         }
@@ -373,7 +373,12 @@ fn destination(target: &ConnectionTarget, client: &S3Client) -> String {
 
 fn sink_for(id: TransferId, out: &Emitter) -> EventSink {
     let out = out.clone();
-    Arc::new(move |event| out.emit(Event::Transfer { id, event }))
+    Arc::new(move |event: TransferEvent| {
+        out.emit(Event::Transfer {
+            id,
+            event: event.into(),
+        });
+    })
 }
 
 async fn plan_upload(
@@ -414,7 +419,7 @@ async fn plan_upload(
     out.emit(Event::UploadPlanned {
         bucket,
         uploads,
-        errors: errors.iter().map(|e| e.to_string()).collect(),
+        errors: errors.iter().map(ToString::to_string).collect(),
         then,
     });
 }
@@ -452,7 +457,7 @@ async fn upload_one(
                 Err(e) => {
                     return out.emit(Event::Transfer {
                         id,
-                        event: TransferEvent::Failed { id: 0, error: e },
+                        event: TransferUpdate::Failed { error: e },
                     });
                 }
             }
