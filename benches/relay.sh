@@ -49,12 +49,14 @@ RELAY_PORT=$(free_port)
 # Access log off here (RUST_LOG=warn); the second relay below keeps `serve`'s default access
 # log, written to a file (a terminal would measure the terminal).
 RUST_LOG=warn "$S3SHARE" serve --listen "127.0.0.1:$RELAY_PORT" 2>"$WORK/serve.log" &
+RELAY_PID=$!
 PIDS+=($!)
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$RELAY_PORT/" && break; sleep 0.1; done
 LINK=$("$S3SHARE" link --relay --expires 30d s3://s3share/bench/report.txt 2>/dev/null)
 [ "$(curl -s -L "$LINK")" = "shared through the relay" ] || { log "the relay link does not download"; cat "$WORK/serve.log" >&2; exit 1; }
 LOGGED_PORT=$(free_port)
 "$S3SHARE" serve --listen "127.0.0.1:$LOGGED_PORT" 2>"$WORK/access.log" &
+LOGGED_PID=$!
 PIDS+=($!)
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$LOGGED_PORT/" && break; sleep 0.1; done
 LOGGED_LINK=${LINK/127.0.0.1:$RELAY_PORT/127.0.0.1:$LOGGED_PORT}
@@ -81,22 +83,30 @@ nginx -c "$WORK/nginx.conf" -p "$WORK"
 sleep 0.3
 
 # ---------- measure ----------
-run_wrk() { # name url
-    local out
-    out=$(wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_EACH}s" --latency "$2")
-    local rate p99 errors non2xx
+# CPU seconds (user + system, in clock ticks) used so far by these processes: CPU per request
+# stays comparable when other work shares the cores, where the rate and p99 do not.
+ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
+run_wrk() { # name url pid...
+    local name=$1 url=$2 out t0 t1
+    shift 2
+    t0=$(ticks "$@")
+    out=$(wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_EACH}s" --latency "$url")
+    t1=$(ticks "$@")
+    local rate p99 errors non2xx requests cpu
     rate=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
     p99=$(awk '$1=="99%" {print $2}' <<<"$out")
     errors=$(awk '/Socket errors/ {print $0}' <<<"$out")
     non2xx=$(awk '/Non-2xx or 3xx/ {print $NF}' <<<"$out")
-    printf '| %-28s | %10s | %8s | %s |\n' "$1" "$rate" "$p99" "${errors:-none}${non2xx:+, non-2xx/3xx: $non2xx}"
+    requests=$(awk '/requests in/ {print $1}' <<<"$out")
+    cpu=$(awk -v t="$((t1 - t0))" -v hz="$(getconf CLK_TCK)" -v n="$requests" 'BEGIN { printf "%.1f", t / hz / n * 1e6 }')
+    printf '| %-28s | %10s | %8s | %9s | %s |\n' "$name" "$rate" "$p99" "$cpu" "${errors:-none}${non2xx:+, non-2xx/3xx: $non2xx}"
 }
 echo "cores: $(nproc); $CONNECTIONS connections, 2 wrk threads, ${SECONDS_EACH}s each; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "| server                       | req/s      | p99      | failures |"
-echo "|---|---|---|---|"
-run_wrk "nginx (return 307)" "http://127.0.0.1:$NGINX_PORT/x"
-run_wrk "s3share relay (sign + 307)" "$LINK"
-run_wrk "relay, access log to a file" "$LOGGED_LINK"
+echo "| server                       | req/s      | p99      | µs CPU/req | failures |"
+echo "|---|---|---|---|---|"
+run_wrk "nginx (return 307)" "http://127.0.0.1:$NGINX_PORT/x" $(pgrep -P "$(cat "$WORK/nginx.pid")")
+run_wrk "s3share relay (sign + 307)" "$LINK" "$RELAY_PID"
+run_wrk "relay, access log to a file" "$LOGGED_LINK" "$LOGGED_PID"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg); access log lines: $(grep -c 'status=307' "$WORK/access.log")"
 # wrk counts 3xx as success; check the relay really redirected and kept serving.
 code=$(curl -s -o /dev/null -w '%{http_code}' "$LINK")

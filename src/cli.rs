@@ -126,6 +126,11 @@ pub enum Command {
     /// folder, with or without a trailing `/` (`put DIR s3://b/backup` gives backup/DIR/...);
     /// one file sent to s3://bucket/key becomes that key, unless `key/` is an existing folder
     /// (then key/FILE). Two files that would get the same key: the second is reported, not sent.
+    ///
+    /// A multipart upload that was interrupted without a clean-up (the process killed, a crash,
+    /// the network gone) continues when the same command runs again: the parts the server
+    /// holds are checked against the file and kept, only the rest is sent. If the file changed
+    /// in between, the old upload is aborted and the file sent from the start (and it says so).
     Put {
         /// Files or folders, then the destination s3://bucket/folder (or s3://bucket/key for one file).
         #[arg(required = true, num_args = 2..)]
@@ -144,6 +149,11 @@ pub enum Command {
     ///
     /// With -r, `s3://bucket/docs` means the folder `docs/` (its keys, not every key starting
     /// with "docs"); without -r it means the object `docs`.
+    ///
+    /// A download interrupted without a clean-up (the process killed, a crash, the network
+    /// gone) continues when the same command runs again: it fetches only the missing bytes,
+    /// and only while the object is the same version (its ETag); a changed object is
+    /// downloaded from the start.
     Get {
         /// s3://bucket/key (or s3://bucket/folder with -r).
         location: S3Location,
@@ -691,10 +701,16 @@ async fn put(
         .flat_map(|(_, b)| b.iter().map(|i| i.size))
         .collect();
     let progress = BatchProgress::new(&sizes, "uploading");
+    // An interrupted run of this same command left records there: its uploads continue.
+    let resume = transfer::ResumeStore::for_user().map(|store| {
+        let progress = progress.clone();
+        store.with_notices(Arc::new(move |notice| progress.println(notice.to_string())))
+    });
     let mut first = 0;
     let runs = batches.iter().map(|(choice, batch)| {
         let options = UploadOptions {
             on_conflict: *choice,
+            resume: resume.clone(),
             ..UploadOptions::default()
         };
         let sink = progress.sink_from(first);
@@ -877,14 +893,14 @@ async fn get(
     let cancel = cancel_on_ctrl_c();
     let sizes: Vec<u64> = items.iter().map(|i| i.size).collect();
     let progress = BatchProgress::new(&sizes, "downloading");
+    // A download interrupted by a kill, a crash or the network continues where it stopped.
+    let resume = transfer::ResumeStore::for_user().map(|store| {
+        let progress = progress.clone();
+        store.with_notices(Arc::new(move |notice| progress.println(notice.to_string())))
+    });
+    let options = transfer::DownloadOptions { overwrite, resume };
     let results = client
-        .download_many(
-            &location.bucket,
-            &items,
-            overwrite,
-            progress.sink(),
-            &cancel,
-        )
+        .download_many_with(&location.bucket, &items, &options, progress.sink(), &cancel)
         .await;
     progress.total.finish_and_clear();
     for (item, r) in items.iter().zip(results) {

@@ -1038,6 +1038,7 @@ mod tests {
             !html.contains("<table"),
             "an upload-only link lists nothing"
         );
+        assert!(html.contains("<h1>Upload to drop</h1>"));
         assert!(rec.listed.lock().is_empty());
         // curl and JSON clients get a refusal that says what to do.
         for accept in ["*/*", "application/json"] {

@@ -312,7 +312,11 @@ pub fn render_html(info: &PageInfo<'_>, page: &FolderPage) -> String {
         }
     }
     h.push_str("</nav>\n");
-    let _ = writeln!(h, "<h1>{title}</h1>");
+    if info.read {
+        let _ = writeln!(h, "<h1>{title}</h1>");
+    } else {
+        let _ = writeln!(h, "<h1>Upload to {title}</h1>");
+    }
     if let Some(up) = &info.upload {
         h.push_str(&super::upload_page::render_panel(up, info.nonce));
     }

@@ -31,8 +31,12 @@ pub struct ServerConfig {
     /// Longest time a client may take to send its request headers. hyper re-arms it while a
     /// kept-alive connection waits for its next request, so it is also the idle timeout.
     pub header_read_timeout: Duration,
-    /// Longest life of one connection.
+    /// How long a connection is kept alive for more requests; a request under way when it
+    /// ends (a long streamed transfer) still runs to its end.
     pub connection_lifetime: Duration,
+    /// How long a connection being closed (relay stopping, idle connection evicted) gets to
+    /// finish the request under way.
+    pub shutdown_grace: Duration,
     /// Most connections at once. When full, a new connection evicts an idle one (see
     /// [`super::limits`]); it is refused only when every slot holds a request under way.
     pub max_connections: usize,
@@ -61,6 +65,7 @@ impl Default for ServerConfig {
             // how long an idle kept-alive connection lingers when no one needs its slot.
             header_read_timeout: Duration::from_secs(5),
             connection_lifetime: Duration::from_secs(60),
+            shutdown_grace: Duration::from_secs(5),
             max_connections: 512,
             // Above a benchmark's 50 or an office behind one NAT; at the cap a client's own
             // idle connections make room, so only a client with 128 requests under way waits.
@@ -261,17 +266,24 @@ async fn accept_loop(
                     // Chosen while idle; should a request have begun since, it finishes.
                     if ticket.conn.busy() {
                         conn.as_mut().graceful_shutdown();
-                        let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
+                        let _ = tokio::time::timeout(config.shutdown_grace, conn).await;
                     }
                     // Otherwise dropping the connection closes the socket at once.
                 }
                 () = tokio::time::sleep(config.connection_lifetime) => {
+                    // The lifetime ends keep-alive, not a transfer: a request under way (a
+                    // large file streamed through the relay takes minutes) runs to its end,
+                    // then the connection closes. An idle one closes now.
                     conn.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
+                    if ticket.conn.busy() {
+                        let _ = conn.await;
+                    } else {
+                        let _ = tokio::time::timeout(config.shutdown_grace, conn).await;
+                    }
                 }
                 () = stop.cancelled() => {
                     conn.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
+                    let _ = tokio::time::timeout(config.shutdown_grace, conn).await;
                 }
             }
             drop(ticket);

@@ -272,6 +272,14 @@ pub async fn forward(
         }
         return r;
     }
+    // Files come from whoever could upload them, and here they are served from the relay's
+    // own origin: a stored HTML page must not run script there (it could read the relay's
+    // pages and their tokens). A sandboxed document gets an opaque origin and no script;
+    // images, media and text show as before.
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox"),
+    );
     if signed.method == http::Method::HEAD {
         return head;
     }

@@ -9,6 +9,7 @@ mod connect;
 mod delete;
 mod errors;
 mod listing;
+mod multipart;
 mod presign;
 mod profiles;
 
@@ -23,6 +24,7 @@ use parking_lot::Mutex;
 pub use connect::{ConnectOptions, Connection, static_client, static_client_with_timeouts};
 pub(crate) use errors::sdk_error;
 pub use listing::{ListPage, ObjectEntry, RESERVED_PREFIX, is_reserved};
+pub use multipart::StoredPart;
 pub(crate) use presign::check_lifetime;
 pub use presign::{MAX_LIFETIME, PresignOp, Presigned};
 pub use profiles::{

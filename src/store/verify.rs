@@ -10,6 +10,7 @@
 //! writes the object only at its end: two creates of one key that overlap both pass the check,
 //! and the later one silently replaces the earlier. Here the writes of one key take turns, so
 //! the check and the write are one step, as on S3: the first create wins, the other gets 412.
+//! Reads take the same turns, so an object's bytes and its ETag are always seen together.
 //!
 //! s3s-fs keeps folders as directories, so a folder emptied by deletes stayed listed (on S3 it
 //! disappears: a folder is only the keys below it). Here a folder made as a `prefix/` marker
@@ -230,16 +231,28 @@ impl_s3_delegating! {
         copy_object(CopyObjectInput) -> CopyObjectOutput;
         delete_bucket(DeleteBucketInput) -> DeleteBucketOutput;
         get_bucket_location(GetBucketLocationInput) -> GetBucketLocationOutput;
-        get_object(GetObjectInput) -> GetObjectOutput;
         head_bucket(HeadBucketInput) -> HeadBucketOutput;
-        head_object(HeadObjectInput) -> HeadObjectOutput;
         list_buckets(ListBucketsInput) -> ListBucketsOutput;
         list_objects(ListObjectsInput) -> ListObjectsOutput;
         create_multipart_upload(CreateMultipartUploadInput) -> CreateMultipartUploadOutput;
         upload_part_copy(UploadPartCopyInput) -> UploadPartCopyOutput;
-        list_parts(ListPartsInput) -> ListPartsOutput;
         abort_multipart_upload(AbortMultipartUploadInput) -> AbortMultipartUploadOutput;
 {
+
+    // s3s-fs writes an object's bytes and then, separately, the record holding its ETag: a read
+    // between the two saw new bytes with the old ETag (or the reverse), so a compare-and-swap
+    // (`If-Match`) built on that read could replace a write it never saw. Reads take the key's
+    // turn too; the turn ends when the answer starts, and the body then streams from a file
+    // handle that a later rename does not change.
+    async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+        let _turn = self.writes.turn(&req.input.bucket, &req.input.key).await;
+        self.inner.get_object(req).await
+    }
+
+    async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+        let _turn = self.writes.turn(&req.input.bucket, &req.input.key).await;
+        self.inner.head_object(req).await
+    }
 
     async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
@@ -297,23 +310,61 @@ impl_s3_delegating! {
 
     async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
         let input = &req.input;
-        let first_page = input.continuation_token.is_none() && input.start_after.is_none();
-        let folders_wanted = first_page && input.delimiter.as_deref() == Some("/");
+        // s3s-fs's continuation tokens are keys: this page covers the keys after `start` and
+        // up to its next token.
+        let start = match (input.continuation_token.clone(), input.start_after.clone()) {
+            (Some(c), Some(s)) => Some(c.max(s)),
+            (c, s) => c.or(s),
+        };
+        let folders_wanted = input.delimiter.as_deref() == Some("/");
         let bucket_dir = self.root.join(&input.bucket);
         let prefix = input.prefix.clone().unwrap_or_default();
         let mut response = self.inner.list_objects_v2(req).await?;
         if folders_wanted {
             // s3s-fs derives folders from the files below them, so a new, empty folder (the
-            // `prefix/` marker, stored as a bare directory) would never show.
+            // `prefix/` marker, stored as a bare directory) would never show. Each is added on
+            // the one page whose key range holds it, so paging never repeats a folder.
+            let end = response.output.next_continuation_token.clone();
+            let in_page = |f: &String| {
+                start.as_ref().is_none_or(|s| f > s) && end.as_ref().is_none_or(|e| f <= e)
+            };
             let prefixes = response.output.common_prefixes.get_or_insert_with(Vec::new);
             for folder in folders_at(&bucket_dir, &prefix) {
-                if !prefixes.iter().any(|p| p.prefix.as_deref() == Some(folder.as_str())) {
+                if in_page(&folder) && !prefixes.iter().any(|p| p.prefix.as_deref() == Some(folder.as_str())) {
                     prefixes.push(CommonPrefix { prefix: Some(folder) });
                 }
             }
             prefixes.sort_by(|a, b| a.prefix.cmp(&b.prefix));
             let count = prefixes.len() + response.output.contents.as_ref().map_or(0, Vec::len);
             response.output.key_count = Some(count as i32);
+        }
+        Ok(response)
+    }
+
+    /// s3s-fs lists parts without their ETags, and an unknown upload as an empty list; a
+    /// resumed upload needs both (it keeps only parts whose ETag is the MD5 of its bytes).
+    async fn list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
+        let id = uuid_like(&req.input.upload_id).ok_or_else(|| s3_error!(NoSuchUpload))?;
+        if !self.root.join(format!(".upload-{id}.json")).exists() {
+            return Err(s3_error!(NoSuchUpload));
+        }
+        let mut response = self.inner.list_parts(req).await?;
+        if let Some(parts) = response.output.parts.as_mut() {
+            for part in parts.iter_mut() {
+                let Some(n) = part.part_number else { continue };
+                let path = self.root.join(format!(".upload_id-{id}.part-{n}"));
+                let md5 = tokio::task::spawn_blocking(move || -> std::io::Result<String> {
+                    let mut file = std::fs::File::open(path)?;
+                    let mut hasher = Md5::new();
+                    std::io::copy(&mut file, &mut hasher)?;
+                    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+                })
+                .await
+                .map_err(|e| s3_error!(InternalError, "hashing a part failed: {e}"))?
+                .map_err(|e| s3_error!(InternalError, "reading a part failed: {e}"))?;
+                part.e_tag = Some(ETag::Strong(md5));
+            }
+            parts.sort_by_key(|p| p.part_number);
         }
         Ok(response)
     }
@@ -398,4 +449,10 @@ fn pending_uploads(
     }
     uploads.sort_by(|a, b| a.key.cmp(&b.key));
     Ok(uploads)
+}
+
+/// `id` as s3s-fs names an upload's files (a lower-case UUID), or `None` if it is not one.
+fn uuid_like(id: &str) -> Option<String> {
+    let ok = id.len() == 36 && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+    ok.then(|| id.to_ascii_lowercase())
 }

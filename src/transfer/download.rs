@@ -12,11 +12,15 @@
 
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use aws_sdk_s3::operation::get_object::GetObjectOutput;
 
 use futures::StreamExt as _;
 use tokio::io::AsyncWriteExt as _;
 use tokio_util::sync::CancellationToken;
 
+use super::resume::{DOWNLOADS, DownloadRecord, ResumeNotice, ResumeStore, Slot};
 use super::{ByteCounter, EventSink, TransferEvent};
 use crate::error::{Error, Result};
 use crate::s3::{ObjectEntry, S3Client, sdk_error};
@@ -191,9 +195,26 @@ impl S3Client {
         events: EventSink,
         cancel: &CancellationToken,
     ) -> Vec<Result<u64>> {
+        let options = DownloadOptions {
+            overwrite,
+            resume: None,
+        };
+        self.download_many_with(bucket, items, &options, events, cancel)
+            .await
+    }
+
+    /// [`S3Client::download_many`] with [`DownloadOptions`] (resuming interrupted downloads).
+    pub async fn download_many_with(
+        &self,
+        bucket: &str,
+        items: &[DownloadItem],
+        options: &DownloadOptions,
+        events: EventSink,
+        cancel: &CancellationToken,
+    ) -> Vec<Result<u64>> {
         futures::stream::iter(items.iter().enumerate())
             .map(|(id, item)| {
-                self.download_item(bucket, item, overwrite, id, events.clone(), cancel)
+                self.download_item_with(bucket, item, options, id, events.clone(), cancel)
             })
             .buffered(4)
             .collect()
@@ -229,9 +250,30 @@ impl S3Client {
         events: EventSink,
         cancel: &CancellationToken,
     ) -> Result<u64> {
+        let options = DownloadOptions {
+            overwrite,
+            resume: None,
+        };
+        self.download_item_with(bucket, item, &options, id, events, cancel)
+            .await
+    }
+
+    /// [`S3Client::download_item`] with [`DownloadOptions`]. With a resume store, the partial
+    /// file of an interrupted download of the same object to the same file is continued, and
+    /// a download cut off by the network keeps its partial file for that (the error says so);
+    /// a cancelled one still leaves nothing behind.
+    pub async fn download_item_with(
+        &self,
+        bucket: &str,
+        item: &DownloadItem,
+        options: &DownloadOptions,
+        id: usize,
+        events: EventSink,
+        cancel: &CancellationToken,
+    ) -> Result<u64> {
         // Cancelling drops the download's future, and with it its partial file (see `Partial`).
         let result = tokio::select! {
-            r = self.download_inner(bucket, item, overwrite, id, events.clone()) => r,
+            r = self.download_inner(bucket, item, options, id, events.clone()) => r,
             () = cancel.cancelled() => Err(Error::Cancelled),
         };
         match &result {
@@ -241,23 +283,26 @@ impl S3Client {
         result
     }
 
-    async fn download_inner(
+    /// GetObject, from byte `from` (and only while the object's ETag is `if_match`) or whole.
+    async fn get_object(
         &self,
+        client: &aws_sdk_s3::Client,
         bucket: &str,
-        item: &DownloadItem,
-        overwrite: bool,
-        id: usize,
-        events: EventSink,
-    ) -> Result<u64> {
-        let (key, path) = (item.key.as_str(), item.path.as_path());
-        // Before the request, so a refusal costs nothing; the rename checks again atomically.
-        check_target(path, overwrite)?;
-        let client = self.try_for_bucket(bucket).await?;
-        let target = format!("s3://{bucket}/{key}");
-        let out = client
+        key: &str,
+        from: Option<(u64, &str)>,
+    ) -> std::result::Result<
+        aws_sdk_s3::operation::get_object::GetObjectOutput,
+        aws_sdk_s3::error::SdkError<
+            aws_sdk_s3::operation::get_object::GetObjectError,
+            aws_sdk_s3::config::http::HttpResponse,
+        >,
+    > {
+        client
             .get_object()
             .bucket(bucket)
             .key(key)
+            .set_range(from.map(|(at, _)| format!("bytes={at}-")))
+            .set_if_match(from.map(|(_, etag)| etag.to_owned()))
             .customize()
             // The body's silence is timed below, by `Timeouts::idle`, with a message that says
             // what happened; the SDK's own guard would cut in at its 5 s default with a bare
@@ -269,65 +314,266 @@ impl S3Client {
             )
             .send()
             .await
-            .map_err(|e| {
-                if e.as_service_error().is_some_and(|s| s.is_no_such_key()) {
-                    Error::NoSuchKey {
-                        bucket: bucket.to_owned(),
-                        key: key.to_owned(),
-                    }
-                } else {
-                    sdk_error("GetObject", &target, &self.endpoint_label(), e)
-                }
-            })?;
+    }
+
+    /// The interrupted download recorded in `slot`, reopened and continued from its last
+    /// checkpoint: the partial file and the answer to a ranged GET guarded by the object's
+    /// ETag. `None` when there is nothing to continue (no record, the partial file is gone or
+    /// not ours, the object changed); what cannot be continued is removed.
+    async fn resume_download(
+        &self,
+        client: &aws_sdk_s3::Client,
+        store: &ResumeStore,
+        slot: &Slot,
+        bucket: &str,
+        item: &DownloadItem,
+    ) -> Result<Option<(Partial, tokio::fs::File, GetObjectOutput, u64)>> {
+        let Some(record) = slot.load::<DownloadRecord>() else {
+            return Ok(None);
+        };
+        let source = format!("s3://{bucket}/{}", item.key);
+        // One byte is fetched again when all were there: a range must not be empty.
+        let from = record.valid.min(record.size.saturating_sub(1));
+        let reopened = {
+            let (record, owned) = (record.clone(), item.clone());
+            tokio::task::spawn_blocking(move || {
+                let item = owned;
+                // The folders on the way are checked again (one may have become a link since),
+                // and the partial file must be the one beside the target.
+                prepare_folders(&item)?;
+                let beside = std::path::absolute(&item.path)
+                    .ok()
+                    .is_some_and(|t| t.parent() == record.partial.parent());
+                Ok::<_, Error>(beside.then(|| Partial::reopen(&record, from)).flatten())
+            })
+            .await
+            .map_err(|e| local("cannot write", &item.path)(std::io::Error::other(e)))??
+        };
+        let Some((partial, file)) = reopened else {
+            tracing::info!(%source, "the recorded partial file is gone or not ours; starting over");
+            slot.remove();
+            return Ok(None);
+        };
+        let restart = |why: String| {
+            store.notify(ResumeNotice::DownloadRestarted {
+                source: source.clone(),
+                path: item.path.clone(),
+                why,
+            });
+            // The partial file goes when it is dropped, on return: its bytes are of another
+            // version.
+            slot.remove();
+        };
+        if record.size == 0 || from == 0 {
+            restart("nothing of it was kept".to_owned());
+            return Ok(None);
+        }
+        let out = match self
+            .get_object(client, bucket, &item.key, Some((from, &record.etag)))
+            .await
+        {
+            Ok(out) => out,
+            Err(e) if e.raw_response().map(|r| r.status().as_u16()) == Some(412) => {
+                restart("the object changed since".to_owned());
+                return Ok(None);
+            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
+                restart("the object is gone".to_owned());
+                return Err(Error::NoSuchKey {
+                    bucket: bucket.to_owned(),
+                    key: item.key.clone(),
+                });
+            }
+            Err(e) => {
+                // Not the object's fault (a network error, say): keep the partial file for
+                // the next try.
+                let mut partial = partial;
+                partial.keep();
+                return Err(sdk_error("GetObject", &source, &self.endpoint_label(), e));
+            }
+        };
+        // Servers that ignore If-Match (or Range) must not splice two versions either.
+        if out.e_tag() != Some(record.etag.as_str()) {
+            restart("the object changed since".to_owned());
+            return Ok(None);
+        }
+        let range = out.content_range().and_then(parse_content_range);
+        if range != Some((from, record.size)) {
+            restart("the server did not send the missing range".to_owned());
+            return Ok(None);
+        }
+        store.notify(ResumeNotice::DownloadResumed {
+            source,
+            path: item.path.clone(),
+            from,
+            size: record.size,
+        });
+        Ok(Some((partial, file, out, from)))
+    }
+
+    async fn download_inner(
+        &self,
+        bucket: &str,
+        item: &DownloadItem,
+        options: &DownloadOptions,
+        id: usize,
+        events: EventSink,
+    ) -> Result<u64> {
+        let overwrite = options.overwrite;
+        let (key, path) = (item.key.as_str(), item.path.as_path());
+        // Before the request, so a refusal costs nothing; the rename checks again atomically.
+        check_target(path, overwrite)?;
+        let client = self.try_for_bucket(bucket).await?;
+        let target = format!("s3://{bucket}/{key}");
+        let endpoint = self.endpoint_label();
+        let absolute_path = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+        let slot = options.resume.as_ref().and_then(|store| {
+            let identity = [
+                endpoint.as_str(),
+                bucket,
+                key,
+                &absolute_path.to_string_lossy(),
+            ];
+            store.claim(DOWNLOADS, &identity).map(|s| (store, s))
+        });
+        let resumed = match &slot {
+            Some((store, slot)) => {
+                self.resume_download(&client, store, slot, bucket, item)
+                    .await?
+            }
+            None => None,
+        };
+        let slot = slot.map(|(_, s)| Arc::new(s));
+        let (mut partial, file, out, from) = match resumed {
+            Some(r) => r,
+            None => {
+                let out = self
+                    .get_object(&client, bucket, key, None)
+                    .await
+                    .map_err(|e| {
+                        if e.as_service_error().is_some_and(|s| s.is_no_such_key()) {
+                            Error::NoSuchKey {
+                                bucket: bucket.to_owned(),
+                                key: key.to_owned(),
+                            }
+                        } else {
+                            sdk_error("GetObject", &target, &endpoint, e)
+                        }
+                    })?;
+                let (partial, file) = {
+                    let item = item.clone();
+                    tokio::task::spawn_blocking(move || {
+                        prepare_folders(&item)?;
+                        Partial::create(&item.path)
+                    })
+                    .await
+                    .map_err(|e| local("cannot write", path)(std::io::Error::other(e)))??
+                };
+                (partial, file, out, 0)
+            }
+        };
+        // Remember the download (once its file is ours and the object's version is known),
+        // so that a kill or a crash can be continued.
+        if let (Some(slot), None) = (&slot, &partial.record)
+            && let Some(etag) = out.e_tag()
+            && let Some(size) = out.content_length().filter(|&n| n > 0)
+            && let Some(file_id) = file_id(&file).await
+        {
+            let record = DownloadRecord {
+                endpoint: endpoint.clone(),
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+                target: absolute_path.clone(),
+                partial: std::path::absolute(&partial.path).unwrap_or(partial.path.clone()),
+                file_id,
+                etag: etag.to_owned(),
+                size: size as u64,
+                valid: 0,
+            };
+            slot.save_or_warn(&record);
+            partial.record = Some(record);
+        }
+        partial.slot = slot;
+
         let expected = out.content_length().map(|n| n.max(0) as u64);
         events(TransferEvent::Started {
             id,
-            total: expected.unwrap_or(0),
+            total: expected.map_or(0, |n| n + from),
         });
         let counter = ByteCounter::new(id, events);
-
-        let (partial, file) = {
-            let item = item.clone();
-            tokio::task::spawn_blocking(move || {
-                prepare_folders(&item)?;
-                Partial::create(&item.path)
-            })
-            .await
-            .map_err(|e| local("cannot write", path)(std::io::Error::other(e)))??
-        };
+        if from > 0 {
+            counter.add(from);
+        }
         let write_error = local("cannot write", &partial.path);
         let mut file = tokio::io::BufWriter::with_capacity(256 * 1024, file);
         let mut body = out.body;
         let mut written = 0u64;
+        let mut unsaved = 0u64;
         let idle = self.timeouts().idle;
+        // A failure of the network (not of the disk) keeps the partial file when it can be
+        // continued, and says so.
+        let cut_off = |partial: &mut Partial, message: String| {
+            let resumable = partial.keep();
+            Error::S3 {
+                operation: format!("download of {target}"),
+                message: if resumable {
+                    format!("{message}; run the same download again to continue it")
+                } else {
+                    message
+                },
+            }
+        };
         loop {
             // A server that keeps the connection open and sends nothing would otherwise hold
             // this download (and its slot) forever.
-            let next = tokio::time::timeout(idle, body.next())
-                .await
-                .map_err(|_| Error::S3 {
-                    operation: format!("download of {target}"),
-                    message: format!(
-                        "the server ({}) stopped sending: nothing for {} s after {written} of {} bytes; try again",
-                        self.endpoint_label(),
-                        idle.as_secs_f32(),
-                        expected.map_or("?".to_owned(), |n| n.to_string()),
-                    ),
-                })?;
+            let next = match tokio::time::timeout(idle, body.next()).await {
+                Ok(next) => next,
+                Err(_) => {
+                    // What was received so far is on disk before the partial file is kept.
+                    file.flush().await.map_err(&write_error)?;
+                    partial.checkpoint(file.get_mut(), from + written).await;
+                    return Err(cut_off(
+                        &mut partial,
+                        format!(
+                            "the server ({}) stopped sending: nothing for {} s after {} of {} bytes; try again",
+                            self.endpoint_label(),
+                            idle.as_secs_f32(),
+                            from + written,
+                            expected.map_or("?".to_owned(), |n| (n + from).to_string()),
+                        ),
+                    ));
+                }
+            };
             let Some(chunk) = next else { break };
-            let chunk = chunk.map_err(|e| Error::S3 {
-                operation: format!("download of {target}"),
-                message: crate::error::error_chain(&e),
-            })?;
+            let chunk = match chunk {
+                Ok(c) => c,
+                Err(e) => {
+                    file.flush().await.map_err(&write_error)?;
+                    partial.checkpoint(file.get_mut(), from + written).await;
+                    return Err(cut_off(&mut partial, crate::error::error_chain(&e)));
+                }
+            };
             file.write_all(&chunk).await.map_err(&write_error)?;
             written += chunk.len() as u64;
+            unsaved += chunk.len() as u64;
             counter.add(chunk.len() as u64);
+            if unsaved >= CHECKPOINT && partial.slot.is_some() {
+                file.flush().await.map_err(&write_error)?;
+                partial.checkpoint(file.get_mut(), from + written).await;
+                unsaved = 0;
+            }
         }
         if let Some(total) = expected.filter(|&n| n != written) {
-            return Err(Error::S3 {
-                operation: format!("download of {target}"),
-                message: format!("connection closed after {written} of {total} bytes"),
-            });
+            file.flush().await.map_err(&write_error)?;
+            partial.checkpoint(file.get_mut(), from + written).await;
+            return Err(cut_off(
+                &mut partial,
+                format!(
+                    "connection closed after {} of {} bytes",
+                    from + written,
+                    total + from
+                ),
+            ));
         }
         file.flush().await.map_err(&write_error)?;
         // On disk before it takes the final name: after a crash the file is whole or absent.
@@ -337,7 +583,43 @@ impl S3Client {
         tokio::task::spawn_blocking(move || partial.persist(&path, overwrite))
             .await
             .map_err(|e| local("cannot write", &item.path)(std::io::Error::other(e)))??;
-        Ok(written)
+        Ok(from + written)
+    }
+}
+
+/// How often (in bytes written) a resumable download makes its bytes durable and notes how far
+/// it got: a crash costs at most this much again.
+const CHECKPOINT: u64 = 8 * 1024 * 1024;
+
+/// How downloads are carried out.
+#[derive(Debug, Clone, Default)]
+pub struct DownloadOptions {
+    /// Replace local files that already exist.
+    pub overwrite: bool,
+    /// Where interrupted downloads are remembered, to continue them; `None`: never.
+    pub resume: Option<ResumeStore>,
+}
+
+/// `(start, total)` of a `Content-Range: bytes START-END/TOTAL`.
+fn parse_content_range(value: &str) -> Option<(u64, u64)> {
+    let rest = value.trim().strip_prefix("bytes ")?;
+    let (range, total) = rest.split_once('/')?;
+    let (start, _) = range.split_once('-')?;
+    Some((start.trim().parse().ok()?, total.trim().parse().ok()?))
+}
+
+/// Device and inode of an open file.
+async fn file_id(file: &tokio::fs::File) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        let m = file.metadata().await.ok()?;
+        Some((m.dev(), m.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = file;
+        None
     }
 }
 
@@ -449,6 +731,12 @@ fn ensure_folder(at: &Path) -> Result<()> {
 struct Partial {
     path: PathBuf,
     persisted: bool,
+    /// Left on disk when dropped: a resumable download cut off by the network.
+    kept: bool,
+    /// The resume record of this download, when it has one.
+    record: Option<DownloadRecord>,
+    /// The record's slot, held while the download runs.
+    slot: Option<Arc<Slot>>,
 }
 
 impl Partial {
@@ -468,6 +756,9 @@ impl Partial {
                     let partial = Self {
                         path,
                         persisted: false,
+                        kept: false,
+                        record: None,
+                        slot: None,
                     };
                     return Ok((partial, tokio::fs::File::from_std(file)));
                 }
@@ -478,6 +769,60 @@ impl Partial {
         Err(local("cannot write", target)(last.unwrap_or_else(|| {
             std::io::Error::other("no free temporary name")
         })))
+    }
+
+    /// Reopens the partial file of an interrupted download for writing from `from`: only if it
+    /// is still the very file that download created (never through a link, same device and
+    /// inode) and holds at least `from` bytes; what lies beyond `from` is cut off.
+    fn reopen(record: &DownloadRecord, from: u64) -> Option<(Self, tokio::fs::File)> {
+        use std::io::Seek as _;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW);
+        let mut file = options.open(&record.partial).ok()?;
+        let meta = file.metadata().ok()?;
+        #[cfg(unix)]
+        let same = {
+            use std::os::unix::fs::MetadataExt as _;
+            (meta.dev(), meta.ino()) == record.file_id
+        };
+        #[cfg(not(unix))]
+        let same = false;
+        if !meta.is_file() || !same || meta.len() < from {
+            return None;
+        }
+        file.set_len(from).ok()?;
+        file.seek(std::io::SeekFrom::Start(from)).ok()?;
+        let partial = Self {
+            path: record.partial.clone(),
+            persisted: false,
+            kept: false,
+            record: Some(record.clone()),
+            slot: None,
+        };
+        Some((partial, tokio::fs::File::from_std(file)))
+    }
+
+    /// Leaves the file on disk when dropped, if the download can be continued from it;
+    /// returns whether it can.
+    fn keep(&mut self) -> bool {
+        self.kept = self.record.is_some();
+        self.kept
+    }
+
+    /// Notes that the first `valid` bytes are written: once they are on disk, the record
+    /// says so (a crash then costs only what came after).
+    async fn checkpoint(&mut self, file: &mut tokio::fs::File, valid: u64) {
+        let (Some(record), Some(slot)) = (self.record.as_mut(), &self.slot) else {
+            return;
+        };
+        if let Err(e) = file.sync_data().await {
+            tracing::warn!(path = %self.path.display(), "cannot flush the partial file: {e}");
+            return;
+        }
+        record.valid = valid;
+        slot.save_quick_or_warn(record);
     }
 
     /// Renames the finished file to `target` (replacing what is there only if `overwrite`),
@@ -497,6 +842,9 @@ impl Partial {
             }
         })?;
         self.persisted = true;
+        if let Some(slot) = &self.slot {
+            slot.remove();
+        }
         #[cfg(unix)]
         if let Err(e) = std::fs::File::open(folder_of(target)).and_then(|d| d.sync_all()) {
             // The file is complete and in place; only its durability across a crash is unsure.
@@ -508,8 +856,11 @@ impl Partial {
 
 impl Drop for Partial {
     fn drop(&mut self) {
-        if !self.persisted {
+        if !self.persisted && !self.kept {
             let _ = std::fs::remove_file(&self.path);
+            if let Some(slot) = &self.slot {
+                slot.remove();
+            }
         }
     }
 }
@@ -680,6 +1031,15 @@ mod tests {
                 && message.contains("/d/a/b"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn content_ranges() {
+        assert_eq!(parse_content_range("bytes 5-9/10"), Some((5, 10)));
+        assert_eq!(parse_content_range("bytes 0-0/1"), Some((0, 1)));
+        assert_eq!(parse_content_range("bytes */10"), None);
+        assert_eq!(parse_content_range("bytes 5-9/*"), None);
+        assert_eq!(parse_content_range("items 5-9/10"), None);
     }
 
     #[test]

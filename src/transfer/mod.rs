@@ -4,18 +4,20 @@
 mod download;
 mod http;
 mod plan;
+mod resume;
 mod upload;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use download::{
-    DownloadItem, PARTIAL_SUFFIX, confined_path, plan_download, plan_download_each,
+    DownloadItem, DownloadOptions, PARTIAL_SUFFIX, confined_path, plan_download, plan_download_each,
 };
 pub use plan::{
     InputKind, LocalFile, LocalInput, UploadItem, plan_keys, plan_upload, plan_upload_into,
     scan_inputs,
 };
+pub use resume::{NoticeSink, PendingUpload, ResumeNotice, ResumeStore};
 pub use upload::{OnConflict, UploadOptions, UploadOutcome, part_size_for};
 
 /// What happened to one transfer; `id` is the item's index in the batch.

@@ -6,8 +6,9 @@
 //! presigned UploadPart. A failed or cancelled multipart upload is aborted: nothing is left
 //! behind to cost storage.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_s3::error::ProvideErrorMetadata as _;
@@ -18,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use super::http::{
     Activity, Failure, Md5Sum, Target, backoff, file_body, md5_of_range, opaque_etag, send,
 };
+use super::resume::{ResumeNotice, ResumeStore, Slot, UPLOADS, UploadRecord, to_record_time};
 use super::{ByteCounter, EventSink, TransferEvent, UploadItem};
 use crate::error::{Error, Result};
 use crate::s3::{PresignOp, S3Client, sdk_error};
@@ -54,6 +56,10 @@ pub struct UploadOptions {
     pub retries: u32,
     /// What to do with existing keys.
     pub on_conflict: OnConflict,
+    /// Where interrupted multipart uploads are remembered: with a store, an upload of a file
+    /// whose earlier upload to the same key was interrupted (killed, crashed, cut off) sends
+    /// only the parts the server does not hold yet; `None` starts every upload afresh.
+    pub resume: Option<ResumeStore>,
 }
 
 impl Default for UploadOptions {
@@ -65,6 +71,7 @@ impl Default for UploadOptions {
             files_in_flight: 8,
             retries: 4,
             on_conflict: OnConflict::Fail,
+            resume: None,
         }
     }
 }
@@ -124,6 +131,14 @@ impl FileState {
                 (meta.dev(), meta.ino())
             },
         })
+    }
+
+    /// Device and inode, as resume records keep them.
+    fn file_id(&self) -> Option<(u64, u64)> {
+        #[cfg(unix)]
+        return Some(self.id);
+        #[cfg(not(unix))]
+        None
     }
 
     /// Whether `path` is no longer this version (or no longer readable).
@@ -229,6 +244,24 @@ impl S3Client {
             self.put_multipart(bucket, item, &before, options, &counter, cancel)
                 .await
         } else {
+            // An interrupted multipart upload of an earlier, larger version of the file would
+            // otherwise stay open: it is of no use now.
+            let endpoint = self.endpoint_label();
+            let identity = [endpoint.as_str(), bucket, item.key.as_str()];
+            if let Some(store) = &options.resume
+                && store.has_record(UPLOADS, &identity)
+                && let Some(slot) = store.claim(UPLOADS, &identity)
+                && let Some(record) = slot.load::<UploadRecord>()
+            {
+                self.abort_upload(&record.bucket, &record.key, &record.upload_id)
+                    .await?;
+                slot.remove();
+                store.notify(ResumeNotice::UploadRestarted {
+                    path: item.path.clone(),
+                    target: format!("s3://{bucket}/{}", item.key),
+                    why: format!("its size went from {} to {size} bytes", record.size),
+                });
+            }
             let put = self.put_single(bucket, item, &before, options, &counter, cancel);
             cancellable(cancel, put).await
         };
@@ -388,23 +421,64 @@ impl S3Client {
         let size = before.len;
         let client = self.try_for_bucket(bucket).await?;
         let target = format!("s3://{bucket}/{}", item.key);
-        let created = client
-            .create_multipart_upload()
-            .bucket(bucket)
-            .key(&item.key)
-            .content_type(content_type(&item.key))
-            .send()
-            .await
-            .map_err(|e| sdk_error("CreateMultipartUpload", &target, &self.endpoint_label(), e))?;
-        let upload_id = created
-            .upload_id()
-            .ok_or_else(|| Error::S3 {
-                operation: format!("CreateMultipartUpload on {target}"),
-                message: "no upload id in the answer".into(),
-            })?
-            .to_owned();
+        let endpoint = self.endpoint_label();
+        // The record of this destination, held while this upload runs (`None`: no resume).
+        let slot = options.resume.as_ref().and_then(|r| {
+            r.claim(UPLOADS, &[&endpoint, bucket, &item.key])
+                .map(|s| (r, s))
+        });
+        let fingerprint = match &slot {
+            Some(_) => Some(fingerprint(&item.path, size).await?),
+            None => None,
+        };
+        let resumed = match (&slot, &fingerprint) {
+            (Some((store, slot)), Some(fp)) => {
+                self.find_resumable(store, slot, bucket, item, before, fp)
+                    .await?
+            }
+            _ => None,
+        };
+        let (upload_id, part_size, stored) = match resumed {
+            Some(r) => r,
+            None => {
+                let created = client
+                    .create_multipart_upload()
+                    .bucket(bucket)
+                    .key(&item.key)
+                    .content_type(content_type(&item.key))
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("CreateMultipartUpload", &target, &endpoint, e))?;
+                let upload_id = created
+                    .upload_id()
+                    .ok_or_else(|| Error::S3 {
+                        operation: format!("CreateMultipartUpload on {target}"),
+                        message: "no upload id in the answer".into(),
+                    })?
+                    .to_owned();
+                let part_size = part_size_for(size, options.min_part_size);
+                if let (Some((_, slot)), Some(fp)) = (&slot, fingerprint) {
+                    slot.save_or_warn(&UploadRecord {
+                        endpoint: endpoint.clone(),
+                        bucket: bucket.to_owned(),
+                        key: item.key.clone(),
+                        upload_id: upload_id.clone(),
+                        path: absolute(&item.path),
+                        size,
+                        modified: before.modified.and_then(to_record_time),
+                        file_id: before.file_id(),
+                        part_size,
+                        fingerprint: fp,
+                        overwrite: options.on_conflict == OnConflict::Overwrite,
+                        started: to_record_time(SystemTime::now()).map_or(0, |t| t.0),
+                    });
+                }
+                (upload_id, part_size, HashMap::new())
+            }
+        };
+        let slot = slot.map(|(_, s)| s);
+        let slot = slot.as_ref();
 
-        let part_size = part_size_for(size, options.min_part_size);
         let parts = size.div_ceil(part_size);
         let work = async {
             let done: Vec<Result<(CompletedPart, Md5Sum)>> = futures::stream::iter(1..=parts)
@@ -416,6 +490,7 @@ impl S3Client {
                         number: number as i32,
                         offset,
                         len,
+                        stored: stored.get(&(number as i32)),
                     };
                     self.put_part(bucket, item, part, options, counter, cancel)
                 })
@@ -428,17 +503,129 @@ impl S3Client {
         };
         let parts = match cancellable(cancel, work).await {
             Ok(parts) => parts,
-            Err(e) => return Err(self.abort(&client, bucket, &item.key, &upload_id, e).await),
+            Err(e) => {
+                return Err(self
+                    .abort(&client, bucket, &item.key, &upload_id, slot, e)
+                    .await);
+            }
         };
         // Once sent, Complete is seen through, not cancelled: the server may act on it anyway.
         let completed = self
             .complete(&client, bucket, item, before, &upload_id, parts, options)
             .await;
         match completed {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                if let Some(slot) = slot {
+                    slot.remove();
+                }
+                Ok(())
+            }
             // Whatever went wrong, no unfinished upload stays behind to cost storage.
-            Err(e) => Err(self.abort(&client, bucket, &item.key, &upload_id, e).await),
+            Err(e) => Err(self
+                .abort(&client, bucket, &item.key, &upload_id, slot, e)
+                .await),
         }
+    }
+
+    /// The interrupted upload recorded in `slot`, if it can be continued: its id, part size
+    /// and the parts the server holds. One for a file that changed since is aborted (saying
+    /// so); one the server no longer has is forgotten.
+    async fn find_resumable(
+        &self,
+        store: &ResumeStore,
+        slot: &Slot,
+        bucket: &str,
+        item: &UploadItem,
+        now: &FileState,
+        fingerprint: &str,
+    ) -> Result<Option<Resumable>> {
+        let Some(record) = slot.load::<UploadRecord>() else {
+            return Ok(None);
+        };
+        let target = format!("s3://{bucket}/{}", item.key);
+        let why = if record.path != absolute(&item.path) {
+            Some(format!("another file: {}", record.path.display()))
+        } else if record.size != now.len {
+            Some(format!(
+                "its size went from {} to {} bytes",
+                record.size, now.len
+            ))
+        } else if record.modified != now.modified.and_then(to_record_time) {
+            Some("its modification time differs".to_owned())
+        } else if record.file_id != now.file_id() {
+            Some("it was replaced by another file".to_owned())
+        } else if record.fingerprint != fingerprint {
+            Some("its content differs".to_owned())
+        } else if !part_size_fits(record.size, record.part_size) {
+            Some(format!("unusable part size {}", record.part_size))
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            // Whatever the old upload holds is of another version: it must never be completed.
+            self.abort_upload(&record.bucket, &record.key, &record.upload_id)
+                .await?;
+            slot.remove();
+            store.notify(ResumeNotice::UploadRestarted {
+                path: item.path.clone(),
+                target,
+                why,
+            });
+            return Ok(None);
+        }
+        let listed = self
+            .list_parts(bucket, &item.key, &record.upload_id)
+            .await?;
+        let open = match &listed {
+            Some(parts) if !parts.is_empty() => true,
+            Some(_) => {
+                self.upload_is_open(bucket, &item.key, &record.upload_id)
+                    .await?
+            }
+            None => false,
+        };
+        let Some(listed) = listed.filter(|_| open) else {
+            tracing::info!(%target, "the recorded upload is gone from the server; starting over");
+            slot.remove();
+            return Ok(None);
+        };
+        let (size, part_size) = (record.size, record.part_size);
+        let parts = size.div_ceil(part_size);
+        // A part is kept only if it holds exactly this file's bytes for its range: same size,
+        // and the server's ETag is the MD5 of the file's bytes there.
+        let checks = listed
+            .into_iter()
+            .filter(|p| (1..=parts).contains(&(p.number as u64)))
+            .filter_map(|p| {
+                let offset = (p.number as u64 - 1) * part_size;
+                let len = part_size.min(size - offset);
+                let etag = p.etag.filter(|_| p.size == len)?;
+                Some(async move {
+                    let md5 = md5_of_range(&item.path, offset, len).await?;
+                    let same = etag.trim_matches('"').eq_ignore_ascii_case(&md5.hex());
+                    Ok::<_, Error>(same.then_some((p.number, (etag, md5))))
+                })
+            });
+        let stored: HashMap<i32, (String, Md5Sum)> = futures::stream::iter(checks)
+            .buffer_unordered(2)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .flatten()
+            .collect();
+        store.notify(ResumeNotice::UploadResumed {
+            path: item.path.clone(),
+            target,
+            parts_kept: stored.len(),
+            parts: parts as usize,
+            bytes_kept: stored
+                .keys()
+                .map(|&n| part_size.min(size - (n as u64 - 1) * part_size))
+                .sum(),
+        });
+        Ok(Some((record.upload_id, record.part_size, stored)))
     }
 
     /// Checks that the file did not change and the key is still free, then completes the
@@ -522,12 +709,14 @@ impl S3Client {
     }
 
     /// Aborts an unfinished upload after `cause`; returns the error to report.
+    #[allow(clippy::too_many_arguments)]
     async fn abort(
         &self,
         client: &aws_sdk_s3::Client,
         bucket: &str,
         key: &str,
         upload_id: &str,
+        slot: Option<&Slot>,
         cause: Error,
     ) -> Error {
         let target = format!("s3://{bucket}/{key}");
@@ -539,6 +728,9 @@ impl S3Client {
             .send()
             .await;
         let Err(abort) = aborted else {
+            if let Some(slot) = slot {
+                slot.remove();
+            }
             return cause;
         };
         let abort = sdk_error(
@@ -548,6 +740,13 @@ impl S3Client {
             abort,
         );
         tracing::warn!(%upload_id, "could not abort the unfinished upload: {abort}");
+        // The record stays: the same upload run again resumes it (or, if the file changed by
+        // then, aborts it).
+        let resume = if slot.is_some() {
+            "; run the same upload again to resume it, or"
+        } else {
+            ""
+        };
         let message = match cause {
             Error::S3 { message, .. } => message,
             other => other.to_string(),
@@ -555,7 +754,7 @@ impl S3Client {
         Error::S3 {
             operation: format!("upload of {target}"),
             message: format!(
-                "{message}; the unfinished multipart upload {upload_id} could not be aborted ({abort}) and may keep costing storage until a lifecycle rule removes it"
+                "{message}; the unfinished multipart upload {upload_id} could not be aborted ({abort}){resume} it may keep costing storage until a lifecycle rule removes it"
             ),
         }
     }
@@ -576,8 +775,18 @@ impl S3Client {
             number,
             offset,
             len,
+            stored,
         } = part;
         let key = item.key.as_str();
+        if let Some((etag, md5)) = stored {
+            // Already on the server with exactly these bytes (checked when resuming).
+            counter.add(len);
+            let part = CompletedPart::builder()
+                .part_number(number)
+                .e_tag(etag)
+                .build();
+            return Ok((part, *md5));
+        }
         let md5 = md5_of_range(&item.path, offset, len).await?;
         let target = Target {
             what: "upload part",
@@ -634,6 +843,31 @@ struct Part<'a> {
     number: i32,
     offset: u64,
     len: u64,
+    /// The ETag and MD5 of this part when the server already holds it (a resumed upload).
+    stored: Option<&'a (String, Md5Sum)>,
+}
+
+/// An interrupted upload to continue: its id, part size, and the parts already stored
+/// (ETag and MD5, by part number).
+type Resumable = (String, u64, HashMap<i32, (String, Md5Sum)>);
+
+/// Whether `part_size` is one S3 accepts for a file of `size` bytes.
+fn part_size_fits(size: u64, part_size: u64) -> bool {
+    part_size >= 5 * MIB && size.div_ceil(part_size) <= MAX_PARTS
+}
+
+/// `path` made absolute (so that the same file named from another folder is recognised).
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
+}
+
+/// A cheap fingerprint of a file's content: the MD5s of its first and last MiB. Together
+/// with size, time and inode it tells whether a file is still the one an upload started with.
+async fn fingerprint(path: &Path, size: u64) -> Result<String> {
+    let head = md5_of_range(path, 0, size.min(MIB)).await?;
+    let tail_len = size.min(MIB);
+    let tail = md5_of_range(path, size - tail_len, tail_len).await?;
+    Ok(format!("{}:{}", head.hex(), tail.hex()))
 }
 
 /// The ETag of a part as the server answered it, once it is known to be the MD5 of the bytes

@@ -143,6 +143,11 @@ impl Proxy {
         self.state.rules.lock().push(Rule { kind, fault, times });
     }
 
+    /// Drops every fault not used up yet: from now on requests just go through.
+    pub fn clear_faults(&self) {
+        self.state.rules.lock().clear();
+    }
+
     /// Every request seen so far.
     pub fn seen(&self) -> Vec<Seen> {
         self.state.seen.lock().clone()

@@ -1,0 +1,757 @@
+//! Resuming interrupted transfers (issue 8): the real binary is killed (SIGKILL, so nothing of
+//! it can clean up) in the middle of a transfer, then the very same command runs again. The
+//! moment of the kill is set by a proxy, not by a timer: it lets a known amount through and
+//! then holds everything else.
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::cli_safety::{cli, text};
+use crate::on_both_servers;
+use crate::support::TestServer;
+use crate::support::proxy::{Fault, Kind, Proxy};
+
+const MIB: u64 = 1024 * 1024;
+/// The part size the command line uses for the files here (its default minimum).
+const PART: u64 = 16 * MIB;
+
+/// A scratch folder in memory where there is one: these tests write hundreds of MiB.
+fn scratch() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        tempfile::tempdir_in(shm).unwrap()
+    } else {
+        tempfile::tempdir().unwrap()
+    }
+}
+
+/// Writes `len` bytes that differ at every 8-byte position and with every `seed` (a part
+/// stored at the wrong place, or from another version, cannot go unnoticed). Cheap to make.
+fn patterned_file(path: &Path, len: u64, seed: u64) {
+    use std::io::Write as _;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut chunk = vec![0u8; MIB as usize];
+    let mut at = 0u64;
+    while at < len {
+        let n = (len - at).min(MIB) as usize;
+        for (i, word) in chunk[..n].chunks_mut(8).enumerate() {
+            let v = ((at / 8 + i as u64) ^ seed).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            word.copy_from_slice(&v.to_le_bytes()[..word.len()]);
+        }
+        out.write_all(&chunk[..n]).unwrap();
+        at += n as u64;
+    }
+    out.flush().unwrap();
+}
+
+/// Whether the object holds exactly the bytes of `file`, read through a link as anyone would
+/// (compared as they come: no copy of hundreds of MiB in memory).
+async fn object_is_file(s: &TestServer, key: &str, file: &Path) -> bool {
+    use futures::StreamExt as _;
+    use std::io::Read as _;
+    let link = s
+        .client
+        .link_get(&s.bucket, key, Duration::from_secs(60), None)
+        .await
+        .unwrap();
+    let r = reqwest::get(&link.url).await.unwrap();
+    assert_eq!(r.status(), 200, "{}: GET {key}", s.name);
+    let mut local = std::io::BufReader::new(std::fs::File::open(file).unwrap());
+    let mut body = r.bytes_stream();
+    let mut buf = Vec::new();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.unwrap();
+        buf.resize(chunk.len(), 0);
+        if local.read_exact(&mut buf).is_err() || buf[..] != chunk[..] {
+            return false;
+        }
+    }
+    local.read(&mut [0]).unwrap() == 0
+}
+
+/// The server as the command line sees it: through `endpoint`.
+fn through(s: &TestServer, endpoint: &str) -> TestServer {
+    TestServer {
+        name: s.name,
+        client: s.client.clone(),
+        bucket: s.bucket.clone(),
+        _connection: None,
+        _dir: None,
+        endpoint: endpoint.to_owned(),
+        access_key: s.access_key.clone(),
+        secret_key: s.secret_key.clone(),
+    }
+}
+
+/// Waits (bounded) until `ready` says so.
+async fn wait_until<F: Future<Output = bool>>(what: &str, mut ready: impl FnMut() -> F) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !ready().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// SIGKILL: the process gets no chance to clean anything up.
+fn kill(mut child: Child) -> String {
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    err
+}
+
+/// Runs the command to its end (bounded).
+async fn finish(mut cmd: std::process::Command) -> Output {
+    tokio::time::timeout(
+        Duration::from_secs(120),
+        tokio::task::spawn_blocking(move || cmd.output().unwrap()),
+    )
+    .await
+    .expect("the command finishes")
+    .unwrap()
+}
+
+/// The body bytes of the uploads (PUT, UploadPart) in `seen` that the proxy let through.
+fn body_bytes(seen: &[crate::support::proxy::Seen]) -> u64 {
+    seen.iter()
+        .filter(|r| matches!(r.kind, Kind::UploadPart | Kind::PutObject))
+        .map(|r| {
+            r.header("content-length")
+                .first()
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
+/// The resume records an upload left in `home`.
+fn upload_records(home: &Path) -> Vec<PathBuf> {
+    let dir = home.join("s3share/data/resume/uploads");
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "json"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Starts `put FILE s3://bucket/KEY` through a proxy that lets `parts_through` parts reach the
+/// server and holds every later one; kills the command once the server holds those parts.
+/// Returns the proxy (still holding) and the body bytes that reached the server.
+async fn put_killed_after(
+    s: &TestServer,
+    home: &Path,
+    file: &Path,
+    key: &str,
+    parts_through: usize,
+) -> (Proxy, Vec<String>, u64) {
+    let proxy = Proxy::start(&s.endpoint).await;
+    // A header the server never sends, removed: the part goes through untouched.
+    proxy.fault(
+        Kind::UploadPart,
+        Fault::SetResponseHeader("x-test-untouched", None),
+        parts_through,
+    );
+    proxy.fault(Kind::UploadPart, Fault::Silence, usize::MAX);
+    let args = vec![
+        "put".to_owned(),
+        file.to_str().unwrap().to_owned(),
+        format!("s3://{}/{key}", s.bucket),
+    ];
+    let child = cli(&through(s, &proxy.endpoint), home)
+        .args(&args)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (client, bucket) = (&s.client, &s.bucket);
+    let proxy_ref = &proxy;
+    wait_until(
+        "the parts let through, stored, and a held part",
+        || async move {
+            if proxy_ref.seen_of(Kind::UploadPart).len() <= parts_through {
+                return false;
+            }
+            let open = client.list_open_uploads(bucket, key).await.unwrap();
+            let Some((_, id)) = open.first() else {
+                return false;
+            };
+            let parts = client.list_parts(bucket, key, id).await.unwrap();
+            parts.is_some_and(|p| p.len() == parts_through)
+        },
+    )
+    .await;
+    let _ = kill(child);
+    let through_bytes = body_bytes(&proxy.seen()[..]) - held_bytes(&proxy, parts_through);
+    (proxy, args, through_bytes)
+}
+
+/// The body bytes of the parts the proxy held (all UploadParts after the first `through`).
+fn held_bytes(proxy: &Proxy, through: usize) -> u64 {
+    body_bytes(&proxy.seen_of(Kind::UploadPart)[through..])
+}
+
+/// Kill -9 in the middle of a 256 MiB upload, then the same command again: it sends only the
+/// parts the server does not hold (less than what was left plus one part), the object is the
+/// file byte for byte, and neither an open upload nor a resume record is left.
+async fn a_killed_put_resumes(s: &TestServer) {
+    let dir = scratch();
+    let home = dir.path();
+    let file = home.join("big.bin");
+    let size = 256 * MIB;
+    patterned_file(&file, size, 1);
+    let (proxy, args, sent_before) = put_killed_after(s, home, &file, "big.bin", 6).await;
+    assert_eq!(sent_before, 6 * PART, "{}", s.name);
+    assert_eq!(
+        s.client
+            .list_open_uploads(&s.bucket, "")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        upload_records(home).len(),
+        1,
+        "the interrupted upload is recorded"
+    );
+
+    proxy.clear_faults();
+    let seen_before = proxy.seen().len();
+    let out = finish({
+        let mut c = cli(&through(s, &proxy.endpoint), home);
+        c.args(&args);
+        c
+    })
+    .await;
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{}: {err}", s.name);
+    assert!(err.contains("resuming"), "{}: {err}", s.name);
+    let rerun = body_bytes(&proxy.seen()[seen_before..]);
+    let left = size - sent_before;
+    eprintln!(
+        "{}: killed after {sent_before} bytes up; the rerun sent {rerun}",
+        s.name
+    );
+    assert!(
+        rerun < left + PART,
+        "{}: the rerun sent {rerun} bytes; {left} were left",
+        s.name
+    );
+    assert_eq!(
+        rerun,
+        size - 6 * PART,
+        "{}: exactly the missing parts",
+        s.name
+    );
+    assert!(object_is_file(s, "big.bin", &file).await, "{}", s.name);
+    assert!(
+        s.client
+            .list_open_uploads(&s.bucket, "")
+            .await
+            .unwrap()
+            .is_empty(),
+        "{}: an upload was left open",
+        s.name
+    );
+    assert!(upload_records(home).is_empty(), "{}: record left", s.name);
+}
+
+/// The file changed between the killed run and the rerun: the old upload is aborted (its parts
+/// are of another version), the file is sent whole, and the command says so.
+async fn a_changed_file_restarts_its_upload(s: &TestServer) {
+    let dir = scratch();
+    let home = dir.path();
+    let file = home.join("doc.bin");
+    let size = 48 * MIB;
+    patterned_file(&file, size, 2);
+    let (proxy, args, _) = put_killed_after(s, home, &file, "doc.bin", 1).await;
+    let old = s.client.list_open_uploads(&s.bucket, "").await.unwrap();
+    assert_eq!(old.len(), 1);
+
+    // Same size, new bytes (and a new modification time).
+    patterned_file(&file, size, 3);
+    proxy.clear_faults();
+    let seen_before = proxy.seen().len();
+    let out = finish({
+        let mut c = cli(&through(s, &proxy.endpoint), home);
+        c.args(&args);
+        c
+    })
+    .await;
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{}: {err}", s.name);
+    assert!(
+        err.contains("changed since its interrupted upload") && err.contains("starting over"),
+        "{}: {err}",
+        s.name
+    );
+    assert_eq!(body_bytes(&proxy.seen()[seen_before..]), size, "{}", s.name);
+    assert_eq!(proxy.seen_of(Kind::AbortMultipart).len(), 1, "{}", s.name);
+    assert!(object_is_file(s, "doc.bin", &file).await, "{}", s.name);
+    assert!(
+        s.client
+            .list_open_uploads(&s.bucket, "")
+            .await
+            .unwrap()
+            .is_empty(),
+        "{}: the old upload was left open",
+        s.name
+    );
+    assert!(upload_records(home).is_empty(), "{}: record left", s.name);
+}
+
+on_both_servers!(a_killed_put_resumes, a_changed_file_restarts_its_upload);
+
+/// A TCP proxy that counts the bytes it passes from the server to the client and, once
+/// `hold_after` of them went through, holds every connection: nothing more is forwarded either
+/// way, and the connections stay open (a download that cannot go on, and cannot fail either).
+struct CountingProxy {
+    endpoint: String,
+    down: Arc<AtomicU64>,
+    hold_after: Arc<AtomicU64>,
+    held: Arc<AtomicBool>,
+}
+
+impl CountingProxy {
+    async fn start(upstream: &str, hold_after: u64) -> CountingProxy {
+        let upstream: std::net::SocketAddr =
+            upstream.trim_start_matches("http://").parse().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let down = Arc::new(AtomicU64::new(0));
+        let hold_after = Arc::new(AtomicU64::new(hold_after));
+        let held = Arc::new(AtomicBool::new(false));
+        let (d, h, hd) = (down.clone(), hold_after.clone(), held.clone());
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
+                    continue;
+                };
+                let (cr, cw) = client.into_split();
+                let (sr, sw) = server.into_split();
+                let gate = (d.clone(), h.clone(), hd.clone());
+                tokio::spawn(pump(cr, sw, None));
+                tokio::spawn(pump(sr, cw, Some(gate)));
+            }
+        });
+        CountingProxy {
+            endpoint,
+            down,
+            hold_after,
+            held,
+        }
+    }
+
+    fn down(&self) -> u64 {
+        self.down.load(Ordering::SeqCst)
+    }
+
+    /// New connections go through unhindered (held ones stay held).
+    fn release(&self) {
+        self.hold_after.store(u64::MAX, Ordering::SeqCst);
+    }
+}
+
+/// Forwards `from` to `to`; with a gate, counts the bytes and holds once the limit is reached.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    gate: Option<(Arc<AtomicU64>, Arc<AtomicU64>, Arc<AtomicBool>)>,
+) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut buf = vec![0; 64 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let mut pass = n;
+        if let Some((down, limit, held)) = &gate {
+            let before = down.load(Ordering::SeqCst);
+            pass = n.min(limit.load(Ordering::SeqCst).saturating_sub(before) as usize);
+            down.fetch_add(pass as u64, Ordering::SeqCst);
+            if pass < n {
+                if to.write_all(&buf[..pass]).await.is_ok() {
+                    held.store(true, Ordering::SeqCst);
+                }
+                let _keep = (from, to);
+                std::future::pending::<()>().await;
+                return;
+            }
+        }
+        if to.write_all(&buf[..pass]).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The partial files in `dir`.
+fn partials(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.to_string_lossy()
+                .ends_with(s3share::transfer::PARTIAL_SUFFIX)
+        })
+        .collect()
+}
+
+/// The resume records of downloads in `home`.
+fn download_records(home: &Path) -> Vec<PathBuf> {
+    let dir = home.join("s3share/data/resume/downloads");
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "json"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Stores `file` at `key` (replacing what is there).
+async fn store_file(s: &TestServer, file: &Path, key: &str) {
+    let item = s3share::transfer::UploadItem {
+        path: file.to_owned(),
+        key: key.to_owned(),
+        size: std::fs::metadata(file).unwrap().len(),
+    };
+    let options = s3share::transfer::UploadOptions {
+        on_conflict: s3share::transfer::OnConflict::Overwrite,
+        ..Default::default()
+    };
+    let r = s
+        .client
+        .upload_file(
+            &s.bucket,
+            &item,
+            0,
+            &options,
+            s3share::transfer::no_events(),
+            &Default::default(),
+        )
+        .await;
+    assert!(r.is_ok(), "{}: {r:?}", s.name);
+}
+
+fn same_files(a: &Path, b: &Path) -> bool {
+    use std::io::Read as _;
+    let (mut a, mut b) = (
+        std::io::BufReader::new(std::fs::File::open(a).unwrap()),
+        std::io::BufReader::new(std::fs::File::open(b).unwrap()),
+    );
+    let (mut x, mut y) = (vec![0; 1 << 20], vec![0; 1 << 20]);
+    loop {
+        let n = a.read(&mut x).unwrap();
+        if n == 0 {
+            return b.read(&mut y[..1]).unwrap() == 0;
+        }
+        if b.read_exact(&mut y[..n]).is_err() || x[..n] != y[..n] {
+            return false;
+        }
+    }
+}
+
+/// Starts `get s3://bucket/KEY DEST/` through a proxy that holds everything after `hold_after`
+/// bytes, and kills the command once those bytes are in its partial file. Returns the proxy
+/// (holding), the command's arguments and the bytes that went down.
+async fn get_killed_after(
+    s: &TestServer,
+    home: &Path,
+    key: &str,
+    dest: &Path,
+    hold_after: u64,
+) -> (CountingProxy, Vec<String>, u64) {
+    let proxy = CountingProxy::start(&s.endpoint, hold_after).await;
+    let args = vec![
+        "get".to_owned(),
+        format!("s3://{}/{key}", s.bucket),
+        format!("{}/", dest.display()),
+    ];
+    let child = cli(&through(s, &proxy.endpoint), home)
+        .args(&args)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let proxy_ref = &proxy;
+    wait_until("a held download, its bytes on disk", || async move {
+        let held = proxy_ref.held.load(Ordering::SeqCst);
+        let on_disk: u64 = partials(dest)
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum();
+        held && on_disk + MIB >= hold_after
+    })
+    .await;
+    let _ = kill(child);
+    let down = proxy.down();
+    (proxy, args, down)
+}
+
+/// Kill -9 in the middle of a 256 MiB download, then the same command again: it fetches only
+/// what is missing (less than what was left plus one part's worth), the file is right byte
+/// for byte, and no partial file or record is left.
+async fn a_killed_get_resumes(s: &TestServer) {
+    let dir = scratch();
+    let home = dir.path();
+    let src = home.join("src.bin");
+    let size = 256 * MIB;
+    patterned_file(&src, size, 4);
+    store_file(s, &src, "big.bin").await;
+    let dest = home.join("dest");
+    std::fs::create_dir(&dest).unwrap();
+    let (proxy, args, got_before) = get_killed_after(s, home, "big.bin", &dest, 96 * MIB).await;
+    assert_eq!(partials(&dest).len(), 1, "{}", s.name);
+    assert_eq!(download_records(home).len(), 1, "{}", s.name);
+
+    proxy.release();
+    let out = finish({
+        let mut c = cli(&through(s, &proxy.endpoint), home);
+        c.args(&args);
+        c
+    })
+    .await;
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{}: {err}", s.name);
+    assert!(err.contains("resuming"), "{}: {err}", s.name);
+    let rerun = proxy.down() - got_before;
+    let left = size - got_before.min(size);
+    eprintln!(
+        "{}: killed after {got_before} bytes down; the rerun fetched {rerun}",
+        s.name
+    );
+    assert!(
+        rerun < left + PART,
+        "{}: the rerun fetched {rerun} bytes; {left} were left",
+        s.name
+    );
+    assert!(same_files(&src, &dest.join("big.bin")), "{}", s.name);
+    assert!(partials(&dest).is_empty(), "{}: partial left", s.name);
+    assert!(download_records(home).is_empty(), "{}: record left", s.name);
+}
+
+/// The object changed between the killed run and the rerun: the rerun does not splice the two
+/// versions, it downloads the new one from the start.
+async fn a_changed_object_restarts_its_download(s: &TestServer) {
+    let dir = scratch();
+    let home = dir.path();
+    let (v1, v2) = (home.join("v1.bin"), home.join("v2.bin"));
+    let size = 48 * MIB;
+    patterned_file(&v1, size, 5);
+    patterned_file(&v2, size, 6);
+    store_file(s, &v1, "doc.bin").await;
+    let dest = home.join("dest");
+    std::fs::create_dir(&dest).unwrap();
+    let (proxy, args, _) = get_killed_after(s, home, "doc.bin", &dest, 20 * MIB).await;
+    assert_eq!(partials(&dest).len(), 1, "{}", s.name);
+
+    store_file(s, &v2, "doc.bin").await;
+    proxy.release();
+    let out = finish({
+        let mut c = cli(&through(s, &proxy.endpoint), home);
+        c.args(&args);
+        c
+    })
+    .await;
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{}: {err}", s.name);
+    assert!(err.contains("starting over"), "{}: {err}", s.name);
+    assert!(same_files(&v2, &dest.join("doc.bin")), "{}", s.name);
+    assert!(partials(&dest).is_empty(), "{}: partial left", s.name);
+    assert!(download_records(home).is_empty(), "{}: record left", s.name);
+}
+
+on_both_servers!(a_killed_get_resumes, a_changed_object_restarts_its_download);
+
+/// An upload whose parts were refused and whose abort could not get through either (the
+/// network gone, say): the error says it can be resumed, the library lists it for the app
+/// ([`ResumeStore::pending_uploads`]), and uploading the item again sends only what is missing.
+async fn an_upload_that_could_not_be_aborted_is_listed_and_resumed(s: &TestServer) {
+    use s3share::transfer::{ResumeStore, UploadOptions, no_events};
+    let dir = scratch();
+    let file = dir.path().join("f.bin");
+    patterned_file(&file, 40 * MIB, 7);
+    let store = ResumeStore::new(dir.path().join("resume"));
+    let proxy = Proxy::start(&s.endpoint).await;
+    let client = s.client_at(&proxy.endpoint, Default::default());
+    proxy.fault(
+        Kind::UploadPart,
+        Fault::SetResponseHeader("x-test-untouched", None),
+        1,
+    );
+    let refused = Fault::Fail {
+        status: 403,
+        code: "AccessDenied",
+    };
+    proxy.fault(Kind::UploadPart, refused, usize::MAX);
+    let unreachable = Fault::Fail {
+        status: 403,
+        code: "AccessDenied",
+    };
+    proxy.fault(Kind::AbortMultipart, unreachable, usize::MAX);
+    let item = s3share::transfer::UploadItem {
+        path: file.clone(),
+        key: "f.bin".into(),
+        size: 40 * MIB,
+    };
+    let options = UploadOptions {
+        resume: Some(store.clone()),
+        ..Default::default()
+    };
+    let cancel = Default::default();
+    let r = client
+        .upload_file(&s.bucket, &item, 0, &options, no_events(), &cancel)
+        .await;
+    let e = r.unwrap_err().to_string();
+    assert!(e.contains("run the same upload again"), "{}: {e}", s.name);
+    let pending = store.pending_uploads();
+    assert_eq!(pending.len(), 1, "{}", s.name);
+    assert_eq!(pending[0].item(), item);
+    assert_eq!(pending[0].endpoint, client.endpoint_label());
+
+    // The one part let through (parts go in parallel: not necessarily the first).
+    let stored = body_bytes(&proxy.seen_of(Kind::UploadPart)[..1]);
+    proxy.clear_faults();
+    let seen = proxy.seen().len();
+    let r = client
+        .upload_file(
+            &s.bucket,
+            &pending[0].item(),
+            0,
+            &options,
+            no_events(),
+            &cancel,
+        )
+        .await;
+    assert!(r.is_ok(), "{}: {r:?}", s.name);
+    assert_eq!(
+        body_bytes(&proxy.seen()[seen..]),
+        40 * MIB - stored,
+        "{}",
+        s.name
+    );
+    assert!(object_is_file(s, "f.bin", &file).await, "{}", s.name);
+    assert!(store.pending_uploads().is_empty(), "{}", s.name);
+    assert!(
+        s.client
+            .list_open_uploads(&s.bucket, "")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// The app's "Discard": the interrupted upload is aborted on the server and forgotten.
+async fn a_pending_upload_can_be_discarded(s: &TestServer) {
+    use s3share::transfer::{ResumeStore, UploadOptions, no_events};
+    let dir = scratch();
+    let file = dir.path().join("f.bin");
+    patterned_file(&file, 40 * MIB, 8);
+    let store = ResumeStore::new(dir.path().join("resume"));
+    let proxy = Proxy::start(&s.endpoint).await;
+    let client = s.client_at(&proxy.endpoint, Default::default());
+    let refused = || Fault::Fail {
+        status: 403,
+        code: "AccessDenied",
+    };
+    proxy.fault(Kind::UploadPart, refused(), usize::MAX);
+    proxy.fault(Kind::AbortMultipart, refused(), usize::MAX);
+    let item = s3share::transfer::UploadItem {
+        path: file.clone(),
+        key: "f.bin".into(),
+        size: 40 * MIB,
+    };
+    let options = UploadOptions {
+        resume: Some(store.clone()),
+        ..Default::default()
+    };
+    let r = client
+        .upload_file(
+            &s.bucket,
+            &item,
+            0,
+            &options,
+            no_events(),
+            &Default::default(),
+        )
+        .await;
+    assert!(r.is_err());
+    let pending = store.pending_uploads();
+    assert_eq!(pending.len(), 1, "{}", s.name);
+    assert_eq!(
+        s.client
+            .list_open_uploads(&s.bucket, "")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    proxy.clear_faults();
+    client.discard_upload(&store, &pending[0]).await.unwrap();
+    assert!(store.pending_uploads().is_empty(), "{}", s.name);
+    assert!(
+        s.client
+            .list_open_uploads(&s.bucket, "")
+            .await
+            .unwrap()
+            .is_empty(),
+        "{}",
+        s.name
+    );
+}
+
+on_both_servers!(
+    an_upload_that_could_not_be_aborted_is_listed_and_resumed,
+    a_pending_upload_can_be_discarded
+);
+
+/// Between the runs, the partial file was replaced by a link to another file: the rerun never
+/// writes through it (nor removes it: it is not ours); it downloads afresh into a file of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_download_never_writes_through_a_planted_link() {
+    let s = crate::support::embedded().await;
+    let dir = scratch();
+    let home = dir.path();
+    let src = home.join("src.bin");
+    patterned_file(&src, 40 * MIB, 9);
+    store_file(&s, &src, "doc.bin").await;
+    let dest = home.join("dest");
+    std::fs::create_dir(&dest).unwrap();
+    let (proxy, args, _) = get_killed_after(&s, home, "doc.bin", &dest, 16 * MIB).await;
+    let [partial] = &partials(&dest)[..] else {
+        panic!("one partial file expected");
+    };
+    let victim = home.join("victim.txt");
+    std::fs::write(&victim, "precious").unwrap();
+    std::fs::remove_file(partial).unwrap();
+    std::os::unix::fs::symlink(&victim, partial).unwrap();
+
+    proxy.release();
+    let out = finish({
+        let mut c = cli(&through(&s, &proxy.endpoint), home);
+        c.args(&args);
+        c
+    })
+    .await;
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    assert!(std::fs::symlink_metadata(partial).unwrap().is_symlink());
+    assert!(same_files(&src, &dest.join("doc.bin")));
+    assert!(download_records(home).is_empty(), "record left");
+}
