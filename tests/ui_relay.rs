@@ -228,3 +228,28 @@ fn with_the_relay_running_drop_to_link_gives_a_relay_link_and_quitting_stops_it(
     drop(h);
     assert_refused_soon(&f, &url);
 }
+
+#[test]
+fn every_relay_widget_can_be_reached_by_name() {
+    let f = Fixture::new();
+    f.put("shared/report 2024.txt", b"x");
+    let mut h = in_shared_folder(&f);
+    h.get_by_label_contains("report 2024.txt").click();
+    h.step();
+    h.get_by_label("🔗 Copy link…").click();
+    wait_for(&mut h, "the share dialog", |a| a.share.is_some());
+    let unnamed = h.unnamed_widgets();
+    assert!(
+        unnamed.is_empty(),
+        "the sidebar and the share dialog: {unnamed:?}"
+    );
+    h.get_by_label("Close").click();
+    h.step();
+    h.get_by_label("🔗 Shared links…").click();
+    wait_for(&mut h, "the ledger", |a| {
+        a.shared_links.as_ref().is_some_and(|p| p.records.is_some())
+    });
+    assert!(shown(&h, "No relay links in this bucket yet."));
+    let unnamed = h.unnamed_widgets();
+    assert!(unnamed.is_empty(), "the panel: {unnamed:?}");
+}

@@ -21,12 +21,14 @@ pub(super) fn relay_switch_ui(app: &mut S3ShareApp, ui: &mut Ui) {
     match &app.relay {
         RelayStatus::Off => {
             ui.horizontal(|ui| {
-                ui.label(RichText::new("Listen on").small());
+                let label = ui.label(RichText::new("Listen on").small());
                 ui.add(
                     egui::TextEdit::singleline(&mut app.settings.relay_listen)
+                        .hint_text(crate::relay::DEFAULT_LISTEN)
                         .desired_width(120.0)
                         .font(egui::TextStyle::Small),
-                );
+                )
+                .labelled_by(label.id);
             });
         }
         RelayStatus::Starting => {
@@ -81,7 +83,7 @@ pub(super) fn relay_share_ui(
         .weak(),
     );
     ui.horizontal(|ui| {
-        ui.label("Relay link expires in:");
+        let label = ui.label("Relay link expires in:");
         // A drop-down, so its choices never stand beside the presigned link's as twins.
         let current = RELAY_EXPIRY_CHOICES
             .iter()
@@ -93,18 +95,21 @@ pub(super) fn relay_share_ui(
                 for (label, secs) in RELAY_EXPIRY_CHOICES {
                     ui.selectable_value(&mut dialog.relay_expiry, secs, label);
                 }
-            });
+            })
+            .response
+            .labelled_by(label.id);
         let end =
             std::time::SystemTime::now() + std::time::Duration::from_secs(dialog.relay_expiry);
         ui.label(RichText::new(format!("until {}", links::format_time(end))).small());
     });
     ui.horizontal(|ui| {
-        ui.label("Note:");
+        let label = ui.label("Note:");
         ui.add(
             egui::TextEdit::singleline(&mut dialog.note)
                 .hint_text("(optional, shown in Shared links)")
                 .desired_width(300.0),
-        );
+        )
+        .labelled_by(label.id);
     });
     ui.horizontal(|ui| {
         let enabled = relay_url.is_some() && !dialog.busy;
