@@ -175,7 +175,7 @@ pub enum Command {
         /// e.g. 30d).
         #[arg(long, default_value = "1h")]
         expires: String,
-        /// File name the browser saves the download as.
+        /// File name the browser saves the download as (direct and relay links to one file).
         #[arg(long)]
         filename: Option<String>,
         /// A link that uploads with `curl -T FILE URL` instead of downloading.
@@ -358,10 +358,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
             public_url,
             secret_file,
         } => {
-            if filename.is_some() {
-                bail!("--filename is not available for relay links yet");
-            }
             let options = RelayLinkOptions {
+                filename,
                 put,
                 delete,
                 overwrite,
@@ -1167,6 +1165,7 @@ async fn store(conn: &Connection) -> anyhow::Result<bool> {
 
 /// The relay flags of `link --relay`.
 struct RelayLinkOptions {
+    filename: Option<String>,
     put: bool,
     delete: bool,
     overwrite: bool,
@@ -1189,13 +1188,26 @@ async fn relay_link(
     if (o.overwrite || max_size.is_some()) && !o.put {
         bail!("--overwrite and --max-size are for upload links: add --put");
     }
+    let folder = location.key.is_empty() || location.key.ends_with('/');
+    if let Some(name) = &o.filename {
+        if o.put || folder {
+            bail!("--filename names a download: it is for a link to one file, without --put");
+        }
+        if name.is_empty()
+            || name.len() > 255
+            || name
+                .chars()
+                .any(|c| c.is_control() || c == '/' || c == '\\')
+        {
+            bail!("--filename {name:?}: use 1 to 255 bytes, no control characters, no / or \\");
+        }
+    }
     if crate::s3::is_reserved(&location.key) {
         bail!(
             "{} is where s3share keeps its link ledger; no link can point into it",
             crate::s3::RESERVED_PREFIX
         );
     }
-    let folder = location.key.is_empty() || location.key.ends_with('/');
     if !folder {
         // Keys the relay refuses to serve (dot segments, control characters…) get no link.
         let url = format!("/t/{}", relay::path::encode_key(&location.key));
@@ -1245,10 +1257,19 @@ async fn relay_link(
     grant.max_size = max_size;
     // Recorded in the bucket's ledger before it is shown: every link can be listed and revoked.
     let ledger = relay::Ledger::new(conn.client.clone(), &location.bucket);
-    let (link, record) = ledger
+    let (mut link, record) = ledger
         .mint(&grant, &secret, &public_url, o.note.clone())
         .await
         .context("the link was not made: it could not be recorded in the bucket's ledger")?;
+    if let Some(name) = &o.filename {
+        // The relay passes it on as the download's name; it grants nothing, so it is a query
+        // parameter rather than part of the token.
+        link.url = format!(
+            "{}?filename={}",
+            link.url,
+            percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC)
+        );
+    }
     let local_note = conn.local_store.as_ref().map(|_| {
         "the relay streams the embedded store's bytes itself; teammates on other machines reach this link when `serve` listens where they can reach it (--listen 0.0.0.0:8457 --public-url http://THIS-MACHINE:8457)".to_owned()
     });

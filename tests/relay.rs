@@ -857,6 +857,28 @@ async fn serve_binary_answers_cli_links() {
     let other = link(&home.path().join("other-secret")).await;
     let other_url = String::from_utf8_lossy(&other.stdout).trim().to_owned();
     let (code, _, _) = curl(vec!["-o".into(), "/dev/null".into(), other_url]).await;
+    // --filename: the relay signs the download name into the redirect it answers.
+    let named = env
+        .clone()
+        .run_async(vec![
+            "link".into(),
+            "--relay".into(),
+            "--filename".into(),
+            "Q3 report é.txt".into(),
+            "--secret-file".into(),
+            secret_file.display().to_string(),
+            format!("s3://{}/served.txt", s.bucket),
+        ])
+        .await;
+    let named_url = String::from_utf8_lossy(&named.stdout).trim().to_owned();
+    let (named_location, _, _) = curl(vec![
+        "-o".into(),
+        "/dev/null".into(),
+        "-w".into(),
+        "%{redirect_url}".into(),
+        named_url.clone(),
+    ])
+    .await;
     let _ = child.kill();
     let _ = child.wait();
     assert_eq!(
@@ -866,6 +888,16 @@ async fn serve_binary_answers_cli_links() {
         log.lock()
     );
     assert_eq!(code, "403", "a link of another secret");
+    assert!(
+        named_url.starts_with(&format!("http://{addr}/")) && named_url.contains("?filename="),
+        "{named_url}: {}",
+        String::from_utf8_lossy(&named.stderr)
+    );
+    assert!(
+        named_location.contains("response-content-disposition=")
+            && named_location.contains("Q3%2520report"),
+        "{named_location}"
+    );
     // The access log names the link and the key, never the token or the signed URL.
     let log = log.lock().clone();
     let token = url.split('/').nth(3).unwrap();

@@ -286,7 +286,16 @@ async fn answer(
         lifetime: state.redirect_lifetime,
         if_none_match: false,
         content_length: None,
+        filename: None,
     };
+    if sign_method == SignMethod::Get {
+        // Only the name of the requester's own download: it grants nothing, so it need not be
+        // in the token (and one link serves any name asked for).
+        match download_name(parts.uri.query()) {
+            Ok(name) => req.filename = name,
+            Err(why) => return text(StatusCode::BAD_REQUEST, why),
+        }
+    }
     let streamed = state.stream_always
         || (sign_method == SignMethod::Put && parts.headers.contains_key(STREAM_HEADER));
     if sign_method == SignMethod::Put {
@@ -518,6 +527,29 @@ async fn check_revoked(
     }
 }
 
+/// The `?filename=` of a download: at most 255 bytes, no control characters, no `/` or `\\`.
+fn download_name(query: Option<&str>) -> Result<Option<String>, &'static str> {
+    let Some(q) = query else { return Ok(None) };
+    for pair in q.split('&') {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        if k != "filename" {
+            continue;
+        }
+        let v = percent_encoding::percent_decode_str(&v.replace('+', " "))
+            .decode_utf8()
+            .map_err(|_| "the file name is not UTF-8")?
+            .into_owned();
+        if v.is_empty()
+            || v.len() > 255
+            || v.chars().any(|c| c.is_control() || c == '/' || c == '\\')
+        {
+            return Err("bad file name: 1 to 255 bytes, no control characters, no / or \\");
+        }
+        return Ok(Some(v));
+    }
+    Ok(None)
+}
+
 fn in_scope(grant: &Grant, key: &str) -> bool {
     match &grant.scope {
         Scope::Key(k) => k == key,
@@ -723,6 +755,31 @@ mod tests {
     fn assert_refused(r: &Reply, status: u16) {
         assert_eq!(r.response.status().as_u16(), status, "{:?}", r.response);
         assert!(r.response.headers().get(header::LOCATION).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_download_name_is_passed_on_and_checked() {
+        let rec = Arc::new(Recorder::default());
+        let st = state(rec.clone());
+        let g = Grant::new("bkt", Scope::Key("r.pdf".into()), Methods::READ, later());
+        let url = link(&st, &g);
+        let r = run(
+            &st,
+            "GET",
+            &format!("{url}?filename=Report%202026%20%C3%A9.pdf"),
+            &[],
+        )
+        .await;
+        assert_eq!(r.response.status(), StatusCode::TEMPORARY_REDIRECT);
+        assert_eq!(
+            rec.signed.lock()[0].filename.as_deref(),
+            Some("Report 2026 é.pdf")
+        );
+        for bad in ["..%2Fx", "a%0Ab", "a%5Cb", "", "%FF"] {
+            let r = run(&st, "GET", &format!("{url}?filename={bad}"), &[]).await;
+            assert_refused(&r, 400);
+        }
+        assert_eq!(rec.signed.lock().len(), 1, "nothing else was signed");
     }
 
     #[tokio::test]

@@ -79,6 +79,8 @@ pub struct SignRequest {
     pub if_none_match: bool,
     /// PUT: sign this `Content-Length`, so S3 refuses any other body size.
     pub content_length: Option<u64>,
+    /// GET: the name the browser saves the download as (`?filename=` of a relay link).
+    pub filename: Option<String>,
 }
 
 /// What the relay needs from S3: signing, an existence check for no-overwrite uploads, and the
@@ -115,7 +117,9 @@ pub trait Signer: Send + Sync {
 impl Signer for S3Client {
     async fn sign(&self, req: &SignRequest) -> Result<Presigned> {
         let op = match req.method {
-            SignMethod::Get => PresignOp::Get { filename: None },
+            SignMethod::Get => PresignOp::Get {
+                filename: req.filename.clone(),
+            },
             SignMethod::Head => PresignOp::Head,
             SignMethod::Delete => PresignOp::Delete,
             SignMethod::Put => PresignOp::Put {

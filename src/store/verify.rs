@@ -10,7 +10,8 @@
 //! writes the object only at its end: two creates of one key that overlap both pass the check,
 //! and the later one silently replaces the earlier. Here the writes of one key take turns, so
 //! the check and the write are one step, as on S3: the first create wins, the other gets 412.
-//! Reads take the same turns, so an object's bytes and its ETag are always seen together.
+//! A read that raced a write of its key is made again, so an object's bytes and its ETag are
+//! always seen together.
 //!
 //! s3s-fs keeps folders as directories, so a folder emptied by deletes stayed listed (on S3 it
 //! disappears: a folder is only the keys below it). Here a folder made as a `prefix/` marker
@@ -37,6 +38,12 @@ pub struct VerifyingFs {
     inner: s3s_fs::FileSystem,
     root: PathBuf,
     writes: KeyLocks,
+}
+
+/// Which file a path names (device and inode): a rename into place changes it.
+fn file_identity(path: &std::path::Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 /// A bucket and a key.
@@ -93,6 +100,13 @@ impl VerifyingFs {
             root,
             writes: KeyLocks::default(),
         })
+    }
+
+    /// The file of object `key`, when `key` is a plain path below its bucket.
+    fn object_file(&self, bucket: &str, key: &str) -> Option<PathBuf> {
+        let plain =
+            |s: &str| !s.is_empty() && s.split('/').all(|p| !p.is_empty() && p != "." && p != "..");
+        (plain(bucket) && plain(key)).then(|| self.root.join(bucket).join(key))
     }
 
     /// Where the marker of folder `key` (ending in `/`) is recorded: a file beside the buckets
@@ -232,6 +246,7 @@ impl_s3_delegating! {
         delete_bucket(DeleteBucketInput) -> DeleteBucketOutput;
         get_bucket_location(GetBucketLocationInput) -> GetBucketLocationOutput;
         head_bucket(HeadBucketInput) -> HeadBucketOutput;
+        head_object(HeadObjectInput) -> HeadObjectOutput;
         list_buckets(ListBucketsInput) -> ListBucketsOutput;
         list_objects(ListObjectsInput) -> ListObjectsOutput;
         create_multipart_upload(CreateMultipartUploadInput) -> CreateMultipartUploadOutput;
@@ -239,19 +254,22 @@ impl_s3_delegating! {
         abort_multipart_upload(AbortMultipartUploadInput) -> AbortMultipartUploadOutput;
 {
 
-    // s3s-fs writes an object's bytes and then, separately, the record holding its ETag: a read
-    // between the two saw new bytes with the old ETag (or the reverse), so a compare-and-swap
-    // (`If-Match`) built on that read could replace a write it never saw. Reads take the key's
-    // turn too; the turn ends when the answer starts, and the body then streams from a file
-    // handle that a later rename does not change.
+    // s3s-fs renames an object's new bytes into place and then, separately, writes the record
+    // holding its ETag. A GET that opened the old file but read the new record answered old
+    // bytes under the new ETag, and a compare-and-swap (`If-Match`) built on that read replaced
+    // a write it never saw (a revocation was lost that way). Reads never wait for writes (a
+    // stalled upload would stall them); a GET during which the file was replaced is made again.
     async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
-        let _turn = self.writes.turn(&req.input.bucket, &req.input.key).await;
-        self.inner.get_object(req).await
-    }
-
-    async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
-        let _turn = self.writes.turn(&req.input.bucket, &req.input.key).await;
-        self.inner.head_object(req).await
+        let path = self.object_file(&req.input.bucket, &req.input.key);
+        let mut attempts = 0;
+        loop {
+            let before = path.as_deref().and_then(file_identity);
+            let response = self.inner.get_object(req.clone()).await?;
+            attempts += 1;
+            if attempts >= 5 || before == path.as_deref().and_then(file_identity) {
+                return Ok(response);
+            }
+        }
     }
 
     async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
