@@ -1314,43 +1314,26 @@ async fn serve(
     public_url: Option<String>,
     secret_file: Option<PathBuf>,
 ) -> anyhow::Result<bool> {
-    use crate::relay::{RelayServer, RelayState, Secret, ServerConfig};
-    let secret_path = Secret::path(secret_file.as_deref())?;
-    let secret = Secret::load_or_create(&secret_path)?;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
-    let addr = listener.local_addr()?;
     let public_url = public_url.filter(|u| !u.is_empty());
-    let mut state = RelayState::new(
-        secret,
-        Arc::new(conn.client.clone()),
-        addr,
-        public_url.as_deref(),
-    )?;
-    if conn.local_store.is_some() {
-        // Teammates cannot follow a redirect to this machine's 127.0.0.1: stream instead.
-        state = state.streaming_everything();
-    }
-    let config = ServerConfig {
-        listen: addr,
-        ..Default::default()
+    let options = crate::relay::run::RelayOptions {
+        listen,
+        public_url: public_url.clone(),
+        secret_file,
+        stream_everything: conn.local_store.is_some(),
     };
-    // `relay-secret rotate` (or a new file from a deployment) reaches this relay without a
-    // restart: the file is re-read when it changes.
-    let _watch = AbortOnDrop(state.secret.watch(&secret_path));
-    let server = RelayServer::serve(listener, Arc::new(state), config)?;
-    let links_base = public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", server.local_addr()));
-    if let Err(e) = crate::relay::remember_public_url(&secret_path, &links_base) {
+    let relay = crate::relay::run::start(conn.client.clone(), options).await?;
+    let (addr, links_base, secret_path) = (
+        relay.local_addr(),
+        relay.public_url.clone(),
+        relay.secret_path.clone(),
+    );
+    if let Some(e) = &relay.note_failed {
         eprintln!(
             "warning: cannot note the relay's address beside its secret ({e}); pass --public-url {links_base} to `link --relay`"
         );
     }
     eprintln!(
-        "relay on http://{} (links: {links_base}; secret in {}); Ctrl+C stops it",
-        server.local_addr(),
+        "relay on http://{addr} (links: {links_base}; secret in {}); Ctrl+C stops it",
         secret_path.display()
     );
     if conn.local_store.is_some() {
@@ -1364,7 +1347,7 @@ async fn serve(
         );
     }
     tokio::signal::ctrl_c().await?;
-    server.stop();
+    relay.stop();
     Ok(true)
 }
 
@@ -1498,13 +1481,4 @@ fn relay_secret_rotate(grace: &str, secret_file: Option<&std::path::Path>) -> an
         );
     }
     Ok(true)
-}
-
-/// Stops a background task when the command that started it returns.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }

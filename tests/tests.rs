@@ -734,4 +734,6 @@ mod ui_connections;
 mod ui_failures;
 #[cfg(feature = "gui")]
 mod ui_links;
+#[cfg(feature = "gui")]
+mod ui_relay;
 mod upload_safety;

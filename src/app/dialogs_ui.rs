@@ -70,6 +70,8 @@ fn share_ui(app: &mut S3ShareApp, ctx: &Context) {
     let requested = S3ShareApp::share_expiry(dialog);
     let honest = requested.as_ref().ok().map(|d| app.honest_end(*d));
     let note = app.local_note();
+    let relay_url = app.relay_url().map(str::to_owned);
+    let mut relay_action = super::relay_ui::RelayShareAction::Nothing;
     let mut make = false;
     let mut close = false;
     let Some(dialog) = &mut app.share else { return };
@@ -178,13 +180,30 @@ fn share_ui(app: &mut S3ShareApp, ctx: &Context) {
                         .weak(),
                 );
             }
+            if dialog.via_relay {
+                ui.label(
+                    RichText::new(
+                        "Relay link: it works while the relay runs, until it expires or is revoked.",
+                    )
+                    .small()
+                    .weak(),
+                );
+            }
             if let Some(qr) = &dialog.qr {
                 ui.image((qr.id(), egui::vec2(180.0, 180.0)));
             }
         }
+        if !dialog.upload {
+            relay_action = super::relay_ui::relay_share_ui(ui, dialog, relay_url.as_deref());
+        }
     });
     if make {
         app.make_links();
+    }
+    match relay_action {
+        super::relay_ui::RelayShareAction::Share => app.make_relay_links(),
+        super::relay_ui::RelayShareAction::SwitchOn => app.set_relay(true),
+        super::relay_ui::RelayShareAction::Nothing => {}
     }
     if close || closed {
         app.share = None;

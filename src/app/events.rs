@@ -70,6 +70,11 @@ impl S3ShareApp {
             Event::FolderFailed(e) => self.toast_error(e),
             Event::Links { request, result } => self.links_ready(ctx, request, result),
             Event::Preview { key, info, content } => self.preview_ready(ctx, key, info, content),
+            Event::RelayStarted { url } => self.relay_started(url),
+            Event::RelayStopped => self.relay_stopped(),
+            Event::RelayFailed(e) => self.relay_failed(e),
+            Event::SharedLinks { bucket, result } => self.shared_links_listed(bucket, result),
+            Event::LinkRevoked { bucket, id, result } => self.link_revoked(bucket, id, result),
         }
     }
 }

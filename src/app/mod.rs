@@ -10,6 +10,7 @@
 //! - `transfers.rs`: where a dropped or picked file goes (uploads, conflicts), downloads,
 //!   cancel and retry; `pickers.rs`: native file dialogs or a typed path.
 //! - `share.rs`: links and their honest expiry, the share dialog's state, the QR code.
+//! - `relay.rs`: the relay switch and the "Shared links" panel (`relay_ui.rs` draws them).
 //! - `edits.rs`: delete, new folder; `preview.rs`: the preview panel's state;
 //!   `toasts.rs`: short messages; `quit.rs`: closing while transfers run.
 //! - `*_ui.rs`: drawing, each a small function over `&mut Ui`; [`model`]: the listing and
@@ -29,6 +30,8 @@ mod navigation;
 mod pickers;
 mod preview;
 mod quit;
+mod relay;
+mod relay_ui;
 mod s3share_app;
 mod settings;
 mod share;
@@ -42,6 +45,7 @@ pub use navigation::History;
 pub use pickers::PathPromptKind;
 pub use preview::Preview;
 pub use quit::QuitState;
+pub use relay::{RELAY_EXPIRY_CHOICES, RelayStatus, SharedLinksPanel};
 pub use s3share_app::{PROCESS_START, S3ShareApp};
 pub use settings::Settings;
 pub use share::{EXPIRY_CHOICES, ShareDialog};

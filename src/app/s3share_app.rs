@@ -14,7 +14,8 @@ use super::share::ShareDialog;
 use super::toasts::Toast;
 use super::transfers::{ConflictPrompt, LinkBatch, RetryInfo};
 use super::{
-    ConnectionState, QuitState, Settings, browser_ui, dialogs_ui, quit, side_ui, transfers_ui,
+    ConnectionState, QuitState, RelayStatus, Settings, SharedLinksPanel, browser_ui, dialogs_ui,
+    quit, side_ui, transfers_ui,
 };
 
 /// The app: every piece of UI state, and the handles it sends work through.
@@ -70,6 +71,10 @@ pub struct S3ShareApp {
     pub new_folder: Option<String>,
     /// The preview panel.
     pub preview: Option<Preview>,
+    /// Where the relay is.
+    pub relay: RelayStatus,
+    /// The "Shared links" panel, when open.
+    pub shared_links: Option<SharedLinksPanel>,
     /// Toasts.
     pub toasts: Vec<Toast>,
     /// The "add endpoint" form.
@@ -138,6 +143,8 @@ impl S3ShareApp {
             confirm_delete: None,
             new_folder: None,
             preview: None,
+            relay: RelayStatus::Off,
+            shared_links: None,
             toasts: Vec::new(),
             endpoint_form: None,
             path_prompt: None,
@@ -150,6 +157,10 @@ impl S3ShareApp {
                 .map_or(ConnectionTarget::Local, ConnectionTarget::Profile)
         });
         app.connect_at_start(target);
+        if app.settings.relay_on {
+            // The worker starts it once the connection is made.
+            app.set_relay(true);
+        }
         app
     }
 
@@ -213,6 +224,7 @@ impl S3ShareApp {
         }
         egui::CentralPanel::default_margins().show(ui, |ui| browser_ui::browser_ui(self, ui));
         dialogs_ui::dialogs_ui(self, ui.ctx());
+        super::relay_ui::shared_links_ui(self, ui.ctx());
         dialogs_ui::drop_zone_ui(self, ui.ctx());
         dialogs_ui::toasts_ui(self, ui.ctx());
         quit::quit_ui(self, ui.ctx());

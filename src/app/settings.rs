@@ -25,6 +25,10 @@ pub struct Settings {
     pub drop_copies_link: bool,
     /// The lifetime of links copied after an upload, in seconds.
     pub upload_link_expiry_secs: u64,
+    /// Whether the relay runs (the switch in the sidebar; off until turned on).
+    pub relay_on: bool,
+    /// Where the relay listens (loopback by default: only this computer reaches it).
+    pub relay_listen: String,
 }
 
 impl Settings {
@@ -55,6 +59,8 @@ impl Default for Settings {
             sort: None,
             drop_copies_link: false,
             upload_link_expiry_secs: 86400,
+            relay_on: false,
+            relay_listen: crate::relay::DEFAULT_LISTEN.to_owned(),
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use super::backend::Command;
+use super::backend::{Command, LinkVia};
 use super::{ConnectionState, S3ShareApp};
 use crate::links::{self, Link};
 
@@ -40,6 +40,13 @@ pub struct ShareDialog {
     pub error: Option<String>,
     /// The [`Command::MakeLinks`] whose answer the dialog waits for.
     pub request: u64,
+    /// "Share via relay": the chosen lifetime in seconds (see
+    /// [`RELAY_EXPIRY_CHOICES`](super::RELAY_EXPIRY_CHOICES)).
+    pub relay_expiry: u64,
+    /// "Share via relay": the note kept with the link in the ledger.
+    pub note: String,
+    /// Whether the links shown are relay links.
+    pub via_relay: bool,
 }
 
 impl S3ShareApp {
@@ -78,6 +85,9 @@ impl S3ShareApp {
             busy: false,
             error: None,
             request: 0,
+            relay_expiry: 7 * 86400,
+            note: String::new(),
+            via_relay: false,
         });
     }
 
@@ -139,6 +149,38 @@ impl S3ShareApp {
             expires,
             filename,
             put: dialog.upload,
+            via: LinkVia::Presigned,
+        });
+        dialog.via_relay = false;
+    }
+
+    /// "Share via relay": read-only relay links to the dialog's files, recorded in the bucket's
+    /// ledger with the note; they are copied when they arrive.
+    pub fn make_relay_links(&mut self) {
+        let relay_on = self.relay_url().is_some();
+        let Some(dialog) = &mut self.share else {
+            return;
+        };
+        if dialog.upload {
+            return;
+        }
+        if !relay_on {
+            dialog.error = Some("The relay is off: switch it on to share through it.".into());
+            return;
+        }
+        dialog.busy = true;
+        dialog.error = None;
+        dialog.via_relay = true;
+        dialog.request = self.backend.next_id();
+        let note = Some(dialog.note.trim().to_owned()).filter(|n| !n.is_empty());
+        self.backend.send(Command::MakeLinks {
+            request: dialog.request,
+            bucket: dialog.bucket.clone(),
+            keys: dialog.keys.clone(),
+            expires: Duration::from_secs(dialog.relay_expiry),
+            filename: None,
+            put: false,
+            via: LinkVia::Relay { note },
         });
     }
 
@@ -165,6 +207,8 @@ impl S3ShareApp {
             expires,
             filename: None,
             put: false,
+            // With the relay running: short, stable links (recorded in the ledger).
+            via: LinkVia::RelayIfRunning,
         });
     }
 
@@ -214,9 +258,14 @@ impl S3ShareApp {
         let end = links.iter().map(|(_, l)| l.expires_at).min();
         let limited = links.iter().any(|(_, l)| l.limited_by_credentials);
         let when = end.map(links::format_time).unwrap_or_default();
-        let copied = match links.len() {
-            1 => "Link copied.".to_owned(),
-            n => format!("{n} links copied, one per line."),
+        let relay = self
+            .relay_url()
+            .is_some_and(|base| links.iter().all(|(_, l)| l.url.starts_with(base)));
+        let copied = match (links.len(), relay) {
+            (1, false) => "Link copied.".to_owned(),
+            (1, true) => "Relay link copied.".to_owned(),
+            (n, false) => format!("{n} links copied, one per line."),
+            (n, true) => format!("{n} relay links copied, one per line."),
         };
         let (works, stops) = if links.len() == 1 {
             ("It works", "It stops")

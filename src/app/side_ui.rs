@@ -246,6 +246,8 @@ pub fn connections_ui(app: &mut S3ShareApp, ui: &mut Ui) {
         }
         ConnectionState::Idle => {}
     }
+    ui.separator();
+    super::relay_ui::relay_switch_ui(app, ui);
 }
 
 /// The first `max` characters of `text`, with an ellipsis when it goes on.

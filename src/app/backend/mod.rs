@@ -21,8 +21,8 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::store::StorePaths;
 
 pub use protocol::{
-    AfterUpload, Command, ConflictChoice, ConnectionTarget, CustomEndpoint, Event, PlannedUpload,
-    PreviewContent, TransferId, TransferUpdate,
+    AfterUpload, Command, ConflictChoice, ConnectionTarget, CustomEndpoint, Event, LinkVia,
+    PlannedUpload, PreviewContent, TransferId, TransferUpdate,
 };
 use worker::Worker;
 pub use worker::numbered_key;
@@ -47,7 +47,8 @@ impl Ids {
 /// How the worker finds the embedded store (tests point it at a temporary folder).
 #[derive(Debug, Clone, Default)]
 pub struct BackendConfig {
-    /// Where the embedded store lives (default: the user's folders).
+    /// Where the embedded store lives (default: the user's folders). The relay's secret file
+    /// is `relay-secret` in its config folder, as for `s3share serve` with the same folders.
     pub store_paths: Option<StorePaths>,
 }
 

@@ -76,6 +76,20 @@ pub enum AfterUpload {
     },
 }
 
+/// How a download link is made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkVia {
+    /// A presigned URL (at most 7 days).
+    Presigned,
+    /// A relay link when the relay runs, else a presigned URL: drop → link and "Copy link".
+    RelayIfRunning,
+    /// A relay link, recorded in the ledger with `note`; an error when the relay is off.
+    Relay {
+        /// The note kept with the link.
+        note: Option<String>,
+    },
+}
+
 /// Requests from the UI.
 #[derive(Debug)]
 pub enum Command {
@@ -155,6 +169,37 @@ pub enum Command {
         filename: Option<String>,
         /// Upload (PUT) links instead of download links.
         put: bool,
+        /// Presigned, or through the relay.
+        via: LinkVia,
+    },
+    /// Start the relay (again, if it runs), for the current connection and any later one.
+    RelayStart {
+        /// Where it listens, e.g. `127.0.0.1:8457` (port 0: a free one).
+        listen: std::net::SocketAddr,
+    },
+    /// Stop the relay.
+    RelayStop,
+    /// List the relay links recorded in `bucket`'s ledger ([`Event::SharedLinks`]).
+    ListSharedLinks {
+        /// The bucket whose ledger to read.
+        bucket: String,
+    },
+    /// Mint link `id` again from its record and the relay's secret; answered by
+    /// [`Event::Links`] with the same `request`.
+    CopySharedLink {
+        /// Tags the answer.
+        request: u64,
+        /// The bucket of its ledger.
+        bucket: String,
+        /// The link id.
+        id: String,
+    },
+    /// Revoke link `id` ([`Event::LinkRevoked`]).
+    RevokeSharedLink {
+        /// The bucket of its ledger.
+        bucket: String,
+        /// The link id.
+        id: String,
     },
     /// Load a preview of an object.
     Preview {
@@ -304,6 +349,31 @@ pub enum Event {
     },
     /// Every transfer has ended after [`Command::StopAll`].
     AllStopped,
+    /// The relay runs; its links start with `url`.
+    RelayStarted {
+        /// The base of its links.
+        url: String,
+    },
+    /// The relay was stopped.
+    RelayStopped,
+    /// The relay could not start (or was stopped because the connection went away).
+    RelayFailed(String),
+    /// The relay links of a bucket's ledger.
+    SharedLinks {
+        /// The bucket.
+        bucket: String,
+        /// Its links, oldest first, or why they cannot be read.
+        result: Result<Vec<crate::relay::LinkRecord>, String>,
+    },
+    /// A relay link was revoked (or why not).
+    LinkRevoked {
+        /// The bucket of its ledger.
+        bucket: String,
+        /// The link id.
+        id: String,
+        /// Done, or why not.
+        result: Result<(), String>,
+    },
 }
 
 /// What happened to one of the app's transfers: the library's [`TransferEvent`] without its

@@ -16,8 +16,9 @@ use tokio_util::sync::CancellationToken;
 use super::preview::load_preview;
 use super::{
     AfterUpload, BackendConfig, Command, ConflictChoice, ConnectionTarget, Emitter, Event, Ids,
-    PlannedUpload, TransferId, TransferUpdate,
+    LinkVia, PlannedUpload, TransferId, TransferUpdate,
 };
+use crate::relay::{self, Grant, Ledger, Methods, RelayOptions, RunningRelay, Scope, Secret};
 use crate::s3::{ConnectOptions, Connection, S3Client};
 use crate::transfer::{self, EventSink, OnConflict, TransferEvent, UploadOptions, UploadOutcome};
 
@@ -33,6 +34,19 @@ pub(super) struct Worker {
     /// Bounds the uploads and downloads running at once.
     slots: Arc<tokio::sync::Semaphore>,
     ids: Ids,
+    /// Whether the current connection is the embedded store (then the relay streams).
+    client_is_local: bool,
+    /// Where the relay should listen, while the switch is on.
+    relay_wanted: Option<std::net::SocketAddr>,
+    /// The running relay; dropping the worker (the app closing) stops it.
+    relay: Option<RunningRelay>,
+}
+
+/// What minting a relay link needs, cloned into the tasks that make links.
+#[derive(Clone)]
+struct RelayLinks {
+    secret: Secret,
+    public_url: String,
 }
 
 impl Worker {
@@ -46,6 +60,9 @@ impl Worker {
             transfers: Arc::default(),
             slots: Arc::new(tokio::sync::Semaphore::new(4)),
             ids,
+            client_is_local: false,
+            relay_wanted: None,
+            relay: None,
         }
     }
 
@@ -225,17 +242,27 @@ impl Worker {
                 expires,
                 filename,
                 put,
+                via,
             } => {
                 let Some(client) = self.client() else { return };
                 let out = self.out.clone();
+                let relay = self.relay_links();
                 tokio::spawn(async move {
                     let mut links = Vec::new();
                     for key in keys {
                         let link = if put {
                             client.link_put(&bucket, &key, expires).await
                         } else {
-                            download_link(&client, &bucket, &key, expires, filename.as_deref())
-                                .await
+                            download_link(
+                                &client,
+                                relay.as_ref(),
+                                &via,
+                                &bucket,
+                                &key,
+                                expires,
+                                filename.as_deref(),
+                            )
+                            .await
                         };
                         match link {
                             Ok(l) => links.push((key, l)),
@@ -251,6 +278,56 @@ impl Worker {
                         request,
                         result: Ok(links),
                     });
+                });
+            }
+            Command::RelayStart { listen } => {
+                self.relay_wanted = Some(listen);
+                self.start_relay().await;
+            }
+            Command::RelayStop => {
+                self.relay_wanted = None;
+                if let Some(r) = self.relay.take() {
+                    r.stop();
+                }
+                self.out.emit(Event::RelayStopped);
+            }
+            Command::ListSharedLinks { bucket } => {
+                let Some(client) = self.client() else { return };
+                let out = self.out.clone();
+                run_unsent(move || async move {
+                    let result = Ledger::new(client, &bucket)
+                        .list()
+                        .await
+                        .map_err(|e| e.to_string());
+                    out.emit(Event::SharedLinks { bucket, result });
+                });
+            }
+            Command::CopySharedLink {
+                request,
+                bucket,
+                id,
+            } => {
+                let Some(client) = self.client() else { return };
+                let out = self.out.clone();
+                let running = self.relay_links();
+                let secret_path = self.relay_secret_path();
+                tokio::spawn(async move {
+                    let result = copy_again(client, running, secret_path, &bucket, &id)
+                        .await
+                        .map(|link| vec![(id, link)]);
+                    out.emit(Event::Links { request, result });
+                });
+            }
+            Command::RevokeSharedLink { bucket, id } => {
+                let Some(client) = self.client() else { return };
+                let out = self.out.clone();
+                tokio::spawn(async move {
+                    let result = Ledger::new(client, &bucket)
+                        .revoke(&id)
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| e.to_string());
+                    out.emit(Event::LinkRevoked { bucket, id, result });
                 });
             }
             Command::Preview { bucket, key, size } => {
@@ -337,6 +414,7 @@ impl Worker {
             .and_then(|c| c.local_store.as_ref())
             .filter(|_| target == ConnectionTarget::Local);
         self.client = Some(client.clone());
+        self.client_is_local = target == ConnectionTarget::Local;
         self.out.emit(Event::Connected {
             default_bucket: local_store.map(|_| crate::store::DEFAULT_BUCKET.to_owned()),
             local_port: local_store.map(|s| s.state().port),
@@ -346,6 +424,62 @@ impl Worker {
         });
         self.out
             .emit(Event::Buckets(buckets.map_err(|e| e.to_string())));
+        // The relay serves the connection in use: started again for the new one.
+        if self.relay_wanted.is_some() {
+            self.start_relay().await;
+        }
+    }
+
+    /// The relay's secret file: beside the embedded store's config when the app was given
+    /// its folders (tests), else where `s3share serve` looks.
+    fn relay_secret_path(&self) -> crate::Result<PathBuf> {
+        match &self.config.store_paths {
+            Some(p) => Ok(p.config_dir.join(relay::secret::SECRET_FILE_NAME)),
+            None => Secret::path(None),
+        }
+    }
+
+    fn relay_links(&self) -> Option<RelayLinks> {
+        self.relay.as_ref().map(|r| RelayLinks {
+            secret: r.secret.clone(),
+            public_url: r.public_url.clone(),
+        })
+    }
+
+    /// (Re)starts the relay where it is wanted, for the current connection. Binding and
+    /// reading the secret are quick and local; serving runs on the runtime.
+    async fn start_relay(&mut self) {
+        let Some(listen) = self.relay_wanted else {
+            return;
+        };
+        if let Some(old) = self.relay.take() {
+            old.stop();
+        }
+        let Some(client) = self.client.clone() else {
+            // Started once a connection is made (see `connect`).
+            return;
+        };
+        let secret_file = match self.relay_secret_path() {
+            Ok(p) => p,
+            Err(e) => return self.out.emit(Event::RelayFailed(e.to_string())),
+        };
+        let options = RelayOptions {
+            listen,
+            public_url: None,
+            secret_file: Some(secret_file),
+            stream_everything: self.client_is_local,
+        };
+        match relay::run::start(client, options).await {
+            Ok(r) => {
+                if let Some(e) = &r.note_failed {
+                    tracing::warn!("cannot note the relay's address beside its secret: {e}");
+                }
+                let url = r.public_url.clone();
+                self.relay = Some(r);
+                self.out.emit(Event::RelayStarted { url });
+            }
+            Err(e) => self.out.emit(Event::RelayFailed(e.to_string())),
+        }
     }
 }
 
@@ -369,6 +503,18 @@ fn destination(target: &ConnectionTarget, client: &S3Client) -> String {
         ConnectionTarget::Profile(p) => crate::s3::profile_destination(p).label(),
         ConnectionTarget::Custom(c) => crate::s3::endpoint_host(&c.endpoint),
     }
+}
+
+/// Runs `task` on the runtime's blocking pool. For the ledger's listing, whose future the
+/// compiler cannot prove `Send` (a higher-ranked closure in its buffered stream), so it cannot
+/// be spawned; it still never runs on the UI thread.
+fn run_unsent<F, Fut>(task: F)
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
+    let runtime = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || runtime.block_on(task()));
 }
 
 fn sink_for(id: TransferId, out: &Emitter) -> EventSink {
@@ -425,16 +571,119 @@ async fn plan_upload(
 }
 
 /// The one place the app makes a download link, for the share dialog and for "Upload and copy
-/// link" alike. Today it is a presigned URL; when the app can run the relay, this is the seam
-/// where a relay link (short, stable) replaces it, with the same honest expiry.
+/// link" alike: a presigned URL, or, through the relay, a short stable link recorded in the
+/// bucket's ledger (so it can be listed and revoked), with its real expiry.
 async fn download_link(
     client: &S3Client,
+    relay: Option<&RelayLinks>,
+    via: &LinkVia,
     bucket: &str,
     key: &str,
     expires: Duration,
     filename: Option<&str>,
 ) -> crate::Result<crate::links::Link> {
-    client.link_get(bucket, key, expires, filename).await
+    match (via, relay) {
+        (LinkVia::Presigned, _) | (LinkVia::RelayIfRunning, None) => {
+            client.link_get(bucket, key, expires, filename).await
+        }
+        (LinkVia::RelayIfRunning, Some(r)) => {
+            relay_link(client, r, bucket, key, expires, None).await
+        }
+        (LinkVia::Relay { note }, Some(r)) => {
+            relay_link(client, r, bucket, key, expires, note.clone()).await
+        }
+        (LinkVia::Relay { .. }, None) => Err(crate::Error::Config(
+            "the relay is off: switch it on to share through it".into(),
+        )),
+    }
+}
+
+/// A read-only relay link to `key`, minted and recorded in the bucket's ledger.
+async fn relay_link(
+    client: &S3Client,
+    relay: &RelayLinks,
+    bucket: &str,
+    key: &str,
+    expires: Duration,
+    note: Option<String>,
+) -> crate::Result<crate::links::Link> {
+    // Keys the relay refuses to serve (dot segments, control characters…) get no link.
+    relay::path::parse(&format!("/t/{}", relay::path::encode_key(key))).map_err(|e| {
+        crate::Error::Config(format!("the relay cannot serve s3://{bucket}/{key}: {e}"))
+    })?;
+    let grant = Grant::new(
+        bucket,
+        Scope::Key(key.to_owned()),
+        Methods::READ,
+        std::time::SystemTime::now() + expires,
+    );
+    let (link, _) = Ledger::new(client.clone(), bucket)
+        .mint(&grant, &relay.secret, &relay.public_url, note)
+        .await?;
+    Ok(relay_as_link(link.url, expires, grant.expires_at()))
+}
+
+fn relay_as_link(
+    url: String,
+    requested: Duration,
+    expires_at: std::time::SystemTime,
+) -> crate::links::Link {
+    crate::links::Link {
+        url,
+        method: crate::links::LinkMethod::Get,
+        requested,
+        expires_at,
+        // Each request is signed afresh: the credentials' expiry does not cut it short.
+        limited_by_credentials: false,
+    }
+}
+
+/// "Copy again" in the Shared links panel: the link minted again from its record and the
+/// relay's secret (the same token while the secret is the same).
+async fn copy_again(
+    client: S3Client,
+    running: Option<RelayLinks>,
+    secret_path: crate::Result<PathBuf>,
+    bucket: &str,
+    id: &str,
+) -> Result<crate::links::Link, String> {
+    let record = Ledger::new(client, bucket)
+        .get(id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no relay link {id} in {bucket}"))?;
+    let now = std::time::SystemTime::now();
+    match record.state(now) {
+        relay::LinkState::Active => {}
+        state => {
+            return Err(format!(
+                "link {id} is {}: it no longer works",
+                state.as_str()
+            ));
+        }
+    }
+    let (secret, base) = match running {
+        Some(r) => (r.secret, r.public_url),
+        None => {
+            let path = secret_path.map_err(|e| e.to_string())?;
+            if !path.exists() {
+                return Err(
+                    "the relay's secret is missing, so its links cannot be made again".into(),
+                );
+            }
+            let secret = Secret::load_or_create(&path).map_err(|e| e.to_string())?;
+            let base = record
+                .public_url
+                .clone()
+                .or_else(|| relay::remembered_public_url(&path))
+                .ok_or("the relay's address is not known: switch the relay on")?;
+            (secret, base)
+        }
+    };
+    let grant = record.grant().map_err(|e| e.to_string())?;
+    let link = relay::make_link(&grant, &secret, &base).map_err(|e| e.to_string())?;
+    let left = record.expires().duration_since(now).unwrap_or_default();
+    Ok(relay_as_link(link.url, left, record.expires()))
 }
 
 async fn upload_one(
