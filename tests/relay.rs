@@ -778,7 +778,6 @@ fn url_again(relay: &Relay, s: &TestServer, key: &str) -> String {
 /// `link --relay` made with the same secret file, and refuses a link made with another.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_binary_answers_cli_links() {
-    use std::io::BufRead as _;
     let s = crate::support::seaweed().await;
     let home = tempfile::tempdir().unwrap();
     let secret_file = home.path().join("shared-secret");
@@ -792,39 +791,16 @@ async fn serve_binary_answers_cli_links() {
         access_key: s.access_key.clone(),
         secret_key: s.secret_key.clone(),
     };
-    let mut cmd = env.command(vec![
-        "-v".into(),
-        "serve".into(),
-        "--listen".into(),
-        "127.0.0.1:0".into(),
-        "--secret-file".into(),
-        secret_file.display().to_string(),
-    ]);
-    let mut child = cmd.stderr(std::process::Stdio::piped()).spawn().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    // Read stderr off the runtime: the first line naming the address, then keep draining.
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let log = Arc::new(parking_lot::Mutex::new(String::new()));
-    let log2 = log.clone();
-    std::thread::spawn(move || {
-        let mut tx = Some(tx);
-        for line in std::io::BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if let Some(rest) = line.strip_prefix("relay on http://")
-                && let Some(t) = tx.take()
-            {
-                let addr = rest.split_whitespace().next().unwrap_or("").to_owned();
-                let _ = t.send(addr);
-            }
-            log2.lock().push_str(&line);
-            log2.lock().push('\n');
-        }
-    });
-    let addr = tokio::time::timeout(Duration::from_secs(20), rx).await;
-    let Ok(Ok(addr)) = addr else {
-        let _ = child.kill();
-        panic!("serve did not start: {}", log.lock());
-    };
+    let serve = crate::relay_ledger::Serve::start(
+        &env,
+        &[
+            "-v".into(),
+            "--secret-file".into(),
+            secret_file.display().to_string(),
+        ],
+    )
+    .await;
+    let addr = serve.addr.clone();
     let link = |secret: &Path| {
         env.clone().run_async(vec![
             "link".into(),
@@ -879,8 +855,8 @@ async fn serve_binary_answers_cli_links() {
         named_url.clone(),
     ])
     .await;
-    let _ = child.kill();
-    let _ = child.wait();
+    let log = serve.log.clone();
+    drop(serve);
     assert_eq!(
         (body.as_str(), exit),
         ("from serve", 0),

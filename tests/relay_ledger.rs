@@ -21,10 +21,10 @@ fn env_for(s: &TestServer, home: &Path) -> CliEnv {
 }
 
 /// A running `s3share serve` process; killed when dropped.
-struct Serve {
+pub(crate) struct Serve {
     child: std::process::Child,
-    addr: String,
-    log: Arc<parking_lot::Mutex<String>>,
+    pub(crate) addr: String,
+    pub(crate) log: Arc<parking_lot::Mutex<String>>,
 }
 
 impl Drop for Serve {
@@ -37,7 +37,7 @@ impl Drop for Serve {
 impl Serve {
     /// Starts `serve` on a free port with `args` (leading NAME=VALUE are environment
     /// variables) and waits for the line naming its address.
-    async fn start(env: &CliEnv, args: &[String]) -> Serve {
+    pub(crate) async fn start(env: &CliEnv, args: &[String]) -> Serve {
         let mut all: Vec<String> = args
             .iter()
             .take_while(|a| a.contains('=') && !a.starts_with('-'))

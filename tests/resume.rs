@@ -136,7 +136,12 @@ fn body_bytes(seen: &[crate::support::proxy::Seen]) -> u64 {
 
 /// The resume records an upload left in `home`.
 fn upload_records(home: &Path) -> Vec<PathBuf> {
-    let dir = home.join("s3share/data/resume/uploads");
+    records(home, "uploads")
+}
+
+/// The resume records of `kind` (`uploads`, `downloads`) in `home`.
+fn records(home: &Path, kind: &str) -> Vec<PathBuf> {
+    let dir = home.join("s3share/data/resume").join(kind);
     std::fs::read_dir(dir)
         .map(|d| {
             d.flatten()
@@ -412,15 +417,7 @@ fn partials(dir: &Path) -> Vec<PathBuf> {
 
 /// The resume records of downloads in `home`.
 fn download_records(home: &Path) -> Vec<PathBuf> {
-    let dir = home.join("s3share/data/resume/downloads");
-    std::fs::read_dir(dir)
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|e| e == "json"))
-                .collect()
-        })
-        .unwrap_or_default()
+    records(home, "downloads")
 }
 
 /// Stores `file` at `key` (replacing what is there).
