@@ -161,11 +161,7 @@ async fn curl_downloads_uploads_and_deletes(s: &TestServer) {
         let mut g = Grant::new(
             &s.bucket,
             Scope::Prefix("drop box/".into()),
-            Methods {
-                read: false,
-                put: true,
-                delete: false,
-            },
+            Methods::UPLOAD,
             later(),
         );
         g.overwrite = overwrite;
@@ -660,11 +656,7 @@ async fn signed_length_binds_the_upload(s: &TestServer) {
     let mut g = Grant::new(
         &s.bucket,
         Scope::Prefix("capped/".into()),
-        Methods {
-            read: false,
-            put: true,
-            delete: false,
-        },
+        Methods::UPLOAD,
         later(),
     );
     g.max_size = Some(1000);

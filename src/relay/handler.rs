@@ -901,11 +901,7 @@ mod tests {
         let mut g = Grant::new(
             "bkt",
             Scope::Prefix("drop/".into()),
-            Methods {
-                read: false,
-                put: true,
-                delete: false,
-            },
+            Methods::UPLOAD,
             later(),
         );
         g.max_size = Some(100);
@@ -1064,11 +1060,7 @@ mod tests {
         let mut g = Grant::new(
             "bkt",
             Scope::Prefix("drop/".into()),
-            Methods {
-                read: false,
-                put: true,
-                delete: false,
-            },
+            Methods::UPLOAD,
             later(),
         );
         g.max_size = Some(1000);

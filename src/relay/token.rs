@@ -54,6 +54,13 @@ impl Methods {
         delete: false,
     };
 
+    /// PUT only: an upload link.
+    pub const UPLOAD: Methods = Methods {
+        read: false,
+        put: true,
+        delete: false,
+    };
+
     /// `GET, HEAD, PUT`… as an `Allow`-style list.
     pub fn names(&self) -> Vec<&'static str> {
         let mut v = Vec::new();
@@ -400,11 +407,7 @@ mod tests {
         let mut g = Grant::new(
             "bkt",
             Scope::Prefix("drop/".into()),
-            Methods {
-                read: false,
-                put: true,
-                delete: false,
-            },
+            Methods::UPLOAD,
             later(),
         );
         g.max_size = Some(1000);
