@@ -355,8 +355,10 @@ impl Ledger {
             .map(|o| o.key)
             .filter(|k| k.ends_with(".json"))
             .collect();
-        let fetched: Vec<Result<Got>> = futures::stream::iter(keys.iter())
-            .map(|k| self.get_object(k, None))
+        // Owned keys moved into each fetch: a closure over borrowed items is higher-ranked,
+        // and its future could not be proven `Send` (the app spawns this listing).
+        let fetched: Vec<Result<Got>> = futures::stream::iter(keys.clone())
+            .map(|k| async move { self.get_object(&k, None).await })
             .buffered(16)
             .collect()
             .await;

@@ -294,7 +294,7 @@ impl Worker {
             Command::ListSharedLinks { bucket } => {
                 let Some(client) = self.client() else { return };
                 let out = self.out.clone();
-                run_unsent(move || async move {
+                tokio::spawn(async move {
                     let result = Ledger::new(client, &bucket)
                         .list()
                         .await
@@ -503,18 +503,6 @@ fn destination(target: &ConnectionTarget, client: &S3Client) -> String {
         ConnectionTarget::Profile(p) => crate::s3::profile_destination(p).label(),
         ConnectionTarget::Custom(c) => crate::s3::endpoint_host(&c.endpoint),
     }
-}
-
-/// Runs `task` on the runtime's blocking pool. For the ledger's listing, whose future the
-/// compiler cannot prove `Send` (a higher-ranked closure in its buffered stream), so it cannot
-/// be spawned; it still never runs on the UI thread.
-fn run_unsent<F, Fut>(task: F)
-where
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()>,
-{
-    let runtime = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || runtime.block_on(task()));
 }
 
 fn sink_for(id: TransferId, out: &Emitter) -> EventSink {
