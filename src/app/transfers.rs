@@ -324,6 +324,7 @@ impl S3ShareApp {
         let Some(t) = self.transfers.iter_mut().find(|t| t.id == id) else {
             return;
         };
+        let mut trouble = None;
         match event {
             // A Cancel click marks the row at once; the worker's Started may still be on
             // its way and must not bring a cancelled transfer back to life.
@@ -343,8 +344,12 @@ impl S3ShareApp {
             TransferUpdate::Skipped => t.state = TransferState::Skipped,
             TransferUpdate::Cancelled => t.state = TransferState::Cancelled,
             TransferUpdate::Failed { error } => {
-                t.state = TransferState::Failed(without_cli_advice(error));
+                t.state = TransferState::Failed(without_cli_advice(error.message.clone()));
+                trouble = Some(error);
             }
+        }
+        if let Some(error) = trouble {
+            self.note_credentials_here(&error);
         }
         self.copy_finished_batches();
     }

@@ -18,6 +18,7 @@ use super::{
     AfterUpload, BackendConfig, Command, ConflictChoice, ConnectionTarget, Emitter, Event, Ids,
     LinkVia, PlannedUpload, TransferId, TransferUpdate,
 };
+use crate::ErrorReport;
 use crate::relay::{self, Grant, Ledger, Methods, RelayOptions, RunningRelay, Scope, Secret};
 use crate::s3::{ConnectOptions, Connection, S3Client};
 use crate::transfer::{self, EventSink, OnConflict, TransferEvent, UploadOptions, UploadOutcome};
@@ -108,7 +109,7 @@ impl Worker {
                             Err(e) => {
                                 return out.emit(Event::ListFailed {
                                     request,
-                                    error: e.to_string(),
+                                    error: (&e).into(),
                                 });
                             }
                         }
@@ -345,6 +346,7 @@ impl Worker {
     async fn connect(&mut self, target: ConnectionTarget) {
         let mut options = ConnectOptions {
             store_paths: self.config.store_paths.clone(),
+            aws_files: self.config.aws_files.clone(),
             ..Default::default()
         };
         match &target {
@@ -484,7 +486,14 @@ impl Worker {
 
 /// An error as the app shows it: the library's messages name CLI flags where the CLI can help;
 /// the app says what to do in the app instead.
-fn for_app(e: &crate::Error) -> String {
+fn for_app(e: &crate::Error) -> ErrorReport {
+    ErrorReport {
+        message: app_message(e),
+        ..e.into()
+    }
+}
+
+fn app_message(e: &crate::Error) -> String {
     match e {
         // What to do first: the chain's details can run to many lines.
         crate::Error::Credentials {
@@ -697,7 +706,9 @@ async fn upload_one(
                 Err(e) => {
                     return out.emit(Event::Transfer {
                         id,
-                        event: TransferUpdate::Failed { error: e },
+                        event: TransferUpdate::Failed {
+                            error: ErrorReport::words(e),
+                        },
                     });
                 }
             }
