@@ -20,7 +20,10 @@ use super::{
 };
 use crate::relay::{self, Grant, Ledger, Methods, RelayOptions, RunningRelay, Scope, Secret};
 use crate::s3::{ConnectOptions, Connection, S3Client};
-use crate::transfer::{self, EventSink, OnConflict, TransferEvent, UploadOptions, UploadOutcome};
+use crate::transfer::{
+    self, DownloadJob, EventSink, OnConflict, TransferEvent, UploadJob, UploadOptions,
+    UploadOutcome,
+};
 
 /// Runs commands one at a time; anything slow is spawned, so a listing never waits on an upload.
 pub(super) struct Worker {
@@ -176,9 +179,11 @@ impl Worker {
                             return;
                         }
                     };
-                    let _ = client
-                        .download_item(&bucket, &item, overwrite, 0, sink, &cancel)
-                        .await;
+                    let job = DownloadJob::new(bucket, item)
+                        .overwrite(overwrite)
+                        .events(sink)
+                        .cancel(cancel);
+                    let _ = client.download_file(job).await;
                     transfers.lock().remove(&id);
                 });
             }
@@ -705,21 +710,17 @@ async fn upload_one(
         on_conflict,
         ..Default::default()
     };
-    let result = client
-        .upload_file(
-            bucket,
-            &planned.item,
-            0,
-            &options,
-            sink_for(id, out),
-            cancel,
-        )
-        .await;
+    let key = planned.item.key.clone();
+    let job = UploadJob::new(bucket, planned.item)
+        .options(options)
+        .events(sink_for(id, out))
+        .cancel(cancel.clone());
+    let result = client.upload_file(job).await;
     if let Ok(UploadOutcome::Uploaded { bytes, .. }) = result {
         out.emit(Event::Uploaded {
             id,
             bucket: bucket.to_owned(),
-            key: planned.item.key,
+            key,
             size: bytes,
         });
     }
