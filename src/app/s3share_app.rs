@@ -164,6 +164,12 @@ impl S3ShareApp {
         app
     }
 
+    /// The most worker events that waited for one frame so far (benchmarks report it: the
+    /// queue between the worker and the UI stays short however many transfers run).
+    pub fn event_queue_peak(&self) -> usize {
+        self.backend.queue_peak()
+    }
+
     /// Whether a text field has keyboard focus (then shortcuts stay out of the way).
     pub(super) fn typing(ctx: &egui::Context) -> bool {
         ctx.egui_wants_keyboard_input()

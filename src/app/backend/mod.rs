@@ -32,6 +32,8 @@ pub struct Backend {
     commands: UnboundedSender<Command>,
     events: mpsc::Receiver<Event>,
     ids: Ids,
+    /// The most events found waiting at one poll (benchmarks report it).
+    queue_peak: std::cell::Cell<usize>,
 }
 
 /// Ids for transfers and requests, shared by the UI and the worker so they never collide.
@@ -83,6 +85,7 @@ impl Backend {
             commands,
             events,
             ids,
+            queue_peak: std::cell::Cell::new(0),
         }
     }
 
@@ -95,7 +98,14 @@ impl Backend {
 
     /// The events that arrived since the last call.
     pub fn poll(&self) -> Vec<Event> {
-        self.events.try_iter().collect()
+        let events: Vec<Event> = self.events.try_iter().collect();
+        self.queue_peak.set(self.queue_peak.get().max(events.len()));
+        events
+    }
+
+    /// The most events that were waiting at one [`poll`](Self::poll) so far.
+    pub fn queue_peak(&self) -> usize {
+        self.queue_peak.get()
     }
 
     /// A fresh transfer or request id.
