@@ -208,6 +208,16 @@ pub enum Error {
     /// be read back.
     #[error("{0}")]
     Damaged(String),
+    /// A relay link id that the bucket's ledger does not hold.
+    #[error(
+        "no relay link with id {id:?} in bucket {bucket:?} (see `s3share links s3://{bucket}`)"
+    )]
+    UnknownLink {
+        /// The id asked for.
+        id: String,
+        /// The bucket whose ledger was read.
+        bucket: String,
+    },
     /// What the relay cannot do: it is off, or the key is one it refuses to serve.
     #[error("{0}")]
     Relay(String),

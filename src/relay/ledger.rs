@@ -156,7 +156,7 @@ impl LinkRecord {
     /// The grant this record describes, to mint its link again with the relay's secret (the
     /// same token as before while the secret is the same one).
     pub fn grant(&self) -> Result<Grant> {
-        let bad = |what: &str| Error::Config(format!("link record {}: bad {what}", self.id));
+        let bad = |what: &str| Error::Damaged(format!("link record {}: bad {what}", self.id));
         let id = parse_id(&self.id).ok_or_else(|| bad("id"))?;
         let expires = self
             .expires()
@@ -211,7 +211,7 @@ impl RevokedList {
     /// Parses the stored JSON.
     pub fn parse(bytes: &[u8]) -> Result<Self> {
         serde_json::from_slice(bytes)
-            .map_err(|e| Error::Config(format!("{REVOKED_KEY} is not a revocation list: {e}")))
+            .map_err(|e| Error::Damaged(format!("{REVOKED_KEY} is not a revocation list: {e}")))
     }
 
     /// The JSON to store.
@@ -260,9 +260,10 @@ pub struct Ledger {
 
 /// Errors named for the user: an unknown id is not an S3 failure.
 fn unknown(id: &str, bucket: &str) -> Error {
-    Error::Config(format!(
-        "no relay link with id {id:?} in bucket {bucket:?} (see `s3share links s3://{bucket}`)"
-    ))
+    Error::UnknownLink {
+        id: id.to_owned(),
+        bucket: bucket.to_owned(),
+    }
 }
 
 impl Ledger {
@@ -293,7 +294,7 @@ impl Ledger {
         note: Option<String>,
     ) -> Result<(RelayLink, LinkRecord)> {
         if grant.bucket != self.bucket {
-            return Err(Error::Config(format!(
+            return Err(Error::Relay(format!(
                 "a link for bucket {:?} cannot go in the ledger of {:?}",
                 grant.bucket, self.bucket
             )));
@@ -304,7 +305,7 @@ impl Ledger {
         if scope.starts_with(RESERVED_PREFIX) {
             // The ledger must never be reachable through a link: an upload link could rewrite
             // the revocation list. (The relay refuses such keys too, e.g. under a root link.)
-            return Err(Error::Config(format!(
+            return Err(Error::Relay(format!(
                 "{RESERVED_PREFIX} is where s3share keeps its link ledger; no link can point into it"
             )));
         }
@@ -333,7 +334,7 @@ impl Ledger {
         let key = Self::record_key(id);
         match self.get_object(&key, None).await? {
             Got::Body { bytes, .. } => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-                Error::Config(format!(
+                Error::Damaged(format!(
                     "s3://{}/{key} is not a link record: {e}",
                     self.bucket
                 ))

@@ -102,7 +102,7 @@ pub trait Signer: Send + Sync {
         max: usize,
     ) -> Result<FolderPage> {
         let _ = (bucket, prefix, continuation, max);
-        Err(Error::Config("this relay cannot list folders".into()))
+        Err(Error::Relay("this relay cannot list folders".into()))
     }
 
     /// `bucket`'s revocation list (`.s3share/revoked.json`), unless unchanged since `etag`.
@@ -245,7 +245,7 @@ pub fn remembered_public_url(secret_path: &std::path::Path) -> Option<String> {
 pub fn make_link(grant: &Grant, secret: &Secret, public_url: &str) -> Result<RelayLink> {
     let token = grant
         .mint(secret)
-        .map_err(|e| Error::Config(format!("cannot make the link: {e}")))?;
+        .map_err(|e| Error::Relay(format!("cannot make the link: {e}")))?;
     let (scope, folder) = match &grant.scope {
         Scope::Key(k) => (k.clone(), false),
         Scope::Prefix(p) => (p.clone(), true),

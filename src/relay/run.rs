@@ -68,10 +68,14 @@ pub async fn start(client: S3Client, options: RelayOptions) -> Result<RunningRel
     let secret = Secret::load_or_create(&secret_path)?;
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
-        .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", options.listen)))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| Error::Config(format!("cannot read the listen address: {e}")))?;
+        .map_err(|source| Error::Listen {
+            address: options.listen.to_string(),
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| Error::Listen {
+        address: options.listen.to_string(),
+        source,
+    })?;
     let public_url = options.public_url.filter(|u| !u.is_empty());
     let mut state = RelayState::new(
         secret.clone(),

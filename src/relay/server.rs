@@ -113,7 +113,10 @@ impl RelayServer {
     pub async fn start(state: Arc<RelayState>, config: ServerConfig) -> Result<Self> {
         let listener = TcpListener::bind(config.listen)
             .await
-            .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", config.listen)))?;
+            .map_err(|source| Error::Listen {
+                address: config.listen.to_string(),
+                source,
+            })?;
         Self::serve(listener, state, config)
     }
 
@@ -123,9 +126,10 @@ impl RelayServer {
         state: Arc<RelayState>,
         config: ServerConfig,
     ) -> Result<Self> {
-        let addr = listener
-            .local_addr()
-            .map_err(|e| Error::Config(format!("cannot read the listen address: {e}")))?;
+        let addr = listener.local_addr().map_err(|source| Error::Listen {
+            address: config.listen.to_string(),
+            source,
+        })?;
         let stop = CancellationToken::new();
         let limits = Limits::new(config.limits());
         tokio::spawn(accept_loop(

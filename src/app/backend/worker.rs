@@ -742,7 +742,7 @@ async fn download_link(
         (LinkVia::Relay { note }, Some(r)) => {
             relay_link(client, r, bucket, key, expires, note.clone()).await
         }
-        (LinkVia::Relay { .. }, None) => Err(crate::Error::Config(
+        (LinkVia::Relay { .. }, None) => Err(crate::Error::Relay(
             "the relay is off: switch it on to share through it".into(),
         )),
     }
@@ -759,7 +759,7 @@ async fn relay_link(
 ) -> crate::Result<crate::links::Link> {
     // Keys the relay refuses to serve (dot segments, control characters…) get no link.
     relay::path::parse(&format!("/t/{}", relay::path::encode_key(key))).map_err(|e| {
-        crate::Error::Config(format!("the relay cannot serve s3://{bucket}/{key}: {e}"))
+        crate::Error::Relay(format!("the relay cannot serve s3://{bucket}/{key}: {e}"))
     })?;
     let grant = Grant::new(
         bucket,
