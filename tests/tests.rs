@@ -736,4 +736,6 @@ mod ui_failures;
 mod ui_links;
 #[cfg(feature = "gui")]
 mod ui_relay;
+#[cfg(feature = "gui")]
+mod ui_worker;
 mod upload_safety;

@@ -29,7 +29,8 @@ pub(super) struct Worker {
     out: Emitter,
     client: Option<S3Client>,
     /// Kept for the app's lifetime once opened: links to the embedded store work while it runs.
-    local: Option<Connection>,
+    /// Opened by the first connect task that needs it; others wait for that one.
+    local: Arc<tokio::sync::OnceCell<Connection>>,
     listing: Option<tokio::task::JoinHandle<()>>,
     transfers: Arc<Mutex<HashMap<TransferId, CancellationToken>>>,
     /// Bounds the uploads and downloads running at once.
@@ -99,7 +100,7 @@ impl Worker {
             config,
             out,
             client: None,
-            local: None,
+            local: Arc::default(),
             listing: None,
             transfers: Arc::default(),
             slots: Arc::new(tokio::sync::Semaphore::new(4)),
@@ -438,27 +439,7 @@ impl Worker {
                 options.profile = Some(c.profile.clone()).filter(|p| !p.is_empty());
             }
         }
-        // The embedded store is opened here, once and in order (two openings must not race);
-        // it is on this computer, so this is quick.
-        let local = if target == ConnectionTarget::Local {
-            if self.local.is_none() {
-                match options.connect().await {
-                    Ok(c) => self.local = Some(c),
-                    Err(e) => {
-                        return self
-                            .out
-                            .emit(Event::ConnectFailed {
-                                target,
-                                error: for_app(&e),
-                            })
-                            .await;
-                    }
-                }
-            }
-            self.local.as_ref().map(|c| c.client.clone())
-        } else {
-            None
-        };
+        let local = (target == ConnectionTarget::Local).then(|| self.local.clone());
         let answer = self.probed.0.clone();
         tokio::spawn(async move {
             let result = probe(&options, local).await.map_err(|e| for_app(&e));
@@ -493,7 +474,7 @@ impl Worker {
         };
         let local_store = self
             .local
-            .as_ref()
+            .get()
             .and_then(|c| c.local_store.as_ref())
             .filter(|_| target == ConnectionTarget::Local);
         self.client = Some(client.clone());
@@ -571,9 +552,16 @@ impl Worker {
 }
 
 /// Connects (or takes the embedded store's client) and checks the connection works.
-async fn probe(options: &ConnectOptions, local: Option<S3Client>) -> crate::Result<ProbedClient> {
+async fn probe(
+    options: &ConnectOptions,
+    local: Option<Arc<tokio::sync::OnceCell<Connection>>>,
+) -> crate::Result<ProbedClient> {
     let client = match local {
-        Some(c) => c,
+        Some(cell) => cell
+            .get_or_try_init(|| options.connect())
+            .await?
+            .client
+            .clone(),
         None => options.connect().await?.client,
     };
     // Asking for the credentials now turns "expired SSO session" into a message at once,
