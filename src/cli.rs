@@ -900,7 +900,7 @@ async fn get(
     });
     let options = transfer::DownloadOptions { overwrite, resume };
     let results = client
-        .download_many_with(&location.bucket, &items, &options, progress.sink(), &cancel)
+        .download_many(&location.bucket, &items, &options, progress.sink(), &cancel)
         .await;
     progress.total.finish_and_clear();
     for (item, r) in items.iter().zip(results) {

@@ -21,7 +21,10 @@ use super::{
 };
 use crate::relay::{self, Grant, Ledger, Methods, RelayOptions, RunningRelay, Scope, Secret};
 use crate::s3::{ConnectOptions, Connection, S3Client};
-use crate::transfer::{self, EventSink, OnConflict, TransferEvent, UploadOptions, UploadOutcome};
+use crate::transfer::{
+    self, DownloadJob, EventSink, OnConflict, TransferEvent, UploadJob, UploadOptions,
+    UploadOutcome,
+};
 
 /// Runs commands one at a time; anything slow is spawned, so a listing never waits on an upload.
 pub(super) struct Worker {
@@ -250,9 +253,11 @@ impl Worker {
                             return;
                         }
                     };
-                    let _ = client
-                        .download_item(&bucket, &item, overwrite, 0, sink.sink(), &cancel)
-                        .await;
+                    let job = DownloadJob::new(bucket, item)
+                        .overwrite(overwrite)
+                        .events(sink.sink())
+                        .cancel(cancel);
+                    let _ = client.download_file(job).await;
                     sink.finish(&out).await;
                     transfers.lock().remove(&id);
                 });
@@ -574,8 +579,7 @@ async fn probe(
     if let Err(
         e @ (crate::Error::Unreachable { .. }
         | crate::Error::Unresponsive { .. }
-        | crate::Error::NoCredentials(_)
-        | crate::Error::ExpiredCredentials(_)),
+        | crate::Error::Credentials { .. }),
     ) = buckets
     {
         return Err(e);
@@ -592,7 +596,11 @@ async fn probe(
 fn for_app(e: &crate::Error) -> String {
     match e {
         // What to do first: the chain's details can run to many lines.
-        crate::Error::NoCredentials(why) => format!(
+        crate::Error::Credentials {
+            problem: crate::CredentialProblem::Missing,
+            detail: why,
+            ..
+        } => format!(
             "no AWS credentials found: run `aws configure` or `aws sso login`, then Retry, or use the embedded store (first in the list of connections). Details: {why}"
         ),
         e => e.to_string(),
@@ -837,15 +845,18 @@ async fn upload_one(
         on_conflict,
         ..Default::default()
     };
-    let result = client
-        .upload_file(bucket, &planned.item, 0, &options, sink.sink(), cancel)
-        .await;
+    let key = planned.item.key.clone();
+    let job = UploadJob::new(bucket, planned.item)
+        .options(options)
+        .events(sink.sink())
+        .cancel(cancel.clone());
+    let result = client.upload_file(job).await;
     sink.finish(out).await;
     if let Ok(UploadOutcome::Uploaded { bytes, .. }) = result {
         out.emit(Event::Uploaded {
             id,
             bucket: bucket.to_owned(),
-            key: planned.item.key,
+            key,
             size: bytes,
         })
         .await;
