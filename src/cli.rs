@@ -796,17 +796,13 @@ async fn ask_about_conflicts(
     bucket: &str,
     items: Vec<UploadItem>,
 ) -> anyhow::Result<ConflictAnswers> {
-    let exists: Vec<bool> = futures::stream::iter(items.iter())
-        .map(|i| async move { client.head(bucket, &i.key).await.map(|h| h.is_some()) })
-        .buffered(16)
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect::<Result<_, _>>()?;
+    let existing = client
+        .existing_keys(bucket, items.iter().map(|i| i.key.clone()))
+        .await?;
     let mut answers = ConflictAnswers::default();
     let mut all: Option<bool> = None;
-    for (item, exists) in items.into_iter().zip(exists) {
-        if !exists {
+    for item in items {
+        if !existing.contains(&item.key) {
             answers.create.push(item);
             continue;
         }

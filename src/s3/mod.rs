@@ -8,6 +8,7 @@
 mod connect;
 mod delete;
 mod errors;
+mod keys;
 mod listing;
 mod multipart;
 mod presign;
