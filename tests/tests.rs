@@ -586,7 +586,16 @@ async fn honest_expiry_with_temporary_credentials(s: &TestServer) {
     let r = expired
         .link_get(&s.bucket, "any", Duration::from_secs(60), None)
         .await;
-    assert!(matches!(r, Err(Error::ExpiredCredentials(_))), "{r:?}");
+    assert!(
+        matches!(
+            r,
+            Err(Error::Credentials {
+                problem: s3share::CredentialProblem::Expired,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
 }
 
 async fn downloads_stay_in_their_folder(s: &TestServer) {
@@ -722,6 +731,7 @@ mod cli_interrupts;
 mod cli_safety;
 mod download_safety;
 mod embedded_store;
+mod errors;
 mod one_library;
 mod presign;
 mod relay;

@@ -7,7 +7,7 @@ use aws_config::BehaviorVersion;
 use aws_sdk_s3::config::{Region, RequestChecksumCalculation, ResponseChecksumValidation};
 
 use super::{S3Client, Timeouts};
-use crate::error::{Error, Result};
+use crate::error::{CredentialProblem, Error, Result};
 use crate::store::{self, LocalStore, StorePaths};
 
 /// How to reach S3: what the `--profile`, `--endpoint-url`, `--region`, `--path-style` and
@@ -83,9 +83,11 @@ impl ConnectOptions {
             // An unknown profile would send the credential chain on to its last resorts (the
             // EC2 metadata service among them) and fail slowly with a vague message.
             if !super::aws_profiles().contains(p) {
-                return Err(Error::NoCredentials(format!(
-                    "profile {p:?} is not in ~/.aws/config or ~/.aws/credentials"
-                )));
+                return Err(Error::Credentials {
+                    problem: CredentialProblem::Missing,
+                    detail: format!("profile {p:?} is not in ~/.aws/config or ~/.aws/credentials"),
+                    answer: None,
+                });
             }
             loader = loader.profile_name(p);
         }

@@ -404,8 +404,7 @@ impl Worker {
         if let Err(
             e @ (crate::Error::Unreachable { .. }
             | crate::Error::Unresponsive { .. }
-            | crate::Error::NoCredentials(_)
-            | crate::Error::ExpiredCredentials(_)),
+            | crate::Error::Credentials { .. }),
         ) = &buckets
         {
             return self.out.emit(Event::ConnectFailed {
@@ -493,7 +492,11 @@ impl Worker {
 fn for_app(e: &crate::Error) -> String {
     match e {
         // What to do first: the chain's details can run to many lines.
-        crate::Error::NoCredentials(why) => format!(
+        crate::Error::Credentials {
+            problem: crate::CredentialProblem::Missing,
+            detail: why,
+            ..
+        } => format!(
             "no AWS credentials found: run `aws configure` or `aws sso login`, then Retry, or use the embedded store (first in the list of connections). Details: {why}"
         ),
         e => e.to_string(),
