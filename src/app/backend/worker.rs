@@ -210,23 +210,11 @@ impl Worker {
                 let Some(client) = self.client() else { return };
                 let out = self.out.clone();
                 tokio::spawn(async move {
-                    let results: Vec<_> = futures::stream::iter(keys)
-                        .map(|k| async { (client.delete(&bucket, &k).await, k) })
-                        .buffered(8)
-                        .collect()
-                        .await;
-                    let mut deleted = Vec::new();
-                    let mut errors = Vec::new();
-                    for (r, k) in results {
-                        match r {
-                            Ok(()) => deleted.push(k),
-                            Err(e) => errors.push(e.to_string()),
-                        }
-                    }
+                    let report = client.delete_many(&bucket, &keys).await;
                     out.emit(Event::Deleted {
                         bucket,
-                        deleted,
-                        errors,
+                        deleted: report.deleted,
+                        errors: report.failed.iter().map(|(_, e)| e.to_string()).collect(),
                     });
                 });
             }
