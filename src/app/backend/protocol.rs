@@ -295,7 +295,7 @@ pub enum Event {
         /// What to do once they are uploaded, as asked in [`Command::PlanUpload`].
         then: AfterUpload,
     },
-    /// Progress of a transfer.
+    /// A transfer ended (how far it is goes through its counters, not events).
     Transfer {
         /// The transfer.
         id: TransferId,
@@ -376,20 +376,12 @@ pub enum Event {
     },
 }
 
-/// What happened to one of the app's transfers: the library's [`TransferEvent`] without its
-/// batch index, since every app transfer is a batch of one and is named by its [`TransferId`].
+/// What happened to one of the app's transfers: the state changes among the library's
+/// [`TransferEvent`]s, without its batch index, since every app transfer is a batch of one and
+/// is named by its [`TransferId`]. How far a transfer is (started, bytes moved) is not an
+/// event: the UI reads it from the transfer's [`TransferProgress`](super::TransferProgress).
 #[derive(Debug, Clone, PartialEq)]
 pub enum TransferUpdate {
-    /// It began; `total` bytes to move.
-    Started {
-        /// Bytes to move.
-        total: u64,
-    },
-    /// `done` bytes have moved so far (it can go down on a retry).
-    Progress {
-        /// Bytes moved so far.
-        done: u64,
-    },
     /// It completed.
     Finished,
     /// The object already existed and the user chose to keep it.
@@ -403,15 +395,16 @@ pub enum TransferUpdate {
     Cancelled,
 }
 
-impl From<TransferEvent> for TransferUpdate {
-    fn from(event: TransferEvent) -> Self {
+impl TransferUpdate {
+    /// The state change `event` is, if it is one (start and progress go through the
+    /// transfer's counters instead).
+    pub fn from_event(event: TransferEvent) -> Option<Self> {
         match event {
-            TransferEvent::Started { total, .. } => Self::Started { total },
-            TransferEvent::Progress { done, .. } => Self::Progress { done },
-            TransferEvent::Finished { .. } => Self::Finished,
-            TransferEvent::Skipped { .. } => Self::Skipped,
-            TransferEvent::Failed { error, .. } => Self::Failed { error },
-            TransferEvent::Cancelled { .. } => Self::Cancelled,
+            TransferEvent::Started { .. } | TransferEvent::Progress { .. } => None,
+            TransferEvent::Finished { .. } => Some(Self::Finished),
+            TransferEvent::Skipped { .. } => Some(Self::Skipped),
+            TransferEvent::Failed { error, .. } => Some(Self::Failed { error }),
+            TransferEvent::Cancelled { .. } => Some(Self::Cancelled),
         }
     }
 }

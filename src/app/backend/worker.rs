@@ -6,17 +6,18 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt as _;
 use parking_lot::Mutex;
-use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::preview::load_preview;
 use super::{
     AfterUpload, BackendConfig, Command, ConflictChoice, ConnectionTarget, Emitter, Event, Ids,
-    LinkVia, PlannedUpload, TransferId, TransferUpdate,
+    LinkVia, PlannedUpload, TransferId, TransferProgress, TransferUpdate,
 };
 use crate::relay::{self, Grant, Ledger, Methods, RelayOptions, RunningRelay, Scope, Secret};
 use crate::s3::{ConnectOptions, Connection, S3Client};
@@ -43,6 +44,49 @@ pub(super) struct Worker {
     relay_wanted: Option<std::net::SocketAddr>,
     /// The running relay; dropping the worker (the app closing) stops it.
     relay: Option<RunningRelay>,
+    /// Counts Connect commands: a connection's answers carry the generation they were asked
+    /// under, and an answer for an older one (a slow connect the user moved on from, a
+    /// listing of the previous connection) is dropped.
+    generation: Arc<AtomicU64>,
+    /// The generation `client` was connected under.
+    client_generation: u64,
+    /// Where connect tasks report; read beside the commands.
+    probed: (mpsc::Sender<Probed>, Option<mpsc::Receiver<Probed>>),
+}
+
+/// A connect task's answer.
+struct Probed {
+    generation: u64,
+    target: ConnectionTarget,
+    result: Result<ProbedClient, String>,
+}
+
+struct ProbedClient {
+    client: S3Client,
+    expiry: Option<std::time::SystemTime>,
+    buckets: crate::Result<Vec<String>>,
+}
+
+/// The generation an answer is for, checked just before it is sent.
+#[derive(Clone)]
+struct Generation {
+    asked: u64,
+    current: Arc<AtomicU64>,
+}
+
+impl Generation {
+    fn is_current(&self) -> bool {
+        self.current.load(Ordering::Acquire) == self.asked
+    }
+
+    /// Sends `event` unless the connection it answers for was left since.
+    async fn emit(&self, out: &Emitter, event: Event) {
+        if self.is_current() {
+            out.emit(event).await;
+        } else {
+            tracing::debug!("dropped an answer for a previous connection");
+        }
+    }
 }
 
 /// What minting a relay link needs, cloned into the tasks that make links.
@@ -66,12 +110,36 @@ impl Worker {
             client_is_local: false,
             relay_wanted: None,
             relay: None,
+            generation: Arc::default(),
+            client_generation: 0,
+            probed: {
+                let (tx, rx) = mpsc::channel(4);
+                (tx, Some(rx))
+            },
         }
     }
 
-    pub(super) async fn run(mut self, mut commands: UnboundedReceiver<Command>) {
-        while let Some(command) = commands.recv().await {
-            self.handle(command).await;
+    pub(super) async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        let Some(mut probed) = self.probed.1.take() else {
+            return;
+        };
+        loop {
+            tokio::select! {
+                command = commands.recv() => match command {
+                    Some(command) => self.handle(command).await,
+                    None => return,
+                },
+                Some(answer) = probed.recv() => self.connected(answer).await,
+            }
+        }
+    }
+
+    /// The generation of the connection in use, for a task answering about it: once another
+    /// Connect is asked for, its answers are old news.
+    fn current(&self) -> Generation {
+        Generation {
+            asked: self.client_generation,
+            current: self.generation.clone(),
         }
     }
 
@@ -87,10 +155,11 @@ impl Worker {
             Command::Connect(target) => self.connect(target).await,
             Command::ListBuckets => {
                 let Some(client) = self.client() else { return };
-                let out = self.out.clone();
+                let (out, current) = (self.out.clone(), self.current());
                 tokio::spawn(async move {
                     let buckets = client.list_buckets().await;
-                    out.emit(Event::Buckets(buckets.map_err(|e| e.to_string())));
+                    let event = Event::Buckets(buckets.map_err(|e| e.to_string()));
+                    current.emit(&out, event).await;
                 });
             }
             Command::List {
@@ -102,21 +171,22 @@ impl Worker {
                 if let Some(previous) = self.listing.take() {
                     previous.abort();
                 }
-                let out = self.out.clone();
+                // Tagged twice: by `request` (the UI keeps the folder it shows) and by the
+                // connection (whose buckets may share names with the next one's).
+                let (out, current) = (self.out.clone(), self.current());
                 self.listing = Some(tokio::spawn(async move {
                     let mut pages = std::pin::pin!(client.list(&bucket, &prefix, false));
                     while let Some(page) = pages.next().await {
                         match page {
-                            Ok(page) => out.emit(Event::ListPage { request, page }),
+                            Ok(page) => current.emit(&out, Event::ListPage { request, page }).await,
                             Err(e) => {
-                                return out.emit(Event::ListFailed {
-                                    request,
-                                    error: e.to_string(),
-                                });
+                                let error = e.to_string();
+                                let event = Event::ListFailed { request, error };
+                                return current.emit(&out, event).await;
                             }
                         }
                     }
-                    out.emit(Event::ListDone { request });
+                    current.emit(&out, Event::ListDone { request }).await;
                 }));
             }
             Command::PlanUpload {
@@ -144,16 +214,18 @@ impl Worker {
                         self.slots.clone(),
                     );
                     tokio::spawn(async move {
+                        let sink = TransferSink::new(planned.id, &out);
                         let _slot = tokio::select! {
                             s = slots.acquire_owned() => s,
                             () = cancel.cancelled() => {
                                 transfers.lock().remove(&planned.id);
-                                out.emit(Event::Transfer { id: planned.id, event: TransferUpdate::Cancelled });
-                                return;
+                                sink.ended.lock().push(TransferUpdate::Cancelled);
+                                return sink.finish(&out).await;
                             }
                         };
-                        upload_one(&client, &out, &bucket, planned.clone(), choice, &cancel).await;
-                        transfers.lock().remove(&planned.id);
+                        let id = planned.id;
+                        upload_one(&client, &out, &bucket, planned, choice, sink, &cancel).await;
+                        transfers.lock().remove(&id);
                     });
                 }
             }
@@ -169,21 +241,23 @@ impl Worker {
                 let (out, transfers, slots) =
                     (self.out.clone(), self.transfers.clone(), self.slots.clone());
                 tokio::spawn(async move {
-                    let sink = sink_for(id, &out);
+                    let sink = TransferSink::new(id, &out);
                     // Cancelled while still queued: never started, nothing to clean up.
                     let _slot = tokio::select! {
                         s = slots.acquire_owned() => s,
                         () = cancel.cancelled() => {
-                            out.emit(Event::Transfer { id, event: TransferUpdate::Cancelled });
+                            sink.ended.lock().push(TransferUpdate::Cancelled);
+                            sink.finish(&out).await;
                             transfers.lock().remove(&id);
                             return;
                         }
                     };
                     let job = DownloadJob::new(bucket, item)
                         .overwrite(overwrite)
-                        .events(sink)
+                        .events(sink.sink())
                         .cancel(cancel);
                     let _ = client.download_file(job).await;
+                    sink.finish(&out).await;
                     transfers.lock().remove(&id);
                 });
             }
@@ -203,7 +277,7 @@ impl Worker {
                     while !transfers.lock().is_empty() {
                         tokio::time::sleep(Duration::from_millis(20)).await;
                     }
-                    out.emit(Event::AllStopped);
+                    out.emit(Event::AllStopped).await;
                 });
             }
             Command::Delete { bucket, keys } => {
@@ -215,7 +289,8 @@ impl Worker {
                         bucket,
                         deleted: report.deleted,
                         errors: report.failed.iter().map(|(_, e)| e.to_string()).collect(),
-                    });
+                    })
+                    .await;
                 });
             }
             Command::CreateFolder { bucket, prefix } => {
@@ -223,8 +298,8 @@ impl Worker {
                 let out = self.out.clone();
                 tokio::spawn(async move {
                     match client.create_folder(&bucket, &prefix).await {
-                        Ok(prefix) => out.emit(Event::FolderCreated { bucket, prefix }),
-                        Err(e) => out.emit(Event::FolderFailed(e.to_string())),
+                        Ok(prefix) => out.emit(Event::FolderCreated { bucket, prefix }).await,
+                        Err(e) => out.emit(Event::FolderFailed(e.to_string())).await,
                     }
                 });
             }
@@ -260,17 +335,20 @@ impl Worker {
                         match link {
                             Ok(l) => links.push((key, l)),
                             Err(e) => {
-                                return out.emit(Event::Links {
-                                    request,
-                                    result: Err(e.to_string()),
-                                });
+                                return out
+                                    .emit(Event::Links {
+                                        request,
+                                        result: Err(e.to_string()),
+                                    })
+                                    .await;
                             }
                         }
                     }
                     out.emit(Event::Links {
                         request,
                         result: Ok(links),
-                    });
+                    })
+                    .await;
                 });
             }
             Command::RelayStart { listen } => {
@@ -282,7 +360,7 @@ impl Worker {
                 if let Some(r) = self.relay.take() {
                     r.stop();
                 }
-                self.out.emit(Event::RelayStopped);
+                self.out.emit(Event::RelayStopped).await;
             }
             Command::ListSharedLinks { bucket } => {
                 let Some(client) = self.client() else { return };
@@ -292,7 +370,7 @@ impl Worker {
                         .list()
                         .await
                         .map_err(|e| e.to_string());
-                    out.emit(Event::SharedLinks { bucket, result });
+                    out.emit(Event::SharedLinks { bucket, result }).await;
                 });
             }
             Command::CopySharedLink {
@@ -308,7 +386,7 @@ impl Worker {
                     let result = copy_again(client, running, secret_path, &bucket, &id)
                         .await
                         .map(|link| vec![(id, link)]);
-                    out.emit(Event::Links { request, result });
+                    out.emit(Event::Links { request, result }).await;
                 });
             }
             Command::RevokeSharedLink { bucket, id } => {
@@ -320,7 +398,7 @@ impl Worker {
                         .await
                         .map(|_| ())
                         .map_err(|e| e.to_string());
-                    out.emit(Event::LinkRevoked { bucket, id, result });
+                    out.emit(Event::LinkRevoked { bucket, id, result }).await;
                 });
             }
             Command::Preview { bucket, key, size } => {
@@ -329,13 +407,16 @@ impl Worker {
                 tokio::spawn(async move {
                     let info = client.head(&bucket, &key).await.ok().flatten();
                     let content = load_preview(&client, &bucket, &key, size).await;
-                    out.emit(Event::Preview { key, info, content });
+                    out.emit(Event::Preview { key, info, content }).await;
                 });
             }
         }
     }
 
+    /// Starts connecting to `target` as a task of its own (an endpoint that does not answer
+    /// must not hold up the commands behind it); [`Self::connected`] takes its answer.
     async fn connect(&mut self, target: ConnectionTarget) {
+        let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
         let mut options = ConnectOptions {
             store_paths: self.config.store_paths.clone(),
             ..Default::default()
@@ -350,72 +431,79 @@ impl Worker {
                 options.profile = Some(c.profile.clone()).filter(|p| !p.is_empty());
             }
         }
-        let connected = if target == ConnectionTarget::Local {
-            match &self.local {
-                Some(c) => Ok(c.client.clone()),
-                None => match options.connect().await {
-                    Ok(c) => {
-                        let client = c.client.clone();
-                        self.local = Some(c);
-                        Ok(client)
+        // The embedded store is opened here, once and in order (two openings must not race);
+        // it is on this computer, so this is quick.
+        let local = if target == ConnectionTarget::Local {
+            if self.local.is_none() {
+                match options.connect().await {
+                    Ok(c) => self.local = Some(c),
+                    Err(e) => {
+                        return self
+                            .out
+                            .emit(Event::ConnectFailed {
+                                target,
+                                error: for_app(&e),
+                            })
+                            .await;
                     }
-                    Err(e) => Err(e),
-                },
+                }
             }
+            self.local.as_ref().map(|c| c.client.clone())
         } else {
-            options.connect().await.map(|c| c.client)
+            None
         };
-        let client = match connected {
-            Ok(c) => c,
-            Err(e) => {
-                return self.out.emit(Event::ConnectFailed {
+        let answer = self.probed.0.clone();
+        tokio::spawn(async move {
+            let result = probe(&options, local).await.map_err(|e| for_app(&e));
+            let _ = answer
+                .send(Probed {
+                    generation,
                     target,
-                    error: for_app(&e),
-                });
-            }
-        };
-        // Asking for the credentials now turns "expired SSO session" into a message at once,
-        // not a failure on the first click.
-        let expiry = match client.credentials_expiry().await {
-            Ok(e) => e,
-            Err(e) => {
-                return self.out.emit(Event::ConnectFailed {
-                    target,
-                    error: for_app(&e),
-                });
-            }
-        };
-        // Listing buckets doubles as a probe: an endpoint that is down, or credentials it
-        // refuses outright, fail the connection here with a message; a denied listing does not
-        // (the user can still type a bucket name).
-        let buckets = client.list_buckets().await;
-        if let Err(
-            e @ (crate::Error::Unreachable { .. }
-            | crate::Error::Unresponsive { .. }
-            | crate::Error::Credentials { .. }),
-        ) = &buckets
-        {
-            return self.out.emit(Event::ConnectFailed {
-                target,
-                error: for_app(e),
-            });
+                    result,
+                })
+                .await;
+        });
+    }
+
+    /// A connect task answered: unless another Connect came since, this is the connection.
+    async fn connected(&mut self, answer: Probed) {
+        let Probed {
+            generation,
+            target,
+            result,
+        } = answer;
+        if generation != self.generation.load(Ordering::Acquire) {
+            tracing::debug!("dropped the answer of a connect the user moved on from");
+            return;
         }
+        let ProbedClient {
+            client,
+            expiry,
+            buckets,
+        } = match result {
+            Ok(p) => p,
+            Err(error) => return self.out.emit(Event::ConnectFailed { target, error }).await,
+        };
         let local_store = self
             .local
             .as_ref()
             .and_then(|c| c.local_store.as_ref())
             .filter(|_| target == ConnectionTarget::Local);
         self.client = Some(client.clone());
+        self.client_generation = generation;
         self.client_is_local = target == ConnectionTarget::Local;
-        self.out.emit(Event::Connected {
-            default_bucket: local_store.map(|_| crate::store::DEFAULT_BUCKET.to_owned()),
-            local_port: local_store.map(|s| s.state().port),
-            endpoint: destination(&target, &client),
-            credentials_expiry: expiry,
-            target,
-        });
         self.out
-            .emit(Event::Buckets(buckets.map_err(|e| e.to_string())));
+            .emit(Event::Connected {
+                default_bucket: local_store.map(|_| crate::store::DEFAULT_BUCKET.to_owned()),
+                local_port: local_store.map(|s| s.state().port),
+                endpoint: destination(&target, &client),
+                credentials_expiry: expiry,
+                target,
+            })
+            .await;
+        self.out
+            .emit(Event::Buckets(buckets.map_err(|e| e.to_string())))
+            .await;
         // The relay serves the connection in use: started again for the new one.
         if self.relay_wanted.is_some() {
             self.start_relay().await;
@@ -453,7 +541,7 @@ impl Worker {
         };
         let secret_file = match self.relay_secret_path() {
             Ok(p) => p,
-            Err(e) => return self.out.emit(Event::RelayFailed(e.to_string())),
+            Err(e) => return self.out.emit(Event::RelayFailed(e.to_string())).await,
         };
         let options = RelayOptions {
             listen,
@@ -468,11 +556,39 @@ impl Worker {
                 }
                 let url = r.public_url.clone();
                 self.relay = Some(r);
-                self.out.emit(Event::RelayStarted { url });
+                self.out.emit(Event::RelayStarted { url }).await;
             }
-            Err(e) => self.out.emit(Event::RelayFailed(e.to_string())),
+            Err(e) => self.out.emit(Event::RelayFailed(e.to_string())).await,
         }
     }
+}
+
+/// Connects (or takes the embedded store's client) and checks the connection works.
+async fn probe(options: &ConnectOptions, local: Option<S3Client>) -> crate::Result<ProbedClient> {
+    let client = match local {
+        Some(c) => c,
+        None => options.connect().await?.client,
+    };
+    // Asking for the credentials now turns "expired SSO session" into a message at once,
+    // not a failure on the first click.
+    let expiry = client.credentials_expiry().await?;
+    // Listing buckets doubles as a probe: an endpoint that is down, or credentials it
+    // refuses outright, fail the connection here with a message; a denied listing does not
+    // (the user can still type a bucket name).
+    let buckets = client.list_buckets().await;
+    if let Err(
+        e @ (crate::Error::Unreachable { .. }
+        | crate::Error::Unresponsive { .. }
+        | crate::Error::Credentials { .. }),
+    ) = buckets
+    {
+        return Err(e);
+    }
+    Ok(ProbedClient {
+        client,
+        expiry,
+        buckets,
+    })
 }
 
 /// An error as the app shows it: the library's messages name CLI flags where the CLI can help;
@@ -501,14 +617,42 @@ fn destination(target: &ConnectionTarget, client: &S3Client) -> String {
     }
 }
 
-fn sink_for(id: TransferId, out: &Emitter) -> EventSink {
-    let out = out.clone();
-    Arc::new(move |event: TransferEvent| {
-        out.emit(Event::Transfer {
+/// What a transfer's library call reports, split the app's way: bytes moved go to its counter
+/// (read by the UI each frame), the state changes are kept for the task to send once the call
+/// returns, as events (the library calls the sink synchronously, where no event can wait for
+/// room in the UI's queue).
+struct TransferSink {
+    id: TransferId,
+    counter: Arc<TransferProgress>,
+    ended: Arc<Mutex<Vec<TransferUpdate>>>,
+}
+
+impl TransferSink {
+    fn new(id: TransferId, out: &Emitter) -> Self {
+        Self {
             id,
-            event: event.into(),
-        });
-    })
+            counter: out.progress.counter(id),
+            ended: Arc::default(),
+        }
+    }
+
+    fn sink(&self) -> EventSink {
+        let (counter, ended) = (self.counter.clone(), self.ended.clone());
+        Arc::new(move |event: TransferEvent| match event {
+            TransferEvent::Started { total, .. } => counter.start(total),
+            TransferEvent::Progress { done, .. } => counter.set_done(done),
+            event => ended.lock().extend(TransferUpdate::from_event(event)),
+        })
+    }
+
+    /// Sends the state changes the call reported, and lets go of the counter.
+    async fn finish(self, out: &Emitter) {
+        let ended = std::mem::take(&mut *self.ended.lock());
+        for event in ended {
+            out.emit(Event::Transfer { id: self.id, event }).await;
+        }
+        out.progress.release(self.id, &self.counter);
+    }
 }
 
 async fn plan_upload(
@@ -545,7 +689,8 @@ async fn plan_upload(
         uploads,
         errors: errors.iter().map(ToString::to_string).collect(),
         then,
-    });
+    })
+    .await;
 }
 
 /// The one place the app makes a download link, for the share dialog and for "Upload and copy
@@ -670,6 +815,7 @@ async fn upload_one(
     bucket: &str,
     mut planned: PlannedUpload,
     choice: ConflictChoice,
+    sink: TransferSink,
     cancel: &CancellationToken,
 ) {
     let id = planned.id;
@@ -681,11 +827,9 @@ async fn upload_one(
         ConflictChoice::KeepBoth => {
             match free_key(client, bucket, &planned.item.key).await {
                 Ok(k) => planned.item.key = k,
-                Err(e) => {
-                    return out.emit(Event::Transfer {
-                        id,
-                        event: TransferUpdate::Failed { error: e },
-                    });
+                Err(error) => {
+                    sink.ended.lock().push(TransferUpdate::Failed { error });
+                    return sink.finish(out).await;
                 }
             }
             OnConflict::Fail
@@ -698,16 +842,18 @@ async fn upload_one(
     let key = planned.item.key.clone();
     let job = UploadJob::new(bucket, planned.item)
         .options(options)
-        .events(sink_for(id, out))
+        .events(sink.sink())
         .cancel(cancel.clone());
     let result = client.upload_file(job).await;
+    sink.finish(out).await;
     if let Ok(UploadOutcome::Uploaded { bytes, .. }) = result {
         out.emit(Event::Uploaded {
             id,
             bucket: bucket.to_owned(),
             key,
             size: bytes,
-        });
+        })
+        .await;
     }
 }
 
