@@ -285,23 +285,11 @@ impl Worker {
                 let Some(client) = self.client() else { return };
                 let out = self.out.clone();
                 tokio::spawn(async move {
-                    let results: Vec<_> = futures::stream::iter(keys)
-                        .map(|k| async { (client.delete(&bucket, &k).await, k) })
-                        .buffered(8)
-                        .collect()
-                        .await;
-                    let mut deleted = Vec::new();
-                    let mut errors = Vec::new();
-                    for (r, k) in results {
-                        match r {
-                            Ok(()) => deleted.push(k),
-                            Err(e) => errors.push(e.to_string()),
-                        }
-                    }
+                    let report = client.delete_many(&bucket, &keys).await;
                     out.emit(Event::Deleted {
                         bucket,
-                        deleted,
-                        errors,
+                        deleted: report.deleted,
+                        errors: report.failed.iter().map(|(_, e)| e.to_string()).collect(),
                     })
                     .await;
                 });
@@ -666,28 +654,22 @@ async fn plan_upload(
 ) {
     let planned = tokio::task::spawn_blocking(move || transfer::plan_upload(&paths, &prefix)).await;
     let Ok((items, errors)) = planned else { return };
+    // Unknown counts as free: such an upload is still sent with If-None-Match, so a key that
+    // does exist fails as taken rather than being replaced.
     let keys: Vec<String> = items.iter().map(|i| i.key.clone()).collect();
-    let exists: Vec<bool> = futures::stream::iter(keys)
-        .map(|key| {
-            let (client, bucket) = (client.clone(), bucket.clone());
-            async move {
-                client
-                    .head(&bucket, &key)
-                    .await
-                    .map(|h| h.is_some())
-                    .unwrap_or(false)
-            }
-        })
-        .buffered(16)
-        .collect()
-        .await;
+    let existing = client
+        .existing_keys(&bucket, keys)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::info!("could not check which keys exist: {e}");
+            Default::default()
+        });
     let uploads = items
         .into_iter()
-        .zip(exists)
-        .map(|(item, exists)| PlannedUpload {
+        .map(|item| PlannedUpload {
             id: ids.next(),
+            exists: existing.contains(&item.key),
             item,
-            exists,
         })
         .collect();
     out.emit(Event::UploadPlanned {
