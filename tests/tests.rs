@@ -745,6 +745,8 @@ mod ui;
 #[cfg(feature = "gui")]
 mod ui_connections;
 #[cfg(feature = "gui")]
+mod ui_credentials;
+#[cfg(feature = "gui")]
 mod ui_failures;
 #[cfg(feature = "gui")]
 mod ui_links;

@@ -19,6 +19,7 @@ use super::{
     AfterUpload, BackendConfig, Command, ConflictChoice, ConnectionTarget, Emitter, Event, Ids,
     LinkVia, PlannedUpload, TransferId, TransferProgress, TransferUpdate,
 };
+use crate::ErrorReport;
 use crate::relay::{self, Grant, Ledger, Methods, RelayOptions, RunningRelay, Scope, Secret};
 use crate::s3::{ConnectOptions, Connection, S3Client};
 use crate::transfer::{
@@ -59,7 +60,7 @@ pub(super) struct Worker {
 struct Probed {
     generation: u64,
     target: ConnectionTarget,
-    result: Result<ProbedClient, String>,
+    result: Result<ProbedClient, ErrorReport>,
 }
 
 struct ProbedClient {
@@ -181,8 +182,10 @@ impl Worker {
                         match page {
                             Ok(page) => current.emit(&out, Event::ListPage { request, page }).await,
                             Err(e) => {
-                                let error = e.to_string();
-                                let event = Event::ListFailed { request, error };
+                                let event = Event::ListFailed {
+                                    request,
+                                    error: (&e).into(),
+                                };
                                 return current.emit(&out, event).await;
                             }
                         }
@@ -420,6 +423,7 @@ impl Worker {
         let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
         let mut options = ConnectOptions {
             store_paths: self.config.store_paths.clone(),
+            aws_files: self.config.aws_files.clone(),
             ..Default::default()
         };
         match &target {
@@ -581,7 +585,14 @@ async fn probe(
 
 /// An error as the app shows it: the library's messages name CLI flags where the CLI can help;
 /// the app says what to do in the app instead.
-fn for_app(e: &crate::Error) -> String {
+fn for_app(e: &crate::Error) -> ErrorReport {
+    ErrorReport {
+        message: app_message(e),
+        ..e.into()
+    }
+}
+
+fn app_message(e: &crate::Error) -> String {
     match e {
         // What to do first: the chain's details can run to many lines.
         crate::Error::Credentials {
@@ -815,7 +826,8 @@ async fn upload_one(
         ConflictChoice::KeepBoth => {
             match free_key(client, bucket, &planned.item.key).await {
                 Ok(k) => planned.item.key = k,
-                Err(error) => {
+                Err(e) => {
+                    let error = ErrorReport::words(e);
                     sink.ended.lock().push(TransferUpdate::Failed { error });
                     return sink.finish(out).await;
                 }
