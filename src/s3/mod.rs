@@ -8,6 +8,7 @@
 mod connect;
 mod delete;
 mod errors;
+mod keys;
 mod listing;
 mod multipart;
 mod presign;
@@ -24,6 +25,7 @@ use aws_sdk_s3::operation::head_object::HeadObjectError;
 use parking_lot::Mutex;
 
 pub use connect::{ConnectOptions, Connection, static_client, static_client_with_timeouts};
+pub use delete::DeleteReport;
 pub(crate) use errors::sdk_error;
 pub use listing::{ListPage, ObjectEntry, RESERVED_PREFIX, is_reserved};
 pub use multipart::StoredPart;

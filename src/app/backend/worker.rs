@@ -33,7 +33,8 @@ pub(super) struct Worker {
     out: Emitter,
     client: Option<S3Client>,
     /// Kept for the app's lifetime once opened: links to the embedded store work while it runs.
-    local: Option<Connection>,
+    /// Opened by the first connect task that needs it; others wait for that one.
+    local: Arc<tokio::sync::OnceCell<Connection>>,
     listing: Option<tokio::task::JoinHandle<()>>,
     transfers: Arc<Mutex<HashMap<TransferId, CancellationToken>>>,
     /// Bounds the uploads and downloads running at once.
@@ -103,7 +104,7 @@ impl Worker {
             config,
             out,
             client: None,
-            local: None,
+            local: Arc::default(),
             listing: None,
             transfers: Arc::default(),
             slots: Arc::new(tokio::sync::Semaphore::new(4)),
@@ -181,8 +182,10 @@ impl Worker {
                         match page {
                             Ok(page) => current.emit(&out, Event::ListPage { request, page }).await,
                             Err(e) => {
-                                let error = (&e).into();
-                                let event = Event::ListFailed { request, error };
+                                let event = Event::ListFailed {
+                                    request,
+                                    error: (&e).into(),
+                                };
                                 return current.emit(&out, event).await;
                             }
                         }
@@ -285,23 +288,11 @@ impl Worker {
                 let Some(client) = self.client() else { return };
                 let out = self.out.clone();
                 tokio::spawn(async move {
-                    let results: Vec<_> = futures::stream::iter(keys)
-                        .map(|k| async { (client.delete(&bucket, &k).await, k) })
-                        .buffered(8)
-                        .collect()
-                        .await;
-                    let mut deleted = Vec::new();
-                    let mut errors = Vec::new();
-                    for (r, k) in results {
-                        match r {
-                            Ok(()) => deleted.push(k),
-                            Err(e) => errors.push(e.to_string()),
-                        }
-                    }
+                    let report = client.delete_many(&bucket, &keys).await;
                     out.emit(Event::Deleted {
                         bucket,
-                        deleted,
-                        errors,
+                        deleted: report.deleted,
+                        errors: report.failed.iter().map(|(_, e)| e.to_string()).collect(),
                     })
                     .await;
                 });
@@ -445,27 +436,7 @@ impl Worker {
                 options.profile = Some(c.profile.clone()).filter(|p| !p.is_empty());
             }
         }
-        // The embedded store is opened here, once and in order (two openings must not race);
-        // it is on this computer, so this is quick.
-        let local = if target == ConnectionTarget::Local {
-            if self.local.is_none() {
-                match options.connect().await {
-                    Ok(c) => self.local = Some(c),
-                    Err(e) => {
-                        return self
-                            .out
-                            .emit(Event::ConnectFailed {
-                                target,
-                                error: for_app(&e),
-                            })
-                            .await;
-                    }
-                }
-            }
-            self.local.as_ref().map(|c| c.client.clone())
-        } else {
-            None
-        };
+        let local = (target == ConnectionTarget::Local).then(|| self.local.clone());
         let answer = self.probed.0.clone();
         tokio::spawn(async move {
             let result = probe(&options, local).await.map_err(|e| for_app(&e));
@@ -500,7 +471,7 @@ impl Worker {
         };
         let local_store = self
             .local
-            .as_ref()
+            .get()
             .and_then(|c| c.local_store.as_ref())
             .filter(|_| target == ConnectionTarget::Local);
         self.client = Some(client.clone());
@@ -578,9 +549,16 @@ impl Worker {
 }
 
 /// Connects (or takes the embedded store's client) and checks the connection works.
-async fn probe(options: &ConnectOptions, local: Option<S3Client>) -> crate::Result<ProbedClient> {
+async fn probe(
+    options: &ConnectOptions,
+    local: Option<Arc<tokio::sync::OnceCell<Connection>>>,
+) -> crate::Result<ProbedClient> {
     let client = match local {
-        Some(c) => c,
+        Some(cell) => cell
+            .get_or_try_init(|| options.connect())
+            .await?
+            .client
+            .clone(),
         None => options.connect().await?.client,
     };
     // Asking for the credentials now turns "expired SSO session" into a message at once,
@@ -687,28 +665,22 @@ async fn plan_upload(
 ) {
     let planned = tokio::task::spawn_blocking(move || transfer::plan_upload(&paths, &prefix)).await;
     let Ok((items, errors)) = planned else { return };
+    // Unknown counts as free: such an upload is still sent with If-None-Match, so a key that
+    // does exist fails as taken rather than being replaced.
     let keys: Vec<String> = items.iter().map(|i| i.key.clone()).collect();
-    let exists: Vec<bool> = futures::stream::iter(keys)
-        .map(|key| {
-            let (client, bucket) = (client.clone(), bucket.clone());
-            async move {
-                client
-                    .head(&bucket, &key)
-                    .await
-                    .map(|h| h.is_some())
-                    .unwrap_or(false)
-            }
-        })
-        .buffered(16)
-        .collect()
-        .await;
+    let existing = client
+        .existing_keys(&bucket, keys)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::info!("could not check which keys exist: {e}");
+            Default::default()
+        });
     let uploads = items
         .into_iter()
-        .zip(exists)
-        .map(|(item, exists)| PlannedUpload {
+        .map(|item| PlannedUpload {
             id: ids.next(),
+            exists: existing.contains(&item.key),
             item,
-            exists,
         })
         .collect();
     out.emit(Event::UploadPlanned {
