@@ -330,7 +330,9 @@ impl Error {
     pub(crate) fn from_credentials_answer(target: &str, answer: S3Answer) -> Option<Error> {
         let problem = answer.credential_problem()?;
         let detail = match problem {
-            CredentialProblem::Rejected => format!("{target}: {}", answer.describe(false)),
+            CredentialProblem::Rejected if !target.is_empty() => {
+                format!("{target}: {}", answer.describe(false))
+            }
             _ => answer.describe(false),
         };
         Some(Error::Credentials {

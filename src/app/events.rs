@@ -32,7 +32,12 @@ impl S3ShareApp {
                 local_port,
             ),
             Event::ConnectFailed { target, error } => self.connect_failed(target, error),
-            Event::Buckets(b) => self.buckets_listed(b),
+            Event::Buckets(b) => {
+                if let Err(e) = &b {
+                    self.note_credentials_here(e);
+                }
+                self.buckets_listed(b.map_err(|e| e.message));
+            }
             Event::ListPage { request, page } if request == self.listing.request => {
                 let prefix = self
                     .place
@@ -69,7 +74,12 @@ impl S3ShareApp {
             } => self.deleted(bucket, deleted, errors),
             Event::FolderCreated { bucket, prefix } => self.folder_created(bucket, prefix),
             Event::FolderFailed(e) => self.toast_error(e),
-            Event::Links { request, result } => self.links_ready(ctx, request, result),
+            Event::Links { request, result } => {
+                if let Err(e) = &result {
+                    self.note_credentials_here(e);
+                }
+                self.links_ready(ctx, request, result.map_err(|e| e.message));
+            }
             Event::Preview { key, info, content } => self.preview_ready(ctx, key, info, content),
             Event::RelayStarted { url } => self.relay_started(url),
             Event::RelayStopped => self.relay_stopped(),

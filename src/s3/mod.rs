@@ -286,7 +286,9 @@ impl S3Client {
         let mut names = Vec::new();
         let mut pages = self.inner.sdk.list_buckets().into_paginator().send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| sdk_error("ListBuckets", "", &self.endpoint_label(), e))?;
+            let page = page.map_err(|e| {
+                sdk_error("ListBuckets", "the bucket list", &self.endpoint_label(), e)
+            })?;
             names.extend(
                 page.buckets()
                     .iter()

@@ -265,7 +265,7 @@ pub enum Event {
         error: ErrorReport,
     },
     /// Bucket names (or why they cannot be listed: the user can type one).
-    Buckets(Result<Vec<String>, String>),
+    Buckets(Result<Vec<String>, ErrorReport>),
     /// A page of a listing.
     ListPage {
         /// The [`Command::List`] it answers.
@@ -336,8 +336,9 @@ pub enum Event {
     Links {
         /// The [`Command::MakeLinks`] it answers.
         request: u64,
-        /// `(key, link)` per key, or why none could be made.
-        result: Result<Vec<(String, Link)>, String>,
+        /// `(key, link)` per key, or why none could be made (credentials that expired among
+        /// them).
+        result: Result<Vec<(String, Link)>, ErrorReport>,
     },
     /// A preview is ready.
     Preview {

@@ -160,7 +160,7 @@ impl Worker {
                 let (out, current) = (self.out.clone(), self.current());
                 tokio::spawn(async move {
                     let buckets = client.list_buckets().await;
-                    let event = Event::Buckets(buckets.map_err(|e| e.to_string()));
+                    let event = Event::Buckets(buckets.map_err(|e| ErrorReport::from(&e)));
                     current.emit(&out, event).await;
                 });
             }
@@ -342,7 +342,7 @@ impl Worker {
                                 return out
                                     .emit(Event::Links {
                                         request,
-                                        result: Err(e.to_string()),
+                                        result: Err((&e).into()),
                                     })
                                     .await;
                             }
@@ -389,7 +389,8 @@ impl Worker {
                 tokio::spawn(async move {
                     let result = copy_again(client, running, secret_path, &bucket, &id)
                         .await
-                        .map(|link| vec![(id, link)]);
+                        .map(|link| vec![(id, link)])
+                        .map_err(ErrorReport::words);
                     out.emit(Event::Links { request, result }).await;
                 });
             }
@@ -487,7 +488,7 @@ impl Worker {
             })
             .await;
         self.out
-            .emit(Event::Buckets(buckets.map_err(|e| e.to_string())))
+            .emit(Event::Buckets(buckets.map_err(|e| ErrorReport::from(&e))))
             .await;
         // The relay serves the connection in use: started again for the new one.
         if self.relay_wanted.is_some() {
