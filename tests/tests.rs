@@ -736,4 +736,5 @@ mod ui_failures;
 mod ui_links;
 #[cfg(feature = "gui")]
 mod ui_relay;
+mod upload_checksums;
 mod upload_safety;
