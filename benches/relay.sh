@@ -6,9 +6,12 @@
 #   BENCH_SECONDS=4 benches/relay.sh
 #   S3SHARE=/path/to/s3share benches/relay.sh
 #
-# The relay runs on the embedded store (signing needs no network: the store is only named in
-# the Location, wrk does not follow it). Each relay request checks the token's HMAC, decodes and
-# scope-checks the path, checks Host and signs a fresh SigV4 URL. Installs wrk and nginx (apt).
+# The relay signs for the embedded store, reached as a custom endpoint (`--endpoint-url` with
+# the store's own keys): a relay on the embedded connection itself streams bytes instead of
+# redirecting, and that is not what is measured here. Signing needs no network (the store is
+# only named in the Location; wrk does not follow it). Each relay request checks the token's
+# HMAC, decodes and scope-checks the path, checks Host and signs a fresh SigV4 URL. Installs wrk
+# and nginx (apt).
 set -euo pipefail
 
 case "${S3SHARE:-}" in ""|/*) ;; */*) S3SHARE=$PWD/$S3SHARE ;; esac
@@ -40,22 +43,29 @@ cleanup() {
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 export S3SHARE_HOME=$WORK/home HOME=$WORK AWS_EC2_METADATA_DISABLED=true
-unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_PROFILE AWS_ENDPOINT_URL RUST_LOG
+unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE AWS_ENDPOINT_URL RUST_LOG
 
 # ---------- the relay ----------
 echo "shared through the relay" > "$WORK/report.txt"
 "$S3SHARE" put "$WORK/report.txt" s3://s3share/bench/ >/dev/null 2>&1
+"$S3SHARE" store 2>"$WORK/store.log" &
+PIDS+=($!)
+STATE=$(find "$S3SHARE_HOME" -name local-store.json | head -n 1)
+field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$STATE" "$1"; }
+ENDPOINT=http://127.0.0.1:$(field port)
+export AWS_ACCESS_KEY_ID=$(field access_key) AWS_SECRET_ACCESS_KEY=$(field secret_key) AWS_REGION=us-east-1
+for _ in $(seq 100); do curl -s -o /dev/null "$ENDPOINT/" && break; sleep 0.1; done
 RELAY_PORT=$(free_port)
 # Access log off here (RUST_LOG=warn); the second relay below keeps `serve`'s default access
 # log, written to a file (a terminal would measure the terminal).
-RUST_LOG=warn "$S3SHARE" serve --listen "127.0.0.1:$RELAY_PORT" 2>"$WORK/serve.log" &
+RUST_LOG=warn "$S3SHARE" serve --endpoint-url "$ENDPOINT" --listen "127.0.0.1:$RELAY_PORT" 2>"$WORK/serve.log" &
 RELAY_PID=$!
 PIDS+=($!)
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$RELAY_PORT/" && break; sleep 0.1; done
-LINK=$("$S3SHARE" link --relay --expires 30d s3://s3share/bench/report.txt 2>/dev/null)
+LINK=$("$S3SHARE" link --endpoint-url "$ENDPOINT" --relay --expires 30d s3://s3share/bench/report.txt 2>/dev/null)
 [ "$(curl -s -L "$LINK")" = "shared through the relay" ] || { log "the relay link does not download"; cat "$WORK/serve.log" >&2; exit 1; }
 LOGGED_PORT=$(free_port)
-"$S3SHARE" serve --listen "127.0.0.1:$LOGGED_PORT" 2>"$WORK/access.log" &
+"$S3SHARE" serve --endpoint-url "$ENDPOINT" --listen "127.0.0.1:$LOGGED_PORT" 2>"$WORK/access.log" &
 LOGGED_PID=$!
 PIDS+=($!)
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$LOGGED_PORT/" && break; sleep 0.1; done

@@ -22,25 +22,28 @@ pub enum Error {
         /// The file that is not uploaded.
         second: PathBuf,
     },
-    /// No usable credentials.
+    /// Credentials that are missing, expired, refused by the server or that could not be
+    /// fetched: the user fixes these by signing in again or choosing other credentials, so
+    /// faces can offer that (see [`Error::credential_problem`]).
+    #[error("{}", credentials_message(*problem, detail))]
+    Credentials {
+        /// What is wrong with them.
+        problem: CredentialProblem,
+        /// What was found out, in words (the provider's or the server's message).
+        detail: String,
+        /// The server's answer, when the server refused them.
+        answer: Option<Box<S3Answer>>,
+    },
+    /// The server refused the request: the credentials are fine but lack the permission.
     #[error(
-        "no AWS credentials found ({0}); set AWS_PROFILE or run `aws configure`/`aws sso login`, or use --local for the embedded store"
-    )]
-    NoCredentials(String),
-    /// The credentials were found but have expired.
-    #[error(
-        "the AWS credentials have expired ({0}); refresh them (e.g. `aws sso login`) and retry"
-    )]
-    ExpiredCredentials(String),
-    /// The server refused the request.
-    #[error(
-        "access denied to {target}: {message}; check the bucket policy or the credentials' permissions"
+        "access denied to {target}: {}; check the bucket policy or the credentials' permissions",
+        answer.describe(false)
     )]
     AccessDenied {
         /// The bucket or key.
         target: String,
-        /// The server's message.
-        message: String,
+        /// The server's answer.
+        answer: Box<S3Answer>,
     },
     /// The bucket does not exist.
     #[error("bucket {0:?} does not exist (or is not visible to these credentials)")]
@@ -102,16 +105,26 @@ pub enum Error {
         /// The `s3://` destination.
         target: String,
     },
-    /// Any other error answered by S3.
+    /// Any other error answered by S3 to an SDK call.
+    #[error("S3 {operation} failed: {answer}")]
+    Service {
+        /// What was being done, and on what.
+        operation: String,
+        /// The server's answer.
+        answer: Box<S3Answer>,
+    },
+    /// An S3 request that failed without an answer to quote: the server's answer was not what
+    /// S3 sends, or the failure happened around the request (a retry budget spent, an abort
+    /// that failed).
     #[error("S3 {operation} failed: {message}")]
     S3 {
         /// What was being done.
         operation: String,
-        /// The error code and message, with the request id when there is one.
+        /// What went wrong.
         message: String,
     },
     /// A presigned request got an error status back.
-    #[error("{operation} of s3://{bucket}/{key} failed: HTTP {status}: {message}")]
+    #[error("{operation} of s3://{bucket}/{key} failed: {answer}")]
     Http {
         /// What was being done.
         operation: &'static str,
@@ -119,10 +132,8 @@ pub enum Error {
         bucket: String,
         /// Key.
         key: String,
-        /// Status code.
-        status: u16,
-        /// Error code and message from the body, when S3 sent one.
-        message: String,
+        /// The server's answer (its status is always there).
+        answer: Box<S3Answer>,
     },
     /// A local file or folder could not be read or written.
     #[error("{what} {}: {source}", path.display())]
@@ -169,9 +180,219 @@ pub enum Error {
     /// The embedded store failed.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
-    /// A configuration problem (bad endpoint URL, bad option).
+    /// A local file whose name cannot become a key.
+    #[error("{} {why}", path.display())]
+    UnusableName {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with its name, and what to do.
+        why: &'static str,
+    },
+    /// A background task (hashing a file, a worker) panicked or was stopped.
+    #[error("{task} task failed: {detail}")]
+    TaskFailed {
+        /// What the task did ("hashing").
+        task: &'static str,
+        /// The join error.
+        detail: String,
+    },
+    /// A socket that could not be opened or read (the relay's listener).
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        /// The address asked for.
+        address: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// An object s3share keeps in the bucket (a link record, the revocation list) that cannot
+    /// be read back.
+    #[error("{0}")]
+    Damaged(String),
+    /// What the relay cannot do: it is off, or the key is one it refuses to serve.
+    #[error("{0}")]
+    Relay(String),
+    /// Something s3share itself got wrong (a request it built badly): not the user's doing.
+    #[error("{0} (this is a bug in s3share; please report it)")]
+    Bug(String),
+    /// A configuration problem (bad endpoint URL, bad option, bad relay secret).
     #[error("{0}")]
     Config(String),
+}
+
+/// What is wrong with the credentials, as a face needs to know it to offer the way out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialProblem {
+    /// None were found (no profile, no environment variables, an unknown profile).
+    Missing,
+    /// They have expired (a session or SSO sign-in that ended).
+    Expired,
+    /// The server does not accept them: an unknown access key or a wrong secret key.
+    Rejected,
+    /// The provider could not produce them (an SSO session that needs signing in again, a
+    /// credential process that failed, a provider that timed out).
+    Unavailable,
+}
+
+fn credentials_message(problem: CredentialProblem, detail: &str) -> String {
+    match problem {
+        CredentialProblem::Missing => format!(
+            "no AWS credentials found ({detail}); set AWS_PROFILE or run `aws configure`/`aws sso login`, or use --local for the embedded store"
+        ),
+        CredentialProblem::Expired => format!(
+            "the AWS credentials have expired ({detail}); refresh them (e.g. `aws sso login`) and retry"
+        ),
+        CredentialProblem::Rejected => format!(
+            "access denied: the server does not accept these AWS credentials ({detail}); check the access key and secret key, or sign in again"
+        ),
+        CredentialProblem::Unavailable => format!(
+            "cannot get AWS credentials ({detail}); sign in again (e.g. `aws sso login`) or check the profile, then retry"
+        ),
+    }
+}
+
+/// What an S3 server answered to a request it refused: the facts a support request needs
+/// (what mountpoint-s3 keeps as its error metadata).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct S3Answer {
+    /// The HTTP status (absent for one key's failure inside a DeleteObjects answer).
+    pub status: Option<u16>,
+    /// S3's error code (`NoSuchKey`, `SignatureDoesNotMatch`...), when the body had one.
+    pub code: Option<String>,
+    /// S3's error message, when the body had one.
+    pub message: Option<String>,
+    /// The request id (`x-amz-request-id`), which the provider's support asks for.
+    pub request_id: Option<String>,
+    /// The extended request id (`x-amz-id-2`, AWS's host id).
+    pub host_id: Option<String>,
+}
+
+impl S3Answer {
+    /// The answer in words: the status (when `with_status`), code, message and request id.
+    pub fn describe(&self, with_status: bool) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        if let Some(status) = self.status.filter(|_| with_status || self.code.is_none()) {
+            parts.push(format!("HTTP {status}"));
+        }
+        if let Some(code) = &self.code {
+            parts.push(code.clone());
+        }
+        match &self.message {
+            Some(m) if !m.is_empty() && Some(m) != self.code.as_ref() => parts.push(m.clone()),
+            _ if self.code.is_none() => parts.push(
+                self.status
+                    .and_then(|s| http::StatusCode::from_u16(s).ok())
+                    .and_then(|s| s.canonical_reason())
+                    .unwrap_or("error")
+                    .to_owned(),
+            ),
+            _ => {}
+        }
+        let mut text = parts.join(": ");
+        if let Some(id) = &self.request_id {
+            text.push_str(&format!(" (request id {id})"));
+        }
+        text
+    }
+
+    /// Whether the answer says the credentials themselves are the problem, and which.
+    pub(crate) fn credential_problem(&self) -> Option<CredentialProblem> {
+        match self.code.as_deref()? {
+            // RequestExpired (a signature too old) was always told as expired credentials.
+            "ExpiredToken" | "TokenRefreshRequired" | "RequestExpired" => {
+                Some(CredentialProblem::Expired)
+            }
+            "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "InvalidToken" => {
+                Some(CredentialProblem::Rejected)
+            }
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for S3Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe(true))
+    }
+}
+
+impl Error {
+    /// The credentials error for `answer`, when the answer is about the credentials.
+    pub(crate) fn from_credentials_answer(target: &str, answer: S3Answer) -> Option<Error> {
+        let problem = answer.credential_problem()?;
+        let detail = match problem {
+            CredentialProblem::Rejected => format!("{target}: {}", answer.describe(false)),
+            _ => answer.describe(false),
+        };
+        Some(Error::Credentials {
+            problem,
+            detail,
+            answer: Some(Box::new(answer)),
+        })
+    }
+
+    /// What is wrong with the credentials, when that is what failed: faces offer to sign in
+    /// again or to pick another connection.
+    pub fn credential_problem(&self) -> Option<CredentialProblem> {
+        match self {
+            Error::Credentials { problem, .. } => Some(*problem),
+            _ => None,
+        }
+    }
+
+    /// The server's answer, when the error is one.
+    pub fn s3_answer(&self) -> Option<&S3Answer> {
+        match self {
+            Error::Credentials { answer, .. } => answer.as_deref(),
+            Error::AccessDenied { answer, .. }
+            | Error::Service { answer, .. }
+            | Error::Http { answer, .. } => Some(answer),
+            _ => None,
+        }
+    }
+
+    /// The request id of the server's answer, when there is one.
+    pub fn request_id(&self) -> Option<&str> {
+        self.s3_answer()?.request_id.as_deref()
+    }
+}
+
+/// What a face keeps of an [`Error`] once it has happened (a transfer's event, a failed row):
+/// its words and the facts to act on. Cloneable, unlike [`Error`], which holds I/O errors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorReport {
+    /// The error's message, for the user.
+    pub message: String,
+    /// What is wrong with the credentials, when that is what failed.
+    pub credentials: Option<CredentialProblem>,
+    /// The server's answer, when the server refused the request.
+    pub answer: Option<S3Answer>,
+}
+
+impl From<&Error> for ErrorReport {
+    fn from(e: &Error) -> Self {
+        ErrorReport {
+            message: e.to_string(),
+            credentials: e.credential_problem(),
+            answer: e.s3_answer().cloned(),
+        }
+    }
+}
+
+impl ErrorReport {
+    /// A report of a failure that is words only (no [`Error`] behind it).
+    pub fn words(message: impl Into<String>) -> Self {
+        ErrorReport {
+            message: message.into(),
+            credentials: None,
+            answer: None,
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
 }
 
 /// Shorthand for the library's results.

@@ -235,14 +235,7 @@ async fn ctrl_c_during_get_removes_the_partial_file() {
     };
     let r = s
         .client
-        .upload_file(
-            &s.bucket,
-            &item,
-            0,
-            &Default::default(),
-            s3share::transfer::no_events(),
-            &Default::default(),
-        )
+        .upload_file(s3share::transfer::UploadJob::new(&s.bucket, item.clone()))
         .await;
     assert!(r.is_ok(), "{r:?}");
     let proxy = Proxy::start(

@@ -345,23 +345,35 @@ async fn delete_many_in_batches(s: &TestServer) {
             s.client.create_folder(&s.bucket, k).await.unwrap();
         })
         .await;
-    let failed = s.client.delete_many(&s.bucket, &keys).await;
+    let failed = s.client.delete_many(&s.bucket, &keys).await.failed;
     assert!(failed.is_empty(), "{failed:?}");
     assert!(self::keys(s).await.is_empty());
 }
 
-/// A refused DeleteObjects names every key it carried, as access denied, and deletes nothing.
+/// A refused DeleteObjects names every key it carried, as refused credentials (the secret is
+/// wrong), and deletes nothing.
 async fn delete_many_reports_every_key_that_failed(s: &TestServer) {
     put_keys(s, &["a", "b"]).await;
     let creds = aws_credential_types::Credentials::new(&s.access_key, "wrong", None, None, "test");
     let wrong = s3share::s3::static_client(&s.endpoint, "us-east-1", creds, true).unwrap();
     let failed = wrong
         .delete_many(&s.bucket, &["a".to_owned(), "b".to_owned()])
-        .await;
+        .await
+        .failed;
     let names: Vec<&str> = failed.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(names, ["a", "b"]);
     for (_, e) in &failed {
-        assert!(matches!(e, s3share::Error::AccessDenied { .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                s3share::Error::Credentials {
+                    problem: s3share::CredentialProblem::Rejected,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains("access denied"), "{e}");
     }
     assert_eq!(keys(s).await, ["a", "b"]);
 }

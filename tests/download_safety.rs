@@ -31,7 +31,10 @@ async fn download_many(
         .download_many(
             &s.bucket,
             items,
-            overwrite,
+            &s3share::transfer::DownloadOptions {
+                overwrite,
+                resume: None,
+            },
             no_events(),
             &CancellationToken::new(),
         )
@@ -421,15 +424,11 @@ async fn a_server_that_stops_sending_fails_the_download_in_bounded_time() {
     let started = Instant::now();
     let result = tokio::time::timeout(
         Duration::from_secs(15),
-        client.download_file(
+        client.download_file(s3share::transfer::DownloadJob::file(
             &s.bucket,
             "stall.bin",
             &target,
-            false,
-            0,
-            no_events(),
-            &CancellationToken::new(),
-        ),
+        )),
     )
     .await
     .expect("the download still hangs after 15 s on a server that stopped sending");

@@ -7,7 +7,6 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use s3share::s3::ConnectOptions;
 use s3share::transfer::{self, TransferEvent, UploadItem, UploadOptions};
-use tokio_util::sync::CancellationToken;
 
 use crate::support::{random_file, store_paths};
 
@@ -129,12 +128,9 @@ async fn an_upload_to_a_server_that_dies_fails_clearly() {
     let started = std::time::Instant::now();
     let r = client
         .upload_file(
-            "s3share",
-            &item,
-            0,
-            &options,
-            sink,
-            &CancellationToken::new(),
+            s3share::transfer::UploadJob::new("s3share", item.clone())
+                .options(options.clone())
+                .events(sink),
         )
         .await;
     let err = r.expect_err("the upload cannot succeed").to_string();
@@ -371,12 +367,7 @@ async fn store_files_and_folders_are_private_to_the_user() {
     };
     let r = client
         .upload_file(
-            "s3share",
-            &item,
-            0,
-            &options,
-            transfer::no_events(),
-            &CancellationToken::new(),
+            s3share::transfer::UploadJob::new("s3share", item.clone()).options(options.clone()),
         )
         .await
         .unwrap();

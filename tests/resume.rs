@@ -434,12 +434,7 @@ async fn store_file(s: &TestServer, file: &Path, key: &str) {
     let r = s
         .client
         .upload_file(
-            &s.bucket,
-            &item,
-            0,
-            &options,
-            s3share::transfer::no_events(),
-            &Default::default(),
+            s3share::transfer::UploadJob::new(&s.bucket, item.clone()).options(options.clone()),
         )
         .await;
     assert!(r.is_ok(), "{}: {r:?}", s.name);
@@ -579,7 +574,7 @@ on_both_servers!(a_killed_get_resumes, a_changed_object_restarts_its_download);
 /// network gone, say): the error says it can be resumed, the library lists it for the app
 /// ([`ResumeStore::pending_uploads`]), and uploading the item again sends only what is missing.
 async fn an_upload_that_could_not_be_aborted_is_listed_and_resumed(s: &TestServer) {
-    use s3share::transfer::{ResumeStore, UploadOptions, no_events};
+    use s3share::transfer::{ResumeStore, UploadOptions};
     let dir = scratch();
     let file = dir.path().join("f.bin");
     patterned_file(&file, 40 * MIB, 7);
@@ -610,9 +605,10 @@ async fn an_upload_that_could_not_be_aborted_is_listed_and_resumed(s: &TestServe
         resume: Some(store.clone()),
         ..Default::default()
     };
-    let cancel = Default::default();
     let r = client
-        .upload_file(&s.bucket, &item, 0, &options, no_events(), &cancel)
+        .upload_file(
+            s3share::transfer::UploadJob::new(&s.bucket, item.clone()).options(options.clone()),
+        )
         .await;
     let e = r.unwrap_err().to_string();
     assert!(e.contains("run the same upload again"), "{}: {e}", s.name);
@@ -627,12 +623,8 @@ async fn an_upload_that_could_not_be_aborted_is_listed_and_resumed(s: &TestServe
     let seen = proxy.seen().len();
     let r = client
         .upload_file(
-            &s.bucket,
-            &pending[0].item(),
-            0,
-            &options,
-            no_events(),
-            &cancel,
+            s3share::transfer::UploadJob::new(&s.bucket, pending[0].item())
+                .options(options.clone()),
         )
         .await;
     assert!(r.is_ok(), "{}: {r:?}", s.name);
@@ -655,7 +647,7 @@ async fn an_upload_that_could_not_be_aborted_is_listed_and_resumed(s: &TestServe
 
 /// The app's "Discard": the interrupted upload is aborted on the server and forgotten.
 async fn a_pending_upload_can_be_discarded(s: &TestServer) {
-    use s3share::transfer::{ResumeStore, UploadOptions, no_events};
+    use s3share::transfer::{ResumeStore, UploadOptions};
     let dir = scratch();
     let file = dir.path().join("f.bin");
     patterned_file(&file, 40 * MIB, 8);
@@ -679,12 +671,7 @@ async fn a_pending_upload_can_be_discarded(s: &TestServer) {
     };
     let r = client
         .upload_file(
-            &s.bucket,
-            &item,
-            0,
-            &options,
-            no_events(),
-            &Default::default(),
+            s3share::transfer::UploadJob::new(&s.bucket, item.clone()).options(options.clone()),
         )
         .await;
     assert!(r.is_err());

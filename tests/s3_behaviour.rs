@@ -163,12 +163,9 @@ async fn uploads_retry_after_server_errors() {
     let cancel = tokio_util::sync::CancellationToken::new();
     let r = client
         .upload_file(
-            "b",
-            &item,
-            0,
-            &options,
-            s3share::transfer::no_events(),
-            &cancel,
+            s3share::transfer::UploadJob::new("b", item.clone())
+                .options(options.clone())
+                .cancel(cancel.clone()),
         )
         .await;
     assert!(r.is_ok(), "{r:?}");

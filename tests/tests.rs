@@ -63,9 +63,8 @@ async fn upload(s: &TestServer, items: &[UploadItem]) -> Vec<s3share::Result<Upl
 
 /// Downloads `key` to `path` (never overwriting), no events, no cancellation.
 async fn download(s: &TestServer, key: &str, path: &std::path::Path) -> s3share::Result<u64> {
-    let cancel = CancellationToken::new();
     s.client
-        .download_file(&s.bucket, key, path, false, 0, no_events(), &cancel)
+        .download_file(s3share::transfer::DownloadJob::file(&s.bucket, key, path))
         .await
 }
 
@@ -276,7 +275,11 @@ async fn multipart_upload_matches_byte_for_byte(s: &TestServer) {
     let it = item(path.clone(), "videos/big file.bin");
     let r = s
         .client
-        .upload_file(&s.bucket, &it, 0, &options, sink, &CancellationToken::new())
+        .upload_file(
+            s3share::transfer::UploadJob::new(&s.bucket, it.clone())
+                .options(options.clone())
+                .events(sink),
+        )
         .await;
     assert_eq!(
         r.unwrap(),
@@ -352,7 +355,12 @@ async fn cancel_leaves_no_multipart_upload(s: &TestServer) {
     };
     let r = s
         .client
-        .upload_file(&s.bucket, &it, 0, &options, sink, &cancel)
+        .upload_file(
+            s3share::transfer::UploadJob::new(&s.bucket, it.clone())
+                .options(options.clone())
+                .events(sink)
+                .cancel(cancel.clone()),
+        )
         .await;
     assert!(matches!(r, Err(Error::Cancelled)), "{r:?}");
     assert!(
@@ -460,12 +468,7 @@ async fn conflicts_are_never_silent(s: &TestServer) {
             };
             client
                 .upload_file(
-                    &bucket,
-                    &it,
-                    0,
-                    &options,
-                    no_events(),
-                    &CancellationToken::new(),
+                    s3share::transfer::UploadJob::new(&bucket, it.clone()).options(options.clone()),
                 )
                 .await
         }
@@ -583,7 +586,16 @@ async fn honest_expiry_with_temporary_credentials(s: &TestServer) {
     let r = expired
         .link_get(&s.bucket, "any", Duration::from_secs(60), None)
         .await;
-    assert!(matches!(r, Err(Error::ExpiredCredentials(_))), "{r:?}");
+    assert!(
+        matches!(
+            r,
+            Err(Error::Credentials {
+                problem: s3share::CredentialProblem::Expired,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
 }
 
 async fn downloads_stay_in_their_folder(s: &TestServer) {
@@ -619,7 +631,7 @@ async fn downloads_stay_in_their_folder(s: &TestServer) {
         .download_many(
             &s.bucket,
             &items,
-            false,
+            &Default::default(),
             no_events(),
             &CancellationToken::new(),
         )
@@ -719,6 +731,8 @@ mod cli_interrupts;
 mod cli_safety;
 mod download_safety;
 mod embedded_store;
+mod errors;
+mod one_library;
 mod presign;
 mod relay;
 mod relay_hardening;
@@ -731,10 +745,14 @@ mod ui;
 #[cfg(feature = "gui")]
 mod ui_connections;
 #[cfg(feature = "gui")]
+mod ui_credentials;
+#[cfg(feature = "gui")]
 mod ui_failures;
 #[cfg(feature = "gui")]
 mod ui_links;
 #[cfg(feature = "gui")]
 mod ui_relay;
+#[cfg(feature = "gui")]
+mod ui_worker;
 mod upload_checksums;
 mod upload_safety;

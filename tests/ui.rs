@@ -81,6 +81,7 @@ impl Fixture {
         let handle = self.runtime.handle().clone();
         let config = BackendConfig {
             store_paths: Some(store_paths(self.dir.path())),
+            aws_files: None,
         };
         let clipboard = self.clipboard.clone();
         Harness::builder()
@@ -479,14 +480,9 @@ fn closing_the_window_while_transfers_run_asks_then_cleans_up() {
         size: 96 << 20,
     };
     let client = f.store.client.clone();
-    let stored = f.runtime.block_on(client.upload_file(
-        "s3share",
-        &item,
-        0,
-        &Default::default(),
-        s3share::transfer::no_events(),
-        &tokio_util::sync::CancellationToken::new(),
-    ));
+    let stored = f
+        .runtime
+        .block_on(client.upload_file(s3share::transfer::UploadJob::new("s3share", item.clone())));
     assert!(stored.is_ok(), "{stored:?}");
 
     let mut h = f.harness();

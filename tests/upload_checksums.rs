@@ -5,9 +5,8 @@
 
 use std::path::Path;
 
-use s3share::s3::Timeouts;
-use s3share::transfer::{OnConflict, UploadItem, UploadOptions, no_events};
-use tokio_util::sync::CancellationToken;
+use s3share::s3::{S3Client, Timeouts};
+use s3share::transfer::{OnConflict, UploadItem, UploadJob, UploadOptions, UploadOutcome};
 
 use crate::support::proxy::{Fault, Kind, Proxy};
 use crate::support::{TestServer, random_file, stored};
@@ -37,6 +36,17 @@ fn options(on_conflict: OnConflict, parts: bool) -> UploadOptions {
     }
 }
 
+async fn upload(
+    client: &S3Client,
+    bucket: &str,
+    it: &UploadItem,
+    options: &UploadOptions,
+) -> s3share::Result<UploadOutcome> {
+    client
+        .upload_file(UploadJob::new(bucket, it.clone()).options(options.clone()))
+        .await
+}
+
 async fn assert_nothing_left(s: &TestServer, key: &str) {
     assert!(
         s.client.head(&s.bucket, key).await.unwrap().is_none(),
@@ -53,30 +63,12 @@ async fn corrupted_single_put_is_refused_and_the_old_object_kept(s: &TestServer)
     let dir = tempfile::tempdir().unwrap();
     let old = random_file(dir.path(), "old", MIB, 71);
     let new = random_file(dir.path(), "new", MIB, 72);
-    let cancel = CancellationToken::new();
     let overwrite = options(OnConflict::Overwrite, false);
-    client
-        .upload_file(
-            &s.bucket,
-            &item(&old, "kept.bin"),
-            0,
-            &overwrite,
-            no_events(),
-            &cancel,
-        )
+    upload(&client, &s.bucket, &item(&old, "kept.bin"), &overwrite)
         .await
         .unwrap();
     proxy.fault(Kind::PutObject, Fault::CorruptBody { at: 1000 }, 1);
-    let r = client
-        .upload_file(
-            &s.bucket,
-            &item(&new, "kept.bin"),
-            0,
-            &overwrite,
-            no_events(),
-            &cancel,
-        )
-        .await;
+    let r = upload(&client, &s.bucket, &item(&new, "kept.bin"), &overwrite).await;
     assert!(
         r.is_err(),
         "{}: a corrupted body was accepted: {r:?}",
@@ -105,16 +97,13 @@ async fn a_corrupted_part_is_refused(s: &TestServer) {
     let dir = tempfile::tempdir().unwrap();
     let path = random_file(dir.path(), "f", 11 * MIB, 73);
     proxy.fault(Kind::UploadPart, Fault::CorruptBody { at: 12_345 }, 1);
-    let r = client
-        .upload_file(
-            &s.bucket,
-            &item(&path, "corrupt-part.bin"),
-            0,
-            &options(OnConflict::Fail, true),
-            no_events(),
-            &CancellationToken::new(),
-        )
-        .await;
+    let r = upload(
+        &client,
+        &s.bucket,
+        &item(&path, "corrupt-part.bin"),
+        &options(OnConflict::Fail, true),
+    )
+    .await;
     assert!(
         r.is_err(),
         "{}: a corrupted part was accepted: {r:?}",
@@ -137,19 +126,9 @@ async fn a_server_that_ignores_the_checksum_gets_content_md5(s: &TestServer) {
         Fault::SetResponseHeader("x-amz-checksum-crc32c", None),
         1,
     );
-    let cancel = CancellationToken::new();
     let create = options(OnConflict::Fail, false);
     for (path, key) in [(&a, "ignored-a.bin"), (&b, "ignored-b.bin")] {
-        let r = client
-            .upload_file(
-                &s.bucket,
-                &item(path, key),
-                0,
-                &create,
-                no_events(),
-                &cancel,
-            )
-            .await;
+        let r = upload(&client, &s.bucket, &item(path, key), &create).await;
         assert!(r.is_ok(), "{}: {key}: {r:?}", s.name);
         assert_eq!(
             stored(s, key).await.as_deref(),
@@ -176,16 +155,13 @@ async fn a_part_answered_with_another_checksum_fails_the_upload(s: &TestServer) 
         Fault::SetResponseHeader("x-amz-checksum-crc32c", Some("AAAAAA==".into())),
         1,
     );
-    let r = client
-        .upload_file(
-            &s.bucket,
-            &item(&path, "other-crc.bin"),
-            0,
-            &options(OnConflict::Fail, true),
-            no_events(),
-            &CancellationToken::new(),
-        )
-        .await;
+    let r = upload(
+        &client,
+        &s.bucket,
+        &item(&path, "other-crc.bin"),
+        &options(OnConflict::Fail, true),
+    )
+    .await;
     let message = r
         .as_ref()
         .err()

@@ -12,7 +12,6 @@ use s3share::transfer::{
     EventSink, OnConflict, TransferEvent, UploadItem, UploadOptions, UploadOutcome, no_events,
 };
 use tokio::sync::Barrier;
-use tokio_util::sync::CancellationToken;
 
 use crate::support::proxy::{Fault, Kind, Proxy, black_hole};
 use crate::support::{TestServer, quick_timeouts, random_file, stored};
@@ -55,7 +54,11 @@ async fn upload(
     sink: EventSink,
 ) -> s3share::Result<UploadOutcome> {
     client
-        .upload_file(bucket, it, 0, options, sink, &CancellationToken::new())
+        .upload_file(
+            s3share::transfer::UploadJob::new(bucket, it.clone())
+                .options(options.clone())
+                .events(sink),
+        )
         .await
 }
 

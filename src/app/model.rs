@@ -1,12 +1,12 @@
 //! The app's state, apart from any drawing: what is listed, how it is sorted and filtered,
 //! what is selected, where navigation goes back to, and how each transfer is doing.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::{Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use super::backend::TransferId;
+use super::backend::{TransferId, TransferProgress};
 use crate::s3::{ListPage, ObjectEntry};
 
 /// One row of the file table.
@@ -125,6 +125,9 @@ impl Place {
 pub struct Listing {
     /// Every entry received so far, unsorted.
     entries: Vec<Entry>,
+    /// Where each key is in `entries`: a finished upload or a deleted key finds its row
+    /// without a scan (10,000 of them must not cost 10,000 scans).
+    index: HashMap<String, usize>,
     /// Indices into `entries`: filtered and sorted, what the table shows.
     visible: Vec<usize>,
     /// Keys of the selected entries.
@@ -194,6 +197,7 @@ impl Listing {
         self.error = Some(error);
         if let Some((entries, at)) = self.last_good.take() {
             self.entries = entries;
+            self.reindex();
             self.listed_at = at;
             self.refresh();
         }
@@ -207,6 +211,7 @@ impl Listing {
         self.shown = None;
         self.last_good = None;
         self.entries.clear();
+        self.index.clear();
         self.visible.clear();
         self.selected.clear();
         self.anchor = None;
@@ -227,6 +232,9 @@ impl Listing {
                 .filter(|o| o.key != prefix)
                 .map(|o| Entry::file(prefix, o)),
         );
+        for (i, e) in self.entries.iter().enumerate().skip(start) {
+            self.index.insert(e.key.clone(), i);
+        }
         let needle = self.filter.to_lowercase();
         let mut fresh: Vec<usize> = (start..self.entries.len())
             .filter(|&i| self.entries[i].lower.contains(&needle))
@@ -248,14 +256,27 @@ impl Listing {
         self.visible = merged;
     }
 
-    /// Adds or replaces one entry (a finished upload, a new folder).
+    /// Adds or replaces one entry (a finished upload, a new folder): found by key and put in
+    /// place by binary search, never a scan or a full sort.
     pub fn upsert(&mut self, entry: Entry) {
-        if let Some(e) = self.entries.iter_mut().find(|e| e.key == entry.key) {
-            *e = entry;
-            return self.refresh();
-        }
-        self.entries.push(entry);
-        let i = self.entries.len() - 1;
+        let i = match self.index.get(&entry.key) {
+            Some(&i) if self.entries[i] == entry => {
+                // A folder row made again by each file uploaded into it: nothing changes.
+                return;
+            }
+            Some(&i) => {
+                if let Some(at) = self.visible_position(i) {
+                    self.visible.remove(at);
+                }
+                self.entries[i] = entry;
+                i
+            }
+            None => {
+                self.index.insert(entry.key.clone(), self.entries.len());
+                self.entries.push(entry);
+                self.entries.len() - 1
+            }
+        };
         if self.entries[i].lower.contains(&self.filter.to_lowercase()) {
             let at = self
                 .visible
@@ -264,13 +285,54 @@ impl Listing {
         }
     }
 
-    /// Removes entries by key.
+    /// Where entry `i` is among the rows shown: a binary search to the rows that sort equal to
+    /// it, then a look among those.
+    fn visible_position(&self, i: usize) -> Option<usize> {
+        let from = self
+            .visible
+            .partition_point(|&v| self.compare(v, i) == std::cmp::Ordering::Less);
+        self.visible[from..]
+            .iter()
+            .take_while(|&&v| self.compare(v, i) == std::cmp::Ordering::Equal)
+            .position(|&v| v == i)
+            .map(|p| from + p)
+    }
+
+    /// Removes entries by key: one pass over the rows however many keys go (deleting 10,000
+    /// keys is not 10,000 scans).
     pub fn remove(&mut self, keys: &[String]) {
-        self.entries.retain(|e| !keys.contains(&e.key));
+        let gone: HashSet<usize> = keys
+            .iter()
+            .filter_map(|k| self.index.get(k))
+            .copied()
+            .collect();
         for k in keys {
             self.selected.remove(k);
         }
+        if gone.is_empty() {
+            return;
+        }
+        let mut i = 0;
+        self.entries.retain(|_| {
+            i += 1;
+            !gone.contains(&(i - 1))
+        });
+        self.reindex();
         self.refresh();
+    }
+
+    /// The row of `key`, shown or filtered out.
+    pub fn get(&self, key: &str) -> Option<&Entry> {
+        self.index.get(key).map(|&i| &self.entries[i])
+    }
+
+    fn reindex(&mut self) {
+        self.index = self
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.key.clone(), i))
+            .collect();
     }
 
     /// Re-applies filter and sort; folders always come first.
@@ -429,6 +491,8 @@ pub struct Transfer {
     /// For a finished upload: the bucket and the key it was stored under (after "keep both"
     /// this differs from the planned one), so its row can copy a link.
     pub uploaded: Option<(String, String)>,
+    /// Where the worker writes how far it is, while it runs (read each frame).
+    pub counter: Option<std::sync::Arc<TransferProgress>>,
     last_sample: Option<(Instant, u64)>,
 }
 
@@ -444,8 +508,24 @@ impl Transfer {
             state: TransferState::Queued,
             speed: 0.0,
             uploaded: None,
+            counter: None,
             last_sample: None,
         }
+    }
+
+    /// Takes in what its counter says: started (and its size), and bytes moved.
+    pub fn read_counter(&mut self, now: Instant) {
+        if !self.is_active() {
+            return;
+        }
+        let Some(counter) = &self.counter else { return };
+        let Some(total) = counter.started() else {
+            return;
+        };
+        let done = counter.done();
+        self.total = total;
+        self.state = TransferState::Running;
+        self.progress(done, now);
     }
 
     /// Records progress at `now`, smoothing the speed over roughly a second.
@@ -553,6 +633,34 @@ mod tests {
         assert_eq!(merged, sorted);
         assert_eq!(l.len(), 5 * 51 + 1);
         assert!(l.row(0).is_folder && !l.row(5).is_folder);
+    }
+
+    #[test]
+    fn removing_and_finding_many_keys_is_not_a_scan_per_key() {
+        let mut l = Listing::default();
+        let files: Vec<(String, u64)> = (0..100_000u64).map(|i| (format!("f{i:06}"), i)).collect();
+        for chunk in files.chunks(1000) {
+            let chunk: Vec<(&str, u64)> = chunk.iter().map(|(k, s)| (k.as_str(), *s)).collect();
+            l.add_page("", page(&[], &chunk));
+        }
+        let gone: Vec<String> = files.iter().step_by(2).map(|(k, _)| k.clone()).collect();
+        // A scan per key is 50,000 × 100,000 comparisons (minutes); one pass is milliseconds.
+        let t = Instant::now();
+        l.remove(&gone);
+        for (k, _) in files.iter().skip(1).step_by(2).take(5000) {
+            l.upsert(Entry::new(k.clone(), k.clone(), false, 7, None));
+        }
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            t.elapsed()
+        );
+        assert_eq!(l.len(), 50_000);
+        assert!(l.get("f000000").is_none());
+        assert_eq!(l.get("f000001").map(|e| e.size), Some(7));
+        assert_eq!(l.row(0).key, "f000001");
+        l.remove(&["f000001".to_owned()]);
+        assert_eq!(l.row(0).key, "f000003");
     }
 
     #[test]

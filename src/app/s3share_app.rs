@@ -37,6 +37,9 @@ pub struct S3ShareApp {
     pub profiles: Vec<String>,
     /// Why a connection failed, shown on its entry in the sidebar until it connects.
     pub connection_problems: HashMap<ConnectionTarget, String>,
+    /// Credentials that stopped working, until a connection succeeds: the app offers to sign
+    /// in again, reconnect, or switch connection.
+    pub credentials_trouble: Option<super::connection::CredentialsTrouble>,
     /// Where each profile goes (endpoint or region), read once at start for the labels.
     pub profile_destinations: HashMap<String, crate::s3::ProfileDestination>,
     /// A failure of the connection under way falls back to the embedded store (at start).
@@ -55,6 +58,8 @@ pub struct S3ShareApp {
     pub listing: Listing,
     /// Every transfer of this session.
     pub transfers: Vec<Transfer>,
+    /// Where each transfer's row is in `transfers`: events find their row without a scan.
+    pub(super) transfer_rows: HashMap<TransferId, usize>,
     pub(super) retry_info: HashMap<TransferId, RetryInfo>,
     /// "Upload and copy link" uploads whose links are not copied yet.
     pub(super) link_batches: Vec<LinkBatch>,
@@ -127,6 +132,7 @@ impl S3ShareApp {
             connection: ConnectionState::Idle,
             profiles: crate::s3::aws_profiles(),
             connection_problems: HashMap::new(),
+            credentials_trouble: None,
             profile_destinations: profile_destinations(),
             fall_back_to_local: false,
             buckets: None,
@@ -135,6 +141,7 @@ impl S3ShareApp {
             place: None,
             history: History::default(),
             transfers: Vec::new(),
+            transfer_rows: HashMap::new(),
             retry_info: HashMap::new(),
             link_batches: Vec::new(),
             link_copies: HashSet::new(),
@@ -164,6 +171,12 @@ impl S3ShareApp {
         app
     }
 
+    /// The most worker events that waited for one frame so far (benchmarks report it: the
+    /// queue between the worker and the UI stays short however many transfers run).
+    pub fn event_queue_peak(&self) -> usize {
+        self.backend.queue_peak()
+    }
+
     /// Whether a text field has keyboard focus (then shortcuts stay out of the way).
     pub(super) fn typing(ctx: &egui::Context) -> bool {
         ctx.egui_wants_keyboard_input()
@@ -173,6 +186,7 @@ impl S3ShareApp {
 impl eframe::App for S3ShareApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
         self.apply_events(ctx);
+        self.read_transfer_counters();
         self.handle_close_request(ctx);
         self.handle_drops(ctx);
         // Keep speeds, ETAs and toasts moving without a repaint per byte.

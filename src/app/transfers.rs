@@ -6,7 +6,6 @@
 //! → the worker uploads, reporting progress as events. With "Upload and copy link" (a
 //! [`LinkBatch`]), once every file of the drop has ended their links go on the clipboard.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -134,9 +133,10 @@ impl S3ShareApp {
             if planned.exists && choice == ConflictChoice::Skip {
                 t.state = TransferState::Skipped;
             } else {
+                t.counter = Some(self.backend.track(planned.id));
                 send.push((planned, choice));
             }
-            self.transfers.push(t);
+            self.add_transfer(t);
         }
         if !send.is_empty() {
             self.backend.send(Command::Upload {
@@ -154,13 +154,8 @@ impl S3ShareApp {
     pub fn download_to(&mut self, keys: Vec<String>, path: PathBuf) {
         let Some(place) = &self.place else { return };
         let bucket = place.bucket.clone();
-        let sizes: HashMap<&str, u64> = self
-            .listing
-            .all()
-            .iter()
-            .map(|e| (e.key.as_str(), e.size))
-            .collect();
-        let size_of = |key: &str| sizes.get(key).copied().unwrap_or(0);
+        let listing = &self.listing;
+        let size_of = |key: &str| listing.get(key).map_or(0, |e| e.size);
         let into_folder = keys.len() > 1 || path.is_dir();
         let planned = if into_folder {
             let objects: Vec<crate::s3::ObjectEntry> = keys
@@ -188,9 +183,11 @@ impl S3ShareApp {
         let overwrite = !into_folder;
         for (key, planned) in planned {
             let id = self.backend.next_id();
-            let mut transfer = Transfer::new(id, Direction::Download, key.clone(), size_of(&key));
+            let size = self.listing.get(&key).map_or(0, |e| e.size);
+            let mut transfer = Transfer::new(id, Direction::Download, key.clone(), size);
             match planned {
                 Ok(item) => {
+                    transfer.counter = Some(self.backend.track(id));
                     self.retry_info.insert(
                         id,
                         RetryInfo::Download {
@@ -208,18 +205,14 @@ impl S3ShareApp {
                 }
                 Err(e) => transfer.state = TransferState::Failed(e.to_string()),
             }
-            self.transfers.push(transfer);
+            self.add_transfer(transfer);
         }
     }
 
     /// Cancels a running transfer.
     pub fn cancel_transfer(&mut self, id: TransferId) {
         self.backend.send(Command::Cancel(id));
-        if let Some(t) = self
-            .transfers
-            .iter_mut()
-            .find(|t| t.id == id && t.is_active())
-        {
+        if let Some(t) = self.transfer_mut(id).filter(|t| t.is_active()) {
             t.state = TransferState::Cancelled;
         }
     }
@@ -243,8 +236,10 @@ impl S3ShareApp {
             return;
         };
         {
-            if let Some(t) = self.transfers.iter_mut().find(|t| t.id == id) {
+            let counter = self.backend.track(id);
+            if let Some(t) = self.transfer_mut(id) {
                 *t = Transfer::new(id, t.direction, t.name.clone(), t.total);
+                t.counter = Some(counter);
             }
             match info {
                 RetryInfo::Upload {
@@ -273,6 +268,12 @@ impl S3ShareApp {
     pub fn clear_finished(&mut self) {
         self.transfers
             .retain(|t| t.is_active() || matches!(t.state, TransferState::Failed(_)));
+        self.transfer_rows = self
+            .transfers
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.id, i))
+            .collect();
     }
 
     /// The worker planned an upload: files whose names are free start at once, the others
@@ -319,23 +320,15 @@ impl S3ShareApp {
         }
     }
 
-    /// Progress of a transfer, onto its row.
+    /// A transfer ended, onto its row.
     pub(super) fn transfer_event(&mut self, id: TransferId, event: TransferUpdate) {
-        let Some(t) = self.transfers.iter_mut().find(|t| t.id == id) else {
+        let Some(t) = self.transfer_mut(id) else {
             return;
         };
+        // How far it got: the counter's last word, read before the row stops reading it.
+        t.read_counter(Instant::now());
+        let mut trouble = None;
         match event {
-            // A Cancel click marks the row at once; the worker's Started may still be on
-            // its way and must not bring a cancelled transfer back to life.
-            TransferUpdate::Started { total } if t.is_active() => {
-                t.total = total;
-                t.state = TransferState::Running;
-            }
-            TransferUpdate::Started { .. } => {}
-            TransferUpdate::Progress { done } if t.is_active() => {
-                t.progress(done, Instant::now());
-            }
-            TransferUpdate::Progress { .. } => {}
             TransferUpdate::Finished => {
                 t.done = t.total;
                 t.state = TransferState::Finished;
@@ -343,20 +336,54 @@ impl S3ShareApp {
             TransferUpdate::Skipped => t.state = TransferState::Skipped,
             TransferUpdate::Cancelled => t.state = TransferState::Cancelled,
             TransferUpdate::Failed { error } => {
-                t.state = TransferState::Failed(without_cli_advice(error));
+                t.state = TransferState::Failed(without_cli_advice(error.message.clone()));
+                trouble = Some(error);
             }
+        }
+        if let Some(error) = trouble {
+            self.note_credentials_here(&error);
         }
         self.copy_finished_batches();
     }
 
+    /// Once per frame: how far each running transfer is, from its counter (bytes never travel
+    /// as events).
+    pub(super) fn read_transfer_counters(&mut self) {
+        let now = Instant::now();
+        for t in &mut self.transfers {
+            t.read_counter(now);
+        }
+    }
+
+    /// Adds a transfer row, findable by id from then on.
+    fn add_transfer(&mut self, t: Transfer) {
+        self.transfer_rows.insert(t.id, self.transfers.len());
+        self.transfers.push(t);
+    }
+
+    fn transfer_mut(&mut self, id: TransferId) -> Option<&mut Transfer> {
+        let &at = self.transfer_rows.get(&id)?;
+        self.transfers.get_mut(at)
+    }
+
+    fn transfer(&self, id: TransferId) -> Option<&Transfer> {
+        let &at = self.transfer_rows.get(&id)?;
+        self.transfers.get(at)
+    }
+
     /// Copies the links of every "Upload and copy link" batch whose files have all ended.
     fn copy_finished_batches(&mut self) {
-        let transfers = &self.transfers;
+        if self.link_batches.is_empty() {
+            return;
+        }
+        let (transfers, rows) = (&self.transfers, &self.transfer_rows);
         let ended = |id: &TransferId| {
-            transfers.iter().find(|t| t.id == *id).is_some_and(|t| {
-                // A finished upload counts once its final key is known (after "keep both").
-                !t.is_active() && (t.state != TransferState::Finished || t.uploaded.is_some())
-            })
+            rows.get(id)
+                .and_then(|&at| transfers.get(at))
+                .is_some_and(|t| {
+                    // A finished upload counts once its final key is known (after "keep both").
+                    !t.is_active() && (t.state != TransferState::Finished || t.uploaded.is_some())
+                })
         };
         let (done, waiting): (Vec<LinkBatch>, Vec<LinkBatch>) =
             std::mem::take(&mut self.link_batches)
@@ -367,7 +394,7 @@ impl S3ShareApp {
             let rows: Vec<&Transfer> = batch
                 .ids
                 .iter()
-                .filter_map(|id| self.transfers.iter().find(|t| t.id == *id))
+                .filter_map(|id| self.transfer(*id))
                 .collect();
             let keys: Vec<String> = rows
                 .iter()
@@ -391,7 +418,7 @@ impl S3ShareApp {
     /// An upload finished: its row can copy a link, and it shows in the folder being viewed
     /// without listing it again.
     pub(super) fn uploaded(&mut self, id: TransferId, bucket: String, key: String, size: u64) {
-        if let Some(t) = self.transfers.iter_mut().find(|t| t.id == id) {
+        if let Some(t) = self.transfer_mut(id) {
             t.uploaded = Some((bucket.clone(), key.clone()));
         }
         self.copy_finished_batches();

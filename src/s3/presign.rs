@@ -20,7 +20,7 @@ use parking_lot::{Mutex, RwLock};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::{S3Client, sdk_error};
-use crate::error::{Error, Result};
+use crate::error::{CredentialProblem, Error, Result};
 
 /// Bytes that stay as they are in a SigV4 canonical query string (RFC 3986 unreserved).
 const QUERY: &AsciiSet = &NON_ALPHANUMERIC
@@ -197,14 +197,17 @@ impl CredentialCache {
 
     /// [`CredentialCache::get`], failing when there are none or they have expired.
     pub(crate) async fn signing_credentials(&self) -> Result<Credentials> {
-        let creds = self
-            .get()
-            .await
-            .map_err(|e| Error::NoCredentials(DisplayErrorContext(&e).to_string()))?;
+        let creds = self.get().await.map_err(|e| Error::Credentials {
+            problem: super::errors::credentials_problem(&e),
+            detail: DisplayErrorContext(&e).to_string(),
+            answer: None,
+        })?;
         if creds.expiry().is_some_and(|end| end <= SystemTime::now()) {
-            return Err(Error::ExpiredCredentials(
-                "they expired before this request".to_owned(),
-            ));
+            return Err(Error::Credentials {
+                problem: CredentialProblem::Expired,
+                detail: "they expired before this request".to_owned(),
+                answer: None,
+            });
         }
         Ok(creds)
     }
@@ -430,14 +433,16 @@ impl S3Client {
     ) -> Result<Presigned> {
         check_lifetime(lifetime)?;
         if key.is_empty() {
-            return Err(Error::Config(format!(
+            return Err(Error::Bug(format!(
                 "cannot sign a request for s3://{bucket}/ without a key"
             )));
         }
         let Some(cache) = self.inner.presigner.credentials() else {
-            return Err(Error::NoCredentials(
-                "this connection has no credentials to sign with".to_owned(),
-            ));
+            return Err(Error::Credentials {
+                problem: CredentialProblem::Missing,
+                detail: "this connection has no credentials to sign with".to_owned(),
+                answer: None,
+            });
         };
         let creds = cache.signing_credentials().await?;
         let target = self.bucket_target(bucket).await?;
@@ -485,7 +490,7 @@ impl S3Client {
     async fn resolve_target(&self, bucket: &str) -> Result<BucketTarget> {
         let client = self.for_bucket(bucket).await;
         let config = PresigningConfig::expires_in(Duration::from_secs(60))
-            .map_err(|e| Error::Config(format!("cannot presign: {e}")))?;
+            .map_err(|e| Error::Bug(format!("cannot presign: {e}")))?;
         let probe = client
             .get_object()
             .bucket(bucket)

@@ -20,7 +20,7 @@ use futures::StreamExt as _;
 use tokio_util::sync::CancellationToken;
 
 use super::resume::{DOWNLOADS, DownloadRecord, ResumeNotice, ResumeStore, Slot};
-use super::{ByteCounter, EventSink, TransferEvent};
+use super::{ByteCounter, DownloadJob, EventSink, TransferEvent};
 use crate::error::{Error, Result};
 use crate::s3::{ObjectEntry, S3Client, sdk_error};
 
@@ -186,24 +186,8 @@ fn fs_name(path: &Path) -> PathBuf {
 
 impl S3Client {
     /// Downloads several objects, four at a time; one failure never stops the others.
+    /// Returns each item's result (its size), in order.
     pub async fn download_many(
-        &self,
-        bucket: &str,
-        items: &[DownloadItem],
-        overwrite: bool,
-        events: EventSink,
-        cancel: &CancellationToken,
-    ) -> Vec<Result<u64>> {
-        let options = DownloadOptions {
-            overwrite,
-            resume: None,
-        };
-        self.download_many_with(bucket, items, &options, events, cancel)
-            .await
-    }
-
-    /// [`S3Client::download_many`] with [`DownloadOptions`] (resuming interrupted downloads).
-    pub async fn download_many_with(
         &self,
         bucket: &str,
         items: &[DownloadItem],
@@ -213,63 +197,34 @@ impl S3Client {
     ) -> Vec<Result<u64>> {
         futures::stream::iter(items.iter().enumerate())
             .map(|(id, item)| {
-                self.download_item_with(bucket, item, options, id, events.clone(), cancel)
+                let job = DownloadJob::new(bucket, item.clone())
+                    .options(options.clone())
+                    .id(id)
+                    .events(events.clone())
+                    .cancel(cancel.clone());
+                self.download_file(job)
             })
             .buffered(4)
             .collect()
             .await
     }
 
-    /// Downloads `key` to the file `path` (see [`DownloadItem::file`]); an existing file is
-    /// kept unless `overwrite`.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn download_file(
-        &self,
-        bucket: &str,
-        key: &str,
-        path: &Path,
-        overwrite: bool,
-        id: usize,
-        events: EventSink,
-        cancel: &CancellationToken,
-    ) -> Result<u64> {
-        let item = DownloadItem::file(key, path, 0);
-        self.download_item(bucket, &item, overwrite, id, events, cancel)
-            .await
-    }
-
-    /// Downloads one planned item; an existing file is kept unless `overwrite`. On failure or
-    /// cancellation nothing is left behind: no partial file, no replaced file.
-    pub async fn download_item(
-        &self,
-        bucket: &str,
-        item: &DownloadItem,
-        overwrite: bool,
-        id: usize,
-        events: EventSink,
-        cancel: &CancellationToken,
-    ) -> Result<u64> {
-        let options = DownloadOptions {
-            overwrite,
-            resume: None,
-        };
-        self.download_item_with(bucket, item, &options, id, events, cancel)
-            .await
-    }
-
-    /// [`S3Client::download_item`] with [`DownloadOptions`]. With a resume store, the partial
-    /// file of an interrupted download of the same object to the same file is continued, and
-    /// a download cut off by the network keeps its partial file for that (the error says so);
-    /// a cancelled one still leaves nothing behind.
-    pub async fn download_item_with(
-        &self,
-        bucket: &str,
-        item: &DownloadItem,
-        options: &DownloadOptions,
-        id: usize,
-        events: EventSink,
-        cancel: &CancellationToken,
-    ) -> Result<u64> {
+    /// Downloads one object, reporting its events under the job's `id`; an existing file is
+    /// kept unless the options say `overwrite`. On failure or cancellation nothing is left
+    /// behind: no partial file, no replaced file. With a resume store, the partial file of an
+    /// interrupted download of the same object to the same file is continued, and a download
+    /// cut off by the network keeps its partial file for that (the error says so); a
+    /// cancelled one still leaves nothing behind.
+    pub async fn download_file(&self, job: DownloadJob) -> Result<u64> {
+        let DownloadJob {
+            bucket,
+            item,
+            options,
+            id,
+            events,
+            cancel,
+        } = &job;
+        let (bucket, id) = (bucket.as_str(), *id);
         // Cancelling drops the download's future, and with it its partial file (see `Partial`).
         let result = tokio::select! {
             r = self.download_inner(bucket, item, options, id, events.clone()) => r,

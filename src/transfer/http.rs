@@ -11,7 +11,7 @@ use md5::{Digest as _, Md5};
 use reqwest::header::{CONTENT_LENGTH, HeaderMap, HeaderName, HeaderValue};
 
 use super::ByteCounter;
-use crate::error::Error;
+use crate::error::{Error, S3Answer};
 use crate::s3::Presigned;
 use crate::s3::S3Client;
 
@@ -140,7 +140,10 @@ pub(crate) async fn sums_of_range(
         })
     })
     .await
-    .map_err(|e| Error::Config(format!("hashing task failed: {e}")))?;
+    .map_err(|e| Error::TaskFailed {
+        task: "hashing",
+        detail: e.to_string(),
+    })?;
     sums.map_err(|source| Error::Local {
         what: "cannot read",
         path: path.to_owned(),
@@ -317,7 +320,7 @@ pub(crate) struct Target<'a> {
 /// The headers to send with a presigned request: exactly the signed ones, each once, and
 /// `Content-Length` once (the signed one when it was signed, and it must say `len`).
 fn request_headers(req: &Presigned, len: u64) -> Result<HeaderMap, Error> {
-    let bad = |e: &dyn std::fmt::Display| Error::Config(format!("bad presigned header: {e}"));
+    let bad = |e: &dyn std::fmt::Display| Error::Bug(format!("bad presigned header: {e}"));
     let mut headers = HeaderMap::new();
     for (name, value) in &req.headers {
         let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| bad(&e))?;
@@ -327,7 +330,7 @@ fn request_headers(req: &Presigned, len: u64) -> Result<HeaderMap, Error> {
     }
     match headers.get(CONTENT_LENGTH) {
         Some(signed) if signed.to_str().ok() != Some(len.to_string().as_str()) => {
-            return Err(Error::Config(format!(
+            return Err(Error::Bug(format!(
                 "the signed Content-Length ({signed:?}) is not the body's length ({len})"
             )));
         }
@@ -393,45 +396,87 @@ pub(crate) async fn send(
     if status.is_success() {
         return Ok(response);
     }
+    let headers = response.headers().clone();
     let text = match tokio::time::timeout(idle, response.text()).await {
         Ok(text) => text.unwrap_or_default(),
         Err(_) => return Err(stalled()),
     };
-    let (code, message) = parse_s3_error(&text);
-    let detail = match (code.is_empty(), message.is_empty()) {
-        (true, _) => status.canonical_reason().unwrap_or("error").to_owned(),
-        (false, true) => code.clone(),
-        (false, false) => format!("{code}: {message}"),
-    };
+    let answer = s3_answer(status.as_u16(), &headers, &text);
+    let code = answer.code.as_deref().unwrap_or("");
     if status.is_server_error()
         || status.as_u16() == 429
         || code == "SlowDown"
         || code == "RequestTimeout"
     {
-        return Err(Failure::Transient(format!(
-            "HTTP {}: {detail}",
-            status.as_u16()
-        )));
+        return Err(Failure::Transient(answer.describe(true)));
     }
-    let error = match (status.as_u16(), code.as_str()) {
-        (412, _) => Error::AlreadyExists {
+    Err(Failure::Fatal(refusal(what, bucket, key, answer)))
+}
+
+/// The error for a presigned request's refusal: a taken key, the credentials, a denied
+/// access, or the answer as it came.
+pub(crate) fn refusal(what: &'static str, bucket: &str, key: &str, answer: S3Answer) -> Error {
+    let target = format!("s3://{bucket}/{key}");
+    if answer.status == Some(412) {
+        return Error::AlreadyExists {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
-        },
-        (_, "ExpiredToken") => Error::ExpiredCredentials(detail),
-        (403, _) => Error::AccessDenied {
-            target: format!("s3://{bucket}/{key}"),
-            message: detail,
-        },
-        _ => Error::Http {
-            operation: what,
-            bucket: bucket.to_owned(),
-            key: key.to_owned(),
-            status: status.as_u16(),
-            message: detail,
-        },
-    };
-    Err(Failure::Fatal(error))
+        };
+    }
+    if let Some(e) = Error::from_credentials_answer(&target, answer.clone()) {
+        return e;
+    }
+    if answer.status == Some(403) {
+        return Error::AccessDenied {
+            target,
+            answer: Box::new(answer),
+        };
+    }
+    Error::Http {
+        operation: what,
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
+        answer: Box::new(answer),
+    }
+}
+
+impl S3Client {
+    /// The first `max` bytes of `bucket`/`key`, fetched through a presigned GET as anyone
+    /// holding a link would (the app's image previews). A refusal is told like a presigned
+    /// upload's: code, status and request id kept.
+    pub async fn get_via_link(&self, bucket: &str, key: &str, max: u64) -> Result<Bytes, Error> {
+        let op = crate::s3::PresignOp::Get { filename: None };
+        let link = self
+            .presign(bucket, key, op, Duration::from_secs(300))
+            .await?;
+        // The URL is a secret (its signature works for anyone): never in messages or logs.
+        let unreachable = |e: reqwest::Error| Error::Unreachable {
+            endpoint: self.endpoint_label(),
+            message: crate::error::error_chain(&e.without_url()),
+        };
+        let mut response = self
+            .http()
+            .get(link.url.as_str())
+            .send()
+            .await
+            .map_err(unreachable)?;
+        let status = response.status();
+        if !status.is_success() {
+            let headers = response.headers().clone();
+            let text = response.text().await.unwrap_or_default();
+            let answer = s3_answer(status.as_u16(), &headers, &text);
+            return Err(refusal("download", bucket, key, answer));
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(unreachable)? {
+            bytes.extend_from_slice(&chunk);
+            if bytes.len() as u64 >= max {
+                bytes.truncate(usize::try_from(max).unwrap_or(usize::MAX));
+                break;
+            }
+        }
+        Ok(Bytes::from(bytes))
+    }
 }
 
 /// Whether an answer's ETag is something other than the MD5 of the body (SSE-KMS and SSE-C
@@ -444,17 +489,32 @@ pub(crate) fn opaque_etag(headers: &HeaderMap) -> bool {
     kms || headers.contains_key("x-amz-server-side-encryption-customer-algorithm")
 }
 
-/// Pulls `<Code>` and `<Message>` out of an S3 XML error body (no XML parser for two fields).
-pub(crate) fn parse_s3_error(body: &str) -> (String, String) {
+/// What an S3 error answer says: `<Code>`, `<Message>`, `<RequestId>` and `<HostId>` from
+/// the XML body (no XML parser for four fields), the ids from the headers when the body has
+/// none (HEAD answers have no body).
+pub(crate) fn s3_answer(status: u16, headers: &HeaderMap, body: &str) -> S3Answer {
     let field = |tag: &str| {
         let open = format!("<{tag}>");
         let close = format!("</{tag}>");
         body.split_once(&open)
             .and_then(|(_, rest)| rest.split_once(&close))
             .map(|(v, _)| v.trim().to_owned())
-            .unwrap_or_default()
+            .filter(|v| !v.is_empty())
     };
-    (field("Code"), field("Message"))
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .filter(|v| !v.is_empty())
+    };
+    S3Answer {
+        status: Some(status),
+        code: field("Code"),
+        message: field("Message"),
+        request_id: header("x-amz-request-id").or_else(|| field("RequestId")),
+        host_id: header("x-amz-id-2").or_else(|| field("HostId")),
+    }
 }
 
 #[cfg(test)]
@@ -463,12 +523,18 @@ mod tests {
 
     #[test]
     fn parses_error_bodies() {
-        let body = "<?xml version=\"1.0\"?><Error><Code>SignatureDoesNotMatch</Code><Message>bad sig</Message></Error>";
-        assert_eq!(
-            parse_s3_error(body),
-            ("SignatureDoesNotMatch".into(), "bad sig".into())
-        );
-        assert_eq!(parse_s3_error(""), (String::new(), String::new()));
+        let body = "<?xml version=\"1.0\"?><Error><Code>SignatureDoesNotMatch</Code><Message>bad sig</Message><RequestId>R1</RequestId><HostId>H1</HostId></Error>";
+        let a = s3_answer(403, &HeaderMap::new(), body);
+        assert_eq!(a.code.as_deref(), Some("SignatureDoesNotMatch"));
+        assert_eq!(a.message.as_deref(), Some("bad sig"));
+        assert_eq!(a.request_id.as_deref(), Some("R1"));
+        assert_eq!(a.host_id.as_deref(), Some("H1"));
+        // A HEAD answer has no body: the ids come from the headers.
+        let mut headers = HeaderMap::new();
+        headers.insert("x-amz-request-id", HeaderValue::from_static("R2"));
+        let a = s3_answer(404, &headers, "");
+        assert_eq!((a.code, a.request_id.as_deref()), (None, Some("R2")));
+        assert_eq!(a.status, Some(404));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod download;
 mod http;
+mod job;
 mod plan;
 mod resume;
 mod upload;
@@ -13,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub use download::{
     DownloadItem, DownloadOptions, PARTIAL_SUFFIX, confined_path, plan_download, plan_download_each,
 };
+pub use job::{DownloadJob, UploadJob};
 pub use plan::{
     InputKind, LocalFile, LocalInput, UploadItem, plan_keys, plan_upload, plan_upload_into,
     scan_inputs,
@@ -51,8 +53,8 @@ pub enum TransferEvent {
     Failed {
         /// Item index.
         id: usize,
-        /// What went wrong, for the user.
-        error: String,
+        /// What went wrong: its words, and the facts a face acts on (credentials to renew).
+        error: crate::ErrorReport,
     },
     /// The transfer was cancelled (multipart uploads are aborted first).
     Cancelled {
@@ -68,7 +70,7 @@ impl TransferEvent {
             crate::Error::Cancelled => Self::Cancelled { id },
             e => Self::Failed {
                 id,
-                error: e.to_string(),
+                error: e.into(),
             },
         }
     }

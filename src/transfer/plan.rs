@@ -213,10 +213,10 @@ fn check_segment(path: &Path, name: &str) -> Result<(), Error> {
 }
 
 fn bad_name(path: &Path) -> Error {
-    Error::Config(format!(
-        "{} has no file name that can be a key; rename it to upload it",
-        path.display()
-    ))
+    Error::UnusableName {
+        path: path.to_owned(),
+        why: "has no file name that can be a key; rename it to upload it",
+    }
 }
 
 fn walk(
@@ -293,16 +293,14 @@ fn file_name(path: &Path) -> Result<String, Error> {
         .and_then(|p| p.file_name().map(ToOwned::to_owned))
         .or_else(|| path.file_name().map(ToOwned::to_owned));
     let Some(name) = name else {
-        return Err(Error::Config(format!(
-            "{} has no file name to use as a key",
-            path.display()
-        )));
+        return Err(Error::UnusableName {
+            path: path.to_owned(),
+            why: "has no file name to use as a key",
+        });
     };
-    name.into_string().map_err(|_| {
-        Error::Config(format!(
-            "{} has a name that is not valid UTF-8; rename it to upload it",
-            path.display()
-        ))
+    name.into_string().map_err(|_| Error::UnusableName {
+        path: path.to_owned(),
+        why: "has a name that is not valid UTF-8; rename it to upload it",
     })
 }
 

@@ -26,7 +26,7 @@ use super::http::{
     sums_of_range,
 };
 use super::resume::{ResumeNotice, ResumeStore, Slot, UPLOADS, UploadRecord, to_record_time};
-use super::{ByteCounter, EventSink, TransferEvent, UploadItem};
+use super::{ByteCounter, EventSink, TransferEvent, UploadItem, UploadJob};
 use crate::error::{Error, Result};
 use crate::s3::{PresignOp, S3Client, sdk_error};
 
@@ -172,31 +172,31 @@ impl S3Client {
         cancel: &CancellationToken,
     ) -> Vec<Result<UploadOutcome>> {
         futures::stream::iter(items.iter().enumerate())
-            .map(|(id, item)| self.upload_file(bucket, item, id, options, events.clone(), cancel))
+            .map(|(id, item)| {
+                let job = UploadJob::new(bucket, item.clone())
+                    .options(options.clone())
+                    .id(id)
+                    .events(events.clone())
+                    .cancel(cancel.clone());
+                self.upload_file(job)
+            })
             .buffered(options.files_in_flight.max(1))
             .collect()
             .await
     }
 
-    /// Uploads one file, reporting its events under `id`.
+    /// Uploads one file, reporting its events under the job's `id`.
     ///
     /// Without [`OnConflict::Overwrite`], the object is only ever created, never replaced: the
     /// PUT or CompleteMultipartUpload carries `If-None-Match: *`, and a HEAD just before
     /// guards servers that ignore it; losing that race is [`Error::AlreadyExists`] (or
     /// [`UploadOutcome::Skipped`]). A file that changes while it is read fails with
     /// [`Error::Changed`] and leaves nothing behind.
-    pub async fn upload_file(
-        &self,
-        bucket: &str,
-        item: &UploadItem,
-        id: usize,
-        options: &UploadOptions,
-        events: EventSink,
-        cancel: &CancellationToken,
-    ) -> Result<UploadOutcome> {
-        let result = self
-            .upload_file_inner(bucket, item, id, options, events.clone(), cancel)
-            .await;
+    pub async fn upload_file(&self, job: UploadJob) -> Result<UploadOutcome> {
+        let result = self.upload_file_inner(&job).await;
+        let UploadJob {
+            item, id, events, ..
+        } = job;
         match &result {
             Ok(UploadOutcome::Uploaded { .. }) => events(TransferEvent::Finished { id }),
             Ok(UploadOutcome::Skipped) => events(TransferEvent::Skipped { id }),
@@ -208,15 +208,16 @@ impl S3Client {
         result
     }
 
-    async fn upload_file_inner(
-        &self,
-        bucket: &str,
-        item: &UploadItem,
-        id: usize,
-        options: &UploadOptions,
-        events: EventSink,
-        cancel: &CancellationToken,
-    ) -> Result<UploadOutcome> {
+    async fn upload_file_inner(&self, job: &UploadJob) -> Result<UploadOutcome> {
+        let UploadJob {
+            bucket,
+            item,
+            options,
+            id,
+            events,
+            cancel,
+        } = job;
+        let (id, events) = (*id, events.clone());
         if cancel.is_cancelled() {
             return Err(Error::Cancelled);
         }
@@ -247,8 +248,7 @@ impl S3Client {
         let counter = ByteCounter::new(id, events);
         let multipart = size > options.multipart_threshold;
         let result = if multipart {
-            self.put_multipart(bucket, item, &before, options, &counter, cancel)
-                .await
+            self.put_multipart(job, &before, &counter).await
         } else {
             // An interrupted multipart upload of an earlier, larger version of the file would
             // otherwise stay open: it is of no use now.
@@ -268,7 +268,7 @@ impl S3Client {
                     why: format!("its size went from {} to {size} bytes", record.size),
                 });
             }
-            let put = self.put_single(bucket, item, &before, options, &counter, cancel);
+            let put = self.put_single(job, &before, &counter);
             cancellable(cancel, put).await
         };
         match result {
@@ -291,13 +291,17 @@ impl S3Client {
 
     async fn put_single(
         &self,
-        bucket: &str,
-        item: &UploadItem,
+        job: &UploadJob,
         before: &FileState,
-        options: &UploadOptions,
         counter: &ByteCounter,
-        cancel: &CancellationToken,
     ) -> Result<()> {
+        let UploadJob {
+            bucket,
+            item,
+            options,
+            cancel,
+            ..
+        } = job;
         let size = before.len;
         let mut check = self.body_check(&item.path, 0, size, true).await?;
         // Changing already while it was hashed: nothing worth sending.
@@ -548,13 +552,17 @@ impl S3Client {
 
     async fn put_multipart(
         &self,
-        bucket: &str,
-        item: &UploadItem,
+        job: &UploadJob,
         before: &FileState,
-        options: &UploadOptions,
         counter: &ByteCounter,
-        cancel: &CancellationToken,
     ) -> Result<()> {
+        let UploadJob {
+            bucket,
+            item,
+            options,
+            cancel,
+            ..
+        } = job;
         let size = before.len;
         let client = self.try_for_bucket(bucket).await?;
         let target = format!("s3://{bucket}/{}", item.key);
@@ -636,7 +644,7 @@ impl S3Client {
                             stored: stored.get(&(number as i32)),
                             crc32c,
                         };
-                        self.put_part(bucket, item, part, options, counter, cancel)
+                        self.put_part(job, part, counter)
                     })
                     .buffer_unordered(options.parts_in_flight.max(1))
                     .collect()
@@ -648,15 +656,11 @@ impl S3Client {
         let parts = match cancellable(cancel, work).await {
             Ok(parts) => parts,
             Err(e) => {
-                return Err(self
-                    .abort(&client, bucket, &item.key, &upload_id, slot, e)
-                    .await);
+                return Err(self.abort(&client, job, &upload_id, slot, e).await);
             }
         };
         // Once sent, Complete is seen through, not cancelled: the server may act on it anyway.
-        let completed = self
-            .complete(&client, bucket, item, before, &upload_id, parts, options)
-            .await;
+        let completed = self.complete(&client, job, before, &upload_id, parts).await;
         match completed {
             Ok(()) => {
                 if let Some(slot) = slot {
@@ -665,9 +669,7 @@ impl S3Client {
                 Ok(())
             }
             // Whatever went wrong, no unfinished upload stays behind to cost storage.
-            Err(e) => Err(self
-                .abort(&client, bucket, &item.key, &upload_id, slot, e)
-                .await),
+            Err(e) => Err(self.abort(&client, job, &upload_id, slot, e).await),
         }
     }
 
@@ -787,17 +789,20 @@ impl S3Client {
 
     /// Checks that the file did not change and the key is still free, then completes the
     /// upload (with `If-None-Match: *` unless overwriting).
-    #[allow(clippy::too_many_arguments)]
     async fn complete(
         &self,
         client: &aws_sdk_s3::Client,
-        bucket: &str,
-        item: &UploadItem,
+        job: &UploadJob,
         before: &FileState,
         upload_id: &str,
         parts: Vec<(CompletedPart, Option<Md5Sum>)>,
-        options: &UploadOptions,
     ) -> Result<()> {
+        let UploadJob {
+            bucket,
+            item,
+            options,
+            ..
+        } = job;
         let target = format!("s3://{bucket}/{}", item.key);
         // Parts read at different times may come from different versions of the file.
         if before.changed(&item.path).await {
@@ -885,16 +890,15 @@ impl S3Client {
     }
 
     /// Aborts an unfinished upload after `cause`; returns the error to report.
-    #[allow(clippy::too_many_arguments)]
     async fn abort(
         &self,
         client: &aws_sdk_s3::Client,
-        bucket: &str,
-        key: &str,
+        job: &UploadJob,
         upload_id: &str,
         slot: Option<&Slot>,
         cause: Error,
     ) -> Error {
+        let (bucket, key) = (&job.bucket, &job.item.key);
         let target = format!("s3://{bucket}/{key}");
         let aborted = client
             .abort_multipart_upload()
@@ -939,13 +943,17 @@ impl S3Client {
     /// vouched for the bytes it stored (its CRC32C answered back, or its ETag the MD5 sent).
     async fn put_part(
         &self,
-        bucket: &str,
-        item: &UploadItem,
+        job: &UploadJob,
         part: Part<'_>,
-        options: &UploadOptions,
         counter: &ByteCounter,
-        cancel: &CancellationToken,
     ) -> Result<(CompletedPart, Option<Md5Sum>)> {
+        let UploadJob {
+            bucket,
+            item,
+            options,
+            cancel,
+            ..
+        } = job;
         let Part {
             upload_id,
             number,

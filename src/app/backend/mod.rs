@@ -13,10 +13,13 @@ mod preview;
 pub mod protocol;
 mod worker;
 
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use tokio::sync::mpsc::UnboundedSender;
+use parking_lot::Mutex;
+use tokio::sync::mpsc::error::{TryRecvError, TrySendError};
 
 use crate::store::StorePaths;
 
@@ -27,20 +30,94 @@ pub use protocol::{
 use worker::Worker;
 pub use worker::numbered_key;
 
+/// Commands waiting for the worker. User actions are few, so this is never reached in use;
+/// if it is (the worker busy for long), the UI keeps further commands in its own queue.
+const COMMAND_CAPACITY: usize = 64;
+/// Events waiting for the UI. Only state changes travel here (bytes moved go through
+/// [`TransferProgress`]), and a worker task with an event for a full queue waits its turn.
+const EVENT_CAPACITY: usize = 256;
+
 /// The UI's handle on the worker.
 pub struct Backend {
-    commands: UnboundedSender<Command>,
-    events: mpsc::Receiver<Event>,
+    commands: tokio::sync::mpsc::Sender<Command>,
+    /// Commands the full channel did not take yet, sent in order before any newer one.
+    waiting: RefCell<VecDeque<Command>>,
+    events: RefCell<tokio::sync::mpsc::Receiver<Event>>,
     ids: Ids,
+    progress: ProgressTable,
+    repaint: Arc<dyn Fn() + Send + Sync>,
+    /// The most events found waiting at one poll (benchmarks report it).
+    queue_peak: Cell<usize>,
 }
 
 /// Ids for transfers and requests, shared by the UI and the worker so they never collide.
 #[derive(Clone, Default)]
-struct Ids(Arc<std::sync::atomic::AtomicU64>);
+struct Ids(Arc<AtomicU64>);
 
 impl Ids {
     fn next(&self) -> u64 {
-        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
+        self.0.fetch_add(1, Ordering::Relaxed) + 1
+    }
+}
+
+/// How far one transfer is: written by the worker as bytes move, read by the UI each frame.
+/// Progress never travels as events, so a transfer costs the UI the same whatever the size of
+/// its chunks.
+#[derive(Debug, Default)]
+pub struct TransferProgress {
+    started: AtomicBool,
+    total: AtomicU64,
+    done: AtomicU64,
+}
+
+impl TransferProgress {
+    /// Bytes to move, once the transfer has started (`None` while it waits for a slot).
+    pub fn started(&self) -> Option<u64> {
+        self.started
+            .load(Ordering::Acquire)
+            .then(|| self.total.load(Ordering::Relaxed))
+    }
+
+    /// Bytes moved so far (it can go down on a retry).
+    pub fn done(&self) -> u64 {
+        self.done.load(Ordering::Relaxed)
+    }
+
+    fn start(&self, total: u64) {
+        self.total.store(total, Ordering::Relaxed);
+        self.started.store(true, Ordering::Release);
+    }
+
+    fn set_done(&self, done: u64) {
+        self.done.store(done, Ordering::Relaxed);
+    }
+}
+
+/// The counters of the transfers under way, by id: the UI registers one before it sends the
+/// command, the worker's task picks it up and drops it when it ends.
+#[derive(Clone, Default)]
+struct ProgressTable(Arc<Mutex<HashMap<TransferId, Arc<TransferProgress>>>>);
+
+impl ProgressTable {
+    /// A fresh counter for `id` (a retry gets a new one: the old attempt may still be
+    /// cleaning up and must not write into it).
+    fn track(&self, id: TransferId) -> Arc<TransferProgress> {
+        let counter = Arc::new(TransferProgress::default());
+        self.0.lock().insert(id, counter.clone());
+        counter
+    }
+
+    /// The counter registered for `id` (a detached one if none is: nobody reads it).
+    fn counter(&self, id: TransferId) -> Arc<TransferProgress> {
+        self.0.lock().get(&id).cloned().unwrap_or_default()
+    }
+
+    /// Forgets `counter`, unless a newer attempt registered its own since.
+    fn release(&self, id: TransferId, counter: &Arc<TransferProgress>) {
+        let mut table = self.0.lock();
+        if table.get(&id).is_some_and(|c| Arc::ptr_eq(c, counter)) {
+            table.remove(&id);
+        }
     }
 }
 
@@ -50,6 +127,8 @@ pub struct BackendConfig {
     /// Where the embedded store lives (default: the user's folders). The relay's secret file
     /// is `relay-secret` in its config folder, as for `s3share serve` with the same folders.
     pub store_paths: Option<StorePaths>,
+    /// The AWS shared files its profiles come from (default: where the environment says).
+    pub aws_files: Option<crate::s3::AwsFiles>,
 }
 
 impl Backend {
@@ -59,60 +138,104 @@ impl Backend {
         config: BackendConfig,
         repaint: impl Fn() + Send + Sync + 'static,
     ) -> Self {
-        // Commands are few and small (user actions), events are drained every frame: neither
-        // channel can grow without bound in practice, and the UI must never block on a send.
-        #[expect(
-            clippy::disallowed_methods,
-            reason = "the UI cannot wait on a full queue; bounding it needs a policy for a full \
-                      one (follow-up: the worker event rework, issue #9)"
-        )]
-        let (commands, command_rx) = tokio::sync::mpsc::unbounded_channel();
-        #[expect(
-            clippy::disallowed_methods,
-            reason = "progress events would block the worker on a bounded one; to be bounded \
-                      with coalesced progress in the worker event rework (issue #9)"
-        )]
-        let (event_tx, events) = mpsc::channel();
+        let (commands, command_rx) = tokio::sync::mpsc::channel(COMMAND_CAPACITY);
+        let (event_tx, events) = tokio::sync::mpsc::channel(EVENT_CAPACITY);
+        let repaint: Arc<dyn Fn() + Send + Sync> = Arc::new(repaint);
+        let progress = ProgressTable::default();
         let emitter = Emitter {
             tx: event_tx,
-            repaint: Arc::new(repaint),
+            repaint: repaint.clone(),
+            progress: progress.clone(),
         };
         let ids = Ids::default();
         runtime.spawn(Worker::new(config, emitter, ids.clone()).run(command_rx));
         Self {
             commands,
-            events,
+            waiting: RefCell::default(),
+            events: RefCell::new(events),
             ids,
+            progress,
+            repaint,
+            queue_peak: Cell::new(0),
         }
     }
 
-    /// Sends a command; never blocks.
+    /// Sends a command; never blocks. When the worker's queue is full the command waits in
+    /// the UI's own queue and goes at a later frame, still in order.
     pub fn send(&self, command: Command) {
-        if self.commands.send(command).is_err() {
-            tracing::error!("the background worker has stopped");
+        self.waiting.borrow_mut().push_back(command);
+        self.flush();
+    }
+
+    /// Hands the waiting commands to the worker, as many as its queue takes.
+    fn flush(&self) {
+        let mut waiting = self.waiting.borrow_mut();
+        while let Some(command) = waiting.pop_front() {
+            match self.commands.try_send(command) {
+                Ok(()) => {}
+                Err(TrySendError::Full(command)) => {
+                    waiting.push_front(command);
+                    // The worker takes them soon: look again then.
+                    (self.repaint)();
+                    return;
+                }
+                Err(TrySendError::Closed(_)) => {
+                    tracing::error!("the background worker has stopped");
+                    waiting.clear();
+                    return;
+                }
+            }
         }
     }
 
-    /// The events that arrived since the last call.
+    /// The events that arrived since the last call (at most a queue's worth, so one frame
+    /// never has more to apply; the rest come at the next).
     pub fn poll(&self) -> Vec<Event> {
-        self.events.try_iter().collect()
+        self.flush();
+        let mut events = Vec::new();
+        let mut rx = self.events.borrow_mut();
+        while events.len() < EVENT_CAPACITY {
+            match rx.try_recv() {
+                Ok(event) => events.push(event),
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            }
+        }
+        if !rx.is_empty() {
+            (self.repaint)();
+        }
+        self.queue_peak.set(self.queue_peak.get().max(events.len()));
+        events
+    }
+
+    /// The most events that were waiting at one [`poll`](Self::poll) so far.
+    pub fn queue_peak(&self) -> usize {
+        self.queue_peak.get()
     }
 
     /// A fresh transfer or request id.
     pub fn next_id(&self) -> u64 {
         self.ids.next()
     }
+
+    /// Registers transfer `id` (before its command is sent): the returned counter shows how
+    /// far it is, read once per frame.
+    pub fn track(&self, id: TransferId) -> Arc<TransferProgress> {
+        self.progress.track(id)
+    }
 }
 
 #[derive(Clone)]
 struct Emitter {
-    tx: mpsc::Sender<Event>,
+    tx: tokio::sync::mpsc::Sender<Event>,
     repaint: Arc<dyn Fn() + Send + Sync>,
+    progress: ProgressTable,
 }
 
 impl Emitter {
-    fn emit(&self, event: Event) {
-        if self.tx.send(event).is_ok() {
+    /// Sends `event` to the UI, waiting while its queue is full (events are state changes,
+    /// a handful per transfer, so the wait is a frame at most).
+    async fn emit(&self, event: Event) {
+        if self.tx.send(event).await.is_ok() {
             (self.repaint)();
         }
     }

@@ -1,7 +1,6 @@
 //! Previews of the selected file: an image (downscaled), the start of a text, or nothing.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::PreviewContent;
 use crate::s3::S3Client;
@@ -25,20 +24,10 @@ pub(super) async fn load_preview(
     );
     if is_image && size <= PREVIEW_IMAGE_MAX {
         // Loaded through a presigned GET, like any user of the link would.
-        let link = client
-            .link_get(bucket, key, Duration::from_secs(300), None)
+        let bytes = client
+            .get_via_link(bucket, key, PREVIEW_IMAGE_MAX)
             .await
             .map_err(|e| e.to_string())?;
-        let bytes = client
-            .http()
-            .get(&link.url)
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(without_url)?
-            .bytes()
-            .await
-            .map_err(without_url)?;
         let image = tokio::task::spawn_blocking(move || decode_image(&bytes))
             .await
             .map_err(|e| e.to_string())??;
@@ -66,11 +55,6 @@ pub(super) async fn load_preview(
         text,
         truncated: size > PREVIEW_TEXT_MAX,
     })
-}
-
-/// A reqwest error as text without its URL: a presigned URL is a secret.
-fn without_url(e: reqwest::Error) -> String {
-    e.without_url().to_string()
 }
 
 fn decode_image(bytes: &[u8]) -> Result<egui::ColorImage, String> {

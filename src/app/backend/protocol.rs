@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
+use crate::ErrorReport;
 use crate::links::Link;
 use crate::s3::{ListPage, ObjectInfo};
 use crate::transfer::{self, TransferEvent, UploadItem};
@@ -260,8 +261,8 @@ pub enum Event {
     ConnectFailed {
         /// The connection that failed.
         target: ConnectionTarget,
-        /// Why, and what to do.
-        error: String,
+        /// Why, and what to do (credentials to renew among them).
+        error: ErrorReport,
     },
     /// Bucket names (or why they cannot be listed: the user can type one).
     Buckets(Result<Vec<String>, String>),
@@ -281,8 +282,8 @@ pub enum Event {
     ListFailed {
         /// The [`Command::List`] it answers.
         request: u64,
-        /// Why.
-        error: String,
+        /// Why (credentials to renew among them).
+        error: ErrorReport,
     },
     /// An upload was planned: the UI asks about conflicts, then sends [`Command::Upload`].
     UploadPlanned {
@@ -295,7 +296,7 @@ pub enum Event {
         /// What to do once they are uploaded, as asked in [`Command::PlanUpload`].
         then: AfterUpload,
     },
-    /// Progress of a transfer.
+    /// A transfer ended (how far it is goes through its counters, not events).
     Transfer {
         /// The transfer.
         id: TransferId,
@@ -376,42 +377,35 @@ pub enum Event {
     },
 }
 
-/// What happened to one of the app's transfers: the library's [`TransferEvent`] without its
-/// batch index, since every app transfer is a batch of one and is named by its [`TransferId`].
+/// What happened to one of the app's transfers: the state changes among the library's
+/// [`TransferEvent`]s, without its batch index, since every app transfer is a batch of one and
+/// is named by its [`TransferId`]. How far a transfer is (started, bytes moved) is not an
+/// event: the UI reads it from the transfer's [`TransferProgress`](super::TransferProgress).
 #[derive(Debug, Clone, PartialEq)]
 pub enum TransferUpdate {
-    /// It began; `total` bytes to move.
-    Started {
-        /// Bytes to move.
-        total: u64,
-    },
-    /// `done` bytes have moved so far (it can go down on a retry).
-    Progress {
-        /// Bytes moved so far.
-        done: u64,
-    },
     /// It completed.
     Finished,
     /// The object already existed and the user chose to keep it.
     Skipped,
     /// It failed, with what went wrong for the user.
     Failed {
-        /// What went wrong, for the user.
-        error: String,
+        /// What went wrong, for the user, and the facts the app acts on.
+        error: ErrorReport,
     },
     /// It was cancelled (a multipart upload is aborted first).
     Cancelled,
 }
 
-impl From<TransferEvent> for TransferUpdate {
-    fn from(event: TransferEvent) -> Self {
+impl TransferUpdate {
+    /// The state change `event` is, if it is one (start and progress go through the
+    /// transfer's counters instead).
+    pub fn from_event(event: TransferEvent) -> Option<Self> {
         match event {
-            TransferEvent::Started { total, .. } => Self::Started { total },
-            TransferEvent::Progress { done, .. } => Self::Progress { done },
-            TransferEvent::Finished { .. } => Self::Finished,
-            TransferEvent::Skipped { .. } => Self::Skipped,
-            TransferEvent::Failed { error, .. } => Self::Failed { error },
-            TransferEvent::Cancelled { .. } => Self::Cancelled,
+            TransferEvent::Started { .. } | TransferEvent::Progress { .. } => None,
+            TransferEvent::Finished { .. } => Some(Self::Finished),
+            TransferEvent::Skipped { .. } => Some(Self::Skipped),
+            TransferEvent::Failed { error, .. } => Some(Self::Failed { error }),
+            TransferEvent::Cancelled { .. } => Some(Self::Cancelled),
         }
     }
 }

@@ -6,21 +6,26 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt as _;
 use parking_lot::Mutex;
-use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::preview::load_preview;
 use super::{
     AfterUpload, BackendConfig, Command, ConflictChoice, ConnectionTarget, Emitter, Event, Ids,
-    LinkVia, PlannedUpload, TransferId, TransferUpdate,
+    LinkVia, PlannedUpload, TransferId, TransferProgress, TransferUpdate,
 };
+use crate::ErrorReport;
 use crate::relay::{self, Grant, Ledger, Methods, RelayOptions, RunningRelay, Scope, Secret};
 use crate::s3::{ConnectOptions, Connection, S3Client};
-use crate::transfer::{self, EventSink, OnConflict, TransferEvent, UploadOptions, UploadOutcome};
+use crate::transfer::{
+    self, DownloadJob, EventSink, OnConflict, TransferEvent, UploadJob, UploadOptions,
+    UploadOutcome,
+};
 
 /// Runs commands one at a time; anything slow is spawned, so a listing never waits on an upload.
 pub(super) struct Worker {
@@ -28,7 +33,8 @@ pub(super) struct Worker {
     out: Emitter,
     client: Option<S3Client>,
     /// Kept for the app's lifetime once opened: links to the embedded store work while it runs.
-    local: Option<Connection>,
+    /// Opened by the first connect task that needs it; others wait for that one.
+    local: Arc<tokio::sync::OnceCell<Connection>>,
     listing: Option<tokio::task::JoinHandle<()>>,
     transfers: Arc<Mutex<HashMap<TransferId, CancellationToken>>>,
     /// Bounds the uploads and downloads running at once.
@@ -40,6 +46,49 @@ pub(super) struct Worker {
     relay_wanted: Option<std::net::SocketAddr>,
     /// The running relay; dropping the worker (the app closing) stops it.
     relay: Option<RunningRelay>,
+    /// Counts Connect commands: a connection's answers carry the generation they were asked
+    /// under, and an answer for an older one (a slow connect the user moved on from, a
+    /// listing of the previous connection) is dropped.
+    generation: Arc<AtomicU64>,
+    /// The generation `client` was connected under.
+    client_generation: u64,
+    /// Where connect tasks report; read beside the commands.
+    probed: (mpsc::Sender<Probed>, Option<mpsc::Receiver<Probed>>),
+}
+
+/// A connect task's answer.
+struct Probed {
+    generation: u64,
+    target: ConnectionTarget,
+    result: Result<ProbedClient, ErrorReport>,
+}
+
+struct ProbedClient {
+    client: S3Client,
+    expiry: Option<std::time::SystemTime>,
+    buckets: crate::Result<Vec<String>>,
+}
+
+/// The generation an answer is for, checked just before it is sent.
+#[derive(Clone)]
+struct Generation {
+    asked: u64,
+    current: Arc<AtomicU64>,
+}
+
+impl Generation {
+    fn is_current(&self) -> bool {
+        self.current.load(Ordering::Acquire) == self.asked
+    }
+
+    /// Sends `event` unless the connection it answers for was left since.
+    async fn emit(&self, out: &Emitter, event: Event) {
+        if self.is_current() {
+            out.emit(event).await;
+        } else {
+            tracing::debug!("dropped an answer for a previous connection");
+        }
+    }
 }
 
 /// What minting a relay link needs, cloned into the tasks that make links.
@@ -55,7 +104,7 @@ impl Worker {
             config,
             out,
             client: None,
-            local: None,
+            local: Arc::default(),
             listing: None,
             transfers: Arc::default(),
             slots: Arc::new(tokio::sync::Semaphore::new(4)),
@@ -63,12 +112,36 @@ impl Worker {
             client_is_local: false,
             relay_wanted: None,
             relay: None,
+            generation: Arc::default(),
+            client_generation: 0,
+            probed: {
+                let (tx, rx) = mpsc::channel(4);
+                (tx, Some(rx))
+            },
         }
     }
 
-    pub(super) async fn run(mut self, mut commands: UnboundedReceiver<Command>) {
-        while let Some(command) = commands.recv().await {
-            self.handle(command).await;
+    pub(super) async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        let Some(mut probed) = self.probed.1.take() else {
+            return;
+        };
+        loop {
+            tokio::select! {
+                command = commands.recv() => match command {
+                    Some(command) => self.handle(command).await,
+                    None => return,
+                },
+                Some(answer) = probed.recv() => self.connected(answer).await,
+            }
+        }
+    }
+
+    /// The generation of the connection in use, for a task answering about it: once another
+    /// Connect is asked for, its answers are old news.
+    fn current(&self) -> Generation {
+        Generation {
+            asked: self.client_generation,
+            current: self.generation.clone(),
         }
     }
 
@@ -84,10 +157,11 @@ impl Worker {
             Command::Connect(target) => self.connect(target).await,
             Command::ListBuckets => {
                 let Some(client) = self.client() else { return };
-                let out = self.out.clone();
+                let (out, current) = (self.out.clone(), self.current());
                 tokio::spawn(async move {
                     let buckets = client.list_buckets().await;
-                    out.emit(Event::Buckets(buckets.map_err(|e| e.to_string())));
+                    let event = Event::Buckets(buckets.map_err(|e| e.to_string()));
+                    current.emit(&out, event).await;
                 });
             }
             Command::List {
@@ -99,21 +173,24 @@ impl Worker {
                 if let Some(previous) = self.listing.take() {
                     previous.abort();
                 }
-                let out = self.out.clone();
+                // Tagged twice: by `request` (the UI keeps the folder it shows) and by the
+                // connection (whose buckets may share names with the next one's).
+                let (out, current) = (self.out.clone(), self.current());
                 self.listing = Some(tokio::spawn(async move {
                     let mut pages = std::pin::pin!(client.list(&bucket, &prefix, false));
                     while let Some(page) = pages.next().await {
                         match page {
-                            Ok(page) => out.emit(Event::ListPage { request, page }),
+                            Ok(page) => current.emit(&out, Event::ListPage { request, page }).await,
                             Err(e) => {
-                                return out.emit(Event::ListFailed {
+                                let event = Event::ListFailed {
                                     request,
-                                    error: e.to_string(),
-                                });
+                                    error: (&e).into(),
+                                };
+                                return current.emit(&out, event).await;
                             }
                         }
                     }
-                    out.emit(Event::ListDone { request });
+                    current.emit(&out, Event::ListDone { request }).await;
                 }));
             }
             Command::PlanUpload {
@@ -141,16 +218,18 @@ impl Worker {
                         self.slots.clone(),
                     );
                     tokio::spawn(async move {
+                        let sink = TransferSink::new(planned.id, &out);
                         let _slot = tokio::select! {
                             s = slots.acquire_owned() => s,
                             () = cancel.cancelled() => {
                                 transfers.lock().remove(&planned.id);
-                                out.emit(Event::Transfer { id: planned.id, event: TransferUpdate::Cancelled });
-                                return;
+                                sink.ended.lock().push(TransferUpdate::Cancelled);
+                                return sink.finish(&out).await;
                             }
                         };
-                        upload_one(&client, &out, &bucket, planned.clone(), choice, &cancel).await;
-                        transfers.lock().remove(&planned.id);
+                        let id = planned.id;
+                        upload_one(&client, &out, &bucket, planned, choice, sink, &cancel).await;
+                        transfers.lock().remove(&id);
                     });
                 }
             }
@@ -166,19 +245,23 @@ impl Worker {
                 let (out, transfers, slots) =
                     (self.out.clone(), self.transfers.clone(), self.slots.clone());
                 tokio::spawn(async move {
-                    let sink = sink_for(id, &out);
+                    let sink = TransferSink::new(id, &out);
                     // Cancelled while still queued: never started, nothing to clean up.
                     let _slot = tokio::select! {
                         s = slots.acquire_owned() => s,
                         () = cancel.cancelled() => {
-                            out.emit(Event::Transfer { id, event: TransferUpdate::Cancelled });
+                            sink.ended.lock().push(TransferUpdate::Cancelled);
+                            sink.finish(&out).await;
                             transfers.lock().remove(&id);
                             return;
                         }
                     };
-                    let _ = client
-                        .download_item(&bucket, &item, overwrite, 0, sink, &cancel)
-                        .await;
+                    let job = DownloadJob::new(bucket, item)
+                        .overwrite(overwrite)
+                        .events(sink.sink())
+                        .cancel(cancel);
+                    let _ = client.download_file(job).await;
+                    sink.finish(&out).await;
                     transfers.lock().remove(&id);
                 });
             }
@@ -198,31 +281,20 @@ impl Worker {
                     while !transfers.lock().is_empty() {
                         tokio::time::sleep(Duration::from_millis(20)).await;
                     }
-                    out.emit(Event::AllStopped);
+                    out.emit(Event::AllStopped).await;
                 });
             }
             Command::Delete { bucket, keys } => {
                 let Some(client) = self.client() else { return };
                 let out = self.out.clone();
                 tokio::spawn(async move {
-                    let results: Vec<_> = futures::stream::iter(keys)
-                        .map(|k| async { (client.delete(&bucket, &k).await, k) })
-                        .buffered(8)
-                        .collect()
-                        .await;
-                    let mut deleted = Vec::new();
-                    let mut errors = Vec::new();
-                    for (r, k) in results {
-                        match r {
-                            Ok(()) => deleted.push(k),
-                            Err(e) => errors.push(e.to_string()),
-                        }
-                    }
+                    let report = client.delete_many(&bucket, &keys).await;
                     out.emit(Event::Deleted {
                         bucket,
-                        deleted,
-                        errors,
-                    });
+                        deleted: report.deleted,
+                        errors: report.failed.iter().map(|(_, e)| e.to_string()).collect(),
+                    })
+                    .await;
                 });
             }
             Command::CreateFolder { bucket, prefix } => {
@@ -230,8 +302,8 @@ impl Worker {
                 let out = self.out.clone();
                 tokio::spawn(async move {
                     match client.create_folder(&bucket, &prefix).await {
-                        Ok(prefix) => out.emit(Event::FolderCreated { bucket, prefix }),
-                        Err(e) => out.emit(Event::FolderFailed(e.to_string())),
+                        Ok(prefix) => out.emit(Event::FolderCreated { bucket, prefix }).await,
+                        Err(e) => out.emit(Event::FolderFailed(e.to_string())).await,
                     }
                 });
             }
@@ -267,17 +339,20 @@ impl Worker {
                         match link {
                             Ok(l) => links.push((key, l)),
                             Err(e) => {
-                                return out.emit(Event::Links {
-                                    request,
-                                    result: Err(e.to_string()),
-                                });
+                                return out
+                                    .emit(Event::Links {
+                                        request,
+                                        result: Err(e.to_string()),
+                                    })
+                                    .await;
                             }
                         }
                     }
                     out.emit(Event::Links {
                         request,
                         result: Ok(links),
-                    });
+                    })
+                    .await;
                 });
             }
             Command::RelayStart { listen } => {
@@ -289,7 +364,7 @@ impl Worker {
                 if let Some(r) = self.relay.take() {
                     r.stop();
                 }
-                self.out.emit(Event::RelayStopped);
+                self.out.emit(Event::RelayStopped).await;
             }
             Command::ListSharedLinks { bucket } => {
                 let Some(client) = self.client() else { return };
@@ -299,7 +374,7 @@ impl Worker {
                         .list()
                         .await
                         .map_err(|e| e.to_string());
-                    out.emit(Event::SharedLinks { bucket, result });
+                    out.emit(Event::SharedLinks { bucket, result }).await;
                 });
             }
             Command::CopySharedLink {
@@ -315,7 +390,7 @@ impl Worker {
                     let result = copy_again(client, running, secret_path, &bucket, &id)
                         .await
                         .map(|link| vec![(id, link)]);
-                    out.emit(Event::Links { request, result });
+                    out.emit(Event::Links { request, result }).await;
                 });
             }
             Command::RevokeSharedLink { bucket, id } => {
@@ -327,7 +402,7 @@ impl Worker {
                         .await
                         .map(|_| ())
                         .map_err(|e| e.to_string());
-                    out.emit(Event::LinkRevoked { bucket, id, result });
+                    out.emit(Event::LinkRevoked { bucket, id, result }).await;
                 });
             }
             Command::Preview { bucket, key, size } => {
@@ -336,15 +411,19 @@ impl Worker {
                 tokio::spawn(async move {
                     let info = client.head(&bucket, &key).await.ok().flatten();
                     let content = load_preview(&client, &bucket, &key, size).await;
-                    out.emit(Event::Preview { key, info, content });
+                    out.emit(Event::Preview { key, info, content }).await;
                 });
             }
         }
     }
 
+    /// Starts connecting to `target` as a task of its own (an endpoint that does not answer
+    /// must not hold up the commands behind it); [`Self::connected`] takes its answer.
     async fn connect(&mut self, target: ConnectionTarget) {
+        let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
         let mut options = ConnectOptions {
             store_paths: self.config.store_paths.clone(),
+            aws_files: self.config.aws_files.clone(),
             ..Default::default()
         };
         match &target {
@@ -357,73 +436,59 @@ impl Worker {
                 options.profile = Some(c.profile.clone()).filter(|p| !p.is_empty());
             }
         }
-        let connected = if target == ConnectionTarget::Local {
-            match &self.local {
-                Some(c) => Ok(c.client.clone()),
-                None => match options.connect().await {
-                    Ok(c) => {
-                        let client = c.client.clone();
-                        self.local = Some(c);
-                        Ok(client)
-                    }
-                    Err(e) => Err(e),
-                },
-            }
-        } else {
-            options.connect().await.map(|c| c.client)
-        };
-        let client = match connected {
-            Ok(c) => c,
-            Err(e) => {
-                return self.out.emit(Event::ConnectFailed {
+        let local = (target == ConnectionTarget::Local).then(|| self.local.clone());
+        let answer = self.probed.0.clone();
+        tokio::spawn(async move {
+            let result = probe(&options, local).await.map_err(|e| for_app(&e));
+            let _ = answer
+                .send(Probed {
+                    generation,
                     target,
-                    error: for_app(&e),
-                });
-            }
-        };
-        // Asking for the credentials now turns "expired SSO session" into a message at once,
-        // not a failure on the first click.
-        let expiry = match client.credentials_expiry().await {
-            Ok(e) => e,
-            Err(e) => {
-                return self.out.emit(Event::ConnectFailed {
-                    target,
-                    error: for_app(&e),
-                });
-            }
-        };
-        // Listing buckets doubles as a probe: an endpoint that is down, or credentials it
-        // refuses outright, fail the connection here with a message; a denied listing does not
-        // (the user can still type a bucket name).
-        let buckets = client.list_buckets().await;
-        if let Err(
-            e @ (crate::Error::Unreachable { .. }
-            | crate::Error::Unresponsive { .. }
-            | crate::Error::NoCredentials(_)
-            | crate::Error::ExpiredCredentials(_)),
-        ) = &buckets
-        {
-            return self.out.emit(Event::ConnectFailed {
-                target,
-                error: for_app(e),
-            });
+                    result,
+                })
+                .await;
+        });
+    }
+
+    /// A connect task answered: unless another Connect came since, this is the connection.
+    async fn connected(&mut self, answer: Probed) {
+        let Probed {
+            generation,
+            target,
+            result,
+        } = answer;
+        if generation != self.generation.load(Ordering::Acquire) {
+            tracing::debug!("dropped the answer of a connect the user moved on from");
+            return;
         }
+        let ProbedClient {
+            client,
+            expiry,
+            buckets,
+        } = match result {
+            Ok(p) => p,
+            Err(error) => return self.out.emit(Event::ConnectFailed { target, error }).await,
+        };
         let local_store = self
             .local
-            .as_ref()
+            .get()
             .and_then(|c| c.local_store.as_ref())
             .filter(|_| target == ConnectionTarget::Local);
         self.client = Some(client.clone());
+        self.client_generation = generation;
         self.client_is_local = target == ConnectionTarget::Local;
-        self.out.emit(Event::Connected {
-            default_bucket: local_store.map(|_| crate::store::DEFAULT_BUCKET.to_owned()),
-            local_port: local_store.map(|s| s.state().port),
-            endpoint: destination(&target, &client),
-            credentials_expiry: expiry,
-            target,
-        });
         self.out
-            .emit(Event::Buckets(buckets.map_err(|e| e.to_string())));
+            .emit(Event::Connected {
+                default_bucket: local_store.map(|_| crate::store::DEFAULT_BUCKET.to_owned()),
+                local_port: local_store.map(|s| s.state().port),
+                endpoint: destination(&target, &client),
+                credentials_expiry: expiry,
+                target,
+            })
+            .await;
+        self.out
+            .emit(Event::Buckets(buckets.map_err(|e| e.to_string())))
+            .await;
         // The relay serves the connection in use: started again for the new one.
         if self.relay_wanted.is_some() {
             self.start_relay().await;
@@ -461,7 +526,7 @@ impl Worker {
         };
         let secret_file = match self.relay_secret_path() {
             Ok(p) => p,
-            Err(e) => return self.out.emit(Event::RelayFailed(e.to_string())),
+            Err(e) => return self.out.emit(Event::RelayFailed(e.to_string())).await,
         };
         let options = RelayOptions {
             listen,
@@ -476,19 +541,65 @@ impl Worker {
                 }
                 let url = r.public_url.clone();
                 self.relay = Some(r);
-                self.out.emit(Event::RelayStarted { url });
+                self.out.emit(Event::RelayStarted { url }).await;
             }
-            Err(e) => self.out.emit(Event::RelayFailed(e.to_string())),
+            Err(e) => self.out.emit(Event::RelayFailed(e.to_string())).await,
         }
     }
 }
 
+/// Connects (or takes the embedded store's client) and checks the connection works.
+async fn probe(
+    options: &ConnectOptions,
+    local: Option<Arc<tokio::sync::OnceCell<Connection>>>,
+) -> crate::Result<ProbedClient> {
+    let client = match local {
+        Some(cell) => cell
+            .get_or_try_init(|| options.connect())
+            .await?
+            .client
+            .clone(),
+        None => options.connect().await?.client,
+    };
+    // Asking for the credentials now turns "expired SSO session" into a message at once,
+    // not a failure on the first click.
+    let expiry = client.credentials_expiry().await?;
+    // Listing buckets doubles as a probe: an endpoint that is down, or credentials it
+    // refuses outright, fail the connection here with a message; a denied listing does not
+    // (the user can still type a bucket name).
+    let buckets = client.list_buckets().await;
+    if let Err(
+        e @ (crate::Error::Unreachable { .. }
+        | crate::Error::Unresponsive { .. }
+        | crate::Error::Credentials { .. }),
+    ) = buckets
+    {
+        return Err(e);
+    }
+    Ok(ProbedClient {
+        client,
+        expiry,
+        buckets,
+    })
+}
+
 /// An error as the app shows it: the library's messages name CLI flags where the CLI can help;
 /// the app says what to do in the app instead.
-fn for_app(e: &crate::Error) -> String {
+fn for_app(e: &crate::Error) -> ErrorReport {
+    ErrorReport {
+        message: app_message(e),
+        ..e.into()
+    }
+}
+
+fn app_message(e: &crate::Error) -> String {
     match e {
         // What to do first: the chain's details can run to many lines.
-        crate::Error::NoCredentials(why) => format!(
+        crate::Error::Credentials {
+            problem: crate::CredentialProblem::Missing,
+            detail: why,
+            ..
+        } => format!(
             "no AWS credentials found: run `aws configure` or `aws sso login`, then Retry, or use the embedded store (first in the list of connections). Details: {why}"
         ),
         e => e.to_string(),
@@ -505,14 +616,42 @@ fn destination(target: &ConnectionTarget, client: &S3Client) -> String {
     }
 }
 
-fn sink_for(id: TransferId, out: &Emitter) -> EventSink {
-    let out = out.clone();
-    Arc::new(move |event: TransferEvent| {
-        out.emit(Event::Transfer {
+/// What a transfer's library call reports, split the app's way: bytes moved go to its counter
+/// (read by the UI each frame), the state changes are kept for the task to send once the call
+/// returns, as events (the library calls the sink synchronously, where no event can wait for
+/// room in the UI's queue).
+struct TransferSink {
+    id: TransferId,
+    counter: Arc<TransferProgress>,
+    ended: Arc<Mutex<Vec<TransferUpdate>>>,
+}
+
+impl TransferSink {
+    fn new(id: TransferId, out: &Emitter) -> Self {
+        Self {
             id,
-            event: event.into(),
-        });
-    })
+            counter: out.progress.counter(id),
+            ended: Arc::default(),
+        }
+    }
+
+    fn sink(&self) -> EventSink {
+        let (counter, ended) = (self.counter.clone(), self.ended.clone());
+        Arc::new(move |event: TransferEvent| match event {
+            TransferEvent::Started { total, .. } => counter.start(total),
+            TransferEvent::Progress { done, .. } => counter.set_done(done),
+            event => ended.lock().extend(TransferUpdate::from_event(event)),
+        })
+    }
+
+    /// Sends the state changes the call reported, and lets go of the counter.
+    async fn finish(self, out: &Emitter) {
+        let ended = std::mem::take(&mut *self.ended.lock());
+        for event in ended {
+            out.emit(Event::Transfer { id: self.id, event }).await;
+        }
+        out.progress.release(self.id, &self.counter);
+    }
 }
 
 async fn plan_upload(
@@ -526,28 +665,22 @@ async fn plan_upload(
 ) {
     let planned = tokio::task::spawn_blocking(move || transfer::plan_upload(&paths, &prefix)).await;
     let Ok((items, errors)) = planned else { return };
+    // Unknown counts as free: such an upload is still sent with If-None-Match, so a key that
+    // does exist fails as taken rather than being replaced.
     let keys: Vec<String> = items.iter().map(|i| i.key.clone()).collect();
-    let exists: Vec<bool> = futures::stream::iter(keys)
-        .map(|key| {
-            let (client, bucket) = (client.clone(), bucket.clone());
-            async move {
-                client
-                    .head(&bucket, &key)
-                    .await
-                    .map(|h| h.is_some())
-                    .unwrap_or(false)
-            }
-        })
-        .buffered(16)
-        .collect()
-        .await;
+    let existing = client
+        .existing_keys(&bucket, keys)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::info!("could not check which keys exist: {e}");
+            Default::default()
+        });
     let uploads = items
         .into_iter()
-        .zip(exists)
-        .map(|(item, exists)| PlannedUpload {
+        .map(|item| PlannedUpload {
             id: ids.next(),
+            exists: existing.contains(&item.key),
             item,
-            exists,
         })
         .collect();
     out.emit(Event::UploadPlanned {
@@ -555,7 +688,8 @@ async fn plan_upload(
         uploads,
         errors: errors.iter().map(ToString::to_string).collect(),
         then,
-    });
+    })
+    .await;
 }
 
 /// The one place the app makes a download link, for the share dialog and for "Upload and copy
@@ -680,6 +814,7 @@ async fn upload_one(
     bucket: &str,
     mut planned: PlannedUpload,
     choice: ConflictChoice,
+    sink: TransferSink,
     cancel: &CancellationToken,
 ) {
     let id = planned.id;
@@ -692,10 +827,9 @@ async fn upload_one(
             match free_key(client, bucket, &planned.item.key).await {
                 Ok(k) => planned.item.key = k,
                 Err(e) => {
-                    return out.emit(Event::Transfer {
-                        id,
-                        event: TransferUpdate::Failed { error: e },
-                    });
+                    let error = ErrorReport::words(e);
+                    sink.ended.lock().push(TransferUpdate::Failed { error });
+                    return sink.finish(out).await;
                 }
             }
             OnConflict::Fail
@@ -705,23 +839,21 @@ async fn upload_one(
         on_conflict,
         ..Default::default()
     };
-    let result = client
-        .upload_file(
-            bucket,
-            &planned.item,
-            0,
-            &options,
-            sink_for(id, out),
-            cancel,
-        )
-        .await;
+    let key = planned.item.key.clone();
+    let job = UploadJob::new(bucket, planned.item)
+        .options(options)
+        .events(sink.sink())
+        .cancel(cancel.clone());
+    let result = client.upload_file(job).await;
+    sink.finish(out).await;
     if let Ok(UploadOutcome::Uploaded { bytes, .. }) = result {
         out.emit(Event::Uploaded {
             id,
             bucket: bucket.to_owned(),
-            key: planned.item.key,
+            key,
             size: bytes,
-        });
+        })
+        .await;
     }
 }
 

@@ -1,0 +1,119 @@
+//! Errors keep their facts: an S3 refusal from each path (an SDK call, a presigned PUT, a
+//! presigned GET) carries the server's code, status and request id, and says the request id;
+//! a wrong secret is a credential problem by its type, not by its message.
+
+use s3share::s3::S3Client;
+use s3share::transfer::{OnConflict, UploadItem, UploadOptions, no_events};
+use s3share::{CredentialProblem, Error};
+use tokio_util::sync::CancellationToken;
+
+use crate::support::TestServer;
+
+/// A client for `s`'s server whose secret key is wrong.
+fn wrong_secret(s: &TestServer) -> S3Client {
+    let creds = aws_credential_types::Credentials::new(&s.access_key, "wrong", None, None, "test");
+    s3share::s3::static_client(&s.endpoint, "us-east-1", creds, true).unwrap()
+}
+
+/// `e` carries the server's `code` and `status` and a request id, and its message says it.
+fn assert_facts(e: &Error, code: &str, status: u16) {
+    let answer = e
+        .s3_answer()
+        .unwrap_or_else(|| panic!("no answer kept: {e:?}"));
+    assert_eq!(answer.code.as_deref(), Some(code), "{e:?}");
+    assert_eq!(answer.status, Some(status), "{e:?}");
+    let id = e
+        .request_id()
+        .unwrap_or_else(|| panic!("no request id: {e:?}"));
+    assert!(!id.is_empty(), "{e:?}");
+    assert!(
+        e.to_string().contains(&format!("(request id {id})")),
+        "the message does not say the request id: {e}"
+    );
+}
+
+/// A wrong secret is refused credentials, by type, with the server's facts.
+fn assert_rejected(e: &Error) {
+    assert_eq!(
+        e.credential_problem(),
+        Some(CredentialProblem::Rejected),
+        "{e:?}"
+    );
+    assert_facts(e, "SignatureDoesNotMatch", 403);
+    assert!(e.to_string().contains("access denied"), "{e}");
+}
+
+async fn sdk_refusals_keep_their_facts(s: &TestServer) {
+    let missing = s.client.read_start(&s.bucket, "missing.txt", 10).await;
+    let e = missing.unwrap_err();
+    assert_facts(&e, "NoSuchKey", 404);
+    assert_eq!(e.credential_problem(), None, "{e:?}");
+
+    let e = wrong_secret(s).list_buckets().await.unwrap_err();
+    assert_rejected(&e);
+}
+
+async fn presigned_put_refusals_keep_their_facts(s: &TestServer) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.txt");
+    std::fs::write(&path, b"hello").unwrap();
+    let items = [UploadItem {
+        path,
+        key: "a.txt".to_owned(),
+        size: 5,
+    }];
+    let results = wrong_secret(s)
+        .upload_many(
+            &s.bucket,
+            &items,
+            // No HEAD first: the PUT itself is refused.
+            &UploadOptions {
+                on_conflict: OnConflict::Overwrite,
+                ..UploadOptions::default()
+            },
+            no_events(),
+            &CancellationToken::new(),
+        )
+        .await;
+    let [Err(e)] = &results[..] else {
+        panic!("{results:?}");
+    };
+    assert_rejected(e);
+}
+
+async fn presigned_get_refusals_keep_their_facts(s: &TestServer) {
+    let e = s
+        .client
+        .get_via_link(&s.bucket, "missing.txt", 100)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Http { .. }), "{e:?}");
+    assert_facts(&e, "NoSuchKey", 404);
+
+    s.client.create_folder(&s.bucket, "here/").await.unwrap();
+    let e = wrong_secret(s)
+        .get_via_link(&s.bucket, "here/", 100)
+        .await
+        .unwrap_err();
+    assert_rejected(&e);
+}
+
+/// SeaweedFS only: the embedded store (s3s) sends no request ids.
+macro_rules! on_seaweed {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn seaweedfs() {
+                    super::$name(&crate::support::seaweed().await).await
+                }
+            }
+        )*
+    };
+}
+
+on_seaweed!(
+    sdk_refusals_keep_their_facts,
+    presigned_put_refusals_keep_their_facts,
+    presigned_get_refusals_keep_their_facts,
+);
