@@ -95,6 +95,7 @@ impl ConnectionArgs {
             force_path_style: self.path_style,
             local: self.local,
             store_paths: None,
+            aws_files: None,
         }
     }
 }
@@ -796,17 +797,13 @@ async fn ask_about_conflicts(
     bucket: &str,
     items: Vec<UploadItem>,
 ) -> anyhow::Result<ConflictAnswers> {
-    let exists: Vec<bool> = futures::stream::iter(items.iter())
-        .map(|i| async move { client.head(bucket, &i.key).await.map(|h| h.is_some()) })
-        .buffered(16)
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect::<Result<_, _>>()?;
+    let existing = client
+        .existing_keys(bucket, items.iter().map(|i| i.key.clone()))
+        .await?;
     let mut answers = ConflictAnswers::default();
     let mut all: Option<bool> = None;
-    for (item, exists) in items.into_iter().zip(exists) {
-        if !exists {
+    for item in items {
+        if !existing.contains(&item.key) {
             answers.create.push(item);
             continue;
         }
@@ -1114,14 +1111,12 @@ async fn rm(
     let (mut deleted, mut failed) = (0usize, 0usize);
     for (bucket, keys) in &targets {
         let names: Vec<String> = keys.iter().map(|(k, _)| k.clone()).collect();
-        let failures = client.delete_many(bucket, &names).await;
-        let failed_keys: std::collections::HashSet<&str> =
-            failures.iter().map(|(k, _)| k.as_str()).collect();
-        for key in names.iter().filter(|k| !failed_keys.contains(k.as_str())) {
+        let report = client.delete_many(bucket, &names).await;
+        for key in &report.deleted {
             deleted += 1;
             eprintln!("deleted s3://{bucket}/{key}");
         }
-        for (key, e) in &failures {
+        for (key, e) in &report.failed {
             failed += 1;
             eprintln!("error: not deleted: s3://{bucket}/{key}: {e}");
         }

@@ -345,7 +345,7 @@ async fn delete_many_in_batches(s: &TestServer) {
             s.client.create_folder(&s.bucket, k).await.unwrap();
         })
         .await;
-    let failed = s.client.delete_many(&s.bucket, &keys).await;
+    let failed = s.client.delete_many(&s.bucket, &keys).await.failed;
     assert!(failed.is_empty(), "{failed:?}");
     assert!(self::keys(s).await.is_empty());
 }
@@ -358,7 +358,8 @@ async fn delete_many_reports_every_key_that_failed(s: &TestServer) {
     let wrong = s3share::s3::static_client(&s.endpoint, "us-east-1", creds, true).unwrap();
     let failed = wrong
         .delete_many(&s.bucket, &["a".to_owned(), "b".to_owned()])
-        .await;
+        .await
+        .failed;
     let names: Vec<&str> = failed.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(names, ["a", "b"]);
     for (_, e) in &failed {

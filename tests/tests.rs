@@ -63,11 +63,8 @@ async fn upload(s: &TestServer, items: &[UploadItem]) -> Vec<s3share::Result<Upl
 
 /// Downloads `key` to `path` (never overwriting), no events, no cancellation.
 async fn download(s: &TestServer, key: &str, path: &std::path::Path) -> s3share::Result<u64> {
-    let cancel = CancellationToken::new();
     s.client
-        .download_file(
-            s3share::transfer::DownloadJob::file(&s.bucket, key, path).cancel(cancel.clone()),
-        )
+        .download_file(s3share::transfer::DownloadJob::file(&s.bucket, key, path))
         .await
 }
 
@@ -735,6 +732,7 @@ mod cli_safety;
 mod download_safety;
 mod embedded_store;
 mod errors;
+mod one_library;
 mod presign;
 mod relay;
 mod relay_hardening;
@@ -746,6 +744,8 @@ mod s3_behaviour;
 mod ui;
 #[cfg(feature = "gui")]
 mod ui_connections;
+#[cfg(feature = "gui")]
+mod ui_credentials;
 #[cfg(feature = "gui")]
 mod ui_failures;
 #[cfg(feature = "gui")]

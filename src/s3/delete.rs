@@ -1,6 +1,8 @@
 //! Deleting many objects: DeleteObjects in batches of up to 1000 keys (S3's limit), a few
-//! batches at a time, with the outcome of every key.
+//! batches at a time, with the outcome of every key. Where a server does not implement
+//! DeleteObjects, each key of the batch goes in its own DeleteObject, a few at a time.
 
+use aws_sdk_s3::error::ProvideErrorMetadata as _;
 use aws_sdk_s3::operation::RequestId as _;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use futures::StreamExt as _;
@@ -13,12 +15,36 @@ use crate::error::{Error, Result, S3Answer};
 const BATCH: usize = 1000;
 /// Batches in flight at once.
 const BATCHES_IN_FLIGHT: usize = 2;
+/// DeleteObject requests in flight at once, where there is no DeleteObjects.
+const DELETES_IN_FLIGHT: usize = 8;
+
+/// What [`S3Client::delete_many`] did with each key.
+#[derive(Debug, Default)]
+pub struct DeleteReport {
+    /// The keys deleted (or already gone), in the order given.
+    pub deleted: Vec<String>,
+    /// The keys that could not be deleted, each with its error.
+    pub failed: Vec<(String, Error)>,
+}
 
 impl S3Client {
-    /// Deletes `keys` from `bucket` and returns the keys that could not be deleted, each with
-    /// its error (empty when all went). A request that fails as a whole fails each of its keys;
-    /// the other batches go on.
-    pub async fn delete_many(&self, bucket: &str, keys: &[String]) -> Vec<(String, Error)> {
+    /// Deletes `keys` from `bucket` and says, key by key, what went and what did not. One
+    /// failed key never stops the others: a request that fails as a whole fails each of its
+    /// keys, and the other batches go on.
+    pub async fn delete_many(&self, bucket: &str, keys: &[String]) -> DeleteReport {
+        let failed = self.delete_all(bucket, keys).await;
+        let failed_keys: std::collections::HashSet<&str> =
+            failed.iter().map(|(k, _)| k.as_str()).collect();
+        let deleted = keys
+            .iter()
+            .filter(|k| !failed_keys.contains(k.as_str()))
+            .cloned()
+            .collect();
+        DeleteReport { deleted, failed }
+    }
+
+    /// The keys of `keys` that could not be deleted, with their errors.
+    async fn delete_all(&self, bucket: &str, keys: &[String]) -> Vec<(String, Error)> {
         let client = match self.try_for_bucket(bucket).await {
             Ok(c) => c,
             Err(e) => {
@@ -29,9 +55,11 @@ impl S3Client {
             }
         };
         let client = &client;
-        futures::stream::iter(keys.chunks(BATCH))
+        // Owned batches and keys below: a future that borrows its closure's argument is not
+        // known to be `Send`, and the app runs this on a spawned task.
+        futures::stream::iter(keys.chunks(BATCH).map(<[String]>::to_vec))
             .map(|batch| async move {
-                match self.delete_batch(client, bucket, batch).await {
+                match self.delete_batch(client, bucket, &batch).await {
                     Ok(failed) => failed,
                     Err(e) => batch
                         .iter()
@@ -41,6 +69,19 @@ impl S3Client {
             })
             .buffer_unordered(BATCHES_IN_FLIGHT)
             .flat_map(futures::stream::iter)
+            .collect()
+            .await
+    }
+
+    /// Each of `keys` in its own DeleteObject, a few at a time; returns those that failed.
+    async fn delete_each(&self, bucket: &str, keys: &[String]) -> Vec<(String, Error)> {
+        futures::stream::iter(keys.to_vec())
+            .map(|key| async move {
+                let result = self.delete(bucket, &key).await;
+                result.err().map(|e| (key, e))
+            })
+            .buffer_unordered(DELETES_IN_FLIGHT)
+            .filter_map(std::future::ready)
             .collect()
             .await
     }
@@ -67,8 +108,22 @@ impl S3Client {
             .bucket(bucket)
             .delete(delete)
             .send()
-            .await
-            .map_err(|e| sdk_error("DeleteObjects", bucket, &self.endpoint_label(), e))?;
+            .await;
+        let out = match out {
+            Ok(out) => out,
+            Err(e) if not_implemented(&e) => {
+                tracing::debug!(bucket, "no DeleteObjects here; deleting key by key");
+                return Ok(self.delete_each(bucket, keys).await);
+            }
+            Err(e) => {
+                return Err(sdk_error(
+                    "DeleteObjects",
+                    bucket,
+                    &self.endpoint_label(),
+                    e,
+                ));
+            }
+        };
         // One key's failure has no status of its own; the request id is the whole answer's.
         let request_id = out.request_id().map(str::to_owned);
         Ok(out
@@ -88,6 +143,19 @@ impl S3Client {
             })
             .collect())
     }
+}
+
+/// Whether a server answered that it has no such operation (some S3-compatible servers lack
+/// DeleteObjects), as opposed to refusing this request.
+fn not_implemented(
+    e: &aws_sdk_s3::error::SdkError<
+        aws_sdk_s3::operation::delete_objects::DeleteObjectsError,
+        aws_sdk_s3::config::http::HttpResponse,
+    >,
+) -> bool {
+    let code = e.as_service_error().and_then(|s| s.code());
+    let status = e.raw_response().map(|r| r.status().as_u16());
+    matches!(code, Some("NotImplemented" | "MethodNotAllowed")) || status == Some(501)
 }
 
 /// The error of a whole failed request, as the error of one of its keys (keeping its kind, so

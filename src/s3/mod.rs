@@ -8,6 +8,7 @@
 mod connect;
 mod delete;
 mod errors;
+mod keys;
 mod listing;
 mod multipart;
 mod presign;
@@ -24,13 +25,15 @@ use aws_sdk_s3::operation::head_object::HeadObjectError;
 use parking_lot::Mutex;
 
 pub use connect::{ConnectOptions, Connection, static_client, static_client_with_timeouts};
+pub use delete::DeleteReport;
 pub(crate) use errors::sdk_error;
 pub use listing::{ListPage, ObjectEntry, RESERVED_PREFIX, is_reserved};
 pub use multipart::StoredPart;
 pub(crate) use presign::check_lifetime;
 pub use presign::{MAX_LIFETIME, PresignOp, Presigned};
 pub use profiles::{
-    ProfileDestination, aws_profiles, endpoint_host, first_run_profile, profile_destination,
+    AwsFiles, ProfileDestination, aws_profiles, endpoint_host, first_run_profile,
+    profile_destination,
 };
 
 use crate::error::{Error, Result};

@@ -35,6 +35,8 @@ pub enum Kind {
     ListObjects,
     ListUploads,
     DeleteObject,
+    /// `POST ?delete`: many keys in one request.
+    DeleteObjects,
     Other,
 }
 
@@ -274,6 +276,7 @@ fn classify(method: &str, target: &str, head: &Head) -> Kind {
         "PUT" if has_key && head.get("x-amz-copy-source").is_none() => Kind::PutObject,
         "POST" if has("uploads") => Kind::CreateMultipart,
         "POST" if has("uploadId") => Kind::CompleteMultipart,
+        "POST" if has("delete") => Kind::DeleteObjects,
         "DELETE" if has("uploadId") => Kind::AbortMultipart,
         "DELETE" if has_key => Kind::DeleteObject,
         "HEAD" if has_key => Kind::HeadObject,

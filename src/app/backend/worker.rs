@@ -19,6 +19,7 @@ use super::{
     AfterUpload, BackendConfig, Command, ConflictChoice, ConnectionTarget, Emitter, Event, Ids,
     LinkVia, PendingUploadInfo, PlannedUpload, TransferId, TransferProgress, TransferUpdate,
 };
+use crate::ErrorReport;
 use crate::relay::{self, Grant, Ledger, Methods, RelayOptions, RunningRelay, Scope, Secret};
 use crate::s3::{ConnectOptions, Connection, S3Client};
 use crate::transfer::{
@@ -61,7 +62,7 @@ pub(super) struct Worker {
 struct Probed {
     generation: u64,
     target: ConnectionTarget,
-    result: Result<ProbedClient, String>,
+    result: Result<ProbedClient, ErrorReport>,
 }
 
 struct ProbedClient {
@@ -184,8 +185,10 @@ impl Worker {
                         match page {
                             Ok(page) => current.emit(&out, Event::ListPage { request, page }).await,
                             Err(e) => {
-                                let error = e.to_string();
-                                let event = Event::ListFailed { request, error };
+                                let event = Event::ListFailed {
+                                    request,
+                                    error: (&e).into(),
+                                };
                                 return current.emit(&out, event).await;
                             }
                         }
@@ -292,23 +295,11 @@ impl Worker {
                 let Some(client) = self.client() else { return };
                 let out = self.out.clone();
                 tokio::spawn(async move {
-                    let results: Vec<_> = futures::stream::iter(keys)
-                        .map(|k| async { (client.delete(&bucket, &k).await, k) })
-                        .buffered(8)
-                        .collect()
-                        .await;
-                    let mut deleted = Vec::new();
-                    let mut errors = Vec::new();
-                    for (r, k) in results {
-                        match r {
-                            Ok(()) => deleted.push(k),
-                            Err(e) => errors.push(e.to_string()),
-                        }
-                    }
+                    let report = client.delete_many(&bucket, &keys).await;
                     out.emit(Event::Deleted {
                         bucket,
-                        deleted,
-                        errors,
+                        deleted: report.deleted,
+                        errors: report.failed.iter().map(|(_, e)| e.to_string()).collect(),
                     })
                     .await;
                 });
@@ -479,6 +470,7 @@ impl Worker {
         let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
         let mut options = ConnectOptions {
             store_paths: self.config.store_paths.clone(),
+            aws_files: self.config.aws_files.clone(),
             ..Default::default()
         };
         match &target {
@@ -650,7 +642,14 @@ async fn probe(
 
 /// An error as the app shows it: the library's messages name CLI flags where the CLI can help;
 /// the app says what to do in the app instead.
-fn for_app(e: &crate::Error) -> String {
+fn for_app(e: &crate::Error) -> ErrorReport {
+    ErrorReport {
+        message: app_message(e),
+        ..e.into()
+    }
+}
+
+fn app_message(e: &crate::Error) -> String {
     match e {
         // What to do first: the chain's details can run to many lines.
         crate::Error::Credentials {
@@ -723,28 +722,22 @@ async fn plan_upload(
 ) {
     let planned = tokio::task::spawn_blocking(move || transfer::plan_upload(&paths, &prefix)).await;
     let Ok((items, errors)) = planned else { return };
+    // Unknown counts as free: such an upload is still sent with If-None-Match, so a key that
+    // does exist fails as taken rather than being replaced.
     let keys: Vec<String> = items.iter().map(|i| i.key.clone()).collect();
-    let exists: Vec<bool> = futures::stream::iter(keys)
-        .map(|key| {
-            let (client, bucket) = (client.clone(), bucket.clone());
-            async move {
-                client
-                    .head(&bucket, &key)
-                    .await
-                    .map(|h| h.is_some())
-                    .unwrap_or(false)
-            }
-        })
-        .buffered(16)
-        .collect()
-        .await;
+    let existing = client
+        .existing_keys(&bucket, keys)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::info!("could not check which keys exist: {e}");
+            Default::default()
+        });
     let uploads = items
         .into_iter()
-        .zip(exists)
-        .map(|(item, exists)| PlannedUpload {
+        .map(|item| PlannedUpload {
             id: ids.next(),
+            exists: existing.contains(&item.key),
             item,
-            exists,
         })
         .collect();
     out.emit(Event::UploadPlanned {
@@ -894,7 +887,8 @@ async fn upload_one(
         ConflictChoice::KeepBoth => {
             match free_key(client, bucket, &planned.item.key).await {
                 Ok(k) => planned.item.key = k,
-                Err(error) => {
+                Err(e) => {
+                    let error = ErrorReport::words(e);
                     sink.ended.lock().push(TransferUpdate::Failed { error });
                     return sink.finish(out).await;
                 }
