@@ -94,7 +94,7 @@ pub(crate) struct Sums {
 pub(crate) async fn md5_of_range(path: &Path, offset: u64, len: u64) -> Result<Md5Sum, Error> {
     let sums = sums_of_range(path, offset, len, true, false).await?;
     sums.md5
-        .ok_or_else(|| Error::Config("MD5 asked for but not computed".into()))
+        .ok_or_else(|| Error::Bug("MD5 asked for but not computed".into()))
 }
 
 /// Reads `len` bytes of `path` from `offset` once and returns the sums asked for.
