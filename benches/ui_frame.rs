@@ -37,6 +37,7 @@ fn main() {
     let handle = runtime.handle().clone();
     let config = BackendConfig {
         store_paths: Some(paths),
+        aws_files: None,
     };
     let mut h = Harness::builder()
         .with_size(egui::vec2(1280.0, 800.0))

@@ -96,6 +96,7 @@ impl ConnectionArgs {
             force_path_style: self.path_style,
             local: self.local,
             store_paths: None,
+            aws_files: None,
         }
     }
 }

@@ -356,6 +356,45 @@ impl Error {
     }
 }
 
+/// What a face keeps of an [`Error`] once it has happened (a transfer's event, a failed row):
+/// its words and the facts to act on. Cloneable, unlike [`Error`], which holds I/O errors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorReport {
+    /// The error's message, for the user.
+    pub message: String,
+    /// What is wrong with the credentials, when that is what failed.
+    pub credentials: Option<CredentialProblem>,
+    /// The server's answer, when the server refused the request.
+    pub answer: Option<S3Answer>,
+}
+
+impl From<&Error> for ErrorReport {
+    fn from(e: &Error) -> Self {
+        ErrorReport {
+            message: e.to_string(),
+            credentials: e.credential_problem(),
+            answer: e.s3_answer().cloned(),
+        }
+    }
+}
+
+impl ErrorReport {
+    /// A report of a failure that is words only (no [`Error`] behind it).
+    pub fn words(message: impl Into<String>) -> Self {
+        ErrorReport {
+            message: message.into(),
+            credentials: None,
+            answer: None,
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 /// Shorthand for the library's results.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

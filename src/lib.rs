@@ -25,5 +25,5 @@ pub mod s3;
 pub mod store;
 pub mod transfer;
 
-pub use error::{CredentialProblem, Error, Result, S3Answer};
+pub use error::{CredentialProblem, Error, ErrorReport, Result, S3Answer};
 pub use location::S3Location;

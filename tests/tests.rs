@@ -745,9 +745,13 @@ mod ui;
 #[cfg(feature = "gui")]
 mod ui_connections;
 #[cfg(feature = "gui")]
+mod ui_credentials;
+#[cfg(feature = "gui")]
 mod ui_failures;
 #[cfg(feature = "gui")]
 mod ui_links;
 #[cfg(feature = "gui")]
 mod ui_relay;
+#[cfg(feature = "gui")]
+mod ui_worker;
 mod upload_safety;

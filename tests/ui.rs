@@ -81,6 +81,7 @@ impl Fixture {
         let handle = self.runtime.handle().clone();
         let config = BackendConfig {
             store_paths: Some(store_paths(self.dir.path())),
+            aws_files: None,
         };
         let clipboard = self.clipboard.clone();
         Harness::builder()

@@ -13,6 +13,7 @@ const ROW_HEIGHT: f32 = 24.0;
 
 /// The central panel.
 pub fn browser_ui(app: &mut S3ShareApp, ui: &mut Ui) {
+    super::credentials_ui::credentials_banner_ui(app, ui);
     if app.place.is_none() {
         return empty_state_ui(app, ui);
     }

@@ -5,6 +5,17 @@ use std::time::SystemTime;
 use super::S3ShareApp;
 use super::backend::{Command, ConnectionTarget};
 use super::model::Place;
+use crate::{CredentialProblem, ErrorReport};
+
+/// Credentials that stopped working on a connection: the app offers the way out (sign in
+/// again and reconnect, or switch connection) rather than only showing the failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialsTrouble {
+    /// The connection whose credentials failed.
+    pub target: ConnectionTarget,
+    /// What is wrong with them.
+    pub problem: CredentialProblem,
+}
 
 /// The connection as the UI shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,17 +60,38 @@ impl S3ShareApp {
     }
 
     /// A connection failed: the problem stays on its entry; at start, the embedded store opens.
-    pub(super) fn connect_failed(&mut self, target: ConnectionTarget, error: String) {
+    pub(super) fn connect_failed(&mut self, target: ConnectionTarget, error: ErrorReport) {
         self.connection_problems
-            .insert(target.clone(), error.clone());
+            .insert(target.clone(), error.message.clone());
         if self.superseded(&target) {
             return;
         }
         if std::mem::take(&mut self.fall_back_to_local) && target != ConnectionTarget::Local {
+            // The problem stays on the connection's entry; nothing stands in the way at start.
             tracing::info!("the first connection failed; opening the embedded store");
             return self.connect(ConnectionTarget::Local);
         }
-        self.connection = ConnectionState::Failed(target, error);
+        self.note_credentials(&target, &error);
+        self.connection = ConnectionState::Failed(target, error.message);
+    }
+
+    /// Remembers that `target`'s credentials failed, when that is what `error` says, so the
+    /// app offers to sign in again.
+    pub(super) fn note_credentials(&mut self, target: &ConnectionTarget, error: &ErrorReport) {
+        if let Some(problem) = error.credentials {
+            self.credentials_trouble = Some(CredentialsTrouble {
+                target: target.clone(),
+                problem,
+            });
+        }
+    }
+
+    /// [`Self::note_credentials`] for a failure on the connection in use.
+    pub(super) fn note_credentials_here(&mut self, error: &ErrorReport) {
+        if let ConnectionState::Connected { target, .. } = &self.connection {
+            let target = target.clone();
+            self.note_credentials(&target, error);
+        }
     }
 
     /// Whether an answer about `target` is old news: another connection was chosen since.
@@ -99,6 +131,8 @@ impl S3ShareApp {
         }
         self.fall_back_to_local = false;
         self.connection_problems.remove(&target);
+        // Connected (again, or elsewhere): the credentials in use work.
+        self.credentials_trouble = None;
         self.connection = ConnectionState::Connected {
             target: target.clone(),
             endpoint,

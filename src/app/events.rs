@@ -43,7 +43,8 @@ impl S3ShareApp {
             }
             Event::ListDone { request } if request == self.listing.request => self.listing.done(),
             Event::ListFailed { request, error } if request == self.listing.request => {
-                self.listing.failed(error);
+                self.note_credentials_here(&error);
+                self.listing.failed(error.message);
             }
             // Answers for a folder the user already left.
             Event::ListPage { .. } | Event::ListDone { .. } | Event::ListFailed { .. } => {}

@@ -23,6 +23,7 @@ pub mod model;
 
 mod browser_ui;
 mod connection;
+mod credentials_ui;
 mod dialogs_ui;
 mod edits;
 mod events;
@@ -40,7 +41,7 @@ mod toasts;
 mod transfers;
 mod transfers_ui;
 
-pub use connection::ConnectionState;
+pub use connection::{ConnectionState, CredentialsTrouble};
 pub use navigation::History;
 pub use pickers::PathPromptKind;
 pub use preview::Preview;

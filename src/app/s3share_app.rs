@@ -37,6 +37,9 @@ pub struct S3ShareApp {
     pub profiles: Vec<String>,
     /// Why a connection failed, shown on its entry in the sidebar until it connects.
     pub connection_problems: HashMap<ConnectionTarget, String>,
+    /// Credentials that stopped working, until a connection succeeds: the app offers to sign
+    /// in again, reconnect, or switch connection.
+    pub credentials_trouble: Option<super::connection::CredentialsTrouble>,
     /// Where each profile goes (endpoint or region), read once at start for the labels.
     pub profile_destinations: HashMap<String, crate::s3::ProfileDestination>,
     /// A failure of the connection under way falls back to the embedded store (at start).
@@ -129,6 +132,7 @@ impl S3ShareApp {
             connection: ConnectionState::Idle,
             profiles: crate::s3::aws_profiles(),
             connection_problems: HashMap::new(),
+            credentials_trouble: None,
             profile_destinations: profile_destinations(),
             fall_back_to_local: false,
             buckets: None,

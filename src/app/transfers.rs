@@ -327,6 +327,7 @@ impl S3ShareApp {
         };
         // How far it got: the counter's last word, read before the row stops reading it.
         t.read_counter(Instant::now());
+        let mut trouble = None;
         match event {
             TransferUpdate::Finished => {
                 t.done = t.total;
@@ -335,8 +336,12 @@ impl S3ShareApp {
             TransferUpdate::Skipped => t.state = TransferState::Skipped,
             TransferUpdate::Cancelled => t.state = TransferState::Cancelled,
             TransferUpdate::Failed { error } => {
-                t.state = TransferState::Failed(without_cli_advice(error));
+                t.state = TransferState::Failed(without_cli_advice(error.message.clone()));
+                trouble = Some(error);
             }
+        }
+        if let Some(error) = trouble {
+            self.note_credentials_here(&error);
         }
         self.copy_finished_batches();
     }

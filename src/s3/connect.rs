@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use aws_config::BehaviorVersion;
 use aws_sdk_s3::config::{Region, RequestChecksumCalculation, ResponseChecksumValidation};
 
-use super::{S3Client, Timeouts};
+use super::{AwsFiles, S3Client, Timeouts};
 use crate::error::{CredentialProblem, Error, Result};
 use crate::store::{self, LocalStore, StorePaths};
 
@@ -26,6 +26,9 @@ pub struct ConnectOptions {
     pub local: bool,
     /// Where the embedded store lives (default: the user's data and config folders).
     pub store_paths: Option<StorePaths>,
+    /// The AWS shared files to read profiles from (default: `AWS_CONFIG_FILE`,
+    /// `AWS_SHARED_CREDENTIALS_FILE`, `~/.aws`).
+    pub aws_files: Option<AwsFiles>,
 }
 
 /// A ready client, and the embedded store behind it when that is what it talks to.
@@ -82,7 +85,11 @@ impl ConnectOptions {
         if let Some(p) = &self.profile {
             // An unknown profile would send the credential chain on to its last resorts (the
             // EC2 metadata service among them) and fail slowly with a vague message.
-            if !super::aws_profiles().contains(p) {
+            let known = match &self.aws_files {
+                Some(files) => files.profiles(),
+                None => super::aws_profiles(),
+            };
+            if !known.contains(p) {
                 return Err(Error::Credentials {
                     problem: CredentialProblem::Missing,
                     detail: format!("profile {p:?} is not in ~/.aws/config or ~/.aws/credentials"),
@@ -90,6 +97,9 @@ impl ConnectOptions {
                 });
             }
             loader = loader.profile_name(p);
+        }
+        if let Some(files) = &self.aws_files {
+            loader = loader.profile_files(profile_files(files));
         }
         if let Some(r) = &self.region {
             loader = loader.region(Region::new(r.clone()));
@@ -117,6 +127,19 @@ impl ConnectOptions {
             local_store: None,
         })
     }
+}
+
+/// `files` as the SDK's loader takes them.
+#[allow(
+    deprecated,
+    reason = "aws-config names the type only through these aliases; aws-runtime, which has the new names, is not a direct dependency"
+)]
+fn profile_files(files: &AwsFiles) -> aws_config::profile::profile_file::ProfileFiles {
+    use aws_config::profile::profile_file::{ProfileFileKind, ProfileFiles};
+    ProfileFiles::builder()
+        .with_file(ProfileFileKind::Config, &files.config)
+        .with_file(ProfileFileKind::Credentials, &files.credentials)
+        .build()
 }
 
 /// Builds the client for the embedded store: its static credentials, path style, fixed region.

@@ -33,7 +33,8 @@ pub use multipart::StoredPart;
 pub(crate) use presign::check_lifetime;
 pub use presign::{MAX_LIFETIME, PresignOp, Presigned};
 pub use profiles::{
-    ProfileDestination, aws_profiles, endpoint_host, first_run_profile, profile_destination,
+    AwsFiles, ProfileDestination, aws_profiles, endpoint_host, first_run_profile,
+    profile_destination,
 };
 
 use crate::error::{Error, Result};

@@ -9,11 +9,38 @@ use std::path::PathBuf;
 /// (`[NAME]`), honouring `AWS_CONFIG_FILE` and `AWS_SHARED_CREDENTIALS_FILE`; sorted, with
 /// `default` first when present. Secrets are never read into memory here: only section headers.
 pub fn aws_profiles() -> Vec<String> {
+    profile_names(
+        shared_file("AWS_CONFIG_FILE", "config"),
+        shared_file("AWS_SHARED_CREDENTIALS_FILE", "credentials"),
+    )
+}
+
+/// Where the AWS shared files are when not where the environment says: an app or a test that
+/// brings its own (see [`super::ConnectOptions::aws_files`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsFiles {
+    /// The config file (`[profile NAME]` sections).
+    pub config: PathBuf,
+    /// The credentials file (`[NAME]` sections).
+    pub credentials: PathBuf,
+}
+
+impl AwsFiles {
+    /// The profile names in these files, as [`aws_profiles`] lists them.
+    pub fn profiles(&self) -> Vec<String> {
+        profile_names(
+            std::fs::read_to_string(&self.config).ok(),
+            std::fs::read_to_string(&self.credentials).ok(),
+        )
+    }
+}
+
+fn profile_names(config: Option<String>, credentials: Option<String>) -> Vec<String> {
     let mut names = BTreeSet::new();
-    if let Some(text) = shared_file("AWS_CONFIG_FILE", "config") {
+    if let Some(text) = config {
         names.extend(section_names(&text, true));
     }
-    if let Some(text) = shared_file("AWS_SHARED_CREDENTIALS_FILE", "credentials") {
+    if let Some(text) = credentials {
         names.extend(section_names(&text, false));
     }
     let mut list: Vec<String> = names.into_iter().collect();

@@ -53,8 +53,8 @@ pub enum TransferEvent {
     Failed {
         /// Item index.
         id: usize,
-        /// What went wrong, for the user.
-        error: String,
+        /// What went wrong: its words, and the facts a face acts on (credentials to renew).
+        error: crate::ErrorReport,
     },
     /// The transfer was cancelled (multipart uploads are aborted first).
     Cancelled {
@@ -70,7 +70,7 @@ impl TransferEvent {
             crate::Error::Cancelled => Self::Cancelled { id },
             e => Self::Failed {
                 id,
-                error: e.to_string(),
+                error: e.into(),
             },
         }
     }

@@ -127,6 +127,8 @@ pub struct BackendConfig {
     /// Where the embedded store lives (default: the user's folders). The relay's secret file
     /// is `relay-secret` in its config folder, as for `s3share serve` with the same folders.
     pub store_paths: Option<StorePaths>,
+    /// The AWS shared files its profiles come from (default: where the environment says).
+    pub aws_files: Option<crate::s3::AwsFiles>,
 }
 
 impl Backend {

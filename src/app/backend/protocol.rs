@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
+use crate::ErrorReport;
 use crate::links::Link;
 use crate::s3::{ListPage, ObjectInfo};
 use crate::transfer::{self, TransferEvent, UploadItem};
@@ -260,8 +261,8 @@ pub enum Event {
     ConnectFailed {
         /// The connection that failed.
         target: ConnectionTarget,
-        /// Why, and what to do.
-        error: String,
+        /// Why, and what to do (credentials to renew among them).
+        error: ErrorReport,
     },
     /// Bucket names (or why they cannot be listed: the user can type one).
     Buckets(Result<Vec<String>, String>),
@@ -281,8 +282,8 @@ pub enum Event {
     ListFailed {
         /// The [`Command::List`] it answers.
         request: u64,
-        /// Why.
-        error: String,
+        /// Why (credentials to renew among them).
+        error: ErrorReport,
     },
     /// An upload was planned: the UI asks about conflicts, then sends [`Command::Upload`].
     UploadPlanned {
@@ -388,8 +389,8 @@ pub enum TransferUpdate {
     Skipped,
     /// It failed, with what went wrong for the user.
     Failed {
-        /// What went wrong, for the user.
-        error: String,
+        /// What went wrong, for the user, and the facts the app acts on.
+        error: ErrorReport,
     },
     /// It was cancelled (a multipart upload is aborted first).
     Cancelled,

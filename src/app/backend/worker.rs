@@ -19,6 +19,7 @@ use super::{
     AfterUpload, BackendConfig, Command, ConflictChoice, ConnectionTarget, Emitter, Event, Ids,
     LinkVia, PlannedUpload, TransferId, TransferProgress, TransferUpdate,
 };
+use crate::ErrorReport;
 use crate::relay::{self, Grant, Ledger, Methods, RelayOptions, RunningRelay, Scope, Secret};
 use crate::s3::{ConnectOptions, Connection, S3Client};
 use crate::transfer::{
@@ -32,7 +33,8 @@ pub(super) struct Worker {
     out: Emitter,
     client: Option<S3Client>,
     /// Kept for the app's lifetime once opened: links to the embedded store work while it runs.
-    local: Option<Connection>,
+    /// Opened by the first connect task that needs it; others wait for that one.
+    local: Arc<tokio::sync::OnceCell<Connection>>,
     listing: Option<tokio::task::JoinHandle<()>>,
     transfers: Arc<Mutex<HashMap<TransferId, CancellationToken>>>,
     /// Bounds the uploads and downloads running at once.
@@ -58,7 +60,7 @@ pub(super) struct Worker {
 struct Probed {
     generation: u64,
     target: ConnectionTarget,
-    result: Result<ProbedClient, String>,
+    result: Result<ProbedClient, ErrorReport>,
 }
 
 struct ProbedClient {
@@ -102,7 +104,7 @@ impl Worker {
             config,
             out,
             client: None,
-            local: None,
+            local: Arc::default(),
             listing: None,
             transfers: Arc::default(),
             slots: Arc::new(tokio::sync::Semaphore::new(4)),
@@ -180,8 +182,10 @@ impl Worker {
                         match page {
                             Ok(page) => current.emit(&out, Event::ListPage { request, page }).await,
                             Err(e) => {
-                                let error = e.to_string();
-                                let event = Event::ListFailed { request, error };
+                                let event = Event::ListFailed {
+                                    request,
+                                    error: (&e).into(),
+                                };
                                 return current.emit(&out, event).await;
                             }
                         }
@@ -419,6 +423,7 @@ impl Worker {
         let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
         let mut options = ConnectOptions {
             store_paths: self.config.store_paths.clone(),
+            aws_files: self.config.aws_files.clone(),
             ..Default::default()
         };
         match &target {
@@ -431,27 +436,7 @@ impl Worker {
                 options.profile = Some(c.profile.clone()).filter(|p| !p.is_empty());
             }
         }
-        // The embedded store is opened here, once and in order (two openings must not race);
-        // it is on this computer, so this is quick.
-        let local = if target == ConnectionTarget::Local {
-            if self.local.is_none() {
-                match options.connect().await {
-                    Ok(c) => self.local = Some(c),
-                    Err(e) => {
-                        return self
-                            .out
-                            .emit(Event::ConnectFailed {
-                                target,
-                                error: for_app(&e),
-                            })
-                            .await;
-                    }
-                }
-            }
-            self.local.as_ref().map(|c| c.client.clone())
-        } else {
-            None
-        };
+        let local = (target == ConnectionTarget::Local).then(|| self.local.clone());
         let answer = self.probed.0.clone();
         tokio::spawn(async move {
             let result = probe(&options, local).await.map_err(|e| for_app(&e));
@@ -486,7 +471,7 @@ impl Worker {
         };
         let local_store = self
             .local
-            .as_ref()
+            .get()
             .and_then(|c| c.local_store.as_ref())
             .filter(|_| target == ConnectionTarget::Local);
         self.client = Some(client.clone());
@@ -564,9 +549,16 @@ impl Worker {
 }
 
 /// Connects (or takes the embedded store's client) and checks the connection works.
-async fn probe(options: &ConnectOptions, local: Option<S3Client>) -> crate::Result<ProbedClient> {
+async fn probe(
+    options: &ConnectOptions,
+    local: Option<Arc<tokio::sync::OnceCell<Connection>>>,
+) -> crate::Result<ProbedClient> {
     let client = match local {
-        Some(c) => c,
+        Some(cell) => cell
+            .get_or_try_init(|| options.connect())
+            .await?
+            .client
+            .clone(),
         None => options.connect().await?.client,
     };
     // Asking for the credentials now turns "expired SSO session" into a message at once,
@@ -593,7 +585,14 @@ async fn probe(options: &ConnectOptions, local: Option<S3Client>) -> crate::Resu
 
 /// An error as the app shows it: the library's messages name CLI flags where the CLI can help;
 /// the app says what to do in the app instead.
-fn for_app(e: &crate::Error) -> String {
+fn for_app(e: &crate::Error) -> ErrorReport {
+    ErrorReport {
+        message: app_message(e),
+        ..e.into()
+    }
+}
+
+fn app_message(e: &crate::Error) -> String {
     match e {
         // What to do first: the chain's details can run to many lines.
         crate::Error::Credentials {
@@ -831,7 +830,7 @@ async fn upload_one(
             match free {
                 Ok(k) => planned.item.key = k,
                 Err(e) => {
-                    let error = e.to_string();
+                    let error = ErrorReport::from(&e);
                     sink.ended.lock().push(TransferUpdate::Failed { error });
                     return sink.finish(out).await;
                 }

@@ -1,0 +1,114 @@
+//! Credentials that stop working: the app tells them from other failures by the error's type
+//! and offers the way out (sign in again, reconnect, switch connection); a failure of the
+//! network gets no such offer. The server is real (the embedded store), the credentials come
+//! from AWS profile files the test writes, as a user's would.
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable as _;
+use s3share::CredentialProblem;
+use s3share::app::backend::{BackendConfig, ConnectionTarget, CustomEndpoint};
+use s3share::app::{ConnectionState, CredentialsTrouble, S3ShareApp};
+use s3share::s3::AwsFiles;
+
+use crate::support::store_paths;
+use crate::ui::{Fixture, wait_for};
+
+fn shown(h: &Harness<'_, S3ShareApp>, text: &str) -> bool {
+    h.query_all_by_label_contains(text).next().is_some()
+}
+
+/// A connection to `endpoint` signing with the keys of `profile`.
+fn custom(name: &str, endpoint: &str, profile: &str) -> ConnectionTarget {
+    ConnectionTarget::Custom(CustomEndpoint {
+        name: name.into(),
+        endpoint: endpoint.into(),
+        region: "us-east-1".into(),
+        path_style: true,
+        profile: profile.into(),
+    })
+}
+
+fn failed_on(app: &S3ShareApp, target: &ConnectionTarget) -> bool {
+    matches!(&app.connection, ConnectionState::Failed(t, _) if t == target)
+}
+
+#[test]
+fn refused_credentials_offer_to_sign_in_again_and_a_network_failure_does_not() {
+    let f = Fixture::new();
+    let store = f.store.local_store.as_ref().unwrap();
+    let (endpoint, key, secret) = (
+        store.endpoint(),
+        store.state().access_key.clone(),
+        store.state().secret_key.clone(),
+    );
+    // Two profiles with the store's access key: one with its secret, one with a wrong one.
+    let aws = f.dir.path().join("aws");
+    std::fs::create_dir_all(&aws).unwrap();
+    let files = AwsFiles {
+        config: aws.join("config"),
+        credentials: aws.join("credentials"),
+    };
+    std::fs::write(&files.config, "[profile right]\n[profile wrong]\n").unwrap();
+    std::fs::write(
+        &files.credentials,
+        format!(
+            "[right]\naws_access_key_id = {key}\naws_secret_access_key = {secret}\n\n\
+             [wrong]\naws_access_key_id = {key}\naws_secret_access_key = not-{secret}\n"
+        ),
+    )
+    .unwrap();
+    let handle = f.runtime.handle().clone();
+    let config = BackendConfig {
+        store_paths: Some(store_paths(f.dir.path())),
+        aws_files: Some(files),
+    };
+    let clipboard = f.clipboard.clone();
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1200.0, 800.0))
+        .build_eframe(move |cc| S3ShareApp::new(cc, handle, config, Box::new(clipboard)));
+    h.state_mut().connect(ConnectionTarget::Local);
+    wait_for(&mut h, "the embedded store", |a| a.place.is_some());
+
+    // The network: a port nobody listens on, with working keys.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let down = custom("down", &format!("http://127.0.0.1:{port}"), "right");
+    h.state_mut().connect(down.clone());
+    wait_for(&mut h, "the network failure", |a| failed_on(a, &down));
+    assert!(shown(&h, "Cannot connect"));
+    assert!(shown(&h, "cannot reach"), "a network failure");
+    assert_eq!(h.state().credentials_trouble, None);
+    assert!(!shown(&h, "⟳ Reconnect") && !shown(&h, "Sign in again"));
+
+    // The same store with a wrong secret: the server refuses the keys.
+    let office = custom("office", &endpoint, "wrong");
+    h.state_mut().connect(office.clone());
+    wait_for(&mut h, "the refused credentials", |a| failed_on(a, &office));
+    assert_eq!(
+        h.state().credentials_trouble,
+        Some(CredentialsTrouble {
+            target: office.clone(),
+            problem: CredentialProblem::Rejected,
+        })
+    );
+    assert!(shown(&h, "does not accept the credentials of office"));
+    assert!(shown(&h, "aws sso login --profile wrong"), "how to sign in");
+    assert!(shown(&h, "⟳ Reconnect"));
+    // The failure itself still reads as before.
+    assert!(shown(&h, "Cannot connect") && shown(&h, "access denied"));
+
+    // Switching connection gets the user going again, and the offer goes.
+    h.get_by_label("Switch connection").click();
+    wait_for(&mut h, "the embedded store again", |a| {
+        matches!(
+            &a.connection,
+            ConnectionState::Connected {
+                target: ConnectionTarget::Local,
+                ..
+            }
+        )
+    });
+    assert_eq!(h.state().credentials_trouble, None);
+    assert!(!shown(&h, "⟳ Reconnect"));
+}
