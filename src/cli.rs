@@ -5,6 +5,7 @@
 //! bars on a terminal, plain lines or JSON otherwise), conflict questions, and exit codes:
 //! non-zero whenever anything failed, even when the rest succeeded.
 
+use std::collections::HashSet;
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -139,11 +140,15 @@ pub enum Command {
         #[arg(required = true, num_args = 2..)]
         args: Vec<String>,
         /// Replace objects that already exist.
-        #[arg(long, conflicts_with = "skip_existing")]
+        #[arg(long, conflicts_with_all = ["skip_existing", "keep_both"])]
         overwrite: bool,
         /// Keep objects that already exist and skip those files.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "keep_both")]
         skip_existing: bool,
+        /// Keep objects that already exist and upload those files beside them, as
+        /// `name (1).ext` (the first number free), as the app's "Keep both" does.
+        #[arg(long)]
+        keep_both: bool,
         /// Print a download link for each uploaded file, valid this long (e.g. 1h).
         #[arg(long, value_name = "EXPIRES", num_args = 0..=1, default_missing_value = "1h")]
         link: Option<String>,
@@ -332,11 +337,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
             args,
             overwrite,
             skip_existing,
+            keep_both,
             link,
         } => {
-            let on_conflict = match (overwrite, skip_existing) {
-                (true, _) => Some(OnConflict::Overwrite),
-                (_, true) => Some(OnConflict::Skip),
+            let on_conflict = match (overwrite, skip_existing, keep_both) {
+                (true, _, _) => Some(PutConflict::Overwrite),
+                (_, true, _) => Some(PutConflict::Skip),
+                (_, _, true) => Some(PutConflict::KeepBoth),
                 _ => None,
             };
             put(&conn, args, on_conflict, link).await
@@ -655,10 +662,21 @@ impl BatchProgress {
     }
 }
 
+/// What `put` does with keys that exist, as chosen on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PutConflict {
+    /// `--overwrite`.
+    Overwrite,
+    /// `--skip-existing`.
+    Skip,
+    /// `--keep-both`: the file goes to the first free `name (n).ext`.
+    KeepBoth,
+}
+
 async fn put(
     conn: &Connection,
     mut args: Vec<String>,
-    on_conflict: Option<OnConflict>,
+    on_conflict: Option<PutConflict>,
     link: Option<String>,
 ) -> anyhow::Result<bool> {
     let dest = S3Location::parse(&args.pop().expect("clap requires two arguments"))?;
@@ -682,7 +700,13 @@ async fn put(
     let mut batches: Vec<(OnConflict, Vec<UploadItem>)> = Vec::new();
     let mut skipped_by_answer = Vec::new();
     match on_conflict {
-        Some(choice) => batches.push((choice, items)),
+        Some(PutConflict::Overwrite) => batches.push((OnConflict::Overwrite, items)),
+        Some(PutConflict::Skip) => batches.push((OnConflict::Skip, items)),
+        // Renamed copies are still only created, never replace anything.
+        Some(PutConflict::KeepBoth) => batches.push((
+            OnConflict::Fail,
+            keep_both(client, &dest.bucket, items).await?,
+        )),
         None if std::io::stdin().is_terminal() => {
             let answers = ask_about_conflicts(client, &dest.bucket, items).await?;
             skipped_by_answer = answers.skip;
@@ -762,7 +786,7 @@ async fn put(
                 failed += 1;
                 ok = false;
                 let hint = if matches!(e, Error::AlreadyExists { .. }) {
-                    " (use --overwrite or --skip-existing)"
+                    " (use --overwrite, --skip-existing or --keep-both)"
                 } else {
                     ""
                 };
@@ -778,6 +802,25 @@ async fn put(
         return Err(Error::Cancelled.into());
     }
     Ok(ok)
+}
+
+/// `items` with each key that exists renamed to the first free `name (n).ext`, never one that
+/// another item of the batch goes to.
+async fn keep_both(
+    client: &S3Client,
+    bucket: &str,
+    mut items: Vec<UploadItem>,
+) -> anyhow::Result<Vec<UploadItem>> {
+    let existing = client
+        .existing_keys(bucket, items.iter().map(|i| i.key.clone()))
+        .await?;
+    let mut reserved: HashSet<String> = items.iter().map(|i| i.key.clone()).collect();
+    for item in items.iter_mut().filter(|i| existing.contains(&i.key)) {
+        let free = client.free_key(bucket, &item.key, &reserved).await?;
+        reserved.insert(free.clone());
+        item.key = free;
+    }
+    Ok(items)
 }
 
 /// The user's answers about existing keys.

@@ -53,6 +53,21 @@ impl Link {
     }
 }
 
+/// When a link signed at `signed_at` for `requested` really stops working, and whether the
+/// signing credentials cut it short: min(signed_at + requested, `credentials_expiry`). The one
+/// rule for every link s3share signs, and for the app's "works until" before it signs.
+pub fn honest_expiry(
+    signed_at: SystemTime,
+    requested: Duration,
+    credentials_expiry: Option<SystemTime>,
+) -> (SystemTime, bool) {
+    let asked = signed_at + requested;
+    match credentials_expiry {
+        Some(end) if end < asked => (end, true),
+        _ => (asked, false),
+    }
+}
+
 /// Parses a link lifetime: `90` (seconds), `15m`, `1h`, `1d`, `7days`, `1h 30m`.
 pub fn parse_expiry(text: &str) -> Result<Duration> {
     let text = text.trim();
@@ -183,6 +198,20 @@ pub fn format_rfc3339(t: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_that_end_sooner_cut_the_expiry() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let hour = Duration::from_secs(3600);
+        assert_eq!(honest_expiry(t, hour, None), (t + hour, false));
+        assert_eq!(
+            honest_expiry(t, hour, Some(t + 2 * hour)),
+            (t + hour, false)
+        );
+        assert_eq!(honest_expiry(t, hour, Some(t + hour)), (t + hour, false));
+        let soon = t + Duration::from_secs(60);
+        assert_eq!(honest_expiry(t, hour, Some(soon)), (soon, true));
+    }
 
     #[test]
     fn expiry_parsing_and_limits() {

@@ -91,7 +91,70 @@ async fn delete_many_goes_key_by_key_where_there_is_no_delete_objects(s: &TestSe
     assert_eq!(proxy.seen_of(Kind::DeleteObject).len(), 20, "{}", s.name);
 }
 
+/// The bytes stored at `key`.
+async fn stored(s: &TestServer, key: &str) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("got");
+    crate::download(s, key, &path).await.unwrap();
+    std::fs::read(path).unwrap()
+}
+
+/// `put --keep-both` names copies as the app's "Keep both" does: a taken key gets the first
+/// free `name (n).ext`, never one another file of the same run goes to; a free key keeps its
+/// name; nothing is replaced. It does not go with `--overwrite` or `--skip-existing`.
+async fn put_keep_both_uploads_beside_what_exists(s: &TestServer) {
+    let home = tempfile::tempdir().unwrap();
+    let files = home.path().join("files");
+    std::fs::create_dir_all(&files).unwrap();
+    let first = random_file(&files, "photo.jpg", 100, 1);
+    let b = &s.bucket;
+    let put = |args: &[&str]| {
+        let out = crate::cli_safety::cli(s, home.path())
+            .arg("put")
+            .args(args)
+            .output()
+            .expect("s3share runs");
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.success(), err)
+    };
+    let docs = format!("s3://{b}/docs/");
+    let (ok, err) = put(&[first.to_str().unwrap(), &docs]);
+    assert!(ok, "{}: {err}", s.name);
+
+    // The next run: `photo.jpg` is taken, and `photo (1).jpg` is this run's own.
+    let again = home.path().join("again");
+    std::fs::create_dir_all(&again).unwrap();
+    let second = random_file(&again, "photo.jpg", 200, 2);
+    let own = random_file(&again, "photo (1).jpg", 300, 3);
+    let (ok, err) = put(&[
+        "--keep-both",
+        second.to_str().unwrap(),
+        own.to_str().unwrap(),
+        &docs,
+    ]);
+    assert!(ok, "{}: {err}", s.name);
+    assert!(err.contains("docs/photo (2).jpg"), "{}: {err}", s.name);
+    assert_eq!(
+        keys_left(s).await,
+        ["docs/photo (1).jpg", "docs/photo (2).jpg", "docs/photo.jpg"],
+        "{}",
+        s.name
+    );
+    let bytes = |p: &std::path::Path| std::fs::read(p).unwrap();
+    assert_eq!(stored(s, "docs/photo.jpg").await, bytes(&first));
+    assert_eq!(stored(s, "docs/photo (1).jpg").await, bytes(&own));
+    assert_eq!(stored(s, "docs/photo (2).jpg").await, bytes(&second));
+
+    for other in ["--overwrite", "--skip-existing"] {
+        let (ok, err) = put(&["--keep-both", other, first.to_str().unwrap(), &docs]);
+        assert!(!ok, "{}: {other}: {err}", s.name);
+        assert!(err.contains("cannot be used with"), "{other}: {err}");
+    }
+    assert_eq!(keys_left(s).await.len(), 3, "{}", s.name);
+}
+
 on_both_servers!(
+    put_keep_both_uploads_beside_what_exists,
     existing_keys_names_exactly_the_stored_ones,
     delete_many_goes_key_by_key_where_there_is_no_delete_objects,
 );

@@ -102,14 +102,13 @@ impl S3ShareApp {
     /// When a link asked for now with `requested` lifetime would really stop working, and
     /// whether the credentials cut it short.
     pub fn honest_end(&self, requested: Duration) -> (SystemTime, bool) {
-        let asked = SystemTime::now() + requested;
-        match &self.connection {
+        let credentials_expiry = match &self.connection {
             ConnectionState::Connected {
-                credentials_expiry: Some(e),
-                ..
-            } if *e < asked => (*e, true),
-            _ => (asked, false),
-        }
+                credentials_expiry, ..
+            } => *credentials_expiry,
+            _ => None,
+        };
+        links::honest_expiry(SystemTime::now(), requested, credentials_expiry)
     }
 
     /// Makes the dialog's link(s); they are copied when they arrive.

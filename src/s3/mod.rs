@@ -27,6 +27,7 @@ use parking_lot::Mutex;
 pub use connect::{ConnectOptions, Connection, static_client, static_client_with_timeouts};
 pub use delete::DeleteReport;
 pub(crate) use errors::sdk_error;
+pub use keys::numbered_key;
 pub use listing::{ListPage, ObjectEntry, RESERVED_PREFIX, is_reserved};
 pub use multipart::StoredPart;
 pub(crate) use presign::check_lifetime;

@@ -720,11 +720,8 @@ fn sign_request(
     url.push_str("X-Amz-Signature=");
     push_hex(&mut url, &signature);
 
-    let asked_end = now + lifetime;
-    let (expires_at, limited_by_credentials) = match creds.expiry() {
-        Some(end) if end < asked_end => (end, true),
-        _ => (asked_end, false),
-    };
+    let (expires_at, limited_by_credentials) =
+        crate::links::honest_expiry(now, lifetime, creds.expiry());
     Ok(Presigned {
         method,
         url,

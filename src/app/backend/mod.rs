@@ -23,12 +23,12 @@ use tokio::sync::mpsc::error::{TryRecvError, TrySendError};
 
 use crate::store::StorePaths;
 
+pub use crate::s3::numbered_key;
 pub use protocol::{
     AfterUpload, Command, ConflictChoice, ConnectionTarget, CustomEndpoint, Event, LinkVia,
     PendingUploadInfo, PlannedUpload, PreviewContent, TransferId, TransferUpdate,
 };
 use worker::Worker;
-pub use worker::numbered_key;
 
 /// Commands waiting for the worker. User actions are few, so this is never reached in use;
 /// if it is (the worker busy for long), the UI keeps further commands in its own queue.

@@ -886,10 +886,13 @@ async fn upload_one(
         ConflictChoice::Overwrite => OnConflict::Overwrite,
         ConflictChoice::Skip => OnConflict::Skip,
         ConflictChoice::KeepBoth => {
-            match free_key(client, bucket, &planned.item.key).await {
+            let free = client
+                .free_key(bucket, &planned.item.key, &Default::default())
+                .await;
+            match free {
                 Ok(k) => planned.item.key = k,
                 Err(e) => {
-                    let error = ErrorReport::words(e);
+                    let error = ErrorReport::from(&e);
                     sink.ended.lock().push(TransferUpdate::Failed { error });
                     return sink.finish(out).await;
                 }
@@ -949,48 +952,4 @@ async fn pending_uploads(client: &S3Client, store: ResumeStore) -> Vec<PendingUp
         out.push(PendingUploadInfo { pending, stored });
     }
     out
-}
-
-/// `name (1).ext`, `name (2).ext`, … : the first key that does not exist.
-async fn free_key(client: &S3Client, bucket: &str, key: &str) -> Result<String, String> {
-    for n in 1..1000 {
-        let candidate = numbered_key(key, n);
-        if client
-            .head(bucket, &candidate)
-            .await
-            .map_err(|e| e.to_string())?
-            .is_none()
-        {
-            return Ok(candidate);
-        }
-    }
-    Err(format!("no free name found for {key}"))
-}
-
-/// `dir/name.ext` → `dir/name (n).ext`.
-pub fn numbered_key(key: &str, n: u32) -> String {
-    let (dir, name) = key.rsplit_once('/').map_or(("", key), |(d, n)| (d, n));
-    let (stem, ext) = match name.rsplit_once('.') {
-        Some((s, e)) if !s.is_empty() => (s, format!(".{e}")),
-        _ => (name, String::new()),
-    };
-    let dir = if dir.is_empty() {
-        String::new()
-    } else {
-        format!("{dir}/")
-    };
-    format!("{dir}{stem} ({n}){ext}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn numbered_keys_keep_folder_and_extension() {
-        assert_eq!(numbered_key("a/b/photo.jpg", 1), "a/b/photo (1).jpg");
-        assert_eq!(numbered_key("README", 2), "README (2)");
-        assert_eq!(numbered_key(".hidden", 1), ".hidden (1)");
-        assert_eq!(numbered_key("x.tar.gz", 1), "x.tar (1).gz");
-    }
 }
