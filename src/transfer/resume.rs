@@ -375,6 +375,7 @@ impl UploadRecord {
             size: self.size,
             started: UNIX_EPOCH + std::time::Duration::from_secs(self.started),
             overwrite: self.overwrite,
+            upload_id: self.upload_id.clone(),
         }
     }
 }
@@ -397,6 +398,8 @@ pub struct PendingUpload {
     pub started: SystemTime,
     /// Whether it was allowed to replace an existing object.
     pub overwrite: bool,
+    /// The multipart upload on the server (its parts say how much is done).
+    pub upload_id: String,
 }
 
 impl PendingUpload {
