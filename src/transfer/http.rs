@@ -10,6 +10,8 @@ use futures::{StreamExt as _, TryStreamExt as _};
 use md5::{Digest as _, Md5};
 use reqwest::header::{CONTENT_LENGTH, HeaderMap, HeaderName, HeaderValue};
 
+use tokio::io::AsyncSeekExt as _;
+
 use super::ByteCounter;
 use crate::error::{Error, S3Answer};
 use crate::s3::Presigned;
@@ -232,16 +234,15 @@ pub(crate) async fn file_body(
         path: path.to_owned(),
         source,
     };
-    let file = Arc::new(
-        tokio::fs::File::open(path)
-            .await
-            .map_err(err)?
-            .into_std()
-            .await,
-    );
+    let mut file = tokio::fs::File::open(path).await.map_err(err)?;
+    file.seek(std::io::SeekFrom::Start(offset))
+        .await
+        .map_err(err)?;
+    let file = Arc::new(file.into_std().await);
     // Each read goes straight into the buffer the connection will send from (one copy, from
-    // the page cache), in one blocking task per `READ_CHUNK`: tokio's own file reads would
-    // copy every byte twice.
+    // the page cache, into memory nobody zeroed first), in one blocking task per
+    // `READ_CHUNK`: tokio's own file reads would copy every byte twice. The chunks are read
+    // one after the other, so the file's own position walks through the range.
     let chunks = futures::stream::try_unfold(0u64, move |at| {
         let file = file.clone();
         async move {
@@ -250,17 +251,10 @@ pub(crate) async fn file_body(
             }
             let want = READ_CHUNK.min((len - at) as usize);
             let chunk = tokio::task::spawn_blocking(move || -> std::io::Result<Bytes> {
-                let mut buf = bytes::BytesMut::zeroed(want);
-                let mut got = 0;
-                while got < want {
-                    let n = read_at(&file, &mut buf[got..], offset + at + got as u64)?;
-                    if n == 0 {
-                        break;
-                    }
-                    got += n;
-                }
-                buf.truncate(got);
-                Ok(buf.freeze())
+                use std::io::Read as _;
+                let mut buf = Vec::with_capacity(want);
+                (&*file).take(want as u64).read_to_end(&mut buf)?;
+                Ok(Bytes::from(buf))
             })
             .await
             .map_err(std::io::Error::other)??;
