@@ -756,4 +756,5 @@ mod ui_relay;
 mod ui_resume;
 #[cfg(feature = "gui")]
 mod ui_worker;
+mod upload_checksums;
 mod upload_safety;

@@ -359,6 +359,10 @@ pub(crate) struct UploadRecord {
     pub overwrite: bool,
     /// When the upload started (seconds since the epoch).
     pub started: u64,
+    /// Whether the upload was created for CRC32C part checksums: its parts must then carry
+    /// one, and its completion list them (records from before had none).
+    #[serde(default)]
+    pub crc32c: bool,
 }
 
 impl UploadRecord {
