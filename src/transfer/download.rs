@@ -187,6 +187,11 @@ fn fs_name(path: &Path) -> PathBuf {
 impl S3Client {
     /// Downloads several objects, four at a time; one failure never stops the others.
     /// Returns each item's result (its size), in order.
+    ///
+    /// With a resume store, the whole batch resumes: the record of each file it completed is
+    /// kept until the batch ends, so that running it again after a kill continues the partial
+    /// files and leaves the files it completed (the very files it made, same size and inode)
+    /// instead of refusing to overwrite them.
     pub async fn download_many(
         &self,
         bucket: &str,
@@ -195,18 +200,33 @@ impl S3Client {
         events: EventSink,
         cancel: &CancellationToken,
     ) -> Vec<Result<u64>> {
-        futures::stream::iter(items.iter().enumerate())
+        let results: Vec<Result<u64>> = futures::stream::iter(items.iter().enumerate())
             .map(|(id, item)| {
                 let job = DownloadJob::new(bucket, item.clone())
                     .options(options.clone())
                     .id(id)
                     .events(events.clone())
                     .cancel(cancel.clone());
-                self.download_file(job)
+                self.run_download(job, true)
             })
             .buffered(4)
             .collect()
-            .await
+            .await;
+        // The batch is done once every file is: until then (a file failed, the batch was
+        // cancelled) the next run of it still needs to know which files are its own.
+        if let Some(store) = &options.resume
+            && results.iter().all(Result::is_ok)
+        {
+            let endpoint = self.endpoint_label();
+            for item in items {
+                if let Some(slot) = claim_download(store, &endpoint, bucket, item)
+                    && slot.load::<DownloadRecord>().is_some_and(|r| r.done)
+                {
+                    slot.remove();
+                }
+            }
+        }
+        results
     }
 
     /// Downloads one object, reporting its events under the job's `id`; an existing file is
@@ -216,6 +236,12 @@ impl S3Client {
     /// cut off by the network keeps its partial file for that (the error says so); a
     /// cancelled one still leaves nothing behind.
     pub async fn download_file(&self, job: DownloadJob) -> Result<u64> {
+        self.run_download(job, false).await
+    }
+
+    /// [`Self::download_file`]; in a `batch`, a completed file's record is kept (see
+    /// [`Self::download_many`]).
+    async fn run_download(&self, job: DownloadJob, batch: bool) -> Result<u64> {
         let DownloadJob {
             bucket,
             item,
@@ -227,7 +253,7 @@ impl S3Client {
         let (bucket, id) = (bucket.as_str(), *id);
         // Cancelling drops the download's future, and with it its partial file (see `Partial`).
         let result = tokio::select! {
-            r = self.download_inner(bucket, item, options, id, events.clone()) => r,
+            r = self.download_inner(bucket, item, options, id, events.clone(), batch) => r,
             () = cancel.cancelled() => Err(Error::Cancelled),
         };
         match &result {
@@ -375,24 +401,29 @@ impl S3Client {
         options: &DownloadOptions,
         id: usize,
         events: EventSink,
+        batch: bool,
     ) -> Result<u64> {
         let overwrite = options.overwrite;
         let (key, path) = (item.key.as_str(), item.path.as_path());
+        let endpoint = self.endpoint_label();
+        let absolute_path = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+        let slot = options
+            .resume
+            .as_ref()
+            .and_then(|store| claim_download(store, &endpoint, bucket, item).map(|s| (store, s)));
+        if let Some((_, slot)) = &slot
+            && let Some(size) = completed_before(slot, path)
+        {
+            // A run of this batch that was killed had completed this very file.
+            tracing::info!(path = %path.display(), "already downloaded by the interrupted run");
+            events(TransferEvent::Started { id, total: size });
+            events(TransferEvent::Progress { id, done: size });
+            return Ok(size);
+        }
         // Before the request, so a refusal costs nothing; the rename checks again atomically.
         check_target(path, overwrite)?;
         let client = self.try_for_bucket(bucket).await?;
         let target = format!("s3://{bucket}/{key}");
-        let endpoint = self.endpoint_label();
-        let absolute_path = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
-        let slot = options.resume.as_ref().and_then(|store| {
-            let identity = [
-                endpoint.as_str(),
-                bucket,
-                key,
-                &absolute_path.to_string_lossy(),
-            ];
-            store.claim(DOWNLOADS, &identity).map(|s| (store, s))
-        });
         let resumed = match &slot {
             Some((store, slot)) => {
                 self.resume_download(&client, store, slot, bucket, item)
@@ -448,6 +479,7 @@ impl S3Client {
                 etag: etag.to_owned(),
                 size: size as u64,
                 valid: 0,
+                done: false,
             };
             slot.save_or_warn(&record);
             partial.record = Some(record);
@@ -540,7 +572,7 @@ impl S3Client {
         file.get_mut().sync_all().await.map_err(&write_error)?;
         drop(file);
         let path = path.to_owned();
-        tokio::task::spawn_blocking(move || partial.persist(&path, overwrite))
+        tokio::task::spawn_blocking(move || partial.persist(&path, overwrite, batch))
             .await
             .map_err(|e| local("cannot write", &item.path)(std::io::Error::other(e)))??;
         Ok(from + written)
@@ -642,6 +674,43 @@ fn parse_content_range(value: &str) -> Option<(u64, u64)> {
     let (range, total) = rest.split_once('/')?;
     let (start, _) = range.split_once('-')?;
     Some((start.trim().parse().ok()?, total.trim().parse().ok()?))
+}
+
+/// The resume slot of a download, named by where it comes from and the local file it becomes.
+fn claim_download(
+    store: &ResumeStore,
+    endpoint: &str,
+    bucket: &str,
+    item: &DownloadItem,
+) -> Option<Slot> {
+    let absolute = std::path::absolute(&item.path).unwrap_or_else(|_| item.path.clone());
+    let identity = [endpoint, bucket, &item.key, &absolute.to_string_lossy()];
+    store.claim(DOWNLOADS, &identity)
+}
+
+/// The size of `path` when `slot` records that an earlier run completed it and it is still
+/// the very file that run made (same device, inode and size). A record that no longer
+/// matches is dropped: the file is the user's, and the download goes on as if new.
+fn completed_before(slot: &Slot, path: &Path) -> Option<u64> {
+    let record = slot.load::<DownloadRecord>().filter(|r| r.done)?;
+    let same = std::fs::symlink_metadata(path).ok().is_some_and(|m| {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt as _;
+            m.is_file() && (m.dev(), m.ino()) == record.file_id && m.len() == record.size
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = m;
+            false
+        }
+    });
+    if same {
+        Some(record.size)
+    } else {
+        slot.remove();
+        None
+    }
 }
 
 /// Device and inode of an open file.
@@ -863,7 +932,9 @@ impl Partial {
 
     /// Renames the finished file to `target` (replacing what is there only if `overwrite`),
     /// then makes the rename durable.
-    fn persist(mut self, target: &Path, overwrite: bool) -> Result<()> {
+    /// Gives the partial file its final name; `keep_record`: the record stays, marked done
+    /// (see [`S3Client::download_many`]), else it goes.
+    fn persist(mut self, target: &Path, overwrite: bool, keep_record: bool) -> Result<()> {
         let placed = if overwrite {
             // rename(2) replaces a link at `target` itself; it never writes through it.
             std::fs::rename(&self.path, target)
@@ -879,7 +950,14 @@ impl Partial {
         })?;
         self.persisted = true;
         if let Some(slot) = &self.slot {
-            slot.remove();
+            match self.record.take() {
+                Some(mut record) if keep_record => {
+                    record.done = true;
+                    record.valid = record.size;
+                    slot.save_or_warn(&record);
+                }
+                _ => slot.remove(),
+            }
         }
         #[cfg(unix)]
         if let Err(e) = std::fs::File::open(folder_of(target)).and_then(|d| d.sync_all()) {

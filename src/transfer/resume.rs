@@ -461,6 +461,11 @@ pub(crate) struct DownloadRecord {
     pub size: u64,
     /// Bytes of the partial file known to be on disk (flushed) and right.
     pub valid: u64,
+    /// The download completed (the partial file became the target, same device and inode):
+    /// kept until the rest of its batch is done, so that running a killed `get -r` again
+    /// knows this file is the one it made, not one of the user's to keep.
+    #[serde(default)]
+    pub done: bool,
 }
 
 #[cfg(test)]
@@ -488,6 +493,7 @@ mod tests {
             etag: "\"x\"".into(),
             size: 9,
             valid: 3,
+            done: false,
         };
         a.save(&r).unwrap();
         assert_eq!(a.load::<DownloadRecord>(), Some(r));
