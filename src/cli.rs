@@ -938,7 +938,11 @@ async fn get(
         let progress = progress.clone();
         store.with_notices(Arc::new(move |notice| progress.println(notice.to_string())))
     });
-    let options = transfer::DownloadOptions { overwrite, resume };
+    let options = transfer::DownloadOptions {
+        overwrite,
+        resume,
+        concurrency: transfer::Concurrency::DEFAULT,
+    };
     let results = client
         .download_many(&location.bucket, &items, &options, progress.sink(), &cancel)
         .await;

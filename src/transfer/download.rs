@@ -21,7 +21,7 @@ use tokio::io::AsyncWriteExt as _;
 use tokio_util::sync::CancellationToken;
 
 use super::resume::{DOWNLOADS, DownloadRecord, ResumeNotice, ResumeStore, Slot};
-use super::{ByteCounter, DownloadJob, EventSink, TransferEvent};
+use super::{ByteCounter, Concurrency, DownloadJob, EventSink, TransferEvent};
 use crate::error::{Error, Result};
 use crate::s3::{ObjectEntry, S3Client, sdk_error};
 
@@ -186,7 +186,8 @@ fn fs_name(path: &Path) -> PathBuf {
 }
 
 impl S3Client {
-    /// Downloads several objects, four at a time; one failure never stops the others.
+    /// Downloads several objects, as many at a time as the options' [`Concurrency`] says; one
+    /// failure never stops the others.
     /// Returns each item's result (its size), in order.
     pub async fn download_many(
         &self,
@@ -205,7 +206,7 @@ impl S3Client {
                     .cancel(cancel.clone());
                 self.download_file(job)
             })
-            .buffered(4)
+            .buffered(options.concurrency.files())
             .collect()
             .await
     }
@@ -558,6 +559,8 @@ pub struct DownloadOptions {
     pub overwrite: bool,
     /// Where interrupted downloads are remembered, to continue them; `None`: never.
     pub resume: Option<ResumeStore>,
+    /// Files downloaded at the same time by [`S3Client::download_many`].
+    pub concurrency: Concurrency,
 }
 
 /// `(start, total)` of a `Content-Range: bytes START-END/TOTAL`.
