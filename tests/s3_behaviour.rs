@@ -107,11 +107,15 @@ async fn uploads_retry_after_server_errors() {
                     if req.method() != hyper::Method::PUT {
                         return Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())));
                     }
-                    m.lock().push(
-                        req.headers()
-                            .get("content-md5")
-                            .map(|v| v.to_str().unwrap().to_owned()),
-                    );
+                    // The checksum the body carries (S3 checks either).
+                    let checksum = ["x-amz-checksum-crc32c", "content-md5"]
+                        .iter()
+                        .find_map(|h| {
+                            req.headers()
+                                .get(*h)
+                                .map(|v| format!("{h}: {}", v.to_str().unwrap()))
+                        });
+                    m.lock().push(checksum.clone());
                     let _ = req.into_body().collect().await;
                     let response = if p.fetch_add(1, Ordering::SeqCst) < 2 {
                         let body = "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
@@ -120,10 +124,15 @@ async fn uploads_retry_after_server_errors() {
                             .body(Full::new(Bytes::from(body)))
                             .unwrap()
                     } else {
-                        Response::builder()
-                            .header("etag", "\"x\"")
-                            .body(Full::new(Bytes::new()))
-                            .unwrap()
+                        // As S3 does, the checksum it checked is answered back.
+                        let crc = checksum.and_then(|c| {
+                            c.strip_prefix("x-amz-checksum-crc32c: ").map(str::to_owned)
+                        });
+                        let mut response = Response::builder().header("etag", "\"x\"");
+                        if let Some(crc) = crc {
+                            response = response.header("x-amz-checksum-crc32c", crc);
+                        }
+                        response.body(Full::new(Bytes::new())).unwrap()
                     };
                     Ok(response)
                 }
@@ -164,6 +173,6 @@ async fn uploads_retry_after_server_errors() {
     let md5s = md5s.lock();
     assert!(
         md5s.iter().all(|m| m.is_some() && *m == md5s[0]),
-        "every attempt carries the same Content-MD5: {md5s:?}"
+        "every attempt carries the same checksum: {md5s:?}"
     );
 }

@@ -762,5 +762,8 @@ mod ui_links;
 #[cfg(feature = "gui")]
 mod ui_relay;
 #[cfg(feature = "gui")]
+mod ui_resume;
+#[cfg(feature = "gui")]
 mod ui_worker;
+mod upload_checksums;
 mod upload_safety;

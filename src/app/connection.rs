@@ -47,6 +47,8 @@ impl S3ShareApp {
         self.buckets = None;
         self.buckets_failed = None;
         self.place = None;
+        // Interrupted uploads are offered per connection: the new one lists its own.
+        self.pending_uploads.clear();
         self.listing.reset(0);
         self.listing.loading = false;
         self.backend.send(Command::Connect(target));

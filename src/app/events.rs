@@ -62,6 +62,8 @@ impl S3ShareApp {
                 size,
             } => self.uploaded(id, bucket, key, size),
             Event::AllStopped => self.all_transfers_stopped(ctx),
+            Event::PendingUploads(found) => self.pending_uploads_found(found),
+            Event::UploadDiscarded { pending, result } => self.upload_discarded(pending, result),
             Event::Deleted {
                 bucket,
                 deleted,

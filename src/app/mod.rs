@@ -12,7 +12,8 @@
 //! - `share.rs`: links and their honest expiry, the share dialog's state, the QR code.
 //! - `relay.rs`: the relay switch and the "Shared links" panel (`relay_ui.rs` draws them).
 //! - `edits.rs`: delete, new folder; `preview.rs`: the preview panel's state;
-//!   `toasts.rs`: short messages; `quit.rs`: closing while transfers run.
+//!   `toasts.rs`: short messages; `quit.rs`: closing while transfers run; `resume.rs`:
+//!   interrupted uploads found at start, resumed or discarded.
 //! - `*_ui.rs`: drawing, each a small function over `&mut Ui`; [`model`]: the listing and
 //!   transfer rows.
 //! - [`backend`]: the worker on the tokio runtime (`protocol`, `worker`, `preview`).
@@ -33,6 +34,8 @@ mod preview;
 mod quit;
 mod relay;
 mod relay_ui;
+mod resume;
+mod resume_ui;
 mod s3share_app;
 mod settings;
 mod share;
@@ -47,6 +50,7 @@ pub use pickers::PathPromptKind;
 pub use preview::Preview;
 pub use quit::QuitState;
 pub use relay::{RELAY_EXPIRY_CHOICES, RelayStatus, SharedLinksPanel};
+pub use resume::PendingRow;
 pub use s3share_app::{PROCESS_START, S3ShareApp};
 pub use settings::Settings;
 pub use share::{EXPIRY_CHOICES, ShareDialog};

@@ -61,6 +61,8 @@ pub struct S3ShareApp {
     /// Where each transfer's row is in `transfers`: events find their row without a scan.
     pub(super) transfer_rows: HashMap<TransferId, usize>,
     pub(super) retry_info: HashMap<TransferId, RetryInfo>,
+    /// Interrupted uploads found for this connection, to resume or discard.
+    pub pending_uploads: Vec<super::PendingRow>,
     /// "Upload and copy link" uploads whose links are not copied yet.
     pub(super) link_batches: Vec<LinkBatch>,
     /// [`Command::MakeLinks`](super::backend::Command::MakeLinks) requests whose links go
@@ -144,6 +146,7 @@ impl S3ShareApp {
             transfer_rows: HashMap::new(),
             retry_info: HashMap::new(),
             link_batches: Vec::new(),
+            pending_uploads: Vec::new(),
             link_copies: HashSet::new(),
             conflicts: None,
             share: None,
@@ -239,6 +242,7 @@ impl S3ShareApp {
         egui::CentralPanel::default_margins().show(ui, |ui| browser_ui::browser_ui(self, ui));
         dialogs_ui::dialogs_ui(self, ui.ctx());
         super::relay_ui::shared_links_ui(self, ui.ctx());
+        super::resume_ui::pending_uploads_ui(self, ui.ctx());
         dialogs_ui::drop_zone_ui(self, ui.ctx());
         dialogs_ui::toasts_ui(self, ui.ctx());
         quit::quit_ui(self, ui.ctx());

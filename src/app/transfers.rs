@@ -356,7 +356,7 @@ impl S3ShareApp {
     }
 
     /// Adds a transfer row, findable by id from then on.
-    fn add_transfer(&mut self, t: Transfer) {
+    pub(super) fn add_transfer(&mut self, t: Transfer) {
         self.transfer_rows.insert(t.id, self.transfers.len());
         self.transfers.push(t);
     }

@@ -118,6 +118,9 @@ struct Inner {
     timeouts: Timeouts,
     /// Cached credentials (shared with `sdk`) and the per-bucket signing targets.
     presigner: presign::Presigner,
+    /// Whether this server checks `x-amz-checksum-crc32c` on uploads (see
+    /// `transfer::upload`): learnt from its first answer, kept for the client's life.
+    pub(crate) upload_checks: std::sync::atomic::AtomicU8,
 }
 
 impl std::fmt::Debug for S3Client {
@@ -177,6 +180,7 @@ impl S3Client {
                 upload_http,
                 timeouts,
                 presigner: presign::Presigner::new(cache),
+                upload_checks: std::sync::atomic::AtomicU8::new(0),
             }),
         })
     }
@@ -198,6 +202,11 @@ impl S3Client {
     #[cfg_attr(not(feature = "gui"), allow(dead_code))]
     pub(crate) fn http(&self) -> &reqwest::Client {
         &self.inner.http
+    }
+
+    /// What this server is known to check on uploads (a `transfer::upload` value).
+    pub(crate) fn upload_checks(&self) -> &std::sync::atomic::AtomicU8 {
+        &self.inner.upload_checks
     }
 
     /// The HTTP client that sends presigned uploads (no read timeout: see `upload_http`).

@@ -418,6 +418,19 @@ impl S3Client {
         op: PresignOp,
         lifetime: Duration,
     ) -> Result<Presigned> {
+        self.presign_with(bucket, key, op, lifetime, &[]).await
+    }
+
+    /// [`S3Client::presign`], with `extra` headers (lowercase names) signed as well: the sender
+    /// must send them as given. Uploads sign their `x-amz-checksum-*` header this way.
+    pub(crate) async fn presign_with(
+        &self,
+        bucket: &str,
+        key: &str,
+        op: PresignOp,
+        lifetime: Duration,
+        extra: &[(&str, &str)],
+    ) -> Result<Presigned> {
         check_lifetime(lifetime)?;
         if key.is_empty() {
             return Err(Error::Bug(format!(
@@ -433,11 +446,18 @@ impl S3Client {
         };
         let creds = cache.signing_credentials().await?;
         let target = self.bucket_target(bucket).await?;
-        sign_request(&target, &creds, key, &op, lifetime, SystemTime::now()).map_err(|message| {
-            Error::S3 {
-                operation: format!("signing a request for s3://{bucket}/{key}"),
-                message,
-            }
+        sign_request(
+            &target,
+            &creds,
+            key,
+            &op,
+            extra,
+            lifetime,
+            SystemTime::now(),
+        )
+        .map_err(|message| Error::S3 {
+            operation: format!("signing a request for s3://{bucket}/{key}"),
+            message,
         })
     }
 
@@ -525,6 +545,7 @@ fn sign_request(
     creds: &Credentials,
     key: &str,
     op: &PresignOp,
+    extra: &[(&str, &str)],
     lifetime: Duration,
     now: SystemTime,
 ) -> std::result::Result<Presigned, String> {
@@ -585,6 +606,7 @@ fn sign_request(
             http::Method::PUT
         }
     };
+    headers.extend(extra.iter().map(|&(k, v)| (k.to_owned(), v.to_owned())));
     for (_, value) in &headers {
         // What the sender will send must be a valid header value, or the signature is useless.
         http::HeaderValue::from_str(value)
@@ -907,8 +929,9 @@ mod tests {
                 for time in times {
                     for op in &ops {
                         for key in AWKWARD {
-                            let ours = sign_request(t, c, key, op, Duration::from_secs(300), time)
-                                .unwrap();
+                            let ours =
+                                sign_request(t, c, key, op, &[], Duration::from_secs(300), time)
+                                    .unwrap();
                             let theirs =
                                 reference_sign(t, c, key, op, Duration::from_secs(300), time)
                                     .unwrap();
@@ -942,6 +965,7 @@ mod tests {
             &creds,
             "a b/+%#?ü\n",
             &PresignOp::Head,
+            &[],
             Duration::from_secs(60),
             SystemTime::now(),
         )
@@ -966,6 +990,7 @@ mod tests {
             &creds,
             "k",
             &PresignOp::Delete,
+            &[],
             Duration::from_secs(3600),
             now,
         )
@@ -1112,7 +1137,8 @@ mod tests {
                     .await
                     .unwrap();
                 let ours =
-                    sign_request(&target, &creds, key, &PresignOp::Head, lifetime, time).unwrap();
+                    sign_request(&target, &creds, key, &PresignOp::Head, &[], lifetime, time)
+                        .unwrap();
                 let path = |u: &str| u.split('?').next().unwrap().to_owned();
                 assert_eq!(path(&ours.url), path(theirs.uri()), "{key:?}");
                 assert_eq!(signature(&ours.url), signature(theirs.uri()), "{key:?}");

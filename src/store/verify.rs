@@ -144,22 +144,35 @@ impl VerifyingFs {
     }
 }
 
-/// Wraps a request body so that it errors at its end when its MD5 is not `expected`.
+/// Wraps a request body so that it errors at its end when its MD5 is not `expected` or its
+/// CRC32C not `crc32c` (base64, as in `x-amz-checksum-crc32c`, which s3s-fs checks only after
+/// committing the bytes, and on UploadPart not at all).
 fn verified_body(
     body: StreamingBlob,
     expected: Option<&str>,
+    crc32c: Option<&str>,
 ) -> S3Result<(StreamingBlob, Arc<AtomicBool>)> {
     let mismatch = Arc::new(AtomicBool::new(false));
-    let Some(expected) = expected else {
+    if expected.is_none() && crc32c.is_none() {
         return Ok((body, mismatch));
+    }
+    let decode = |v: &str, what: &str| {
+        base64::engine::general_purpose::STANDARD
+            .decode(v)
+            .map_err(|_| s3_error!(InvalidDigest, "{what} is not valid base64"))
     };
-    let expected = base64::engine::general_purpose::STANDARD
-        .decode(expected)
-        .map_err(|_| s3_error!(InvalidDigest, "Content-MD5 is not valid base64"))?;
+    let expected = expected.map(|v| decode(v, "Content-MD5")).transpose()?;
+    let crc32c = crc32c
+        .map(|v| decode(v, "x-amz-checksum-crc32c"))
+        .transpose()?;
     let stream = Md5CheckStream {
         inner: body,
-        hasher: Some(Md5::new()),
-        expected,
+        hasher: expected.is_some().then(Md5::new),
+        expected: expected.unwrap_or_default(),
+        crc: crc32c
+            .is_some()
+            .then(|| crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32Iscsi)),
+        crc_expected: crc32c.unwrap_or_default(),
         mismatch: mismatch.clone(),
     };
     Ok((StreamingBlob::new(stream), mismatch))
@@ -169,6 +182,8 @@ struct Md5CheckStream {
     inner: StreamingBlob,
     hasher: Option<Md5>,
     expected: Vec<u8>,
+    crc: Option<crc_fast::Digest>,
+    crc_expected: Vec<u8>,
     mismatch: Arc<AtomicBool>,
 }
 
@@ -185,14 +200,20 @@ impl Stream for Md5CheckStream {
                 if let Some(h) = self.hasher.as_mut() {
                     h.update(&chunk);
                 }
+                if let Some(h) = self.crc.as_mut() {
+                    h.update(&chunk);
+                }
                 Poll::Ready(Some(Ok(chunk)))
             }
             Poll::Ready(None) => {
-                let matches = self
+                let md5_ok = self
                     .hasher
                     .take()
                     .is_none_or(|h| h.finalize().as_slice() == self.expected.as_slice());
-                if matches {
+                let crc_ok = self.crc.take().is_none_or(|h| {
+                    (h.finalize() as u32).to_be_bytes().as_slice() == self.crc_expected.as_slice()
+                });
+                if md5_ok && crc_ok {
                     Poll::Ready(None)
                 } else {
                     self.mismatch.store(true, Ordering::SeqCst);
@@ -218,7 +239,7 @@ fn bad_digest<T>(result: S3Result<T>, mismatch: &AtomicBool) -> S3Result<T> {
     if mismatch.load(Ordering::SeqCst) {
         return Err(s3_error!(
             BadDigest,
-            "The Content-MD5 you specified did not match what was received."
+            "The Content-MD5 or checksum you specified did not match what was received."
         ));
     }
     result
@@ -302,8 +323,13 @@ impl_s3_delegating! {
         let Some(body) = req.input.body.take() else {
             return self.inner.put_object(req).await;
         };
-        let (body, mismatch) = verified_body(body, req.input.content_md5.as_deref())?;
-        // The inner check would only repeat ours, after committing the bytes.
+        let (body, mismatch) = verified_body(
+            body,
+            req.input.content_md5.as_deref(),
+            req.input.checksum_crc32c.as_deref(),
+        )?;
+        // The inner check would only repeat ours, after committing the bytes. (The CRC32C stays:
+        // s3s-fs then answers it back, as S3 does, which is how a client knows it was checked.)
         req.input.content_md5 = None;
         req.input.body = Some(body);
         bad_digest(self.inner.put_object(req).await, &mismatch)
@@ -321,7 +347,11 @@ impl_s3_delegating! {
         let Some(body) = req.input.body.take() else {
             return self.inner.upload_part(req).await;
         };
-        let (body, mismatch) = verified_body(body, req.input.content_md5.as_deref())?;
+        let (body, mismatch) = verified_body(
+            body,
+            req.input.content_md5.as_deref(),
+            req.input.checksum_crc32c.as_deref(),
+        )?;
         req.input.body = Some(body);
         bad_digest(self.inner.upload_part(req).await, &mismatch)
     }

@@ -17,7 +17,6 @@ use std::sync::Arc;
 use aws_sdk_s3::operation::get_object::{GetObjectError, GetObjectOutput};
 
 use futures::StreamExt as _;
-use tokio::io::AsyncWriteExt as _;
 use tokio_util::sync::CancellationToken;
 
 use super::resume::{DOWNLOADS, DownloadRecord, ResumeNotice, ResumeStore, Slot};
@@ -466,7 +465,7 @@ impl S3Client {
             counter.add(from);
         }
         let write_error = local("cannot write", &partial.path);
-        let mut file = tokio::io::BufWriter::with_capacity(256 * 1024, file);
+        let mut file = ChunkWriter::new(file).await.map_err(&write_error)?;
         let mut body = out.body;
         let mut written = 0u64;
         let mut unsaved = 0u64;
@@ -514,10 +513,11 @@ impl S3Client {
                     return Err(cut_off(&mut partial, crate::error::error_chain(&e)));
                 }
             };
-            file.write_all(&chunk).await.map_err(&write_error)?;
-            written += chunk.len() as u64;
-            unsaved += chunk.len() as u64;
-            counter.add(chunk.len() as u64);
+            let n = chunk.len() as u64;
+            file.write(chunk).await.map_err(&write_error)?;
+            written += n;
+            unsaved += n;
+            counter.add(n);
             if unsaved >= CHECKPOINT && partial.slot.is_some() {
                 file.flush().await.map_err(&write_error)?;
                 partial.checkpoint(file.get_mut(), from + written).await;
@@ -545,6 +545,82 @@ impl S3Client {
             .await
             .map_err(|e| local("cannot write", &item.path)(std::io::Error::other(e)))??;
         Ok(from + written)
+    }
+}
+
+/// Bytes a download gathers before handing them to the file in one blocking task.
+const WRITE_BATCH: usize = 2 * 1024 * 1024;
+
+/// Writes a download's chunks to its file without copying them again: the chunks the network
+/// gave are gathered into batches of [`WRITE_BATCH`], and each batch is written in one blocking
+/// task while the next one fills. (tokio's own file writes copy every byte into a buffer of
+/// their own first, and a `BufWriter` in front of them copied it once more.)
+struct ChunkWriter {
+    /// The file, for syncing.
+    file: tokio::fs::File,
+    /// The same open file, for the blocking writes (it shares the file position).
+    out: Arc<std::fs::File>,
+    batch: Vec<bytes::Bytes>,
+    batched: usize,
+    writing: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl ChunkWriter {
+    async fn new(file: tokio::fs::File) -> std::io::Result<Self> {
+        let out = Arc::new(file.try_clone().await?.into_std().await);
+        Ok(Self {
+            file,
+            out,
+            batch: Vec::new(),
+            batched: 0,
+            writing: None,
+        })
+    }
+
+    async fn write(&mut self, chunk: bytes::Bytes) -> std::io::Result<()> {
+        self.batched += chunk.len();
+        self.batch.push(chunk);
+        if self.batched >= WRITE_BATCH {
+            self.submit().await?;
+        }
+        Ok(())
+    }
+
+    /// Starts writing what is gathered (after the batch before it is written).
+    async fn submit(&mut self) -> std::io::Result<()> {
+        self.wait().await?;
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.batch);
+        self.batched = 0;
+        let out = self.out.clone();
+        self.writing = Some(tokio::task::spawn_blocking(move || {
+            use std::io::Write as _;
+            let mut out = &*out;
+            for chunk in &batch {
+                out.write_all(chunk)?;
+            }
+            Ok(())
+        }));
+        Ok(())
+    }
+
+    async fn wait(&mut self) -> std::io::Result<()> {
+        if let Some(writing) = self.writing.take() {
+            writing.await.map_err(std::io::Error::other)??;
+        }
+        Ok(())
+    }
+
+    /// Writes everything handed over so far.
+    async fn flush(&mut self) -> std::io::Result<()> {
+        self.submit().await?;
+        self.wait().await
+    }
+
+    fn get_mut(&mut self) -> &mut tokio::fs::File {
+        &mut self.file
     }
 }
 

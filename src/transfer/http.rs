@@ -6,10 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures::StreamExt as _;
+use futures::{StreamExt as _, TryStreamExt as _};
 use md5::{Digest as _, Md5};
 use reqwest::header::{CONTENT_LENGTH, HeaderMap, HeaderName, HeaderValue};
-use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
 
 use super::ByteCounter;
 use crate::error::{Error, S3Answer};
@@ -66,25 +65,67 @@ impl Md5Sum {
     }
 }
 
+/// The CRC32C (Castagnoli) of some bytes, for the `x-amz-checksum-crc32c` header: S3 (and
+/// SeaweedFS, MinIO, the embedded store) verify it like `Content-MD5`, and it costs a small
+/// fraction of MD5's CPU (hardware instructions), which on a busy machine is taken from the
+/// server and the transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Crc32c(pub u32);
+
+impl Crc32c {
+    /// The header's name.
+    pub(crate) const HEADER: &'static str = "x-amz-checksum-crc32c";
+
+    /// For the header: base64 of the big-endian bytes.
+    pub(crate) fn base64(&self) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(self.0.to_be_bytes())
+    }
+}
+
+/// Which sums [`sums_of_range`] computes, and what it found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Sums {
+    pub md5: Option<Md5Sum>,
+    pub crc32c: Option<Crc32c>,
+}
+
 /// Reads `len` bytes of `path` from `offset` and returns their MD5.
 pub(crate) async fn md5_of_range(path: &Path, offset: u64, len: u64) -> Result<Md5Sum, Error> {
+    let sums = sums_of_range(path, offset, len, true, false).await?;
+    sums.md5
+        .ok_or_else(|| Error::Config("MD5 asked for but not computed".into()))
+}
+
+/// Reads `len` bytes of `path` from `offset` once and returns the sums asked for.
+pub(crate) async fn sums_of_range(
+    path: &Path,
+    offset: u64,
+    len: u64,
+    md5: bool,
+    crc32c: bool,
+) -> Result<Sums, Error> {
     let owned = path.to_owned();
     // One blocking task per part rather than an async read per buffer: hashing is CPU work,
     // and each async file read is a hop to the blocking pool.
-    let digest = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
-        use std::io::{Read as _, Seek as _};
-        let mut file = std::fs::File::open(&owned)?;
-        file.seek(std::io::SeekFrom::Start(offset))?;
-        let mut reader = file.take(len);
-        let mut hasher = Md5::new();
+    let sums = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
+        let file = std::fs::File::open(&owned)?;
+        let mut md5 = md5.then(Md5::new);
+        let mut crc = crc32c.then(|| crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32Iscsi));
         let mut buf = vec![0u8; READ_CHUNK.min(len as usize).max(1)];
         let mut seen = 0u64;
-        loop {
-            let n = reader.read(&mut buf)?;
+        while seen < len {
+            let want = buf.len().min((len - seen) as usize);
+            let n = read_at(&file, &mut buf[..want], offset + seen)?;
             if n == 0 {
                 break;
             }
-            hasher.update(&buf[..n]);
+            if let Some(h) = md5.as_mut() {
+                h.update(&buf[..n]);
+            }
+            if let Some(h) = crc.as_mut() {
+                h.update(&buf[..n]);
+            }
             seen += n as u64;
         }
         if seen != len {
@@ -93,19 +134,40 @@ pub(crate) async fn md5_of_range(path: &Path, offset: u64, len: u64) -> Result<M
                 format!("{CHANGED} (expected {len} bytes from offset {offset}, found {seen})"),
             ));
         }
-        Ok(hasher.finalize())
+        Ok(Sums {
+            md5: md5.map(|h| Md5Sum(h.finalize().into())),
+            crc32c: crc.map(|h| Crc32c(h.finalize() as u32)),
+        })
     })
     .await
     .map_err(|e| Error::TaskFailed {
         task: "hashing",
         detail: e.to_string(),
     })?;
-    let digest = digest.map_err(|source| Error::Local {
+    sums.map_err(|source| Error::Local {
         what: "cannot read",
         path: path.to_owned(),
         source,
-    })?;
-    Ok(Md5Sum(digest.into()))
+    })
+}
+
+/// Reads at `offset` without moving a shared cursor (so parts and retries can share a file).
+fn read_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileExt as _;
+        loop {
+            match file.read_at(buf, offset) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                r => return r,
+            }
+        }
+    }
+    #[cfg(windows)]
+    {
+        use std::os::windows::fs::FileExt as _;
+        file.seek_read(buf, offset)
+    }
 }
 
 /// Read size for hashing and sending: large enough that syscalls and task hops are rare,
@@ -170,35 +232,66 @@ pub(crate) async fn file_body(
         path: path.to_owned(),
         source,
     };
-    let mut file = tokio::fs::File::open(path).await.map_err(err)?;
-    file.seek(std::io::SeekFrom::Start(offset))
-        .await
-        .map_err(err)?;
+    let file = Arc::new(
+        tokio::fs::File::open(path)
+            .await
+            .map_err(err)?
+            .into_std()
+            .await,
+    );
+    // Each read goes straight into the buffer the connection will send from (one copy, from
+    // the page cache), in one blocking task per `READ_CHUNK`: tokio's own file reads would
+    // copy every byte twice.
+    let chunks = futures::stream::try_unfold(0u64, move |at| {
+        let file = file.clone();
+        async move {
+            if at >= len {
+                return Ok::<_, std::io::Error>(None);
+            }
+            let want = READ_CHUNK.min((len - at) as usize);
+            let chunk = tokio::task::spawn_blocking(move || -> std::io::Result<Bytes> {
+                let mut buf = bytes::BytesMut::zeroed(want);
+                let mut got = 0;
+                while got < want {
+                    let n = read_at(&file, &mut buf[got..], offset + at + got as u64)?;
+                    if n == 0 {
+                        break;
+                    }
+                    got += n;
+                }
+                buf.truncate(got);
+                Ok(buf.freeze())
+            })
+            .await
+            .map_err(std::io::Error::other)??;
+            if chunk.is_empty() {
+                // The file ended early: the shortfall check below says so.
+                return Ok(None);
+            }
+            let next = at + chunk.len() as u64;
+            Ok(Some((chunk, next)))
+        }
+    });
     let counted = activity.clone();
-    let stream = tokio_util::io::ReaderStream::with_capacity(
-        file.take(len),
-        READ_CHUNK.min(len as usize).max(1),
-    )
-    // Handed on in slices: the connection takes a slice whenever it has room, so a slow link
-    // that keeps moving shows progress well within the idle timeout, where a whole read
-    // buffer could take longer than that to drain.
-    .flat_map(|chunk: std::io::Result<Bytes>| {
-        let slices: Vec<std::io::Result<Bytes>> = match chunk {
-            Ok(c) => (0..c.len())
+    let stream = chunks
+        // Handed on in slices: the connection takes a slice whenever it has room, so a slow
+        // link that keeps moving shows progress well within the idle timeout, where a whole
+        // read buffer could take longer than that to drain.
+        .map_ok(|c: Bytes| {
+            let slices: Vec<std::io::Result<Bytes>> = (0..c.len())
                 .step_by(SEND_SLICE)
                 .map(|at| Ok(c.slice(at..(at + SEND_SLICE).min(c.len()))))
-                .collect(),
-            Err(e) => vec![Err(e)],
-        };
-        futures::stream::iter(slices)
-    })
-    .map(move |chunk: std::io::Result<Bytes>| {
-        if let Ok(c) = &chunk {
-            counter.add(c.len() as u64);
-            counted.touch(c.len() as u64);
-        }
-        chunk
-    });
+                .collect();
+            futures::stream::iter(slices)
+        })
+        .try_flatten()
+        .map(move |chunk: std::io::Result<Bytes>| {
+            if let Ok(c) = &chunk {
+                counter.add(c.len() as u64);
+                counted.touch(c.len() as u64);
+            }
+            chunk
+        });
     // A file that shrank since it was measured must fail clearly, not as a short body.
     let shortfall = futures::stream::once(async move {
         let seen = activity.sent();

@@ -359,6 +359,10 @@ pub(crate) struct UploadRecord {
     pub overwrite: bool,
     /// When the upload started (seconds since the epoch).
     pub started: u64,
+    /// Whether the upload was created for CRC32C part checksums: its parts must then carry
+    /// one, and its completion list them (records from before had none).
+    #[serde(default)]
+    pub crc32c: bool,
 }
 
 impl UploadRecord {
@@ -371,6 +375,7 @@ impl UploadRecord {
             size: self.size,
             started: UNIX_EPOCH + std::time::Duration::from_secs(self.started),
             overwrite: self.overwrite,
+            upload_id: self.upload_id.clone(),
         }
     }
 }
@@ -393,6 +398,8 @@ pub struct PendingUpload {
     pub started: SystemTime,
     /// Whether it was allowed to replace an existing object.
     pub overwrite: bool,
+    /// The multipart upload on the server (its parts say how much is done).
+    pub upload_id: String,
 }
 
 impl PendingUpload {

@@ -1,8 +1,11 @@
 //! Uploads through presigned URLs, streamed from disk.
 //!
 //! Every request is presigned just before it is sent (so no signature can expire mid-upload)
-//! and carries a signed `Content-MD5`, so the server rejects a body that was corrupted on the
-//! way. Small files go in one PUT; larger ones in parts, several in flight, each part a
+//! and carries a signed checksum, so the server rejects a body that was corrupted on the way:
+//! `x-amz-checksum-crc32c` (MD5 took more than half of the client's CPU, and on a machine the
+//! client shares with the server every cycle of it was taken from the transfer), or
+//! `Content-MD5` on a server that does not answer the CRC32C back (it ignores it; the body that
+//! taught us so is checked by its ETag, or sent again). Small files go in one PUT; larger ones in parts, several in flight, each part a
 //! presigned UploadPart. A failed or cancelled multipart upload is aborted: nothing is left
 //! behind to cost storage.
 
@@ -12,12 +15,15 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_s3::error::ProvideErrorMetadata as _;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
 use futures::StreamExt as _;
+use reqwest::header::HeaderMap;
+use std::sync::atomic::Ordering;
 use tokio_util::sync::CancellationToken;
 
 use super::http::{
-    Activity, Failure, Md5Sum, Target, backoff, file_body, md5_of_range, opaque_etag, send,
+    Activity, Crc32c, Failure, Md5Sum, Target, backoff, file_body, md5_of_range, opaque_etag, send,
+    sums_of_range,
 };
 use super::resume::{ResumeNotice, ResumeStore, Slot, UPLOADS, UploadRecord, to_record_time};
 use super::{ByteCounter, Concurrency, EventSink, TransferEvent, UploadItem, UploadJob};
@@ -294,7 +300,7 @@ impl S3Client {
             ..
         } = job;
         let size = before.len;
-        let md5 = md5_of_range(&item.path, 0, size).await?;
+        let mut check = self.body_check(&item.path, 0, size, true).await?;
         // Changing already while it was hashed: nothing worth sending.
         if before.changed(&item.path).await {
             return Err(changed(item, bucket));
@@ -308,56 +314,187 @@ impl S3Client {
             path: &item.path,
         };
         let target = &target;
-        with_retries(options.retries, cancel, &item.key, |attempt| async move {
-            let req = self
-                .presign(
-                    bucket,
-                    &item.key,
-                    PresignOp::Put {
-                        content_md5: Some(md5.base64()),
-                        // Closes the race between our HEAD and this PUT where the server
-                        // supports it.
-                        if_none_match: keep_existing,
-                        content_type: Some(content_type(&item.key)),
-                        content_length: Some(size),
-                    },
-                    SIGNED_FOR,
-                )
-                .await
-                .map_err(Failure::Fatal)?;
-            let activity = Activity::new();
-            let body = file_body(&item.path, 0, size, counter.clone(), activity.clone())
-                .await
-                .map_err(Failure::Fatal)?;
-            let failure = match send(self, &req, body, size, &activity, target).await {
-                Ok(_) => return Ok(()),
-                Err(f) => f,
+        // The ETag of the object we stored (bare), once the server's answer vouches for it.
+        let stored = loop {
+            let sending = check;
+            let sent = with_retries(options.retries, cancel, &item.key, |attempt| async move {
+                let (content_md5, extra) = sending.headers();
+                let extra: Vec<(&str, &str)> =
+                    extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                let req = self
+                    .presign_with(
+                        bucket,
+                        &item.key,
+                        PresignOp::Put {
+                            content_md5,
+                            // Closes the race between our HEAD and this PUT where the server
+                            // supports it.
+                            if_none_match: keep_existing,
+                            content_type: Some(content_type(&item.key)),
+                            content_length: Some(size),
+                        },
+                        SIGNED_FOR,
+                        &extra,
+                    )
+                    .await
+                    .map_err(Failure::Fatal)?;
+                let activity = Activity::new();
+                let body = file_body(&item.path, 0, size, counter.clone(), activity.clone())
+                    .await
+                    .map_err(Failure::Fatal)?;
+                let failure = match send(self, &req, body, size, &activity, target).await {
+                    Ok(response) => return Ok(Sent::Answer(response.headers().clone())),
+                    Err(f) => f,
+                };
+                counter.sub(activity.sent());
+                // The server may have stored the object though its answer was lost: the whole
+                // body went out before the connection failed, or a retry of our own
+                // If-None-Match PUT finds the key taken (by the attempt before it). Exactly
+                // our bytes there: done.
+                let maybe_stored = match &failure {
+                    Failure::Transient(_) | Failure::Stalled(_) => activity.sent() == size,
+                    Failure::Fatal(Error::AlreadyExists { .. }) => attempt > 1,
+                    Failure::Fatal(_) => false,
+                };
+                if maybe_stored {
+                    let md5 = match sending {
+                        BodyCheck::Md5(m) => m,
+                        BodyCheck::Crc32c(_) => md5_of_range(&item.path, 0, size)
+                            .await
+                            .map_err(Failure::Fatal)?,
+                    };
+                    if self.holds(bucket, &item.key, &md5.hex(), size).await {
+                        tracing::debug!(key = %item.key, "the answer was lost, the object is ours");
+                        counter.add(size);
+                        return Ok(Sent::Held(md5));
+                    }
+                }
+                Err(failure)
+            })
+            .await?;
+            let headers = match sent {
+                Sent::Held(md5) => break Some(md5.hex()),
+                Sent::Answer(headers) => headers,
             };
-            counter.sub(activity.sent());
-            // The server may have stored the object though its answer was lost: the whole body
-            // went out before the connection failed, or a retry of our own If-None-Match PUT
-            // finds the key taken (by the attempt before it). Exactly our bytes there: done.
-            let maybe_stored = match &failure {
-                Failure::Transient(_) | Failure::Stalled(_) => activity.sent() == size,
-                Failure::Fatal(Error::AlreadyExists { .. }) => attempt > 1,
-                Failure::Fatal(_) => false,
-            };
-            if maybe_stored && self.holds(bucket, &item.key, &md5.hex(), size).await {
-                tracing::debug!(key = %item.key, "the answer was lost, the object is ours");
-                counter.add(size);
-                return Ok(());
+            let etag = bare_etag(&headers);
+            match self
+                .confirm(&headers, check, &item.path, 0, size, false)
+                .await?
+            {
+                Confirmed::Stored(_) => break etag,
+                // Stored, but nothing checked the bytes: replaced by a PUT the server checks.
+                Confirmed::Resend(md5) => {
+                    tracing::debug!(key = %item.key, "the server ignored the checksum; sending again with Content-MD5");
+                    if let Some(etag) = &etag {
+                        self.remove_if_ours(&client, bucket, &item.key, etag).await;
+                    }
+                    counter.sub(size);
+                    check = BodyCheck::Md5(md5);
+                }
+                Confirmed::Wrong(why) => {
+                    if let Some(etag) = &etag {
+                        self.remove_if_ours(&client, bucket, &item.key, etag).await;
+                    }
+                    return Err(Error::S3 {
+                        operation: format!("upload of s3://{bucket}/{}", item.key),
+                        message: format!("{why}; the object was removed"),
+                    });
+                }
             }
-            Err(failure)
-        })
-        .await?;
-        // The server checked the bytes against the MD5 read before sending; but that read may
+        };
+        // The server checked the bytes against the sum read before sending; but that read may
         // have caught the file mid-rewrite, and then what is stored is no version of the file.
         if before.changed(&item.path).await {
-            self.remove_if_ours(&client, bucket, &item.key, &md5.hex())
-                .await;
+            if let Some(etag) = &stored {
+                self.remove_if_ours(&client, bucket, &item.key, etag).await;
+            }
             return Err(changed(item, bucket));
         }
         Ok(())
+    }
+
+    /// The check a body of `len` bytes of `path` from `offset` carries: its CRC32C where the
+    /// server may check that (`crc_allowed`, and not known to ignore it), else its MD5.
+    async fn body_check(
+        &self,
+        path: &Path,
+        offset: u64,
+        len: u64,
+        crc_allowed: bool,
+    ) -> Result<BodyCheck> {
+        if crc_allowed && !self.md5_only() {
+            let sums = sums_of_range(path, offset, len, false, true).await?;
+            if let Some(c) = sums.crc32c {
+                return Ok(BodyCheck::Crc32c(c));
+            }
+        }
+        Ok(BodyCheck::Md5(md5_of_range(path, offset, len).await?))
+    }
+
+    /// Whether this server is known to ignore `x-amz-checksum-crc32c`.
+    fn md5_only(&self) -> bool {
+        self.upload_checks().load(Ordering::Relaxed) == CHECKS_MD5_ONLY
+    }
+
+    /// What the server's answer to a body sent with `check` says about the bytes it stored.
+    ///
+    /// A server that checked the CRC32C answers it back (S3, SeaweedFS, MinIO, the embedded
+    /// store). One that answers nothing ignored it: the client sends Content-MD5 from then on,
+    /// and this body is checked by its ETag (the MD5 of what the server got), or, where the
+    /// ETag cannot tell, sent again. With `etag_must_match` (parts, whose ETags go into the
+    /// completion) an ETag that is not the MD5 sent is refused even after a Content-MD5.
+    async fn confirm(
+        &self,
+        headers: &HeaderMap,
+        check: BodyCheck,
+        path: &Path,
+        offset: u64,
+        len: u64,
+        etag_must_match: bool,
+    ) -> Result<Confirmed> {
+        let by_etag = |md5: Md5Sum| match part_etag(headers, &md5) {
+            Ok(_) => Confirmed::Stored(Some(md5)),
+            Err(why) => Confirmed::Wrong(why),
+        };
+        match check {
+            BodyCheck::Md5(md5) if etag_must_match => Ok(by_etag(md5)),
+            BodyCheck::Md5(md5) => Ok(Confirmed::Stored(Some(md5))),
+            BodyCheck::Crc32c(crc) => {
+                let echo = headers.get(Crc32c::HEADER).and_then(|v| v.to_str().ok());
+                match echo {
+                    Some(v) if v == crc.base64() => {
+                        let _ = self.upload_checks().compare_exchange(
+                            CHECKS_UNKNOWN,
+                            CHECKS_CRC32C,
+                            Ordering::Relaxed,
+                            Ordering::Relaxed,
+                        );
+                        Ok(Confirmed::Stored(etag_md5(headers)))
+                    }
+                    Some(v) => Ok(Confirmed::Wrong(format!(
+                        "the server answered the CRC32C {v:?} for it, not that of the bytes sent ({})",
+                        crc.base64()
+                    ))),
+                    None => {
+                        self.upload_checks()
+                            .store(CHECKS_MD5_ONLY, Ordering::Relaxed);
+                        tracing::debug!(
+                            "the server does not answer x-amz-checksum-crc32c; using Content-MD5"
+                        );
+                        let md5 = md5_of_range(path, offset, len).await?;
+                        let matches =
+                            bare_etag(headers).is_some_and(|t| t.eq_ignore_ascii_case(&md5.hex()));
+                        if matches {
+                            Ok(Confirmed::Stored(Some(md5)))
+                        } else if !etag_must_match || opaque_etag(headers) {
+                            Ok(Confirmed::Resend(md5))
+                        } else {
+                            Ok(by_etag(md5))
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// Whether `key` holds exactly the object with this ETag and size.
@@ -443,14 +580,18 @@ impl S3Client {
             }
             _ => None,
         };
-        let (upload_id, part_size, stored) = match resumed {
+        let (upload_id, part_size, stored, crc32c) = match resumed {
             Some(r) => r,
             None => {
+                // Parts with CRC32C checksums (S3 wants the upload created for them, and their
+                // checksums listed at completion), unless this server is known to ignore them.
+                let crc32c = !self.md5_only();
                 let created = client
                     .create_multipart_upload()
                     .bucket(bucket)
                     .key(&item.key)
                     .content_type(content_type(&item.key))
+                    .set_checksum_algorithm(crc32c.then_some(ChecksumAlgorithm::Crc32C))
                     .send()
                     .await
                     .map_err(|e| sdk_error("CreateMultipartUpload", &target, &endpoint, e))?;
@@ -476,9 +617,10 @@ impl S3Client {
                         fingerprint: fp,
                         overwrite: options.on_conflict == OnConflict::Overwrite,
                         started: to_record_time(SystemTime::now()).map_or(0, |t| t.0),
+                        crc32c,
                     });
                 }
-                (upload_id, part_size, HashMap::new())
+                (upload_id, part_size, HashMap::new(), crc32c)
             }
         };
         let slot = slot.map(|(_, s)| s);
@@ -486,22 +628,24 @@ impl S3Client {
 
         let parts = size.div_ceil(part_size);
         let work = async {
-            let done: Vec<Result<(CompletedPart, Md5Sum)>> = futures::stream::iter(1..=parts)
-                .map(|number| {
-                    let offset = (number - 1) * part_size;
-                    let len = part_size.min(size - offset);
-                    let part = Part {
-                        upload_id: &upload_id,
-                        number: number as i32,
-                        offset,
-                        len,
-                        stored: stored.get(&(number as i32)),
-                    };
-                    self.put_part(job, part, counter)
-                })
-                .buffer_unordered(options.concurrency.parts())
-                .collect()
-                .await;
+            let done: Vec<Result<(CompletedPart, Option<Md5Sum>)>> =
+                futures::stream::iter(1..=parts)
+                    .map(|number| {
+                        let offset = (number - 1) * part_size;
+                        let len = part_size.min(size - offset);
+                        let part = Part {
+                            upload_id: &upload_id,
+                            number: number as i32,
+                            offset,
+                            len,
+                            stored: stored.get(&(number as i32)),
+                            crc32c,
+                        };
+                        self.put_part(job, part, counter)
+                    })
+                    .buffer_unordered(options.concurrency.parts())
+                    .collect()
+                    .await;
             let mut parts = done.into_iter().collect::<Result<Vec<_>>>()?;
             parts.sort_by_key(|(p, _)| p.part_number());
             Ok(parts)
@@ -588,7 +732,7 @@ impl S3Client {
             slot.remove();
             return Ok(None);
         };
-        let (size, part_size) = (record.size, record.part_size);
+        let (size, part_size, crc32c) = (record.size, record.part_size, record.crc32c);
         let parts = size.div_ceil(part_size);
         // A part is kept only if it holds exactly this file's bytes for its range: same size,
         // and the server's ETag is the MD5 of the file's bytes there.
@@ -600,12 +744,20 @@ impl S3Client {
                 let len = part_size.min(size - offset);
                 let etag = p.etag.filter(|_| p.size == len)?;
                 Some(async move {
-                    let md5 = md5_of_range(&item.path, offset, len).await?;
+                    let sums = sums_of_range(&item.path, offset, len, true, crc32c).await?;
+                    let Some(md5) = sums.md5 else {
+                        return Ok(None);
+                    };
                     let same = etag.trim_matches('"').eq_ignore_ascii_case(&md5.hex());
-                    Ok::<_, Error>(same.then_some((p.number, (etag, md5))))
+                    let part = StoredPart {
+                        etag,
+                        md5,
+                        crc32c: sums.crc32c,
+                    };
+                    Ok::<_, Error>(same.then_some((p.number, part)))
                 })
             });
-        let stored: HashMap<i32, (String, Md5Sum)> = futures::stream::iter(checks)
+        let stored: HashMap<i32, StoredPart> = futures::stream::iter(checks)
             .buffer_unordered(2)
             .collect::<Vec<_>>()
             .await
@@ -624,7 +776,12 @@ impl S3Client {
                 .map(|&n| part_size.min(size - (n as u64 - 1) * part_size))
                 .sum(),
         });
-        Ok(Some((record.upload_id, record.part_size, stored)))
+        Ok(Some((
+            record.upload_id,
+            record.part_size,
+            stored,
+            record.crc32c,
+        )))
     }
 
     /// Checks that the file did not change and the key is still free, then completes the
@@ -635,7 +792,7 @@ impl S3Client {
         job: &UploadJob,
         before: &FileState,
         upload_id: &str,
-        parts: Vec<(CompletedPart, Md5Sum)>,
+        parts: Vec<(CompletedPart, Option<Md5Sum>)>,
     ) -> Result<()> {
         let UploadJob {
             bucket,
@@ -656,7 +813,12 @@ impl S3Client {
                 key: item.key.clone(),
             });
         }
-        let etag = Md5Sum::multipart_etag(&parts.iter().map(|(_, m)| *m).collect::<Vec<_>>());
+        // The ETag the completed object gets, when every part's MD5 is known.
+        let etag = parts
+            .iter()
+            .map(|(_, m)| *m)
+            .collect::<Option<Vec<_>>>()
+            .map(|sums| Md5Sum::multipart_etag(&sums));
         let parts: Vec<CompletedPart> = parts.into_iter().map(|(p, _)| p).collect();
         let mut conflicts = 0;
         loop {
@@ -691,6 +853,16 @@ impl S3Client {
                     bucket: bucket.to_owned(),
                     key: item.key.clone(),
                 }
+            } else if code == "InvalidPart" {
+                Error::S3 {
+                    operation: format!("CompleteMultipartUpload on {target}"),
+                    message: format!(
+                        "InvalidPart: the server holds no part with the ETag (or checksum) it answered for one of the parts ({})",
+                        e.as_service_error()
+                            .and_then(|s| s.message())
+                            .unwrap_or("no message")
+                    ),
+                }
             } else {
                 sdk_error(
                     "CompleteMultipartUpload",
@@ -702,7 +874,11 @@ impl S3Client {
             // The server may have completed the upload though its answer was lost (a retry then
             // gets 412 or NoSuchUpload): if the key holds exactly our parts, it worked.
             let size = before.len;
-            if self.holds(bucket, &item.key, &etag, size).await {
+            let held = match &etag {
+                Some(etag) => self.holds(bucket, &item.key, etag, size).await,
+                None => false,
+            };
+            if held {
                 tracing::debug!(key = %item.key, "Complete's answer was lost, the object is ours");
                 return Ok(());
             }
@@ -760,14 +936,14 @@ impl S3Client {
         }
     }
 
-    /// Sends one part; returns it with the MD5 of its bytes, once the server's ETag for it
-    /// matched that MD5.
+    /// Sends one part; returns it with the MD5 of its bytes when known, once the server
+    /// vouched for the bytes it stored (its CRC32C answered back, or its ETag the MD5 sent).
     async fn put_part(
         &self,
         job: &UploadJob,
         part: Part<'_>,
         counter: &ByteCounter,
-    ) -> Result<(CompletedPart, Md5Sum)> {
+    ) -> Result<(CompletedPart, Option<Md5Sum>)> {
         let UploadJob {
             bucket,
             item,
@@ -781,65 +957,169 @@ impl S3Client {
             offset,
             len,
             stored,
+            crc32c: crc_upload,
         } = part;
         let key = item.key.as_str();
-        if let Some((etag, md5)) = stored {
+        if let Some(stored) = stored {
             // Already on the server with exactly these bytes (checked when resuming).
             counter.add(len);
             let part = CompletedPart::builder()
                 .part_number(number)
-                .e_tag(etag)
+                .e_tag(&stored.etag)
+                .set_checksum_crc32_c(stored.crc32c.filter(|_| crc_upload).map(|c| c.base64()))
                 .build();
-            return Ok((part, *md5));
+            return Ok((part, Some(stored.md5)));
         }
-        let md5 = md5_of_range(&item.path, offset, len).await?;
+        let mut check = self.body_check(&item.path, offset, len, crc_upload).await?;
         let target = Target {
             what: "upload part",
             bucket,
             key,
             path: &item.path,
         };
-        let etag = with_retries(options.retries, cancel, key, |_| async {
-            let req = self
-                .presign(
-                    bucket,
-                    key,
-                    PresignOp::UploadPart {
-                        upload_id: upload_id.to_owned(),
-                        part_number: number,
-                        content_md5: Some(md5.base64()),
-                        content_length: len,
-                    },
-                    SIGNED_FOR,
-                )
-                .await
-                .map_err(Failure::Fatal)?;
-            let activity = Activity::new();
-            let body = file_body(&item.path, offset, len, counter.clone(), activity.clone())
-                .await
-                .map_err(Failure::Fatal)?;
-            match send(self, &req, body, len, &activity, &target).await {
-                Ok(resp) => part_etag(resp.headers(), &md5).map_err(|why| {
-                    Failure::Fatal(Error::S3 {
-                        operation: format!("upload of part {number} of s3://{bucket}/{key}"),
-                        message: format!("{why}; the upload was abandoned"),
-                    })
-                }),
-                Err(e) => {
-                    counter.sub(activity.sent());
-                    Err(e)
+        let abandoned = |why: String| Error::S3 {
+            operation: format!("upload of part {number} of s3://{bucket}/{key}"),
+            message: format!("{why}; the upload was abandoned"),
+        };
+        loop {
+            let sending = check;
+            let target = &target;
+            let headers = with_retries(options.retries, cancel, key, |_| async move {
+                let (content_md5, extra) = sending.headers();
+                let extra: Vec<(&str, &str)> =
+                    extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                let req = self
+                    .presign_with(
+                        bucket,
+                        key,
+                        PresignOp::UploadPart {
+                            upload_id: upload_id.to_owned(),
+                            part_number: number,
+                            content_md5,
+                            content_length: len,
+                        },
+                        SIGNED_FOR,
+                        &extra,
+                    )
+                    .await
+                    .map_err(Failure::Fatal)?;
+                let activity = Activity::new();
+                let body = file_body(&item.path, offset, len, counter.clone(), activity.clone())
+                    .await
+                    .map_err(Failure::Fatal)?;
+                match send(self, &req, body, len, &activity, target).await {
+                    Ok(resp) => Ok(resp.headers().clone()),
+                    Err(e) => {
+                        counter.sub(activity.sent());
+                        Err(e)
+                    }
                 }
+            })
+            .await?;
+            let Some(etag) = headers
+                .get(reqwest::header::ETAG)
+                .and_then(|v| v.to_str().ok())
+                .filter(|t| !t.trim_matches('"').is_empty())
+                .map(str::to_owned)
+            else {
+                return Err(abandoned(
+                    "the server's answer has no ETag, so the part cannot be checked".to_owned(),
+                ));
+            };
+            match self
+                .confirm(&headers, check, &item.path, offset, len, true)
+                .await?
+            {
+                Confirmed::Stored(md5) => {
+                    let crc = match check {
+                        BodyCheck::Crc32c(c) if crc_upload => Some(c.base64()),
+                        _ => None,
+                    };
+                    let part = CompletedPart::builder()
+                        .part_number(number)
+                        .e_tag(etag)
+                        .set_checksum_crc32_c(crc)
+                        .build();
+                    return Ok((part, md5));
+                }
+                // Sent again under the same number: the new part replaces the unchecked one.
+                Confirmed::Resend(md5) => {
+                    counter.sub(len);
+                    check = BodyCheck::Md5(md5);
+                }
+                Confirmed::Wrong(why) => return Err(abandoned(why)),
             }
-        })
-        .await?;
-        Ok((
-            CompletedPart::builder()
-                .part_number(number)
-                .e_tag(etag)
-                .build(),
-            md5,
-        ))
+        }
     }
+}
+
+/// What [`S3Client::upload_checks`] knows of a server: nothing yet, that it checks
+/// `x-amz-checksum-crc32c`, or that it ignores it (then bodies carry `Content-MD5`).
+const CHECKS_UNKNOWN: u8 = 0;
+const CHECKS_CRC32C: u8 = 1;
+const CHECKS_MD5_ONLY: u8 = 2;
+
+/// The integrity check a request body carries, signed into its URL: the server refuses a
+/// body that does not match.
+#[derive(Debug, Clone, Copy)]
+enum BodyCheck {
+    /// `x-amz-checksum-crc32c`: a fraction of MD5's CPU.
+    Crc32c(Crc32c),
+    /// `Content-MD5`, for servers that ignore the other.
+    Md5(Md5Sum),
+}
+
+impl BodyCheck {
+    /// `Content-MD5`, and the other headers to sign.
+    fn headers(&self) -> (Option<String>, Vec<(&'static str, String)>) {
+        match self {
+            Self::Md5(m) => (Some(m.base64()), Vec::new()),
+            Self::Crc32c(c) => (None, vec![(Crc32c::HEADER, c.base64())]),
+        }
+    }
+}
+
+/// How a request's answer ended, when it did not fail.
+enum Sent {
+    /// The server answered, with these headers.
+    Answer(HeaderMap),
+    /// The answer was lost, but the key holds exactly our bytes (this MD5).
+    Held(Md5Sum),
+}
+
+/// What an answer says about the stored bytes (see [`S3Client::confirm`]).
+enum Confirmed {
+    /// They are the bytes sent (their MD5, when known).
+    Stored(Option<Md5Sum>),
+    /// Nothing checked them: send again with this `Content-MD5`.
+    Resend(Md5Sum),
+    /// They are not the bytes sent: why.
+    Wrong(String),
+}
+
+/// The ETag of an answer without its quotes.
+fn bare_etag(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(reqwest::header::ETAG)
+        .and_then(|v| v.to_str().ok())
+        .map(|t| t.trim_matches('"').to_owned())
+        .filter(|t| !t.is_empty())
+}
+
+/// The MD5 an answer's ETag is (S3 ETags of bodies stored in one piece), when it is one.
+fn etag_md5(headers: &HeaderMap) -> Option<Md5Sum> {
+    if opaque_etag(headers) {
+        return None;
+    }
+    let hex = bare_etag(headers)?;
+    if hex.len() != 32 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(Md5Sum(out))
 }
 
 /// Where one part lies in the file, and which upload it belongs to.
@@ -848,13 +1128,23 @@ struct Part<'a> {
     number: i32,
     offset: u64,
     len: u64,
-    /// The ETag and MD5 of this part when the server already holds it (a resumed upload).
-    stored: Option<&'a (String, Md5Sum)>,
+    /// What the server already holds of this part (a resumed upload).
+    stored: Option<&'a StoredPart>,
+    /// Whether the upload was created for CRC32C part checksums.
+    crc32c: bool,
 }
 
-/// An interrupted upload to continue: its id, part size, and the parts already stored
-/// (ETag and MD5, by part number).
-type Resumable = (String, u64, HashMap<i32, (String, Md5Sum)>);
+/// A part the server holds of an interrupted upload, checked against the file.
+struct StoredPart {
+    etag: String,
+    md5: Md5Sum,
+    /// Its CRC32C, when the upload is one with part checksums.
+    crc32c: Option<Crc32c>,
+}
+
+/// An interrupted upload to continue: its id, part size, the parts already stored (by part
+/// number), and whether it takes CRC32C part checksums.
+type Resumable = (String, u64, HashMap<i32, StoredPart>, bool);
 
 /// Whether `part_size` is one S3 accepts for a file of `size` bytes.
 fn part_size_fits(size: u64, part_size: u64) -> bool {

@@ -61,6 +61,9 @@ pub enum Fault {
     Throttle { bytes_per_sec: u64 },
     /// Forwards the request and replaces (or, with `None`, removes) a header of the answer.
     SetResponseHeader(&'static str, Option<String>),
+    /// Forwards the body with the byte at offset `at` flipped (a body corrupted on the way),
+    /// then the server's answer.
+    CorruptBody { at: u64 },
 }
 
 struct Rule {
@@ -517,6 +520,18 @@ async fn connection(client: TcpStream, state: Arc<State>) -> std::io::Result<()>
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 }
                 true
+            }
+            Some(Fault::CorruptBody { at }) => {
+                let BodyLen::Fixed(n) = body else {
+                    return Err(io_err("CorruptBody needs a Content-Length body"));
+                };
+                let at = (*at).min(n.saturating_sub(1));
+                copy_body(&mut client_read, up_write, BodyLen::Fixed(at), None).await?;
+                let mut byte = [0u8; 1];
+                client_read.read_exact(&mut byte).await?;
+                byte[0] ^= 0x01;
+                up_write.write_all(&byte).await?;
+                copy_body(&mut client_read, up_write, BodyLen::Fixed(n - at - 1), None).await?
             }
             Some(Fault::HoldLastByte(barrier)) => {
                 let BodyLen::Fixed(n) = body else {

@@ -26,7 +26,7 @@ use crate::store::StorePaths;
 pub use crate::s3::numbered_key;
 pub use protocol::{
     AfterUpload, Command, ConflictChoice, ConnectionTarget, CustomEndpoint, Event, LinkVia,
-    PlannedUpload, PreviewContent, TransferId, TransferUpdate,
+    PendingUploadInfo, PlannedUpload, PreviewContent, TransferId, TransferUpdate,
 };
 use worker::Worker;
 
@@ -129,6 +129,17 @@ pub struct BackendConfig {
     pub store_paths: Option<StorePaths>,
     /// The AWS shared files its profiles come from (default: where the environment says).
     pub aws_files: Option<crate::s3::AwsFiles>,
+}
+
+impl BackendConfig {
+    /// Where interrupted transfers are remembered: `resume/` in the data folder, as for the
+    /// command line with the same folders.
+    pub fn resume_store(&self) -> Option<crate::transfer::ResumeStore> {
+        match &self.store_paths {
+            Some(p) => Some(crate::transfer::ResumeStore::new(p.data_dir.join("resume"))),
+            None => crate::transfer::ResumeStore::for_user(),
+        }
+    }
 }
 
 impl Backend {

@@ -202,6 +202,17 @@ pub enum Command {
         /// The link id.
         id: String,
     },
+    /// Resume an interrupted upload ([`Event::PendingUploads`]) as transfer `id`: only the
+    /// parts the server does not hold are sent.
+    ResumeUpload {
+        /// The transfer id its events carry.
+        id: TransferId,
+        /// The upload to resume.
+        pending: transfer::PendingUpload,
+    },
+    /// Discard an interrupted upload: abort it on the server and forget it
+    /// ([`Event::UploadDiscarded`]).
+    DiscardUpload(transfer::PendingUpload),
     /// Load a preview of an object.
     Preview {
         /// Bucket of the object.
@@ -211,6 +222,15 @@ pub enum Command {
         /// Its size as listed (decides whether it is worth loading).
         size: u64,
     },
+}
+
+/// An interrupted upload, with how much of it the server holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingUploadInfo {
+    /// The upload, as its resume record has it.
+    pub pending: transfer::PendingUpload,
+    /// Bytes of the parts the server holds (`None`: it could not say).
+    pub stored: Option<u64>,
 }
 
 /// A decoded preview.
@@ -350,6 +370,16 @@ pub enum Event {
     },
     /// Every transfer has ended after [`Command::StopAll`].
     AllStopped,
+    /// Uploads to the connection just made that were interrupted (a kill, a crash, the
+    /// network gone) and can be resumed or discarded.
+    PendingUploads(Vec<PendingUploadInfo>),
+    /// An interrupted upload was discarded (or why not).
+    UploadDiscarded {
+        /// The upload.
+        pending: transfer::PendingUpload,
+        /// Done, or why not.
+        result: Result<(), String>,
+    },
     /// The relay runs; its links start with `url`.
     RelayStarted {
         /// The base of its links.

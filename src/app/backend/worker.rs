@@ -17,13 +17,13 @@ use tokio_util::sync::CancellationToken;
 use super::preview::load_preview;
 use super::{
     AfterUpload, BackendConfig, Command, ConflictChoice, ConnectionTarget, Emitter, Event, Ids,
-    LinkVia, PlannedUpload, TransferId, TransferProgress, TransferUpdate,
+    LinkVia, PendingUploadInfo, PlannedUpload, TransferId, TransferProgress, TransferUpdate,
 };
 use crate::ErrorReport;
 use crate::relay::{self, Grant, Ledger, Methods, RelayOptions, RunningRelay, Scope, Secret};
 use crate::s3::{ConnectOptions, Connection, S3Client};
 use crate::transfer::{
-    self, DownloadJob, EventSink, OnConflict, TransferEvent, UploadJob, UploadOptions,
+    self, DownloadJob, EventSink, OnConflict, ResumeStore, TransferEvent, UploadJob, UploadOptions,
     UploadOutcome,
 };
 
@@ -37,6 +37,8 @@ pub(super) struct Worker {
     local: Arc<tokio::sync::OnceCell<Connection>>,
     listing: Option<tokio::task::JoinHandle<()>>,
     transfers: Arc<Mutex<HashMap<TransferId, CancellationToken>>>,
+    /// Where interrupted uploads are remembered (`None`: no home folder, no resuming).
+    resume: Option<ResumeStore>,
     /// Bounds the uploads and downloads running at once.
     slots: Arc<tokio::sync::Semaphore>,
     ids: Ids,
@@ -101,6 +103,7 @@ struct RelayLinks {
 impl Worker {
     pub(super) fn new(config: BackendConfig, out: Emitter, ids: Ids) -> Self {
         Self {
+            resume: config.resume_store(),
             config,
             out,
             client: None,
@@ -219,6 +222,7 @@ impl Worker {
                         self.transfers.clone(),
                         self.slots.clone(),
                     );
+                    let resume = self.resume.clone();
                     tokio::spawn(async move {
                         let sink = TransferSink::new(planned.id, &out);
                         let _slot = tokio::select! {
@@ -230,7 +234,10 @@ impl Worker {
                             }
                         };
                         let id = planned.id;
-                        upload_one(&client, &out, &bucket, planned, choice, sink, &cancel).await;
+                        upload_one(
+                            &client, &out, &bucket, planned, choice, resume, sink, &cancel,
+                        )
+                        .await;
                         transfers.lock().remove(&id);
                     });
                 }
@@ -407,6 +414,46 @@ impl Worker {
                     out.emit(Event::LinkRevoked { bucket, id, result }).await;
                 });
             }
+            Command::ResumeUpload { id, pending } => {
+                let Some(client) = self.client() else { return };
+                let cancel = CancellationToken::new();
+                self.transfers.lock().insert(id, cancel.clone());
+                let (out, transfers, slots) =
+                    (self.out.clone(), self.transfers.clone(), self.slots.clone());
+                let options = UploadOptions {
+                    on_conflict: pending.on_conflict(),
+                    resume: self.resume.clone(),
+                    ..Default::default()
+                };
+                tokio::spawn(async move {
+                    let sink = TransferSink::new(id, &out);
+                    let _slot = tokio::select! {
+                        s = slots.acquire_owned() => s,
+                        () = cancel.cancelled() => {
+                            transfers.lock().remove(&id);
+                            sink.ended.lock().push(TransferUpdate::Cancelled);
+                            return sink.finish(&out).await;
+                        }
+                    };
+                    let item = pending.item();
+                    send_upload(&client, &out, &pending.bucket, item, options, sink, &cancel).await;
+                    transfers.lock().remove(&id);
+                });
+            }
+            Command::DiscardUpload(pending) => {
+                let Some(client) = self.client() else { return };
+                let Some(store) = self.resume.clone() else {
+                    return;
+                };
+                let out = self.out.clone();
+                tokio::spawn(async move {
+                    let result = client
+                        .discard_upload(&store, &pending)
+                        .await
+                        .map_err(|e| e.to_string());
+                    out.emit(Event::UploadDiscarded { pending, result }).await;
+                });
+            }
             Command::Preview { bucket, key, size } => {
                 let Some(client) = self.client() else { return };
                 let out = self.out.clone();
@@ -491,6 +538,16 @@ impl Worker {
         self.out
             .emit(Event::Buckets(buckets.map_err(|e| e.to_string())))
             .await;
+        // Uploads to this endpoint that a kill or a crash interrupted: offered to resume.
+        if let Some(store) = self.resume.clone() {
+            let (out, current) = (self.out.clone(), self.current());
+            tokio::spawn(async move {
+                let found = pending_uploads(&client, store).await;
+                if !found.is_empty() {
+                    current.emit(&out, Event::PendingUploads(found)).await;
+                }
+            });
+        }
         // The relay serves the connection in use: started again for the new one.
         if self.relay_wanted.is_some() {
             self.start_relay().await;
@@ -810,16 +867,20 @@ async fn copy_again(
     Ok(relay_as_link(link.url, left, record.expires()))
 }
 
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the keep-both naming moves into the library's UploadJob (issue #9 part 2)"
+)]
 async fn upload_one(
     client: &S3Client,
     out: &Emitter,
     bucket: &str,
     mut planned: PlannedUpload,
     choice: ConflictChoice,
+    resume: Option<ResumeStore>,
     sink: TransferSink,
     cancel: &CancellationToken,
 ) {
-    let id = planned.id;
     let on_conflict = match choice {
         // A key that was free when planned must not be overwritten if it appeared since.
         _ if !planned.exists => OnConflict::Fail,
@@ -842,10 +903,24 @@ async fn upload_one(
     };
     let options = UploadOptions {
         on_conflict,
+        resume,
         ..Default::default()
     };
-    let key = planned.item.key.clone();
-    let job = UploadJob::new(bucket, planned.item)
+    send_upload(client, out, bucket, planned.item, options, sink, cancel).await;
+}
+
+/// Uploads `item` and tells the UI how it ended (and under which key it is stored).
+async fn send_upload(
+    client: &S3Client,
+    out: &Emitter,
+    bucket: &str,
+    item: transfer::UploadItem,
+    options: UploadOptions,
+    sink: TransferSink,
+    cancel: &CancellationToken,
+) {
+    let (id, key) = (sink.id, item.key.clone());
+    let job = UploadJob::new(bucket, item)
         .options(options)
         .events(sink.sink())
         .cancel(cancel.clone());
@@ -860,4 +935,22 @@ async fn upload_one(
         })
         .await;
     }
+}
+
+/// The interrupted uploads to `client`'s endpoint, with how much of each the server holds.
+async fn pending_uploads(client: &S3Client, store: ResumeStore) -> Vec<PendingUploadInfo> {
+    let endpoint = client.endpoint_label();
+    let found = tokio::task::spawn_blocking(move || store.pending_uploads())
+        .await
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for pending in found.into_iter().filter(|p| p.endpoint == endpoint) {
+        let stored = client
+            .list_parts(&pending.bucket, &pending.key, &pending.upload_id)
+            .await
+            .ok()
+            .map(|parts| parts.map_or(0, |p| p.iter().map(|p| p.size).sum()));
+        out.push(PendingUploadInfo { pending, stored });
+    }
+    out
 }
