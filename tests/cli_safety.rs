@@ -46,7 +46,7 @@ async fn keys(s: &TestServer) -> Vec<String> {
     keys
 }
 
-async fn put_keys(s: &TestServer, keys: &[&str]) {
+pub(crate) async fn put_keys(s: &TestServer, keys: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let items: Vec<_> = keys
         .iter()

@@ -33,7 +33,7 @@ async fn download_many(
             items,
             &s3share::transfer::DownloadOptions {
                 overwrite,
-                resume: None,
+                ..Default::default()
             },
             no_events(),
             &CancellationToken::new(),

@@ -112,7 +112,10 @@ async fn an_upload_to_a_server_that_dies_fails_clearly() {
     let options = UploadOptions {
         multipart_threshold: 5 << 20,
         min_part_size: 5 << 20,
-        parts_in_flight: 1,
+        concurrency: s3share::transfer::Concurrency {
+            parts_in_flight: 1,
+            ..Default::default()
+        },
         retries: 2,
         ..Default::default()
     };

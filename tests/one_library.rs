@@ -9,14 +9,8 @@ use crate::support::{TestServer, random_file};
 
 /// Stores a small object at each of `keys`.
 async fn put_keys(s: &TestServer, keys: &[String]) {
-    let dir = tempfile::tempdir().unwrap();
-    let items: Vec<_> = keys
-        .iter()
-        .enumerate()
-        .map(|(n, key)| crate::item(random_file(dir.path(), &format!("f{n}"), 10, n as u64), key))
-        .collect();
-    let results = crate::upload(s, &items).await;
-    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    crate::cli_safety::put_keys(s, &keys).await;
 }
 
 /// More keys than are asked at once: exactly the stored ones are named, awkward names too; a
@@ -44,17 +38,7 @@ async fn existing_keys_names_exactly_the_stored_ones(s: &TestServer) {
 
 /// The keys left in the bucket, sorted.
 async fn keys_left(s: &TestServer) -> Vec<String> {
-    let mut keys: Vec<String> = s
-        .client
-        .list_all(&s.bucket, "", true)
-        .await
-        .unwrap()
-        .objects
-        .into_iter()
-        .map(|o| o.key)
-        .collect();
-    keys.sort();
-    keys
+    crate::all_keys(s, "").await
 }
 
 /// Deleting many keys through a server without DeleteObjects goes key by key; a key the

@@ -264,7 +264,10 @@ async fn multipart_upload_matches_byte_for_byte(s: &TestServer) {
     let options = UploadOptions {
         multipart_threshold: 5 * MIB as u64,
         min_part_size: 5 * MIB as u64,
-        parts_in_flight: 3,
+        concurrency: s3share::transfer::Concurrency {
+            parts_in_flight: 3,
+            ..Default::default()
+        },
         ..Default::default()
     };
     let events = Arc::new(Mutex::new(Vec::new()));
@@ -340,7 +343,10 @@ async fn cancel_leaves_no_multipart_upload(s: &TestServer) {
     let options = UploadOptions {
         multipart_threshold: 5 * MIB as u64,
         min_part_size: 5 * MIB as u64,
-        parts_in_flight: 1,
+        concurrency: s3share::transfer::Concurrency {
+            parts_in_flight: 1,
+            ..Default::default()
+        },
         ..Default::default()
     };
     let cancel = CancellationToken::new();
@@ -678,7 +684,10 @@ async fn listing_streams_page_by_page(s: &TestServer) {
         .map(|i| item(empty.clone(), &format!("many/{i:05}")))
         .collect();
     let options = UploadOptions {
-        files_in_flight: 32,
+        concurrency: s3share::transfer::Concurrency {
+            files_in_flight: 32,
+            ..Default::default()
+        },
         on_conflict: OnConflict::Overwrite,
         ..Default::default()
     };

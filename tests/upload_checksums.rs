@@ -30,7 +30,10 @@ fn options(on_conflict: OnConflict, parts: bool) -> UploadOptions {
             64 * MIB as u64
         },
         min_part_size: 5 * MIB as u64,
-        parts_in_flight: 2,
+        concurrency: s3share::transfer::Concurrency {
+            parts_in_flight: 2,
+            ..Default::default()
+        },
         on_conflict,
         ..Default::default()
     }

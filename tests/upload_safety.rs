@@ -33,7 +33,10 @@ fn in_parts(on_conflict: OnConflict) -> UploadOptions {
     UploadOptions {
         multipart_threshold: 5 * MIB as u64,
         min_part_size: 5 * MIB as u64,
-        parts_in_flight: 2,
+        concurrency: s3share::transfer::Concurrency {
+            parts_in_flight: 2,
+            ..Default::default()
+        },
         on_conflict,
         ..Default::default()
     }
@@ -407,7 +410,10 @@ async fn a_file_rewritten_during_a_multipart_upload_leaves_nothing(s: &TestServe
     // The last part is read after the change: the parts would mix two versions.
     let sink = rewrite_once(&path, MIB as u64, 11 * MIB as u64);
     let options = UploadOptions {
-        parts_in_flight: 1,
+        concurrency: s3share::transfer::Concurrency {
+            parts_in_flight: 1,
+            ..Default::default()
+        },
         ..in_parts(OnConflict::Fail)
     };
     let r = upload(

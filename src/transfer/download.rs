@@ -20,7 +20,7 @@ use futures::StreamExt as _;
 use tokio_util::sync::CancellationToken;
 
 use super::resume::{DOWNLOADS, DownloadRecord, ResumeNotice, ResumeStore, Slot};
-use super::{ByteCounter, DownloadJob, EventSink, TransferEvent};
+use super::{ByteCounter, Concurrency, DownloadJob, EventSink, TransferEvent};
 use crate::error::{Error, Result};
 use crate::s3::{ObjectEntry, S3Client, sdk_error};
 
@@ -185,7 +185,8 @@ fn fs_name(path: &Path) -> PathBuf {
 }
 
 impl S3Client {
-    /// Downloads several objects, four at a time; one failure never stops the others.
+    /// Downloads several objects, as many at a time as the options' [`Concurrency`] says; one
+    /// failure never stops the others.
     /// Returns each item's result (its size), in order.
     ///
     /// With a resume store, the whole batch resumes: the record of each file it completed is
@@ -209,7 +210,7 @@ impl S3Client {
                     .cancel(cancel.clone());
                 self.run_download(job, true)
             })
-            .buffered(4)
+            .buffered(options.concurrency.files())
             .collect()
             .await;
         // The batch is done once every file is: until then (a file failed, the batch was
@@ -666,6 +667,8 @@ pub struct DownloadOptions {
     pub overwrite: bool,
     /// Where interrupted downloads are remembered, to continue them; `None`: never.
     pub resume: Option<ResumeStore>,
+    /// Files downloaded at the same time by [`S3Client::download_many`].
+    pub concurrency: Concurrency,
 }
 
 /// `(start, total)` of a `Content-Range: bytes START-END/TOTAL`.

@@ -1,4 +1,5 @@
-//! One transfer as a value: what moves, where, how, who hears about it and what stops it.
+//! One transfer as a value: what moves, where, how, who hears about it and what stops it; and
+//! the one policy for how many transfers run at once.
 //!
 //! A job replaces the long argument lists the transfer functions used to take (bucket, item,
 //! id, options, events, cancellation…), so that a caller names only what differs from the
@@ -9,6 +10,43 @@ use std::path::PathBuf;
 use tokio_util::sync::CancellationToken;
 
 use super::{DownloadItem, DownloadOptions, EventSink, UploadItem, UploadOptions, no_events};
+
+/// How many transfers run at once: the one policy that the CLI, the app's worker and
+/// [`S3Client::upload_many`](crate::s3::S3Client::upload_many) /
+/// [`download_many`](crate::s3::S3Client::download_many) follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Concurrency {
+    /// Files moving at the same time (uploads and downloads alike; in the app, all of its
+    /// transfers together).
+    pub files_in_flight: usize,
+    /// Parts of one multipart upload sent at the same time.
+    pub parts_in_flight: usize,
+}
+
+impl Concurrency {
+    /// Eight files at a time, four parts of each: many small files are bound by round trips
+    /// (more in flight hide them), a few large ones by bandwidth (four parts fill it).
+    pub const DEFAULT: Self = Self {
+        files_in_flight: 8,
+        parts_in_flight: 4,
+    };
+
+    /// Files at the same time, at least one.
+    pub fn files(&self) -> usize {
+        self.files_in_flight.max(1)
+    }
+
+    /// Parts at the same time, at least one.
+    pub fn parts(&self) -> usize {
+        self.parts_in_flight.max(1)
+    }
+}
+
+impl Default for Concurrency {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
 
 /// One file to upload, for [`S3Client::upload_file`](crate::s3::S3Client::upload_file).
 #[derive(Clone)]

@@ -26,7 +26,7 @@ use super::http::{
     sums_of_range,
 };
 use super::resume::{ResumeNotice, ResumeStore, Slot, UPLOADS, UploadRecord, to_record_time};
-use super::{ByteCounter, EventSink, TransferEvent, UploadItem, UploadJob};
+use super::{ByteCounter, Concurrency, EventSink, TransferEvent, UploadItem, UploadJob};
 use crate::error::{Error, Result};
 use crate::s3::{PresignOp, S3Client, sdk_error};
 
@@ -54,10 +54,8 @@ pub struct UploadOptions {
     pub multipart_threshold: u64,
     /// Smallest part (S3 requires 5 MiB for all parts but the last).
     pub min_part_size: u64,
-    /// Parts of one file sent at the same time.
-    pub parts_in_flight: usize,
-    /// Files sent at the same time by [`S3Client::upload_many`].
-    pub files_in_flight: usize,
+    /// Files sent at the same time by [`S3Client::upload_many`], and parts of one file.
+    pub concurrency: Concurrency,
     /// Retries of one request after a 5xx, a throttle or a dropped connection.
     pub retries: u32,
     /// What to do with existing keys.
@@ -73,8 +71,7 @@ impl Default for UploadOptions {
         Self {
             multipart_threshold: 32 * MIB,
             min_part_size: 16 * MIB,
-            parts_in_flight: 4,
-            files_in_flight: 8,
+            concurrency: Concurrency::DEFAULT,
             retries: 4,
             on_conflict: OnConflict::Fail,
             resume: None,
@@ -180,7 +177,7 @@ impl S3Client {
                     .cancel(cancel.clone());
                 self.upload_file(job)
             })
-            .buffered(options.files_in_flight.max(1))
+            .buffered(options.concurrency.files())
             .collect()
             .await
     }
@@ -646,7 +643,7 @@ impl S3Client {
                         };
                         self.put_part(job, part, counter)
                     })
-                    .buffer_unordered(options.parts_in_flight.max(1))
+                    .buffer_unordered(options.concurrency.parts())
                     .collect()
                     .await;
             let mut parts = done.into_iter().collect::<Result<Vec<_>>>()?;

@@ -110,7 +110,9 @@ impl Worker {
             local: Arc::default(),
             listing: None,
             transfers: Arc::default(),
-            slots: Arc::new(tokio::sync::Semaphore::new(4)),
+            slots: Arc::new(tokio::sync::Semaphore::new(
+                transfer::Concurrency::DEFAULT.files(),
+            )),
             ids,
             client_is_local: false,
             relay_wanted: None,

@@ -1,0 +1,76 @@
+//! `get`: downloads, confined to the destination and resumed where they stopped.
+
+use super::*;
+
+pub(super) async fn get(
+    conn: &Connection,
+    location: S3Location,
+    dest: Option<PathBuf>,
+    recursive: bool,
+    overwrite: bool,
+) -> anyhow::Result<bool> {
+    let client = &conn.client;
+    let dest = dest.unwrap_or_else(|| PathBuf::from("."));
+    let found = probe(client, &location).await?;
+    // A trailing `/` (or the bucket alone) names a folder even without -r.
+    let want_folder = recursive || location.is_prefix();
+    let (items, mut errors) = match (found.folder, found.object) {
+        (Some(prefix), _) if want_folder => {
+            let listing = client.list_all(&location.bucket, &prefix, true).await?;
+            transfer::plan_download(&listing.objects, &prefix, &dest)
+        }
+        (_, Some(object)) => {
+            let path = if dest.is_dir() || dest.as_os_str().to_string_lossy().ends_with('/') {
+                transfer::confined_path(&dest, location.file_name())?
+            } else {
+                dest.clone()
+            };
+            (
+                vec![transfer::DownloadItem::file(
+                    location.key.clone(),
+                    path,
+                    object.size,
+                )],
+                Vec::new(),
+            )
+        }
+        (Some(_), None) => bail!("{location} is a folder; use -r to download it"),
+        (None, None) => return Err(no_such_key(&location).into()),
+    };
+    let cancel = cancel_on_ctrl_c();
+    let sizes: Vec<u64> = items.iter().map(|i| i.size).collect();
+    let progress = BatchProgress::new(&sizes, "downloading");
+    // A download interrupted by a kill, a crash or the network continues where it stopped.
+    let resume = transfer::ResumeStore::for_user().map(|store| {
+        let progress = progress.clone();
+        store.with_notices(Arc::new(move |notice| progress.println(notice.to_string())))
+    });
+    let options = transfer::DownloadOptions {
+        overwrite,
+        resume,
+        concurrency: transfer::Concurrency::DEFAULT,
+    };
+    let results = client
+        .download_many(&location.bucket, &items, &options, progress.sink(), &cancel)
+        .await;
+    progress.total.finish_and_clear();
+    for (item, r) in items.iter().zip(results) {
+        match r {
+            Ok(n) => progress.println(format!(
+                "downloaded s3://{}/{} → {} ({n} bytes)",
+                location.bucket,
+                item.key,
+                item.path.display()
+            )),
+            Err(Error::Cancelled) => {}
+            Err(e) => errors.push(e),
+        }
+    }
+    for e in &errors {
+        eprintln!("error: {e}");
+    }
+    if cancel.is_cancelled() {
+        return Err(Error::Cancelled.into());
+    }
+    Ok(errors.is_empty())
+}

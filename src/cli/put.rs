@@ -1,0 +1,221 @@
+//! `put`: uploads, with the questions and choices about keys that exist.
+
+use super::*;
+
+/// What `put` does with keys that exist, as chosen on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum PutConflict {
+    /// `--overwrite`.
+    Overwrite,
+    /// `--skip-existing`.
+    Skip,
+    /// `--keep-both`: the file goes to the first free `name (n).ext`.
+    KeepBoth,
+}
+
+pub(super) async fn put(
+    conn: &Connection,
+    mut args: Vec<String>,
+    on_conflict: Option<PutConflict>,
+    link: Option<String>,
+) -> anyhow::Result<bool> {
+    let dest = S3Location::parse(&args.pop().expect("clap requires two arguments"))?;
+    let link_expiry = link.as_deref().map(links::parse_expiry).transpose()?;
+    let paths: Vec<PathBuf> = args.into_iter().map(PathBuf::from).collect();
+    let client = &conn.client;
+    // Up front: a missing bucket or refused credentials are named once, not once per file; and
+    // a single file sent to `s3://b/docs` goes into the folder `docs/` when there is one.
+    let found = probe(client, &dest).await?;
+    let dest_is_folder = found.folder.is_some() && !dest.key.is_empty();
+    let (inputs, scan_errors) = transfer::scan_inputs(&paths);
+    let (items, plan_errors) = transfer::plan_keys(&dest.key, dest_is_folder, &inputs);
+    let errors: Vec<Error> = scan_errors.into_iter().chain(plan_errors).collect();
+    let mut ok = errors.is_empty();
+    for e in &errors {
+        eprintln!("error: {e}");
+    }
+
+    // Batches with their own conflict rule: overwriting only what the user allowed, and
+    // If-None-Match protection for everything else (a key created meanwhile is a conflict).
+    let mut batches: Vec<(OnConflict, Vec<UploadItem>)> = Vec::new();
+    let mut skipped_by_answer = Vec::new();
+    match on_conflict {
+        Some(PutConflict::Overwrite) => batches.push((OnConflict::Overwrite, items)),
+        Some(PutConflict::Skip) => batches.push((OnConflict::Skip, items)),
+        // Renamed copies are still only created, never replace anything.
+        Some(PutConflict::KeepBoth) => batches.push((
+            OnConflict::Fail,
+            keep_both(client, &dest.bucket, items).await?,
+        )),
+        None if std::io::stdin().is_terminal() => {
+            let answers = ask_about_conflicts(client, &dest.bucket, items).await?;
+            skipped_by_answer = answers.skip;
+            batches.push((OnConflict::Overwrite, answers.overwrite));
+            batches.push((OnConflict::Fail, answers.create));
+        }
+        None => batches.push((OnConflict::Fail, items)),
+    }
+    for item in &skipped_by_answer {
+        eprintln!("skipped {} (exists)", item.key);
+    }
+    // After the questions: Ctrl+C at a question just quits, nothing has started yet.
+    let cancel = cancel_on_ctrl_c();
+
+    let sizes: Vec<u64> = batches
+        .iter()
+        .flat_map(|(_, b)| b.iter().map(|i| i.size))
+        .collect();
+    let progress = BatchProgress::new(&sizes, "uploading");
+    // An interrupted run of this same command left records there: its uploads continue.
+    let resume = transfer::ResumeStore::for_user().map(|store| {
+        let progress = progress.clone();
+        store.with_notices(Arc::new(move |notice| progress.println(notice.to_string())))
+    });
+    let mut first = 0;
+    let runs = batches.iter().map(|(choice, batch)| {
+        let options = UploadOptions {
+            on_conflict: *choice,
+            resume: resume.clone(),
+            ..UploadOptions::default()
+        };
+        let sink = progress.sink_from(first);
+        first += batch.len();
+        let cancel = &cancel;
+        let bucket = &dest.bucket;
+        async move {
+            client
+                .upload_many(bucket, batch, &options, sink, cancel)
+                .await
+        }
+    });
+    let results = futures::future::join_all(runs).await;
+    progress.total.finish_and_clear();
+    let (mut uploaded, mut skipped, mut failed) = (0, skipped_by_answer.len(), 0);
+    let all = batches
+        .iter()
+        .zip(results)
+        .flat_map(|((_, batch), results)| batch.iter().zip(results));
+    for (item, result) in all {
+        match result {
+            Ok(UploadOutcome::Uploaded { bytes, .. }) => {
+                uploaded += 1;
+                progress.println(format!(
+                    "uploaded {} → s3://{}/{} ({bytes} bytes)",
+                    item.path.display(),
+                    dest.bucket,
+                    item.key
+                ));
+                if let Some(expiry) = link_expiry {
+                    let l = client
+                        .link_get(&dest.bucket, &item.key, expiry, None)
+                        .await?;
+                    print_link(conn, &l, false);
+                }
+            }
+            Ok(UploadOutcome::Skipped) => {
+                skipped += 1;
+                progress.println(format!(
+                    "skipped {} (s3://{}/{} exists)",
+                    item.path.display(),
+                    dest.bucket,
+                    item.key
+                ));
+            }
+            Err(Error::Cancelled) => failed += 1,
+            Err(e) => {
+                failed += 1;
+                ok = false;
+                let hint = if matches!(e, Error::AlreadyExists { .. }) {
+                    " (use --overwrite, --skip-existing or --keep-both)"
+                } else {
+                    ""
+                };
+                progress.println(format!("error: {}: {e}{hint}", item.path.display()));
+            }
+        }
+    }
+    eprintln!(
+        "{uploaded} uploaded, {skipped} skipped, {} failed",
+        failed + errors.len()
+    );
+    if cancel.is_cancelled() {
+        return Err(Error::Cancelled.into());
+    }
+    Ok(ok)
+}
+
+/// `items` with each key that exists renamed to the first free `name (n).ext`, never one that
+/// another item of the batch goes to.
+pub(super) async fn keep_both(
+    client: &S3Client,
+    bucket: &str,
+    mut items: Vec<UploadItem>,
+) -> anyhow::Result<Vec<UploadItem>> {
+    let existing = client
+        .existing_keys(bucket, items.iter().map(|i| i.key.clone()))
+        .await?;
+    let mut reserved: HashSet<String> = items.iter().map(|i| i.key.clone()).collect();
+    for item in items.iter_mut().filter(|i| existing.contains(&i.key)) {
+        let free = client.free_key(bucket, &item.key, &reserved).await?;
+        reserved.insert(free.clone());
+        item.key = free;
+    }
+    Ok(items)
+}
+
+/// The user's answers about existing keys.
+#[derive(Debug, Default)]
+pub(super) struct ConflictAnswers {
+    /// Keys that exist and may be replaced.
+    pub(super) overwrite: Vec<UploadItem>,
+    /// Keys that did not exist: they must still not replace anything created meanwhile.
+    pub(super) create: Vec<UploadItem>,
+    /// Keys that exist and are kept.
+    pub(super) skip: Vec<UploadItem>,
+}
+
+/// Asks, for each file whose key exists, whether to overwrite it.
+pub(super) async fn ask_about_conflicts(
+    client: &S3Client,
+    bucket: &str,
+    items: Vec<UploadItem>,
+) -> anyhow::Result<ConflictAnswers> {
+    let existing = client
+        .existing_keys(bucket, items.iter().map(|i| i.key.clone()))
+        .await?;
+    let mut answers = ConflictAnswers::default();
+    let mut all: Option<bool> = None;
+    for item in items {
+        if !existing.contains(&item.key) {
+            answers.create.push(item);
+            continue;
+        }
+        let overwrite = match all {
+            Some(a) => a,
+            None => {
+                let answer = prompt(&format!(
+                    "s3://{bucket}/{} exists. Overwrite? [y]es, [n]o, [a]ll, n[o]ne: ",
+                    item.key
+                ))?;
+                match answer.as_str() {
+                    "y" | "yes" => true,
+                    "a" | "all" => {
+                        all = Some(true);
+                        true
+                    }
+                    "o" | "none" => {
+                        all = Some(false);
+                        false
+                    }
+                    _ => false,
+                }
+            }
+        };
+        if overwrite {
+            answers.overwrite.push(item);
+        } else {
+            answers.skip.push(item);
+        }
+    }
+    Ok(answers)
+}

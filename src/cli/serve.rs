@@ -1,0 +1,67 @@
+//! `store` and `serve`: the embedded store and the relay, run until Ctrl+C.
+
+use super::*;
+
+pub(super) async fn store(conn: &Connection) -> anyhow::Result<bool> {
+    let Some(store) = &conn.local_store else {
+        bail!("`s3share store` serves the embedded store; it takes no --profile or --endpoint-url");
+    };
+    eprintln!(
+        "embedded store on {} (bucket `{}`, data in {}){}; Ctrl+C stops it",
+        store.endpoint(),
+        crate::store::DEFAULT_BUCKET,
+        store.paths().data_dir.display(),
+        if store.serving_here() {
+            ""
+        } else {
+            ", served by another s3share process; this one takes over when it exits"
+        }
+    );
+    store.serve_until_ctrl_c().await;
+    // Give in-flight requests a moment to finish.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    Ok(true)
+}
+
+pub(super) async fn serve(
+    conn: &Connection,
+    listen: std::net::SocketAddr,
+    public_url: Option<String>,
+    secret_file: Option<PathBuf>,
+) -> anyhow::Result<bool> {
+    let public_url = public_url.filter(|u| !u.is_empty());
+    let options = crate::relay::run::RelayOptions {
+        listen,
+        public_url: public_url.clone(),
+        secret_file,
+        stream_everything: conn.local_store.is_some(),
+    };
+    let relay = crate::relay::run::start(conn.client.clone(), options).await?;
+    let (addr, links_base, secret_path) = (
+        relay.local_addr(),
+        relay.public_url.clone(),
+        relay.secret_path.clone(),
+    );
+    if let Some(e) = &relay.note_failed {
+        eprintln!(
+            "warning: cannot note the relay's address beside its secret ({e}); pass --public-url {links_base} to `link --relay`"
+        );
+    }
+    eprintln!(
+        "relay on http://{addr} (links: {links_base}; secret in {}); Ctrl+C stops it",
+        secret_path.display()
+    );
+    if conn.local_store.is_some() {
+        eprintln!(
+            "note: the embedded store listens on 127.0.0.1 only, so this relay streams its files itself instead of redirecting"
+        );
+    }
+    if !addr.ip().is_loopback() && public_url.is_none() {
+        eprintln!(
+            "note: listening beyond loopback; pass --public-url with the address teammates use, or the relay refuses their Host header"
+        );
+    }
+    tokio::signal::ctrl_c().await?;
+    relay.stop();
+    Ok(true)
+}
