@@ -624,9 +624,24 @@ async fn a_killed_recursive_get_resumes(s: &TestServer) {
         .spawn()
         .unwrap();
     let (proxy_ref, dest_ref) = (&proxy, &dest);
-    wait_until("a held download, its bytes on disk", || async move {
-        let on_disk: u64 = files_under(dest_ref).iter().map(|(_, n)| n).sum();
-        proxy_ref.held.load(Ordering::SeqCst) && on_disk + MIB >= hold_after
+    // Held: the files in flight make what they received durable and note it in their records.
+    wait_until("a held download, its bytes noted", || async move {
+        let complete: u64 = files_under(dest_ref)
+            .iter()
+            .filter(|(p, _)| {
+                !p.to_string_lossy()
+                    .ends_with(s3share::transfer::PARTIAL_SUFFIX)
+            })
+            .map(|(_, n)| n)
+            .sum();
+        let noted: u64 = download_records(home)
+            .iter()
+            .filter_map(|r| std::fs::read(r).ok())
+            .filter_map(|r| serde_json::from_slice::<serde_json::Value>(&r).ok())
+            .filter(|r| r["done"] != true)
+            .filter_map(|r| r["valid"].as_u64())
+            .sum();
+        proxy_ref.held.load(Ordering::SeqCst) && complete + noted + MIB >= hold_after
     })
     .await;
     let _ = kill(child);

@@ -518,7 +518,28 @@ impl S3Client {
         loop {
             // A server that keeps the connection open and sends nothing would otherwise hold
             // this download (and its slot) forever.
-            let next = match tokio::time::timeout(idle, body.next()).await {
+            let next = match futures::FutureExt::now_or_never(body.next()) {
+                Some(next) => Ok(next),
+                None => {
+                    // The network is behind the disk: what is gathered goes to the file now,
+                    // not when the batch fills.
+                    file.submit().await.map_err(&write_error)?;
+                    match tokio::time::timeout(STALL, body.next()).await {
+                        Ok(next) => Ok(next),
+                        Err(_) => {
+                            // A pause: make what came durable and noted, so that a kill during
+                            // it costs nothing already received.
+                            if unsaved > 0 && partial.slot.is_some() {
+                                file.flush().await.map_err(&write_error)?;
+                                partial.checkpoint(file.get_mut(), from + written).await;
+                                unsaved = 0;
+                            }
+                            tokio::time::timeout(idle.saturating_sub(STALL), body.next()).await
+                        }
+                    }
+                }
+            };
+            let next = match next {
                 Ok(next) => next,
                 Err(_) => {
                     // What was received so far is on disk before the partial file is kept.
@@ -655,6 +676,9 @@ impl ChunkWriter {
         &mut self.file
     }
 }
+
+/// A download that receives nothing for this long checkpoints what it has (see [`CHECKPOINT`]).
+const STALL: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// How often (in bytes written) a resumable download makes its bytes durable and notes how far
 /// it got: a crash costs at most this much again.
