@@ -201,18 +201,12 @@ impl S3Client {
         events: EventSink,
         cancel: &CancellationToken,
     ) -> Vec<Result<u64>> {
-        let results: Vec<Result<u64>> = futures::stream::iter(items.iter().enumerate())
-            .map(|(id, item)| {
-                let job = DownloadJob::new(bucket, item.clone())
-                    .options(options.clone())
-                    .id(id)
-                    .events(events.clone())
-                    .cancel(cancel.clone());
-                self.run_download(job, true)
-            })
-            .buffered(options.concurrency.files())
-            .collect()
-            .await;
+        let results: Vec<Result<u64>> =
+            futures::stream::iter(DownloadJob::batch(bucket, items, options, &events, cancel))
+                .map(|job| self.run_download(job, true))
+                .buffered(options.concurrency.files())
+                .collect()
+                .await;
         // The batch is done once every file is: until then (a file failed, the batch was
         // cancelled) the next run of it still needs to know which files are its own.
         if let Some(store) = &options.resume

@@ -48,6 +48,84 @@ impl Default for Concurrency {
     }
 }
 
+/// The builder methods, the batch and the `Debug` both kinds of job share: each holds the same
+/// `bucket`, `item`, `options`, `id`, `events` and `cancel` fields.
+macro_rules! job_common {
+    ($job:ident, $item:ty, $options:ty) => {
+        impl $job {
+            /// `item` into (or from) `bucket` with the default options, id 0, no events and
+            /// nothing to cancel it.
+            pub fn new(bucket: impl Into<String>, item: $item) -> Self {
+                Self {
+                    bucket: bucket.into(),
+                    item,
+                    options: <$options>::default(),
+                    id: 0,
+                    events: no_events(),
+                    cancel: CancellationToken::new(),
+                }
+            }
+
+            /// With these options.
+            #[must_use]
+            pub fn options(mut self, options: $options) -> Self {
+                self.options = options;
+                self
+            }
+
+            /// Reporting its events under `id`.
+            #[must_use]
+            pub fn id(mut self, id: usize) -> Self {
+                self.id = id;
+                self
+            }
+
+            /// Reporting its events to `events`.
+            #[must_use]
+            pub fn events(mut self, events: EventSink) -> Self {
+                self.events = events;
+                self
+            }
+
+            /// Stopped by `cancel`.
+            #[must_use]
+            pub fn cancel(mut self, cancel: CancellationToken) -> Self {
+                self.cancel = cancel;
+                self
+            }
+
+            /// The jobs of a batch: the `n`th of `items` gets id `n`; all share the options,
+            /// the events and the cancellation.
+            pub(crate) fn batch<'a>(
+                bucket: &'a str,
+                items: &'a [$item],
+                options: &'a $options,
+                events: &'a EventSink,
+                cancel: &'a CancellationToken,
+            ) -> impl Iterator<Item = Self> + 'a {
+                items.iter().enumerate().map(move |(id, item)| {
+                    Self::new(bucket, item.clone())
+                        .options(options.clone())
+                        .id(id)
+                        .events(events.clone())
+                        .cancel(cancel.clone())
+                })
+            }
+        }
+
+        impl std::fmt::Debug for $job {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($job))
+                    .field("bucket", &self.bucket)
+                    .field("item", &self.item)
+                    .field("options", &self.options)
+                    .field("id", &self.id)
+                    .finish_non_exhaustive()
+            }
+        }
+    };
+}
+
 /// One file to upload, for [`S3Client::upload_file`](crate::s3::S3Client::upload_file).
 #[derive(Clone)]
 pub struct UploadJob {
@@ -65,56 +143,17 @@ pub struct UploadJob {
     pub cancel: CancellationToken,
 }
 
+job_common!(UploadJob, UploadItem, UploadOptions);
+
 impl UploadJob {
-    /// `item` into `bucket` with the default options, id 0, no events and nothing to cancel it.
-    pub fn new(bucket: impl Into<String>, item: UploadItem) -> Self {
-        Self {
-            bucket: bucket.into(),
-            item,
-            options: UploadOptions::default(),
-            id: 0,
-            events: no_events(),
-            cancel: CancellationToken::new(),
-        }
+    /// Its destination, `s3://bucket/key`, as messages name it.
+    pub fn target(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.item.key)
     }
 
-    /// With these options.
-    #[must_use]
-    pub fn options(mut self, options: UploadOptions) -> Self {
-        self.options = options;
-        self
-    }
-
-    /// Reporting its events under `id`.
-    #[must_use]
-    pub fn id(mut self, id: usize) -> Self {
-        self.id = id;
-        self
-    }
-
-    /// Reporting its events to `events`.
-    #[must_use]
-    pub fn events(mut self, events: EventSink) -> Self {
-        self.events = events;
-        self
-    }
-
-    /// Stopped by `cancel`.
-    #[must_use]
-    pub fn cancel(mut self, cancel: CancellationToken) -> Self {
-        self.cancel = cancel;
-        self
-    }
-}
-
-impl std::fmt::Debug for UploadJob {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UploadJob")
-            .field("bucket", &self.bucket)
-            .field("item", &self.item)
-            .field("options", &self.options)
-            .field("id", &self.id)
-            .finish_non_exhaustive()
+    /// The pieces the upload's steps use: bucket, item, options and what cancels it.
+    pub(crate) fn parts(&self) -> (&str, &UploadItem, &UploadOptions, &CancellationToken) {
+        (&self.bucket, &self.item, &self.options, &self.cancel)
     }
 }
 
@@ -135,20 +174,9 @@ pub struct DownloadJob {
     pub cancel: CancellationToken,
 }
 
-impl DownloadJob {
-    /// The planned `item` from `bucket`, with the default options (an existing file is kept,
-    /// no resuming), id 0, no events and nothing to cancel it.
-    pub fn new(bucket: impl Into<String>, item: DownloadItem) -> Self {
-        Self {
-            bucket: bucket.into(),
-            item,
-            options: DownloadOptions::default(),
-            id: 0,
-            events: no_events(),
-            cancel: CancellationToken::new(),
-        }
-    }
+job_common!(DownloadJob, DownloadItem, DownloadOptions);
 
+impl DownloadJob {
     /// `key` to the file `path` the user named (see [`DownloadItem::file`]).
     pub fn file(
         bucket: impl Into<String>,
@@ -158,49 +186,10 @@ impl DownloadJob {
         Self::new(bucket, DownloadItem::file(key, path, 0))
     }
 
-    /// With these options.
-    #[must_use]
-    pub fn options(mut self, options: DownloadOptions) -> Self {
-        self.options = options;
-        self
-    }
-
     /// Replacing a local file that already exists, or not.
     #[must_use]
     pub fn overwrite(mut self, overwrite: bool) -> Self {
         self.options.overwrite = overwrite;
         self
-    }
-
-    /// Reporting its events under `id`.
-    #[must_use]
-    pub fn id(mut self, id: usize) -> Self {
-        self.id = id;
-        self
-    }
-
-    /// Reporting its events to `events`.
-    #[must_use]
-    pub fn events(mut self, events: EventSink) -> Self {
-        self.events = events;
-        self
-    }
-
-    /// Stopped by `cancel`.
-    #[must_use]
-    pub fn cancel(mut self, cancel: CancellationToken) -> Self {
-        self.cancel = cancel;
-        self
-    }
-}
-
-impl std::fmt::Debug for DownloadJob {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DownloadJob")
-            .field("bucket", &self.bucket)
-            .field("item", &self.item)
-            .field("options", &self.options)
-            .field("id", &self.id)
-            .finish_non_exhaustive()
     }
 }

@@ -168,15 +168,8 @@ impl S3Client {
         events: EventSink,
         cancel: &CancellationToken,
     ) -> Vec<Result<UploadOutcome>> {
-        futures::stream::iter(items.iter().enumerate())
-            .map(|(id, item)| {
-                let job = UploadJob::new(bucket, item.clone())
-                    .options(options.clone())
-                    .id(id)
-                    .events(events.clone())
-                    .cancel(cancel.clone());
-                self.upload_file(job)
-            })
+        futures::stream::iter(UploadJob::batch(bucket, items, options, &events, cancel))
+            .map(|job| self.upload_file(job))
             .buffered(options.concurrency.files())
             .collect()
             .await
@@ -191,14 +184,12 @@ impl S3Client {
     /// [`Error::Changed`] and leaves nothing behind.
     pub async fn upload_file(&self, job: UploadJob) -> Result<UploadOutcome> {
         let result = self.upload_file_inner(&job).await;
-        let UploadJob {
-            item, id, events, ..
-        } = job;
+        let (id, events) = (job.id, &job.events);
         match &result {
             Ok(UploadOutcome::Uploaded { .. }) => events(TransferEvent::Finished { id }),
             Ok(UploadOutcome::Skipped) => events(TransferEvent::Skipped { id }),
             Err(e) => {
-                tracing::info!(key = %item.key, "upload failed: {e}");
+                tracing::info!(key = %job.item.key, "upload failed: {e}");
                 events(TransferEvent::failed(id, e));
             }
         }
@@ -206,15 +197,8 @@ impl S3Client {
     }
 
     async fn upload_file_inner(&self, job: &UploadJob) -> Result<UploadOutcome> {
-        let UploadJob {
-            bucket,
-            item,
-            options,
-            id,
-            events,
-            cancel,
-        } = job;
-        let (id, events) = (*id, events.clone());
+        let (bucket, item, options, cancel) = job.parts();
+        let (id, events) = (job.id, job.events.clone());
         if cancel.is_cancelled() {
             return Err(Error::Cancelled);
         }
@@ -292,13 +276,7 @@ impl S3Client {
         before: &FileState,
         counter: &ByteCounter,
     ) -> Result<()> {
-        let UploadJob {
-            bucket,
-            item,
-            options,
-            cancel,
-            ..
-        } = job;
+        let (bucket, item, options, cancel) = job.parts();
         let size = before.len;
         let mut check = self.body_check(&item.path, 0, size, true).await?;
         // Changing already while it was hashed: nothing worth sending.
@@ -553,16 +531,10 @@ impl S3Client {
         before: &FileState,
         counter: &ByteCounter,
     ) -> Result<()> {
-        let UploadJob {
-            bucket,
-            item,
-            options,
-            cancel,
-            ..
-        } = job;
+        let (bucket, item, options, cancel) = job.parts();
         let size = before.len;
         let client = self.try_for_bucket(bucket).await?;
-        let target = format!("s3://{bucket}/{}", item.key);
+        let target = job.target();
         let endpoint = self.endpoint_label();
         // The record of this destination, held while this upload runs (`None`: no resume).
         let slot = options.resume.as_ref().and_then(|r| {
@@ -794,13 +766,8 @@ impl S3Client {
         upload_id: &str,
         parts: Vec<(CompletedPart, Option<Md5Sum>)>,
     ) -> Result<()> {
-        let UploadJob {
-            bucket,
-            item,
-            options,
-            ..
-        } = job;
-        let target = format!("s3://{bucket}/{}", item.key);
+        let (bucket, item, options, _) = job.parts();
+        let target = job.target();
         // Parts read at different times may come from different versions of the file.
         if before.changed(&item.path).await {
             return Err(changed(item, bucket));
@@ -944,13 +911,7 @@ impl S3Client {
         part: Part<'_>,
         counter: &ByteCounter,
     ) -> Result<(CompletedPart, Option<Md5Sum>)> {
-        let UploadJob {
-            bucket,
-            item,
-            options,
-            cancel,
-            ..
-        } = job;
+        let (bucket, item, options, cancel) = job.parts();
         let Part {
             upload_id,
             number,
