@@ -114,14 +114,26 @@ pub enum Error {
         answer: Box<S3Answer>,
     },
     /// An S3 request that failed without an answer to quote: the server's answer was not what
-    /// S3 sends, or the failure happened around the request (a retry budget spent, an abort
-    /// that failed).
+    /// S3 sends, or the failure happened around the request (an abort that failed).
     #[error("S3 {operation} failed: {message}")]
     S3 {
         /// What was being done.
         operation: String,
         /// What went wrong.
         message: String,
+    },
+    /// A request that kept failing in ways worth another try (a 5xx, a throttle, a dropped
+    /// connection) until its retries ran out.
+    #[error("S3 {operation} failed: gave up after {attempts} attempts; last error: {last}")]
+    RetriesExhausted {
+        /// What was being done, and on what.
+        operation: String,
+        /// How many attempts were made.
+        attempts: u32,
+        /// The last failure, in words.
+        last: String,
+        /// The server's last answer, when the last failure was one (not a dropped connection).
+        answer: Option<Box<S3Answer>>,
     },
     /// A presigned request got an error status back.
     #[error("{operation} of s3://{bucket}/{key} failed: {answer}")]
@@ -354,7 +366,9 @@ impl Error {
     /// The server's answer, when the error is one.
     pub fn s3_answer(&self) -> Option<&S3Answer> {
         match self {
-            Error::Credentials { answer, .. } => answer.as_deref(),
+            Error::Credentials { answer, .. } | Error::RetriesExhausted { answer, .. } => {
+                answer.as_deref()
+            }
             Error::AccessDenied { answer, .. }
             | Error::Service { answer, .. }
             | Error::Http { answer, .. } => Some(answer),

@@ -178,9 +178,13 @@ impl Revocations {
         )
         .await
         .unwrap_or_else(|_| {
-            Err(crate::Error::Config(
-                "no answer in time for the revocation list".into(),
-            ))
+            Err(crate::Error::Unresponsive {
+                endpoint: format!("of bucket {bucket:?}"),
+                detail: format!(
+                    "no revocation list within {:?}",
+                    self.config.first_load.max(self.config.poll)
+                ),
+            })
         });
         let now = unix(SystemTime::now());
         match got {

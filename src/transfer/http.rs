@@ -21,8 +21,9 @@ const CHANGED: &str = "file changed while it was being uploaded";
 
 /// How one attempt at a request ended, when it did not succeed.
 pub(crate) enum Failure {
-    /// Worth another try: a 5xx, a throttle, a dropped or refused connection.
-    Transient(String),
+    /// Worth another try: a 5xx, a throttle, a dropped or refused connection; in words, with
+    /// the server's answer when there was one.
+    Transient(String, Option<Box<S3Answer>>),
     /// The server went silent (no progress within the idle timeout): worth one more try, not
     /// more, or a dead server would hold the transfer for many timeouts.
     Stalled(Error),
@@ -383,7 +384,7 @@ pub(crate) async fn send(
                     target: format!("s3://{bucket}/{key}"),
                 }));
             }
-            return Err(Failure::Transient(text));
+            return Err(Failure::Transient(text, None));
         }
     };
     let status = response.status();
@@ -402,7 +403,10 @@ pub(crate) async fn send(
         || code == "SlowDown"
         || code == "RequestTimeout"
     {
-        return Err(Failure::Transient(answer.describe(true)));
+        return Err(Failure::Transient(
+            answer.describe(true),
+            Some(Box::new(answer)),
+        ));
     }
     Err(Failure::Fatal(refusal(what, bucket, key, answer)))
 }

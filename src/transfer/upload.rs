@@ -330,7 +330,7 @@ impl S3Client {
                 // If-None-Match PUT finds the key taken (by the attempt before it). Exactly
                 // our bytes there: done.
                 let maybe_stored = match &failure {
-                    Failure::Transient(_) | Failure::Stalled(_) => activity.sent() == size,
+                    Failure::Transient(..) | Failure::Stalled(_) => activity.sent() == size,
                     Failure::Fatal(Error::AlreadyExists { .. }) => attempt > 1,
                     Failure::Fatal(_) => false,
                 };
@@ -893,6 +893,9 @@ impl S3Client {
         };
         let message = match cause {
             Error::S3 { message, .. } => message,
+            Error::RetriesExhausted { attempts, last, .. } => {
+                format!("gave up after {attempts} attempts; last error: {last}")
+            }
             other => other.to_string(),
         };
         Error::S3 {
@@ -1191,13 +1194,15 @@ where
                 }
                 e.to_string()
             }
-            Err(Failure::Transient(why)) if tries > retries => {
-                return Err(Error::S3 {
+            Err(Failure::Transient(last, answer)) if tries > retries => {
+                return Err(Error::RetriesExhausted {
                     operation: format!("upload of {key}"),
-                    message: format!("gave up after {tries} attempts; last error: {why}"),
+                    attempts: tries,
+                    last,
+                    answer,
                 });
             }
-            Err(Failure::Transient(why)) => why,
+            Err(Failure::Transient(why, _)) => why,
         };
         tracing::debug!(key, tries, "retrying after: {why}");
         tokio::select! {
@@ -1210,6 +1215,37 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::S3Answer;
+
+    /// Retries that run out keep the server's last answer (its status, code and request id),
+    /// not just its words.
+    #[tokio::test]
+    async fn retries_that_run_out_keep_the_last_answer() {
+        let answer = S3Answer {
+            status: Some(503),
+            code: Some("SlowDown".into()),
+            request_id: Some("REQ123".into()),
+            ..Default::default()
+        };
+        let result: Result<()> = with_retries(1, &CancellationToken::new(), "k", |_| {
+            let answer = answer.clone();
+            async move {
+                Err(Failure::Transient(
+                    answer.describe(true),
+                    Some(Box::new(answer)),
+                ))
+            }
+        })
+        .await;
+        let e = result.unwrap_err();
+        assert!(
+            matches!(e, Error::RetriesExhausted { attempts: 2, .. }),
+            "{e:?}"
+        );
+        assert_eq!(e.request_id(), Some("REQ123"));
+        assert_eq!(e.s3_answer().and_then(|a| a.status), Some(503));
+        assert!(e.to_string().contains("gave up after 2 attempts"), "{e}");
+    }
 
     #[test]
     fn content_types_from_extensions() {
