@@ -10,6 +10,7 @@ use s3share::app::backend::{BackendConfig, ConnectionTarget, CustomEndpoint};
 use s3share::app::{ConnectionState, CredentialsTrouble, S3ShareApp};
 use s3share::s3::AwsFiles;
 
+use crate::support::proxy::{Fault, Kind, Proxy};
 use crate::support::store_paths;
 use crate::ui::{Fixture, wait_for};
 
@@ -32,16 +33,15 @@ fn failed_on(app: &S3ShareApp, target: &ConnectionTarget) -> bool {
     matches!(&app.connection, ConnectionState::Failed(t, _) if t == target)
 }
 
-#[test]
-fn refused_credentials_offer_to_sign_in_again_and_a_network_failure_does_not() {
-    let f = Fixture::new();
+/// An app whose AWS profile files hold two profiles with the embedded store's access key: `right`
+/// with its secret, `wrong` with another one. Returns the harness and the store's endpoint.
+fn app_with_profiles(f: &Fixture) -> (Harness<'static, S3ShareApp>, String) {
     let store = f.store.local_store.as_ref().unwrap();
     let (endpoint, key, secret) = (
         store.endpoint(),
         store.state().access_key.clone(),
         store.state().secret_key.clone(),
     );
-    // Two profiles with the store's access key: one with its secret, one with a wrong one.
     let aws = f.dir.path().join("aws");
     std::fs::create_dir_all(&aws).unwrap();
     let files = AwsFiles {
@@ -63,9 +63,16 @@ fn refused_credentials_offer_to_sign_in_again_and_a_network_failure_does_not() {
         aws_files: Some(files),
     };
     let clipboard = f.clipboard.clone();
-    let mut h = Harness::builder()
+    let h = Harness::builder()
         .with_size(egui::vec2(1200.0, 800.0))
         .build_eframe(move |cc| S3ShareApp::new(cc, handle, config, Box::new(clipboard)));
+    (h, endpoint.to_string())
+}
+
+#[test]
+fn refused_credentials_offer_to_sign_in_again_and_a_network_failure_does_not() {
+    let f = Fixture::new();
+    let (mut h, endpoint) = app_with_profiles(&f);
     h.state_mut().connect(ConnectionTarget::Local);
     wait_for(&mut h, "the embedded store", |a| a.place.is_some());
 
@@ -111,4 +118,40 @@ fn refused_credentials_offer_to_sign_in_again_and_a_network_failure_does_not() {
     });
     assert_eq!(h.state().credentials_trouble, None);
     assert!(!shown(&h, "⟳ Reconnect"));
+}
+
+/// A failure after connecting (here creating a folder, refused because of the keys) raises
+/// the same offer as a refused connection: the worker's events carry the error's facts, not
+/// only its words.
+#[test]
+fn refused_credentials_on_creating_a_folder_offer_to_sign_in_again() {
+    let f = Fixture::new();
+    let (mut h, endpoint) = app_with_profiles(&f);
+    let proxy = f.runtime.block_on(Proxy::start(&endpoint));
+    let office = custom("office", &proxy.endpoint, "right");
+    h.state_mut().connect(office.clone());
+    wait_for(&mut h, "the connection and a bucket", |a| {
+        a.place.is_some() && matches!(&a.connection, ConnectionState::Connected { .. })
+    });
+    assert_eq!(h.state().credentials_trouble, None);
+    // The server stops accepting the keys (as when they are revoked).
+    proxy.fault(
+        Kind::PutObject,
+        Fault::Fail {
+            status: 403,
+            code: "InvalidAccessKeyId",
+        },
+        usize::MAX,
+    );
+    h.state_mut().create_folder("reports");
+    wait_for(&mut h, "the credentials offer", |a| {
+        a.credentials_trouble.is_some()
+    });
+    assert_eq!(
+        h.state().credentials_trouble,
+        Some(CredentialsTrouble {
+            target: office,
+            problem: CredentialProblem::Rejected,
+        })
+    );
 }

@@ -5,6 +5,7 @@
 
 use super::S3ShareApp;
 use super::backend::Event;
+use crate::ErrorReport;
 
 impl S3ShareApp {
     /// Applies everything the worker and the dialogs sent since the last frame.
@@ -33,10 +34,8 @@ impl S3ShareApp {
             ),
             Event::ConnectFailed { target, error } => self.connect_failed(target, error),
             Event::Buckets(b) => {
-                if let Err(e) = &b {
-                    self.note_credentials_here(e);
-                }
-                self.buckets_listed(b.map_err(|e| e.message));
+                let b = self.words_of(b);
+                self.buckets_listed(b);
             }
             Event::ListPage { request, page } if request == self.listing.request => {
                 let prefix = self
@@ -68,26 +67,57 @@ impl S3ShareApp {
             } => self.uploaded(id, bucket, key, size),
             Event::AllStopped => self.all_transfers_stopped(ctx),
             Event::PendingUploads(found) => self.pending_uploads_found(found),
-            Event::UploadDiscarded { pending, result } => self.upload_discarded(pending, result),
+            Event::UploadDiscarded { pending, result } => {
+                let result = self.words_of(result);
+                self.upload_discarded(pending, result);
+            }
             Event::Deleted {
                 bucket,
                 deleted,
                 errors,
-            } => self.deleted(bucket, deleted, errors),
-            Event::FolderCreated { bucket, prefix } => self.folder_created(bucket, prefix),
-            Event::FolderFailed(e) => self.toast_error(e),
-            Event::Links { request, result } => {
-                if let Err(e) = &result {
+            } => {
+                for e in &errors {
                     self.note_credentials_here(e);
                 }
-                self.links_ready(ctx, request, result.map_err(|e| e.message));
+                let errors = errors.into_iter().map(|e| e.message).collect();
+                self.deleted(bucket, deleted, errors);
             }
-            Event::Preview { key, info, content } => self.preview_ready(ctx, key, info, content),
+            Event::FolderCreated { bucket, prefix } => self.folder_created(bucket, prefix),
+            Event::FolderFailed(e) => {
+                self.note_credentials_here(&e);
+                self.toast_error(e.message);
+            }
+            Event::Links { request, result } => {
+                let result = self.words_of(result);
+                self.links_ready(ctx, request, result);
+            }
+            Event::Preview { key, info, content } => {
+                let content = self.words_of(content);
+                self.preview_ready(ctx, key, info, content);
+            }
             Event::RelayStarted { url } => self.relay_started(url),
             Event::RelayStopped => self.relay_stopped(),
-            Event::RelayFailed(e) => self.relay_failed(e),
-            Event::SharedLinks { bucket, result } => self.shared_links_listed(bucket, result),
-            Event::LinkRevoked { bucket, id, result } => self.link_revoked(bucket, id, result),
+            Event::RelayFailed(e) => {
+                self.note_credentials_here(&e);
+                self.relay_failed(e.message);
+            }
+            Event::SharedLinks { bucket, result } => {
+                let result = self.words_of(result);
+                self.shared_links_listed(bucket, result);
+            }
+            Event::LinkRevoked { bucket, id, result } => {
+                let result = self.words_of(result);
+                self.link_revoked(bucket, id, result);
+            }
         }
+    }
+
+    /// A result as the rooms show it (the error in words), once a credential failure in it
+    /// has raised the credentials banner.
+    fn words_of<T>(&mut self, result: Result<T, ErrorReport>) -> Result<T, String> {
+        if let Err(e) = &result {
+            self.note_credentials_here(e);
+        }
+        result.map_err(|e| e.message)
     }
 }

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use super::PreviewContent;
+use crate::ErrorReport;
 use crate::s3::S3Client;
 
 const PREVIEW_IMAGE_MAX: u64 = 20 * 1024 * 1024;
@@ -13,7 +14,7 @@ pub(super) async fn load_preview(
     bucket: &str,
     key: &str,
     size: u64,
-) -> Result<PreviewContent, String> {
+) -> Result<PreviewContent, ErrorReport> {
     let ext = key
         .rsplit_once('.')
         .map(|(_, e)| e.to_ascii_lowercase())
@@ -27,10 +28,11 @@ pub(super) async fn load_preview(
         let bytes = client
             .get_via_link(bucket, key, PREVIEW_IMAGE_MAX)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| ErrorReport::from(&e))?;
         let image = tokio::task::spawn_blocking(move || decode_image(&bytes))
             .await
-            .map_err(|e| e.to_string())??;
+            .map_err(|e| ErrorReport::words(e.to_string()))?
+            .map_err(ErrorReport::words)?;
         return Ok(PreviewContent::Image(Arc::new(image)));
     }
     if size == 0 || is_image {
@@ -39,7 +41,7 @@ pub(super) async fn load_preview(
     let bytes = client
         .read_start(bucket, key, PREVIEW_TEXT_MAX)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| ErrorReport::from(&e))?;
     if bytes.contains(&0) {
         return Ok(PreviewContent::Metadata);
     }

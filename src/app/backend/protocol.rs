@@ -341,7 +341,7 @@ pub enum Event {
         /// Keys that are gone.
         deleted: Vec<String>,
         /// Why the others are not.
-        errors: Vec<String>,
+        errors: Vec<ErrorReport>,
     },
     /// A folder was created.
     FolderCreated {
@@ -351,7 +351,7 @@ pub enum Event {
         prefix: String,
     },
     /// Could not create the folder.
-    FolderFailed(String),
+    FolderFailed(ErrorReport),
     /// Links are ready (one per key, in order).
     Links {
         /// The [`Command::MakeLinks`] it answers.
@@ -367,7 +367,7 @@ pub enum Event {
         /// Its metadata (`None` if the HEAD failed).
         info: Option<ObjectInfo>,
         /// What to show, or why there is nothing.
-        content: Result<PreviewContent, String>,
+        content: Result<PreviewContent, ErrorReport>,
     },
     /// Every transfer has ended after [`Command::StopAll`].
     AllStopped,
@@ -379,7 +379,7 @@ pub enum Event {
         /// The upload.
         pending: transfer::PendingUpload,
         /// Done, or why not.
-        result: Result<(), String>,
+        result: Result<(), ErrorReport>,
     },
     /// The relay runs; its links start with `url`.
     RelayStarted {
@@ -389,13 +389,13 @@ pub enum Event {
     /// The relay was stopped.
     RelayStopped,
     /// The relay could not start (or was stopped because the connection went away).
-    RelayFailed(String),
+    RelayFailed(ErrorReport),
     /// The relay links of a bucket's ledger.
     SharedLinks {
         /// The bucket.
         bucket: String,
         /// Its links, oldest first, or why they cannot be read.
-        result: Result<Vec<crate::relay::LinkRecord>, String>,
+        result: Result<Vec<crate::relay::LinkRecord>, ErrorReport>,
     },
     /// A relay link was revoked (or why not).
     LinkRevoked {
@@ -404,7 +404,7 @@ pub enum Event {
         /// The link id.
         id: String,
         /// Done, or why not.
-        result: Result<(), String>,
+        result: Result<(), ErrorReport>,
     },
 }
 

@@ -301,7 +301,7 @@ impl Worker {
                     out.emit(Event::Deleted {
                         bucket,
                         deleted: report.deleted,
-                        errors: report.failed.iter().map(|(_, e)| e.to_string()).collect(),
+                        errors: report.failed.iter().map(|(_, e)| e.into()).collect(),
                     })
                     .await;
                 });
@@ -312,7 +312,7 @@ impl Worker {
                 tokio::spawn(async move {
                     match client.create_folder(&bucket, &prefix).await {
                         Ok(prefix) => out.emit(Event::FolderCreated { bucket, prefix }).await,
-                        Err(e) => out.emit(Event::FolderFailed(e.to_string())).await,
+                        Err(e) => out.emit(Event::FolderFailed((&e).into())).await,
                     }
                 });
             }
@@ -382,7 +382,7 @@ impl Worker {
                     let result = Ledger::new(client, &bucket)
                         .list()
                         .await
-                        .map_err(|e| e.to_string());
+                        .map_err(|e| ErrorReport::from(&e));
                     out.emit(Event::SharedLinks { bucket, result }).await;
                 });
             }
@@ -411,7 +411,7 @@ impl Worker {
                         .revoke(&id)
                         .await
                         .map(|_| ())
-                        .map_err(|e| e.to_string());
+                        .map_err(|e| ErrorReport::from(&e));
                     out.emit(Event::LinkRevoked { bucket, id, result }).await;
                 });
             }
@@ -451,7 +451,7 @@ impl Worker {
                     let result = client
                         .discard_upload(&store, &pending)
                         .await
-                        .map_err(|e| e.to_string());
+                        .map_err(|e| ErrorReport::from(&e));
                     out.emit(Event::UploadDiscarded { pending, result }).await;
                 });
             }
@@ -586,7 +586,7 @@ impl Worker {
         };
         let secret_file = match self.relay_secret_path() {
             Ok(p) => p,
-            Err(e) => return self.out.emit(Event::RelayFailed(e.to_string())).await,
+            Err(e) => return self.out.emit(Event::RelayFailed((&e).into())).await,
         };
         let options = RelayOptions {
             listen,
@@ -603,7 +603,7 @@ impl Worker {
                 self.relay = Some(r);
                 self.out.emit(Event::RelayStarted { url }).await;
             }
-            Err(e) => self.out.emit(Event::RelayFailed(e.to_string())).await,
+            Err(e) => self.out.emit(Event::RelayFailed((&e).into())).await,
         }
     }
 }
