@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use s3share::relay::{
-    Grant, Methods, RelayServer, RelayState, Scope, Secret, ServerConfig, make_link,
+    Grant, Methods, RelayServer, RelayState, Scope, Secret, ServerConfig, limits::LimitsConfig,
+    make_link,
 };
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -249,10 +250,13 @@ async fn huge_uri_and_headers_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusal_table_stays_bounded() {
     let relay = start(ServerConfig {
-        refusal_burst: 3,
-        refusal_refill: Duration::from_secs(3600),
-        refusal_delay: Duration::from_millis(20),
-        max_tracked_clients: 8,
+        limits: LimitsConfig {
+            refusal_burst: 3,
+            refusal_refill: Duration::from_secs(3600),
+            refusal_delay: Duration::from_millis(20),
+            max_tracked_clients: 8,
+            ..Default::default()
+        },
         ..Default::default()
     })
     .await;

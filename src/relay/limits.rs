@@ -57,18 +57,38 @@ impl ClientKey {
 /// The limits' settings (part of [`super::ServerConfig`]).
 #[derive(Debug, Clone)]
 pub struct LimitsConfig {
-    /// Most connections at once.
+    /// Most connections at once. When full, a new connection evicts an idle one; it is
+    /// refused only when every slot holds a request under way.
     pub max_connections: usize,
-    /// Most connections at once from one client.
+    /// Most connections at once from one client (IPv4 address or IPv6 /64).
     pub max_connections_per_client: usize,
-    /// Refused requests a client may make in a burst before they are slowed.
+    /// Refused requests (bad token, bad path…) a client may make in a burst; after that its
+    /// refusals are held back [`LimitsConfig::refusal_delay`] and answered 429.
     pub refusal_burst: u32,
-    /// One more refusal is allowed per this much time.
+    /// The burst refills by one refusal per this much time.
     pub refusal_refill: Duration,
-    /// How long a refusal is held back once the client's bucket is empty.
+    /// How long a refusal is held back once the client's burst is spent.
     pub refusal_delay: Duration,
-    /// Most clients whose refusals are tracked at once.
+    /// Most clients whose refusals are tracked (bounds the memory of the table).
     pub max_tracked_clients: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 512,
+            // Above a benchmark's 50 or an office behind one NAT; at the cap a client's own
+            // idle connections make room, so only a client with 128 requests under way waits.
+            max_connections_per_client: 128,
+            // More than a few dozen honest mistakes (a stale link retried, a mistyped path);
+            // a guesser then gets one answer per connection per second.
+            refusal_burst: 60,
+            refusal_refill: Duration::from_secs(1),
+            refusal_delay: Duration::from_secs(1),
+            // A bucket is ~50 bytes: under 1 MB at most.
+            max_tracked_clients: 10_000,
+        }
+    }
 }
 
 /// One connection's state, shared between its task, the limits and its requests.

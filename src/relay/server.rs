@@ -37,20 +37,8 @@ pub struct ServerConfig {
     /// How long a connection being closed (relay stopping, idle connection evicted) gets to
     /// finish the request under way.
     pub shutdown_grace: Duration,
-    /// Most connections at once. When full, a new connection evicts an idle one (see
-    /// [`super::limits`]); it is refused only when every slot holds a request under way.
-    pub max_connections: usize,
-    /// Most connections at once from one client (IPv4 address or IPv6 /64).
-    pub max_connections_per_client: usize,
-    /// Refused requests (bad token, bad path…) a client may make in a burst; after that its
-    /// refusals are held back [`ServerConfig::refusal_delay`] and answered 429.
-    pub refusal_burst: u32,
-    /// The burst refills by one refusal per this much time.
-    pub refusal_refill: Duration,
-    /// How long a refusal is held back once the client's burst is spent.
-    pub refusal_delay: Duration,
-    /// Most clients whose refusals are tracked (bounds the memory of the table).
-    pub max_tracked_clients: usize,
+    /// How many connections, and how many refusals per client, it takes.
+    pub limits: LimitsConfig,
 }
 
 impl Default for ServerConfig {
@@ -66,30 +54,7 @@ impl Default for ServerConfig {
             header_read_timeout: Duration::from_secs(5),
             connection_lifetime: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(5),
-            max_connections: 512,
-            // Above a benchmark's 50 or an office behind one NAT; at the cap a client's own
-            // idle connections make room, so only a client with 128 requests under way waits.
-            max_connections_per_client: 128,
-            // More than a few dozen honest mistakes (a stale link retried, a mistyped path);
-            // a guesser then gets one answer per connection per second.
-            refusal_burst: 60,
-            refusal_refill: Duration::from_secs(1),
-            refusal_delay: Duration::from_secs(1),
-            // A bucket is ~50 bytes: under 1 MB at most.
-            max_tracked_clients: 10_000,
-        }
-    }
-}
-
-impl ServerConfig {
-    fn limits(&self) -> LimitsConfig {
-        LimitsConfig {
-            max_connections: self.max_connections,
-            max_connections_per_client: self.max_connections_per_client,
-            refusal_burst: self.refusal_burst,
-            refusal_refill: self.refusal_refill,
-            refusal_delay: self.refusal_delay,
-            max_tracked_clients: self.max_tracked_clients,
+            limits: LimitsConfig::default(),
         }
     }
 }
@@ -131,7 +96,7 @@ impl RelayServer {
             source,
         })?;
         let stop = CancellationToken::new();
-        let limits = Limits::new(config.limits());
+        let limits = Limits::new(config.limits.clone());
         tokio::spawn(accept_loop(
             listener,
             state,
@@ -143,7 +108,7 @@ impl RelayServer {
     }
 
     /// Clients whose refused requests are being counted (at most
-    /// [`ServerConfig::max_tracked_clients`]).
+    /// [`LimitsConfig::max_tracked_clients`]).
     pub fn tracked_clients(&self) -> usize {
         self.limits.tracked_clients()
     }
