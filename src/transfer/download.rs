@@ -515,16 +515,16 @@ impl S3Client {
             let next = match futures::FutureExt::now_or_never(body.next()) {
                 Some(next) => Ok(next),
                 None => {
-                    // The network is behind the disk: what is gathered goes to the file now,
-                    // not when the batch fills.
-                    file.submit().await.map_err(&write_error)?;
+                    // Nothing is waiting: wait briefly, the batch keeps filling in the
+                    // meantime (handing the disk a small batch on every pause would make the
+                    // next one wait for it).
                     match tokio::time::timeout(STALL, body.next()).await {
                         Ok(next) => Ok(next),
                         Err(_) => {
                             // A pause: make what came durable and noted, so that a kill during
                             // it costs nothing already received.
+                            file.flush().await.map_err(&write_error)?;
                             if unsaved > 0 && partial.slot.is_some() {
-                                file.flush().await.map_err(&write_error)?;
                                 partial.checkpoint(file.get_mut(), from + written).await;
                                 unsaved = 0;
                             }
