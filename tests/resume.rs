@@ -495,6 +495,39 @@ async fn get_killed_after(
     (proxy, args, down)
 }
 
+/// Lets the held proxy go and runs the very same `get` again: it succeeds, says it resumes,
+/// and fetches less than what was left of `total` plus one part.
+async fn rerun_fetches_only_what_was_left(
+    s: &TestServer,
+    home: &Path,
+    proxy: &CountingProxy,
+    args: &[String],
+    got_before: u64,
+    total: u64,
+) {
+    proxy.release();
+    let out = finish({
+        let mut c = cli(&through(s, &proxy.endpoint), home);
+        c.args(args);
+        c
+    })
+    .await;
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{}: {err}", s.name);
+    assert!(err.contains("resuming"), "{}: {err}", s.name);
+    let rerun = proxy.down() - got_before;
+    let left = total - got_before.min(total);
+    eprintln!(
+        "{}: killed after {got_before} bytes down; the rerun fetched {rerun}",
+        s.name
+    );
+    assert!(
+        rerun < left + PART,
+        "{}: the rerun fetched {rerun} bytes; {left} were left",
+        s.name
+    );
+}
+
 /// Kill -9 in the middle of a 256 MiB download, then the same command again: it fetches only
 /// what is missing (less than what was left plus one part's worth), the file is right byte
 /// for byte, and no partial file or record is left.
@@ -511,27 +544,7 @@ async fn a_killed_get_resumes(s: &TestServer) {
     assert_eq!(partials(&dest).len(), 1, "{}", s.name);
     assert_eq!(download_records(home).len(), 1, "{}", s.name);
 
-    proxy.release();
-    let out = finish({
-        let mut c = cli(&through(s, &proxy.endpoint), home);
-        c.args(&args);
-        c
-    })
-    .await;
-    let err = text(&out.stderr);
-    assert!(out.status.success(), "{}: {err}", s.name);
-    assert!(err.contains("resuming"), "{}: {err}", s.name);
-    let rerun = proxy.down() - got_before;
-    let left = size - got_before.min(size);
-    eprintln!(
-        "{}: killed after {got_before} bytes down; the rerun fetched {rerun}",
-        s.name
-    );
-    assert!(
-        rerun < left + PART,
-        "{}: the rerun fetched {rerun} bytes; {left} were left",
-        s.name
-    );
+    rerun_fetches_only_what_was_left(s, home, &proxy, &args, got_before, size).await;
     assert!(same_files(&src, &dest.join("big.bin")), "{}", s.name);
     assert!(partials(&dest).is_empty(), "{}: partial left", s.name);
     assert!(download_records(home).is_empty(), "{}: record left", s.name);
@@ -666,27 +679,7 @@ async fn a_killed_recursive_get_resumes(s: &TestServer) {
         s.name
     );
 
-    proxy.release();
-    let out = finish({
-        let mut c = cli(&through(s, &proxy.endpoint), home);
-        c.args(&args);
-        c
-    })
-    .await;
-    let err = text(&out.stderr);
-    assert!(out.status.success(), "{}: {err}", s.name);
-    assert!(err.contains("resuming"), "{}: {err}", s.name);
-    let rerun = proxy.down() - got_before;
-    let left = total - got_before.min(total);
-    eprintln!(
-        "{}: killed after {got_before} bytes down; the rerun fetched {rerun}",
-        s.name
-    );
-    assert!(
-        rerun < left + PART,
-        "{}: the rerun fetched {rerun} bytes; {left} were left",
-        s.name
-    );
+    rerun_fetches_only_what_was_left(s, home, &proxy, &args, got_before, total).await;
     for name in names {
         assert!(
             same_files(&src.join(name), &dest.join(name)),
