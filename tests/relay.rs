@@ -81,6 +81,8 @@ async fn start_relay(s: &TestServer, secret: Secret) -> Relay {
     let config = ServerConfig {
         listen: addr,
         max_header_bytes: 16 * 1024,
+        // As `serve` runs it: connections answered on threads of the relay's own.
+        workers: 2,
         ..Default::default()
     };
     let server = RelayServer::serve(listener, Arc::new(state), config).unwrap();
@@ -877,4 +879,79 @@ async fn serve_binary_answers_cli_links() {
         !log.contains(token) && !log.contains("X-Amz-Signature"),
         "{log}"
     );
+}
+
+/// With threads of its own (as `serve` runs it), the relay answers its connections even while
+/// the runtime that started it stands still: a kept-alive connection gets its second redirect
+/// while this test's only runtime thread is blocked.
+#[tokio::test(flavor = "current_thread")]
+async fn connections_are_answered_on_the_relays_own_threads() {
+    let s = crate::support::embedded().await;
+    let relay = start_relay(&s, Secret::random()).await;
+    let url = relay.link(&Grant::new(
+        &s.bucket,
+        Scope::Key("k.txt".into()),
+        Methods::READ,
+        later(),
+    ));
+    let path = url.strip_prefix(&relay.base()).unwrap().to_owned();
+    let (addr, host) = (relay.addr(), relay.addr().to_string());
+    let (go, wait_go) = std::sync::mpsc::sync_channel::<()>(1);
+    let (answered, answers) = std::sync::mpsc::sync_channel::<(u16, std::time::Instant)>(2);
+    let client = std::thread::spawn(move || {
+        use std::io::{BufRead as _, Read as _, Write as _};
+        let stream = std::net::TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+        let mut writer = stream;
+        for i in 0..2 {
+            if i == 1 {
+                wait_go.recv().unwrap();
+            }
+            write!(writer, "GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n").unwrap();
+            let (mut status, mut length) = (0u16, 0usize);
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                let lower = line.trim_end().to_ascii_lowercase();
+                if let Some(code) = lower.strip_prefix("http/1.1 ") {
+                    status = code[..3].parse().unwrap();
+                } else if let Some(n) = lower.strip_prefix("content-length:") {
+                    length = n.trim().parse().unwrap();
+                } else if lower.is_empty() {
+                    break;
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            answered.send((status, std::time::Instant::now())).unwrap();
+        }
+    });
+    // The first answer (it loads the bucket's revocation list from the store on this runtime).
+    let first = tokio::task::spawn_blocking({
+        move || {
+            let a = answers.recv_timeout(Duration::from_secs(10));
+            (a, answers)
+        }
+    })
+    .await
+    .unwrap();
+    let (answer, answers) = (first.0.expect("first answer"), first.1);
+    assert_eq!(answer.0, 307);
+    // Block this runtime (the accept loop's) and ask again on the open connection.
+    let blocked = std::time::Instant::now();
+    go.send(()).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let second = answers
+        .try_recv()
+        .expect("no answer while the runtime that started the relay was blocked");
+    assert_eq!(second.0, 307);
+    assert!(
+        second.1.duration_since(blocked) < Duration::from_millis(1000),
+        "{:?}",
+        second.1.duration_since(blocked)
+    );
+    client.join().unwrap();
 }

@@ -35,6 +35,8 @@ pub(super) async fn serve(
         public_url: public_url.clone(),
         secret_file,
         stream_everything: conn.local_store.is_some(),
+        // A relay machine's cores are for the relay: one thread each (see ServerConfig::workers).
+        workers: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
     };
     let relay = crate::relay::run::start(conn.client.clone(), options).await?;
     let (addr, links_base, secret_path) = (

@@ -22,6 +22,9 @@ pub struct RelayOptions {
     /// Stream every request instead of redirecting: for the embedded store, which listens on
     /// this machine's loopback where a teammate cannot follow a redirect.
     pub stream_everything: bool,
+    /// Threads of its own that answer connections (see [`ServerConfig::workers`]); 0: the
+    /// runtime that starts it does.
+    pub workers: usize,
 }
 
 /// A relay that runs until [`RunningRelay::stop`] or until it is dropped.
@@ -88,6 +91,7 @@ pub async fn start(client: S3Client, options: RelayOptions) -> Result<RunningRel
     }
     let config = ServerConfig {
         listen: addr,
+        workers: options.workers,
         ..Default::default()
     };
     // `relay-secret rotate` (or a new file from a deployment) reaches this relay without a

@@ -593,6 +593,8 @@ impl Worker {
             public_url: None,
             secret_file: Some(secret_file),
             stream_everything: self.client_is_local,
+            // The app's relay serves a few teammates: its runtime is enough.
+            workers: 0,
         };
         match relay::run::start(client, options).await {
             Ok(r) => {
