@@ -553,70 +553,79 @@ impl S3Client {
         }
         let write_error = local("cannot write", &partial.path);
         let file = Arc::new(file);
-        let written = Arc::new(AtomicU64::new(0));
-        let checkpoints = partial.slot.is_some().then(|| Arc::new(Notify::new()));
         let idle = self.timeouts().idle;
-        let mut receiving = out.receive(Sink {
-            file: file.clone(),
-            at: from,
-            counter,
-            written: written.clone(),
-            checkpoint: checkpoints.clone().map(|n| (n, CHECKPOINT)),
-            stall: STALL,
-            idle,
-        });
-        // The body is written on its receiving thread; this task makes what was written
-        // durable and noted whenever the receiver says so (every `CHECKPOINT` bytes, and when
-        // the body pauses), without holding the body up while the disk flushes.
-        let end = loop {
-            let Some(notify) = &checkpoints else {
-                break (&mut receiving).await;
-            };
-            tokio::select! {
-                end = &mut receiving => break end,
-                () = notify.notified() => {
-                    let valid = from + written.load(Ordering::Acquire);
-                    partial.checkpoint(&file, valid).await;
+        let size = expected.map(|n| n + from);
+        // The object's version and size: what a reconnection asks for again.
+        let version = header(&out.headers, ETAG).map(str::to_owned).zip(size);
+        // Bytes of the object in the file, from its start.
+        let mut have = from;
+        let mut out = out;
+        let mut reconnects = 0;
+        loop {
+            let (end, written) = self
+                .receive_into(out, &mut partial, &file, have, &counter)
+                .await;
+            have += written;
+            // A failure of the network (not of the disk) keeps the partial file when it can be
+            // continued, and says so; what was received is on disk and noted first.
+            let message = match end {
+                BodyEnd::Done if size.is_none_or(|size| have == size) => break,
+                BodyEnd::Done => format!(
+                    "connection closed after {have} of {} bytes",
+                    size.unwrap_or_default()
+                ),
+                BodyEnd::Disk(e) => return Err(write_error(e)),
+                BodyEnd::Broken(message) => message,
+                BodyEnd::Stalled => {
+                    // A server that went silent is not asked again: that would double the
+                    // wait for one that stopped for good.
+                    let message = format!(
+                        "the server ({}) stopped sending: nothing for {} s after {have} of {} bytes; try again",
+                        self.endpoint_label(),
+                        idle.as_secs_f32(),
+                        size.map_or("?".to_owned(), |n| n.to_string()),
+                    );
+                    return Err(cut_off(&mut partial, &file, have, &target, message).await);
                 }
-            }
-        };
-        let written = written.load(Ordering::Acquire);
-        // A failure of the network (not of the disk) keeps the partial file when it can be
-        // continued, and says so; what was received is on disk and noted first.
-        let cut_off = async |partial: &mut Partial, message: String| {
-            partial.checkpoint(&file, from + written).await;
-            let resumable = partial.keep();
-            Error::S3 {
-                operation: format!("download of {target}"),
-                message: if resumable {
-                    format!("{message}; run the same download again to continue it")
-                } else {
-                    message
-                },
-            }
-        };
-        match end {
-            BodyEnd::Done => {}
-            BodyEnd::Disk(e) => return Err(write_error(e)),
-            BodyEnd::Broken(message) => return Err(cut_off(&mut partial, message).await),
-            BodyEnd::Stalled => {
-                let message = format!(
-                    "the server ({}) stopped sending: nothing for {} s after {} of {} bytes; try again",
-                    self.endpoint_label(),
-                    idle.as_secs_f32(),
-                    from + written,
-                    expected.map_or("?".to_owned(), |n| (n + from).to_string()),
-                );
-                return Err(cut_off(&mut partial, message).await);
-            }
-        }
-        if let Some(total) = expected.filter(|&n| n != written) {
-            let message = format!(
-                "connection closed after {} of {} bytes",
-                from + written,
-                total + from
-            );
-            return Err(cut_off(&mut partial, message).await);
+            };
+            // A connection that broke (or closed early) is opened again for the rest, guarded
+            // by the object's ETag, a few times: a flaky network costs a moment, not the
+            // download.
+            let Some((etag, size)) = version.as_ref().filter(|_| reconnects < RECONNECTS) else {
+                return Err(cut_off(&mut partial, &file, have, &target, message).await);
+            };
+            reconnects += 1;
+            tracing::info!(%target, have, reconnects, "the connection broke ({message}); continuing");
+            tokio::time::sleep(super::http::backoff(reconnects)).await;
+            out = match self.get_object(bucket, key, Some((have, etag))).await {
+                Ok(again)
+                    if header(&again.headers, ETAG) == Some(etag.as_str())
+                        && header(&again.headers, CONTENT_RANGE).and_then(parse_content_range)
+                            == Some((have, *size)) =>
+                {
+                    again
+                }
+                // The bytes so far are of a version that is gone: the partial file goes too.
+                Ok(_) | Err(GetFailed::Changed) => {
+                    return Err(Error::S3 {
+                        operation: format!("download of {target}"),
+                        message:
+                            "the object changed while it was being downloaded; download it again"
+                                .to_owned(),
+                    });
+                }
+                Err(GetFailed::NoSuchKey) => {
+                    return Err(Error::NoSuchKey {
+                        bucket: bucket.to_owned(),
+                        key: key.to_owned(),
+                    });
+                }
+                Err(GetFailed::Other(e)) => {
+                    partial.checkpoint(&file, have).await;
+                    partial.keep();
+                    return Err(e);
+                }
+            };
         }
         // On disk before it takes the final name: after a crash the file is whole or absent.
         let synced = file.clone();
@@ -630,7 +639,72 @@ impl S3Client {
         tokio::task::spawn_blocking(move || partial.persist(&path, overwrite, batch))
             .await
             .map_err(|e| local("cannot write", &item.path)(std::io::Error::other(e)))??;
-        Ok(from + written)
+        Ok(have)
+    }
+}
+
+/// Connections opened again for the rest of a download whose connection broke.
+const RECONNECTS: u32 = 3;
+
+impl S3Client {
+    /// Receives the body of `out` into `file` from byte `at` (on its receiving thread), making
+    /// what was written durable and noted whenever the receiver says so (every [`CHECKPOINT`]
+    /// bytes, and when the body pauses) without holding the body up while the disk flushes.
+    /// Returns how the body ended and the bytes written.
+    async fn receive_into(
+        &self,
+        out: Pending,
+        partial: &mut Partial,
+        file: &Arc<std::fs::File>,
+        at: u64,
+        counter: &ByteCounter,
+    ) -> (BodyEnd, u64) {
+        let written = Arc::new(AtomicU64::new(0));
+        let checkpoints = partial.slot.is_some().then(|| Arc::new(Notify::new()));
+        let mut receiving = out.receive(Sink {
+            file: file.clone(),
+            at,
+            counter: counter.clone(),
+            written: written.clone(),
+            checkpoint: checkpoints.clone().map(|n| (n, CHECKPOINT)),
+            stall: STALL,
+            idle: self.timeouts().idle,
+        });
+        let end = loop {
+            let Some(notify) = &checkpoints else {
+                break (&mut receiving).await;
+            };
+            tokio::select! {
+                end = &mut receiving => break end,
+                () = notify.notified() => {
+                    let valid = at + written.load(Ordering::Acquire);
+                    partial.checkpoint(file, valid).await;
+                }
+            }
+        };
+        (end, written.load(Ordering::Acquire))
+    }
+}
+
+/// The error for a download cut off by the network at `have` bytes: what came is made durable
+/// and noted, and the partial file is kept when the download can be continued (the message
+/// then says how).
+async fn cut_off(
+    partial: &mut Partial,
+    file: &Arc<std::fs::File>,
+    have: u64,
+    target: &str,
+    message: String,
+) -> Error {
+    partial.checkpoint(file, have).await;
+    let resumable = partial.keep();
+    Error::S3 {
+        operation: format!("download of {target}"),
+        message: if resumable {
+            format!("{message}; run the same download again to continue it")
+        } else {
+            message
+        },
     }
 }
 
