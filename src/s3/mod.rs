@@ -121,8 +121,8 @@ struct Inner {
     /// Whether this server checks `x-amz-checksum-crc32c` on uploads (see
     /// `transfer::upload`): learnt from its first answer, kept for the client's life.
     pub(crate) upload_checks: std::sync::atomic::AtomicU8,
-    /// The threads that receive download bodies, started by the first download.
-    receivers: Mutex<Option<Arc<crate::transfer::Receivers>>>,
+    /// The threads that receive download bodies, started by the downloads that need them.
+    receivers: crate::transfer::Receivers,
 }
 
 impl std::fmt::Debug for S3Client {
@@ -183,7 +183,7 @@ impl S3Client {
                 timeouts,
                 presigner: presign::Presigner::new(cache),
                 upload_checks: std::sync::atomic::AtomicU8::new(0),
-                receivers: Mutex::new(None),
+                receivers: crate::transfer::Receivers::new(timeouts.connect),
             }),
         })
     }
@@ -212,17 +212,9 @@ impl S3Client {
         &self.inner.upload_checks
     }
 
-    /// The threads that receive download bodies (see `transfer::receive`), started on first use.
-    pub(crate) fn receivers(&self) -> std::io::Result<Arc<crate::transfer::Receivers>> {
-        let mut receivers = self.inner.receivers.lock();
-        if let Some(r) = &*receivers {
-            return Ok(r.clone());
-        }
-        let started = Arc::new(crate::transfer::Receivers::start(
-            self.inner.timeouts.connect,
-        )?);
-        *receivers = Some(started.clone());
-        Ok(started)
+    /// The threads that receive download bodies (see `transfer::receive`).
+    pub(crate) fn receivers(&self) -> &crate::transfer::Receivers {
+        &self.inner.receivers
     }
 
     /// The HTTP client that sends presigned uploads (no read timeout: see `upload_http`).

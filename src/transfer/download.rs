@@ -304,9 +304,7 @@ impl S3Client {
             );
             headers.insert(IF_MATCH, HeaderValue::from_str(etag).map_err(|e| bad(&e))?);
         }
-        let receivers = self
-            .receivers()
-            .map_err(|e| GetFailed::Other(Error::Config(format!("cannot start receiving: {e}"))))?;
+        let receivers = self.receivers();
         let idle = self.timeouts().idle;
         let mut attempt = 0;
         loop {
@@ -330,6 +328,12 @@ impl S3Client {
                         || matches!(code, Some("SlowDown" | "RequestTimeout"));
                     let error = from_answer("GetObject", &target, answer);
                     (error, if transient { 3 } else { 1 })
+                }
+                Err(Sent::NoThread(detail)) => {
+                    return Err(GetFailed::Other(Error::TaskFailed {
+                        task: "receiving a download",
+                        detail,
+                    }));
                 }
                 Err(Sent::Unreachable(message)) => (
                     Error::Unreachable {

@@ -23,10 +23,13 @@ use tokio::sync::{Notify, oneshot};
 
 use super::ByteCounter;
 
-/// The receiving threads of one client.
+/// The receiving threads of one client, started as downloads need them.
 pub(crate) struct Receivers {
-    threads: Vec<ReceiverThread>,
+    threads: parking_lot::Mutex<Vec<Arc<ReceiverThread>>>,
+    /// At most this many threads: one per core, at most four.
+    most: usize,
     next: AtomicUsize,
+    connect: Duration,
 }
 
 struct ReceiverThread {
@@ -36,38 +39,54 @@ struct ReceiverThread {
     _stop: oneshot::Sender<()>,
 }
 
-impl Receivers {
-    /// Starts the threads (one per core, at most four); `connect` bounds opening a connection.
-    pub(crate) fn start(connect: Duration) -> std::io::Result<Self> {
-        let count = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-        let mut threads = Vec::with_capacity(count);
-        for _ in 0..count {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            let handle = runtime.handle().clone();
-            let (stop, stopped) = oneshot::channel::<()>();
-            std::thread::Builder::new()
-                .name("s3share-receive".to_owned())
-                .spawn(move || {
-                    runtime.block_on(async {
-                        let _ = stopped.await;
-                    });
-                })?;
-            let http = reqwest::Client::builder()
-                .connect_timeout(connect)
-                .build()
-                .map_err(std::io::Error::other)?;
-            threads.push(ReceiverThread {
-                runtime: handle,
-                http,
-                _stop: stop,
-            });
-        }
+impl ReceiverThread {
+    /// Starts a thread; `connect` bounds opening a connection.
+    fn start(connect: Duration) -> std::io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let handle = runtime.handle().clone();
+        let (stop, stopped) = oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("s3share-receive".to_owned())
+            .spawn(move || {
+                runtime.block_on(async {
+                    let _ = stopped.await;
+                });
+            })?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(connect)
+            .build()
+            .map_err(std::io::Error::other)?;
         Ok(Self {
-            threads,
-            next: AtomicUsize::new(0),
+            runtime: handle,
+            http,
+            _stop: stop,
         })
+    }
+}
+
+impl Receivers {
+    /// No thread yet; `connect` bounds opening a connection.
+    pub(crate) fn new(connect: Duration) -> Self {
+        Self {
+            threads: parking_lot::Mutex::new(Vec::new()),
+            most: std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
+            next: AtomicUsize::new(0),
+            connect,
+        }
+    }
+
+    /// The next thread in turn, started if it is not yet.
+    fn pick(&self) -> std::io::Result<Arc<ReceiverThread>> {
+        let at = self.next.fetch_add(1, Ordering::Relaxed) % self.most;
+        let mut threads = self.threads.lock();
+        if let Some(t) = threads.get(at) {
+            return Ok(t.clone());
+        }
+        let started = Arc::new(ReceiverThread::start(self.connect)?);
+        threads.push(started.clone());
+        Ok(started)
     }
 
     /// Sends a GET for `url` with `headers` on one of the threads and waits for the answer's
@@ -79,8 +98,7 @@ impl Receivers {
         headers: HeaderMap,
         idle: Duration,
     ) -> Result<Pending, Sent> {
-        let at = self.next.fetch_add(1, Ordering::Relaxed) % self.threads.len();
-        let thread = &self.threads[at];
+        let thread = self.pick().map_err(|e| Sent::NoThread(e.to_string()))?;
         let (head_tx, head_rx) = oneshot::channel();
         let (go_tx, go_rx) = oneshot::channel();
         let request = thread.http.get(url).headers(headers);
@@ -108,6 +126,8 @@ pub(crate) enum Sent {
     Unreachable(String),
     /// The answer's head did not come within the idle timeout.
     Silent,
+    /// No receiving thread could be started (the system is out of threads or memory).
+    NoThread(String),
 }
 
 /// An answer (2xx) whose body waits on its receiving thread.
