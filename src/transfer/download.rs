@@ -610,12 +610,26 @@ impl S3Client {
                     again
                 }
                 // The bytes so far are of a version that is gone: the partial file goes too.
-                Ok(_) | Err(GetFailed::Changed) => {
+                Err(GetFailed::Changed) => {
                     return Err(Error::S3 {
                         operation: format!("download of {target}"),
                         message:
                             "the object changed while it was being downloaded; download it again"
                                 .to_owned(),
+                    });
+                }
+                // Another version, or not the range asked for (a server that ignores Range):
+                // nothing to splice; the partial file goes too.
+                Ok(again) => {
+                    let changed = header(&again.headers, ETAG) != Some(etag.as_str());
+                    return Err(Error::S3 {
+                        operation: format!("download of {target}"),
+                        message: if changed {
+                            "the object changed while it was being downloaded; download it again"
+                        } else {
+                            "the connection broke and the server did not send the rest on its own; download it again"
+                        }
+                        .to_owned(),
                     });
                 }
                 Err(GetFailed::NoSuchKey) => {
