@@ -252,6 +252,8 @@ async fn receive_body(mut response: reqwest::Response, sink: Sink) -> BodyEnd {
         idle,
     } = sink;
     let mut done = 0u64;
+    // Where the disk was last asked to start writing back (see `start_writeback`).
+    let mut written_back = 0u64;
     let mut next_checkpoint = checkpoint.as_ref().map_or(u64::MAX, |(_, every)| *every);
     let tell = |done: u64| {
         written.store(done, Ordering::Release);
@@ -281,6 +283,10 @@ async fn receive_body(mut response: reqwest::Response, sink: Sink) -> BodyEnd {
         }
         done += chunk.len() as u64;
         counter.add(chunk.len() as u64);
+        if done - written_back >= WRITEBACK {
+            start_writeback(&file, at + written_back, done - written_back);
+            written_back = done;
+        }
         if done >= next_checkpoint {
             tell(done);
             next_checkpoint = done.saturating_add(checkpoint.as_ref().map_or(u64::MAX, |c| c.1));
@@ -288,6 +294,32 @@ async fn receive_body(mut response: reqwest::Response, sink: Sink) -> BodyEnd {
             written.store(done, Ordering::Release);
         }
     }
+}
+
+/// How often (in bytes received) the disk is asked to start writing a body back.
+const WRITEBACK: u64 = 8 * 1024 * 1024;
+
+/// Asks the kernel to start writing `len` bytes of `file` from `offset` to the disk, without
+/// waiting for it. Left alone, it starts only once gigabytes are dirty, so the final flush of a
+/// download (and each resume checkpoint's) would wait for all of it; started as the bytes come,
+/// the disk works while the network does. 1 GiB to ext4 on this machine's disk, made durable
+/// at the end: 507-638 MiB/s without, 849-934 with (8 MiB steps); with a checkpoint's flush
+/// every 8 MiB as well, 813-842 without, 842-863 with.
+fn start_writeback(file: &std::fs::File, offset: u64, len: u64) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd as _;
+        let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+            return;
+        };
+        // SAFETY: a plain system call on an open file descriptor; it reads no memory of ours.
+        // A failure only loses the head start (the flushes that matter are fsyncs).
+        let _ = unsafe {
+            libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE)
+        };
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (file, offset, len);
 }
 
 fn write_all_at(file: &std::fs::File, bytes: &[u8], offset: u64) -> std::io::Result<()> {
