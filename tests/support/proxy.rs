@@ -64,6 +64,9 @@ pub enum Fault {
     /// Forwards the body with the byte at offset `at` flipped (a body corrupted on the way),
     /// then the server's answer.
     CorruptBody { at: u64 },
+    /// Forwards the answer's head and the first `after` bytes of its body, then closes the
+    /// connection: a connection that broke in the middle of a download.
+    CutAnswer { after: u64 },
 }
 
 struct Rule {
@@ -581,6 +584,15 @@ async fn deliver<W: AsyncWrite + Unpin>(
     let head = match fault {
         Some(Fault::DropResponse) => return Err(io_err("answer dropped on purpose")),
         Some(Fault::SetResponseHeader(name, value)) => with_header(&head, name, value.as_deref()),
+        Some(Fault::CutAnswer { after }) => {
+            let cut = usize::try_from(*after)
+                .unwrap_or(usize::MAX)
+                .min(body.len());
+            w.write_all(&head.raw).await?;
+            w.write_all(&body[..cut]).await?;
+            w.flush().await?;
+            return Err(io_err("answer cut on purpose"));
+        }
         _ => head.raw,
     };
     w.write_all(&head).await?;
