@@ -132,7 +132,7 @@ fn open_a_folder_by_clicking_and_filter() {
         listed(a, "reports") && !a.listing.loading
     });
     assert!(
-        h.query_all_by_label_contains("1 folders, 1 files")
+        h.query_all_by_label_contains("1 folder, 1 file, ")
             .next()
             .is_some(),
         "status line"

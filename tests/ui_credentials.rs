@@ -14,12 +14,12 @@ use crate::support::proxy::{Fault, Kind, Proxy};
 use crate::support::store_paths;
 use crate::ui::{Fixture, wait_for};
 
-fn shown(h: &Harness<'_, S3ShareApp>, text: &str) -> bool {
+pub(crate) fn shown(h: &Harness<'_, S3ShareApp>, text: &str) -> bool {
     h.query_all_by_label_contains(text).next().is_some()
 }
 
 /// A connection to `endpoint` signing with the keys of `profile`.
-fn custom(name: &str, endpoint: &str, profile: &str) -> ConnectionTarget {
+pub(crate) fn custom(name: &str, endpoint: &str, profile: &str) -> ConnectionTarget {
     ConnectionTarget::Custom(CustomEndpoint {
         name: name.into(),
         endpoint: endpoint.into(),
@@ -35,7 +35,7 @@ fn failed_on(app: &S3ShareApp, target: &ConnectionTarget) -> bool {
 
 /// An app whose AWS profile files hold two profiles with the embedded store's access key: `right`
 /// with its secret, `wrong` with another one. Returns the harness and the store's endpoint.
-fn app_with_profiles(f: &Fixture) -> (Harness<'static, S3ShareApp>, String) {
+pub(crate) fn app_with_profiles(f: &Fixture) -> (Harness<'static, S3ShareApp>, String) {
     let store = f.store.local_store.as_ref().unwrap();
     let (endpoint, key, secret) = (
         store.endpoint(),

@@ -472,6 +472,11 @@ fn file_icon(name: &str) -> &'static str {
     }
 }
 
+/// `n` with its noun: "1 file", "2 files".
+fn counted(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// Folder and file counts, total size, and listing progress.
 pub fn status_bar_ui(app: &mut S3ShareApp, ui: &mut Ui) {
     ui.horizontal(|ui| {
@@ -480,7 +485,9 @@ pub fn status_bar_ui(app: &mut S3ShareApp, ui: &mut Ui) {
         } else if app.place.is_some() {
             let (folders, files, bytes) = app.listing.summary();
             ui.label(format!(
-                "{folders} folders, {files} files, {}",
+                "{}, {}, {}",
+                counted(folders, "folder", "folders"),
+                counted(files, "file", "files"),
                 format_size(bytes)
             ));
             if app.listing.stale {

@@ -40,13 +40,25 @@ impl S3ShareApp {
         });
     }
 
-    /// The worker deleted `deleted` (and could not delete the rest, `errors`).
-    pub(super) fn deleted(&mut self, bucket: String, deleted: Vec<String>, errors: Vec<String>) {
-        if self.place.as_ref().is_some_and(|p| p.bucket == bucket) {
+    /// The worker deleted `deleted` (and could not delete the rest, `errors`); `here`: on the
+    /// connection in use (else on one left since, whose listing is no longer on screen).
+    pub(super) fn deleted(
+        &mut self,
+        bucket: String,
+        deleted: Vec<String>,
+        errors: Vec<String>,
+        here: bool,
+    ) {
+        if here && self.place.as_ref().is_some_and(|p| p.bucket == bucket) {
             self.listing.remove(&deleted);
         }
+        let there = if here {
+            ""
+        } else {
+            " on the connection you left"
+        };
         if !deleted.is_empty() {
-            self.toast(format!("Deleted {} file(s)", deleted.len()));
+            self.toast(format!("Deleted {} file(s){there}", deleted.len()));
         }
         for e in errors {
             self.toast_error(e);

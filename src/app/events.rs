@@ -75,12 +75,15 @@ impl S3ShareApp {
                 bucket,
                 deleted,
                 errors,
+                here,
             } => {
-                for e in &errors {
-                    self.note_credentials_here(e);
+                if here {
+                    for e in &errors {
+                        self.note_credentials_here(e);
+                    }
                 }
                 let errors = errors.into_iter().map(|e| e.message).collect();
-                self.deleted(bucket, deleted, errors);
+                self.deleted(bucket, deleted, errors, here);
             }
             Event::FolderCreated { bucket, prefix } => self.folder_created(bucket, prefix),
             Event::FolderFailed(e) => {

@@ -71,8 +71,11 @@ pub(super) async fn put(
         let progress = progress.clone();
         store.with_notices(Arc::new(move |notice| progress.println(notice.to_string())))
     });
+    // One batch after the other: each keeps its files in flight (Concurrency), and together
+    // they never hold more.
     let mut first = 0;
-    let runs = batches.iter().map(|(choice, batch)| {
+    let mut results = Vec::with_capacity(batches.len());
+    for (choice, batch) in &batches {
         let options = UploadOptions {
             on_conflict: *choice,
             resume: resume.clone(),
@@ -80,15 +83,12 @@ pub(super) async fn put(
         };
         let sink = progress.sink_from(first);
         first += batch.len();
-        let cancel = &cancel;
-        let bucket = &dest.bucket;
-        async move {
+        results.push(
             client
-                .upload_many(bucket, batch, &options, sink, cancel)
-                .await
-        }
-    });
-    let results = futures::future::join_all(runs).await;
+                .upload_many(&dest.bucket, batch, &options, sink, &cancel)
+                .await,
+        );
+    }
     progress.total.finish_and_clear();
     let (mut uploaded, mut skipped, mut failed) = (0, skipped_by_answer.len(), 0);
     let all = batches

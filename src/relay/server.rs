@@ -115,9 +115,9 @@ impl RelayServer {
         let workers = (0..shared.config.workers)
             .map(|i| Worker::start(i, shared.clone()))
             .collect::<std::io::Result<Vec<_>>>()
-            .map_err(|source| Error::Listen {
-                address: addr.to_string(),
-                source,
+            .map_err(|e| Error::TaskFailed {
+                task: "starting the relay's threads",
+                detail: e.to_string(),
             })?;
         tokio::spawn(accept_loop(listener, shared, workers));
         Ok(Self { addr, stop, limits })

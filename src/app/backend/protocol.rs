@@ -342,6 +342,10 @@ pub enum Event {
         deleted: Vec<String>,
         /// Why the others are not.
         errors: Vec<ErrorReport>,
+        /// Whether the connection it was asked on is still the one in use: when it is not,
+        /// the keys were deleted there, and the listing on screen (another connection's,
+        /// perhaps with a bucket of the same name) stays as it is.
+        here: bool,
     },
     /// A folder was created.
     FolderCreated {

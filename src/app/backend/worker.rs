@@ -295,24 +295,31 @@ impl Worker {
             }
             Command::Delete { bucket, keys } => {
                 let Some(client) = self.client() else { return };
-                let out = self.out.clone();
+                let (out, current) = (self.out.clone(), self.current());
                 tokio::spawn(async move {
                     let report = client.delete_many(&bucket, &keys).await;
+                    // Told even after a switch (what was deleted, and what failed, stays
+                    // news), but marked so the listing on screen is left alone.
                     out.emit(Event::Deleted {
                         bucket,
                         deleted: report.deleted,
                         errors: report.failed.iter().map(|(_, e)| e.into()).collect(),
+                        here: current.is_current(),
                     })
                     .await;
                 });
             }
             Command::CreateFolder { bucket, prefix } => {
                 let Some(client) = self.client() else { return };
-                let out = self.out.clone();
+                let (out, current) = (self.out.clone(), self.current());
                 tokio::spawn(async move {
+                    // A folder made on a connection left since is not shown in another's.
                     match client.create_folder(&bucket, &prefix).await {
-                        Ok(prefix) => out.emit(Event::FolderCreated { bucket, prefix }).await,
-                        Err(e) => out.emit(Event::FolderFailed((&e).into())).await,
+                        Ok(prefix) => {
+                            let event = Event::FolderCreated { bucket, prefix };
+                            current.emit(&out, event).await;
+                        }
+                        Err(e) => current.emit(&out, Event::FolderFailed((&e).into())).await,
                     }
                 });
             }
@@ -377,13 +384,15 @@ impl Worker {
             }
             Command::ListSharedLinks { bucket } => {
                 let Some(client) = self.client() else { return };
-                let out = self.out.clone();
+                let (out, current) = (self.out.clone(), self.current());
                 tokio::spawn(async move {
                     let result = Ledger::new(client, &bucket)
                         .list()
                         .await
                         .map_err(|e| ErrorReport::from(&e));
-                    out.emit(Event::SharedLinks { bucket, result }).await;
+                    current
+                        .emit(&out, Event::SharedLinks { bucket, result })
+                        .await;
                 });
             }
             Command::CopySharedLink {
@@ -457,11 +466,14 @@ impl Worker {
             }
             Command::Preview { bucket, key, size } => {
                 let Some(client) = self.client() else { return };
-                let out = self.out.clone();
+                let (out, current) = (self.out.clone(), self.current());
                 tokio::spawn(async move {
                     let info = client.head(&bucket, &key).await.ok().flatten();
                     let content = load_preview(&client, &bucket, &key, size).await;
-                    out.emit(Event::Preview { key, info, content }).await;
+                    // Never another connection's object under the name being previewed now.
+                    current
+                        .emit(&out, Event::Preview { key, info, content })
+                        .await;
                 });
             }
         }
