@@ -738,6 +738,7 @@ on_both_servers!(
 mod cli;
 mod cli_interrupts;
 mod cli_safety;
+mod download_integrity;
 mod download_reconnect;
 mod download_safety;
 mod embedded_store;

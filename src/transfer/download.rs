@@ -22,7 +22,7 @@ use reqwest::header::{
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::http::s3_answer;
+use super::http::{Crc32c, s3_answer};
 use super::receive::{BodyEnd, Pending, Sent, Sink};
 use super::resume::{DOWNLOADS, DownloadRecord, ResumeNotice, ResumeStore, Slot};
 use super::{ByteCounter, Concurrency, DownloadJob, EventSink, TransferEvent};
@@ -276,12 +276,15 @@ impl S3Client {
         let target = format!("s3://{bucket}/{key}");
         let endpoint = self.endpoint_label();
         // Used at once: the lifetime only has to cover the request's start.
+        // Checksum mode: the server then tells the object's checksum (S3 answers it only when
+        // asked), and the bytes received are checked against it.
         let link = self
-            .presign(
+            .presign_with(
                 bucket,
                 key,
                 crate::s3::PresignOp::Get { filename: None },
                 std::time::Duration::from_secs(15 * 60),
+                &[("x-amz-checksum-mode", "ENABLED")],
             )
             .await
             .map_err(GetFailed::Other)?;
@@ -563,18 +566,36 @@ impl S3Client {
         let version = header(&out.headers, ETAG).map(str::to_owned).zip(size);
         // Bytes of the object in the file, from its start.
         let mut have = from;
+        // The object's CRC32C as the server tells it for the whole object (not for a range, not
+        // a composite of parts): what the bytes received must add up to.
+        let mut whole_crc = (from == 0)
+            .then(|| header(&out.headers, HeaderName::from_static(Crc32c::HEADER)))
+            .flatten()
+            .filter(|v| !v.contains('-'))
+            .filter(|_| {
+                header(&out.headers, HeaderName::from_static("x-amz-checksum-type"))
+                    != Some("COMPOSITE")
+            })
+            .map(str::to_owned);
         let mut out = out;
         let mut reconnects = 0;
-        loop {
+        let received_crc = loop {
             let (end, written) = self
-                .receive_into(out, &mut partial, &file, have, &counter)
+                .receive_into(
+                    out,
+                    &mut partial,
+                    &file,
+                    have,
+                    &counter,
+                    whole_crc.is_some(),
+                )
                 .await;
             have += written;
             // A failure of the network (not of the disk) keeps the partial file when it can be
             // continued, and says so; what was received is on disk and noted first.
             let message = match end {
-                BodyEnd::Done if size.is_none_or(|size| have == size) => break,
-                BodyEnd::Done => format!(
+                BodyEnd::Done(crc) if size.is_none_or(|size| have == size) => break crc,
+                BodyEnd::Done(_) => format!(
                     "connection closed after {have} of {} bytes",
                     size.unwrap_or_default()
                 ),
@@ -599,6 +620,8 @@ impl S3Client {
                 return Err(cut_off(&mut partial, &file, have, &target, message).await);
             };
             reconnects += 1;
+            // A body in pieces has no whole to check (the ETag guards the version).
+            whole_crc = None;
             tracing::info!(%target, have, reconnects, "the connection broke ({message}); continuing");
             tokio::time::sleep(super::http::backoff(reconnects)).await;
             out = match self.get_object(bucket, key, Some((have, etag))).await {
@@ -644,6 +667,18 @@ impl S3Client {
                     return Err(e);
                 }
             };
+        };
+        if let (Some(want), Some(got)) = (&whole_crc, received_crc) {
+            let got = Crc32c(got).base64();
+            if *want != got {
+                // Dropping the partial file removes it (and its resume record).
+                return Err(Error::S3 {
+                    operation: format!("download of {target}"),
+                    message: format!(
+                        "the bytes received do not match the object's CRC32C checksum ({want} on the server, {got} received): they were damaged on the way; nothing was kept, download it again"
+                    ),
+                });
+            }
         }
         // On disk before it takes the final name: after a crash the file is whole or absent.
         let synced = file.clone();
@@ -676,6 +711,7 @@ impl S3Client {
         file: &Arc<std::fs::File>,
         at: u64,
         counter: &ByteCounter,
+        crc32c: bool,
     ) -> (BodyEnd, u64) {
         let written = Arc::new(AtomicU64::new(0));
         let checkpoints = partial.slot.is_some().then(|| Arc::new(Notify::new()));
@@ -687,6 +723,7 @@ impl S3Client {
             checkpoint: checkpoints.clone().map(|n| (n, CHECKPOINT)),
             stall: STALL,
             idle: self.timeouts().idle,
+            crc32c,
         });
         let end = loop {
             let Some(notify) = &checkpoints else {

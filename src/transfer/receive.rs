@@ -177,13 +177,17 @@ pub(crate) struct Sink {
     pub stall: Duration,
     /// The longest silence of the server before the body counts as stalled.
     pub idle: Duration,
+    /// Compute the body's CRC32C as it comes (returned with [`BodyEnd::Done`]), to check it
+    /// against the object's checksum.
+    pub crc32c: bool,
 }
 
 /// How a body ended. (The bytes written are in [`Sink::written`].)
 #[derive(Debug)]
 pub(crate) enum BodyEnd {
-    /// All of it came (as much as the server sent: the caller checks the length).
-    Done,
+    /// All of it came (as much as the server sent: the caller checks the length), with its
+    /// CRC32C when [`Sink::crc32c`] asked for it.
+    Done(Option<u32>),
     /// Nothing came for the idle timeout.
     Stalled,
     /// The connection broke; in words.
@@ -214,11 +218,11 @@ async fn receive(
             // The URL is a secret (its signature works for anyone): never in messages or logs.
             let text = crate::error::error_chain(&e.without_url());
             let _ = head.send(Err(Sent::Unreachable(text)));
-            return BodyEnd::Done;
+            return BodyEnd::Done(None);
         }
         Err(_) => {
             let _ = head.send(Err(Sent::Silent));
-            return BodyEnd::Done;
+            return BodyEnd::Done(None);
         }
     };
     let status = response.status();
@@ -229,14 +233,14 @@ async fn receive(
             Err(_) => Sent::Silent,
         };
         let _ = head.send(Err(refused));
-        return BodyEnd::Done;
+        return BodyEnd::Done(None);
     }
     if head.send(Ok(response.headers().clone())).is_err() {
-        return BodyEnd::Done;
+        return BodyEnd::Done(None);
     }
     let Ok(sink) = go.await else {
         // Not wanted after all (a resume that must start over, say).
-        return BodyEnd::Done;
+        return BodyEnd::Done(None);
     };
     receive_body(response, sink).await
 }
@@ -250,7 +254,9 @@ async fn receive_body(mut response: reqwest::Response, sink: Sink) -> BodyEnd {
         checkpoint,
         stall,
         idle,
+        crc32c,
     } = sink;
+    let mut crc = crc32c.then(|| crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32Iscsi));
     let mut done = 0u64;
     // Where the disk was last asked to start writing back (see `start_writeback`).
     let mut written_back = 0u64;
@@ -275,11 +281,14 @@ async fn receive_body(mut response: reqwest::Response, sink: Sink) -> BodyEnd {
         };
         let chunk = match next {
             Ok(Some(chunk)) => chunk,
-            Ok(None) => return BodyEnd::Done,
+            Ok(None) => return BodyEnd::Done(crc.map(|h| h.finalize() as u32)),
             Err(e) => return BodyEnd::Broken(crate::error::error_chain(&e.without_url())),
         };
         if let Err(e) = write_all_at(&file, &chunk, at + done) {
             return BodyEnd::Disk(e);
+        }
+        if let Some(h) = crc.as_mut() {
+            h.update(&chunk);
         }
         done += chunk.len() as u64;
         counter.add(chunk.len() as u64);

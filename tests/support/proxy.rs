@@ -67,6 +67,9 @@ pub enum Fault {
     /// Forwards the answer's head and the first `after` bytes of its body, then closes the
     /// connection: a connection that broke in the middle of a download.
     CutAnswer { after: u64 },
+    /// Forwards the answer with the body's byte at offset `at` flipped: a download damaged on
+    /// the way.
+    CorruptAnswer { at: u64 },
 }
 
 struct Rule {
@@ -584,6 +587,16 @@ async fn deliver<W: AsyncWrite + Unpin>(
     let head = match fault {
         Some(Fault::DropResponse) => return Err(io_err("answer dropped on purpose")),
         Some(Fault::SetResponseHeader(name, value)) => with_header(&head, name, value.as_deref()),
+        Some(Fault::CorruptAnswer { at }) => {
+            let mut body = body;
+            if let Some(byte) = usize::try_from(*at).ok().and_then(|at| body.get_mut(at)) {
+                *byte ^= 0x01;
+            }
+            w.write_all(&head.raw).await?;
+            w.write_all(&body).await?;
+            w.flush().await?;
+            return Ok(());
+        }
         Some(Fault::CutAnswer { after }) => {
             let cut = usize::try_from(*after)
                 .unwrap_or(usize::MAX)
