@@ -930,15 +930,13 @@ async fn connections_are_answered_on_the_relays_own_threads() {
         }
     });
     // The first answer (it loads the bucket's revocation list from the store on this runtime).
-    let first = tokio::task::spawn_blocking({
-        move || {
-            let a = answers.recv_timeout(Duration::from_secs(10));
-            (a, answers)
-        }
+    let (first, answers) = tokio::task::spawn_blocking(move || {
+        let first = answers.recv_timeout(Duration::from_secs(10));
+        (first, answers)
     })
     .await
     .unwrap();
-    let (answer, answers) = (first.0.expect("first answer"), first.1);
+    let answer = first.expect("first answer");
     assert_eq!(answer.0, 307);
     // Block this runtime (the accept loop's) and ask again on the open connection.
     let blocked = std::time::Instant::now();

@@ -73,6 +73,18 @@ async fn object_is_file(s: &TestServer, key: &str, file: &Path) -> bool {
     local.read(&mut [0]).unwrap() == 0
 }
 
+/// The CLI with `args`, as the user would run it, its requests going through `endpoint`.
+fn cli_through(
+    s: &TestServer,
+    endpoint: &str,
+    home: &Path,
+    args: &[String],
+) -> std::process::Command {
+    let mut c = cli(&through(s, endpoint), home);
+    c.args(args);
+    c
+}
+
 /// The server as the command line sees it: through `endpoint`.
 fn through(s: &TestServer, endpoint: &str) -> TestServer {
     TestServer {
@@ -175,8 +187,7 @@ async fn put_killed_after(
         file.to_str().unwrap().to_owned(),
         format!("s3://{}/{key}", s.bucket),
     ];
-    let child = cli(&through(s, &proxy.endpoint), home)
-        .args(&args)
+    let child = cli_through(s, &proxy.endpoint, home, &args)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -234,12 +245,7 @@ async fn a_killed_put_resumes(s: &TestServer) {
 
     proxy.clear_faults();
     let seen_before = proxy.seen().len();
-    let out = finish({
-        let mut c = cli(&through(s, &proxy.endpoint), home);
-        c.args(&args);
-        c
-    })
-    .await;
+    let out = finish(cli_through(s, &proxy.endpoint, home, &args)).await;
     let err = text(&out.stderr);
     assert!(out.status.success(), "{}: {err}", s.name);
     assert!(err.contains("resuming"), "{}: {err}", s.name);
@@ -289,12 +295,7 @@ async fn a_changed_file_restarts_its_upload(s: &TestServer) {
     patterned_file(&file, size, 3);
     proxy.clear_faults();
     let seen_before = proxy.seen().len();
-    let out = finish({
-        let mut c = cli(&through(s, &proxy.endpoint), home);
-        c.args(&args);
-        c
-    })
-    .await;
+    let out = finish(cli_through(s, &proxy.endpoint, home, &args)).await;
     let err = text(&out.stderr);
     assert!(out.status.success(), "{}: {err}", s.name);
     assert!(
@@ -474,8 +475,7 @@ async fn get_killed_after(
         format!("s3://{}/{key}", s.bucket),
         format!("{}/", dest.display()),
     ];
-    let child = cli(&through(s, &proxy.endpoint), home)
-        .args(&args)
+    let child = cli_through(s, &proxy.endpoint, home, &args)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -506,12 +506,7 @@ async fn rerun_fetches_only_what_was_left(
     total: u64,
 ) {
     proxy.release();
-    let out = finish({
-        let mut c = cli(&through(s, &proxy.endpoint), home);
-        c.args(args);
-        c
-    })
-    .await;
+    let out = finish(cli_through(s, &proxy.endpoint, home, args)).await;
     let err = text(&out.stderr);
     assert!(out.status.success(), "{}: {err}", s.name);
     assert!(err.contains("resuming"), "{}: {err}", s.name);
@@ -567,12 +562,7 @@ async fn a_changed_object_restarts_its_download(s: &TestServer) {
 
     store_file(s, &v2, "doc.bin").await;
     proxy.release();
-    let out = finish({
-        let mut c = cli(&through(s, &proxy.endpoint), home);
-        c.args(&args);
-        c
-    })
-    .await;
+    let out = finish(cli_through(s, &proxy.endpoint, home, &args)).await;
     let err = text(&out.stderr);
     assert!(out.status.success(), "{}: {err}", s.name);
     assert!(err.contains("starting over"), "{}: {err}", s.name);
@@ -631,8 +621,7 @@ async fn a_killed_recursive_get_resumes(s: &TestServer) {
         format!("s3://{}/tree/", s.bucket),
         format!("{}/", dest.display()),
     ];
-    let child = cli(&through(s, &proxy.endpoint), home)
-        .args(&args)
+    let child = cli_through(s, &proxy.endpoint, home, &args)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -854,12 +843,7 @@ async fn a_resumed_download_never_writes_through_a_planted_link() {
     std::os::unix::fs::symlink(&victim, partial).unwrap();
 
     proxy.release();
-    let out = finish({
-        let mut c = cli(&through(&s, &proxy.endpoint), home);
-        c.args(&args);
-        c
-    })
-    .await;
+    let out = finish(cli_through(&s, &proxy.endpoint, home, &args)).await;
     let err = text(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
