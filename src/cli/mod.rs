@@ -553,7 +553,35 @@ struct BatchProgress {
     bars: MultiProgress,
     total: ProgressBar,
     /// Bytes done per item, to turn per-item totals into a batch total.
-    done: Mutex<Vec<u64>>,
+    done: Mutex<BatchDone>,
+}
+
+/// Bytes done per item and their sum, kept together: each event changes one item, so the
+/// total moves by that item's change instead of being summed again over the whole batch
+/// (a batch of 10,000 files sends hundreds of thousands of events).
+#[derive(Debug, Default)]
+struct BatchDone {
+    items: Vec<u64>,
+    sum: u64,
+}
+
+impl BatchDone {
+    fn new(items: usize) -> Self {
+        Self {
+            items: vec![0; items],
+            sum: 0,
+        }
+    }
+
+    /// Item `item` has moved `done` bytes (it can go down on a retry); the batch's total.
+    fn set(&mut self, item: usize, done: u64) -> u64 {
+        if let Some(slot) = self.items.get_mut(item) {
+            // `sum` holds `*slot`, so this cannot underflow.
+            self.sum = self.sum - *slot + done;
+            *slot = done;
+        }
+        self.sum
+    }
 }
 
 impl BatchProgress {
@@ -572,7 +600,7 @@ impl BatchProgress {
         Arc::new(Self {
             bars,
             total,
-            done: Mutex::new(vec![0; sizes.len()]),
+            done: Mutex::new(BatchDone::new(sizes.len())),
         })
     }
 
@@ -585,11 +613,9 @@ impl BatchProgress {
         let me = self.clone();
         Arc::new(move |e| {
             if let TransferEvent::Progress { id, done } = e {
+                // Set under the lock, so a total computed later is never drawn first.
                 let mut all = me.done.lock();
-                if let Some(slot) = all.get_mut(first + id) {
-                    *slot = done;
-                }
-                me.total.set_position(all.iter().sum());
+                me.total.set_position(all.set(first + id, done));
             }
         })
     }
@@ -616,4 +642,23 @@ fn prompt_verbatim(question: &str) -> anyhow::Result<String> {
     let mut line = String::new();
     std::io::stdin().read_line(&mut line)?;
     Ok(line.trim().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BatchDone;
+
+    #[test]
+    fn the_batch_total_follows_each_items_latest_count() {
+        let mut done = BatchDone::new(3);
+        assert_eq!(done.set(0, 10), 10);
+        assert_eq!(done.set(2, 5), 15);
+        assert_eq!(done.set(0, 30), 35);
+        // A retry takes an item's bytes back.
+        assert_eq!(done.set(0, 0), 5);
+        // An id outside the batch changes nothing.
+        assert_eq!(done.set(7, 100), 5);
+        assert_eq!(done.set(1, 8), 13);
+        assert_eq!(done.items, vec![0, 8, 5]);
+    }
 }
