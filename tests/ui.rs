@@ -298,16 +298,25 @@ fn ctrl_c_copies_links_of_several_files() {
 #[test]
 fn cancel_an_upload_from_the_transfers_panel() {
     let f = Fixture::new();
+    let small = random_file(f.dir.path(), "small.txt", 100, 4);
     let big = random_file(f.dir.path(), "big.iso", 400 << 20, 3);
     let mut h = f.harness();
     wait_for(&mut h, "the bucket", |a| {
         a.place.is_some() && !a.listing.loading
     });
+    h.input_mut()
+        .dropped_files
+        .push(Arc::new(DroppedPath(small)));
+    wait_for(&mut h, "the small upload", |a| {
+        a.transfer_tally().finished == 1
+    });
+    assert!(h.query_by_label_contains("1 done").is_some());
+
     h.input_mut().dropped_files.push(Arc::new(DroppedPath(big)));
-    wait_for(&mut h, "the transfer row", |a| !a.transfers.is_empty());
+    wait_for(&mut h, "the transfer row", |a| a.transfers.len() == 2);
     h.get_by_label("✖ Cancel").click();
     wait_for(&mut h, "the cancellation", |a| {
-        a.transfers[0].state == TransferState::Cancelled
+        a.transfers[1].state == TransferState::Cancelled
     });
     // Give the worker a moment to abort, then check nothing is left on the server.
     std::thread::sleep(Duration::from_millis(500));
@@ -326,7 +335,29 @@ fn cancel_an_upload_from_the_transfers_panel() {
         open.is_empty(),
         "a cancelled upload must not leave a multipart upload: {open:?}"
     );
+    h.step();
+    let tally = h.state().transfer_tally();
+    assert_eq!(
+        (tally.active, tally.failed, tally.finished),
+        (0, 1, 1),
+        "{tally:?}"
+    );
     assert!(h.query_by_label_contains("Retry failed (1)").is_some());
+
+    // Retried, the cancelled row runs again and leaves the failed count; cancelled again, it
+    // is back; "Clear finished" forgets both rows, and the counts with them.
+    h.get_by_label_contains("Retry failed (1)").click();
+    wait_for(&mut h, "the retry", |a| a.transfer_tally().active == 1);
+    assert_eq!(h.state().transfer_tally().failed, 0);
+    assert!(h.query_by_label_contains("1 running").is_some());
+    h.get_by_label("✖ Cancel").click();
+    wait_for(&mut h, "the second cancellation", |a| {
+        a.transfer_tally().failed == 1 && a.transfer_tally().active == 0
+    });
+    h.get_by_label("Clear finished").click();
+    wait_for(&mut h, "the cleared panel", |a| a.transfers.is_empty());
+    let tally = h.state().transfer_tally();
+    assert_eq!((tally.failed, tally.finished), (0, 0), "{tally:?}");
 }
 
 #[test]

@@ -87,7 +87,7 @@ impl S3ShareApp {
 
 /// The question, and the wait while transfers are cleaned up.
 pub(super) fn quit_ui(app: &mut S3ShareApp, ctx: &Context) {
-    let running = app.transfers.iter().filter(|t| t.is_active()).count();
+    let running = app.transfer_tally().active;
     match app.quit {
         QuitState::Asking => {
             let mut answer = None;

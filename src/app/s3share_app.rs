@@ -60,6 +60,10 @@ pub struct S3ShareApp {
     pub transfers: Vec<Transfer>,
     /// Where each transfer's row is in `transfers`: events find their row without a scan.
     pub(super) transfer_rows: HashMap<TransferId, usize>,
+    /// The rows that may be running (see `transfers.rs`).
+    pub(super) active_rows: super::transfers::ActiveRows,
+    /// What the transfers added up to at the start of this frame.
+    pub(super) transfer_tally: super::transfers::TransferTally,
     pub(super) retry_info: HashMap<TransferId, RetryInfo>,
     /// Interrupted uploads found for this connection, to resume or discard.
     pub pending_uploads: Vec<super::PendingRow>,
@@ -144,6 +148,8 @@ impl S3ShareApp {
             history: History::default(),
             transfers: Vec::new(),
             transfer_rows: HashMap::new(),
+            active_rows: Default::default(),
+            transfer_tally: Default::default(),
             retry_info: HashMap::new(),
             link_batches: Vec::new(),
             pending_uploads: Vec::new(),
@@ -193,7 +199,7 @@ impl eframe::App for S3ShareApp {
         self.handle_close_request(ctx);
         self.handle_drops(ctx);
         // Keep speeds, ETAs and toasts moving without a repaint per byte.
-        if self.transfers.iter().any(Transfer::is_active) || !self.toasts.is_empty() {
+        if self.transfer_tally.active > 0 || !self.toasts.is_empty() {
             ctx.request_repaint_after(Duration::from_millis(250));
         }
     }

@@ -27,6 +27,49 @@ pub struct ConflictPrompt {
     pub apply_to_all: bool,
 }
 
+/// What the transfers add up to, for the panel's header and the quit question: counted from
+/// the rows still running each frame, not from every row of the session (a drop of 10,000
+/// files would otherwise cost several passes over 10,000 rows per frame).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TransferTally {
+    /// Queued or running.
+    pub active: usize,
+    /// Bytes moved by the active transfers.
+    pub done: u64,
+    /// Bytes the active transfers move in all.
+    pub total: u64,
+    /// Their speeds together, bytes per second.
+    pub speed: f64,
+    /// Failed or cancelled (what "Retry failed" retries).
+    pub failed: usize,
+    /// Finished.
+    pub finished: usize,
+}
+
+/// The rows that may still be running, and the count of those that ended, kept as rows end,
+/// so a frame visits only the running rows.
+#[derive(Debug, Default)]
+pub(super) struct ActiveRows {
+    /// Every active row's index, and rows that ended since the last frame.
+    rows: Vec<usize>,
+    /// Ended rows counted so far (rows not in `rows`).
+    failed: usize,
+    finished: usize,
+    /// Rows were re-indexed or came back to life: count everything again.
+    stale: bool,
+}
+
+impl ActiveRows {
+    /// A row ended: counted where it belongs.
+    fn count_ended(&mut self, t: &Transfer) {
+        match t.state {
+            TransferState::Failed(_) | TransferState::Cancelled => self.failed += 1,
+            TransferState::Finished => self.finished += 1,
+            _ => {}
+        }
+    }
+}
+
 /// Uploads started by "Upload and copy link": once all have ended, their links are copied.
 #[derive(Debug)]
 pub(super) struct LinkBatch {
@@ -241,6 +284,8 @@ impl S3ShareApp {
                 *t = Transfer::new(id, t.direction, t.name.clone(), t.total);
                 t.counter = Some(counter);
             }
+            // An ended row runs again.
+            self.active_rows.stale = true;
             match info {
                 RetryInfo::Upload {
                     bucket,
@@ -274,6 +319,7 @@ impl S3ShareApp {
             .enumerate()
             .map(|(i, t)| (t.id, i))
             .collect();
+        self.active_rows.stale = true;
     }
 
     /// The worker planned an upload: files whose names are free start at once, the others
@@ -325,6 +371,9 @@ impl S3ShareApp {
         let Some(t) = self.transfer_mut(id) else {
             return;
         };
+        // A late word on a row that had ended (cancelled here, finished there) may move it
+        // between the counts.
+        let was_active = t.is_active();
         // How far it got: the counter's last word, read before the row stops reading it.
         t.read_counter(Instant::now());
         let mut trouble = None;
@@ -340,6 +389,9 @@ impl S3ShareApp {
                 trouble = Some(error);
             }
         }
+        if !was_active {
+            self.active_rows.stale = true;
+        }
         if let Some(error) = trouble {
             self.note_credentials_here(&error);
         }
@@ -347,16 +399,58 @@ impl S3ShareApp {
     }
 
     /// Once per frame: how far each running transfer is, from its counter (bytes never travel
-    /// as events).
+    /// as events), and what they add up to ([`S3ShareApp::transfer_tally`]).
     pub(super) fn read_transfer_counters(&mut self) {
         let now = Instant::now();
-        for t in &mut self.transfers {
-            t.read_counter(now);
+        let active = &mut self.active_rows;
+        if std::mem::take(&mut active.stale) {
+            *active = ActiveRows::default();
+            for (at, t) in self.transfers.iter().enumerate() {
+                if t.is_active() {
+                    active.rows.push(at);
+                } else {
+                    active.count_ended(t);
+                }
+            }
         }
+        let mut tally = TransferTally::default();
+        let transfers = &mut self.transfers;
+        let mut ended = Vec::new();
+        active.rows.retain(|&at| {
+            let Some(t) = transfers.get_mut(at) else {
+                return false;
+            };
+            t.read_counter(now);
+            if !t.is_active() {
+                ended.push(at);
+                return false;
+            }
+            tally.active += 1;
+            tally.done += t.done;
+            tally.total += t.total;
+            tally.speed += t.speed;
+            true
+        });
+        for at in ended {
+            active.count_ended(&transfers[at]);
+        }
+        tally.failed = active.failed;
+        tally.finished = active.finished;
+        self.transfer_tally = tally;
+    }
+
+    /// The transfers' totals as of this frame's start.
+    pub fn transfer_tally(&self) -> TransferTally {
+        self.transfer_tally
     }
 
     /// Adds a transfer row, findable by id from then on.
     pub(super) fn add_transfer(&mut self, t: Transfer) {
+        if t.is_active() {
+            self.active_rows.rows.push(self.transfers.len());
+        } else {
+            self.active_rows.count_ended(&t);
+        }
         self.transfer_rows.insert(t.id, self.transfers.len());
         self.transfers.push(t);
     }

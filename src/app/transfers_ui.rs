@@ -5,32 +5,23 @@ use egui::{RichText, Ui};
 
 use super::S3ShareApp;
 use super::model::{Direction, TransferState, format_size};
+use super::transfers::TransferTally;
 use crate::links::format_duration;
 
 /// The panel.
 pub fn transfers_ui(app: &mut S3ShareApp, ui: &mut Ui) {
-    let active = app.transfers.iter().filter(|t| t.is_active()).count();
-    let (done, total, speed) = app
-        .transfers
-        .iter()
-        .filter(|t| t.is_active())
-        .fold((0u64, 0u64, 0f64), |(d, t, s), x| {
-            (d + x.done, t + x.total, s + x.speed)
-        });
-    let failed = app
-        .transfers
-        .iter()
-        .filter(|t| matches!(t.state, TransferState::Failed(_) | TransferState::Cancelled))
-        .count();
+    let TransferTally {
+        active,
+        done,
+        total,
+        speed,
+        failed,
+        finished,
+    } = app.transfer_tally();
     ui.add_space(4.0);
     ui.horizontal(|ui| {
         ui.strong("Transfers");
         if active == 0 {
-            let finished = app
-                .transfers
-                .iter()
-                .filter(|t| t.state == TransferState::Finished)
-                .count();
             ui.label(format!("{finished} done"));
         } else {
             ui.label(format!(
