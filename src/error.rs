@@ -72,9 +72,10 @@ pub enum Error {
     /// A link lifetime of zero.
     #[error("a link must last at least one second")]
     ExpiryTooShort,
-    /// The server could not be reached.
+    /// The server could not be reached (or could not be trusted).
     #[error(
-        "cannot reach the S3 endpoint {endpoint}: {message}; check the address and that the server is running"
+        "cannot reach the S3 endpoint {endpoint}: {message}; {}",
+        unreachable_advice(message)
     )]
     Unreachable {
         /// The endpoint.
@@ -437,4 +438,15 @@ pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
         next = e.source();
     }
     parts.join(": ")
+}
+
+/// What to do about an endpoint that could not be reached: a certificate nobody here trusts
+/// (a company's or a lab's own CA) needs that CA, not another address.
+fn unreachable_advice(message: &str) -> &'static str {
+    if message.to_ascii_lowercase().contains("certificate") {
+        "its TLS certificate is not trusted here: if it comes from your own CA, set SSL_CERT_FILE \
+         to that CA's PEM file"
+    } else {
+        "check the address and that the server is running"
+    }
 }

@@ -751,6 +751,7 @@ mod relay_ledger;
 mod relay_pages;
 mod resume;
 mod s3_behaviour;
+mod tls;
 #[cfg(feature = "gui")]
 mod ui;
 #[cfg(feature = "gui")]

@@ -97,6 +97,13 @@ pub async fn embedded() -> TestServer {
 
 static SEAWEED: OnceLock<seaweed::Seaweed> = OnceLock::new();
 
+/// The shared SeaweedFS's HTTPS endpoint and the PEM file of the CA its certificate comes
+/// from; call after [`seaweed`] (which starts it).
+pub fn seaweed_tls() -> (String, std::path::PathBuf) {
+    let server = SEAWEED.get().expect("seaweed() starts the server first");
+    (server.https_endpoint.clone(), server.ca_file.clone())
+}
+
 /// SeaweedFS (started once per test binary, stopped at exit) with a new bucket for this test.
 pub async fn seaweed() -> TestServer {
     let server = tokio::task::spawn_blocking(|| {

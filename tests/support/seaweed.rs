@@ -32,6 +32,11 @@ use std::time::{Duration, Instant};
 pub struct Seaweed {
     /// `http://127.0.0.1:PORT`
     pub endpoint: String,
+    /// `https://127.0.0.1:PORT`: the same gateway over TLS, with a certificate from a CA of
+    /// its own (`ca_file`), which no system trusts.
+    pub https_endpoint: String,
+    /// The PEM certificate of that CA.
+    pub ca_file: PathBuf,
     pub access_key: String,
     pub secret_key: String,
     /// Always "us-east-1" (SeaweedFS does not check it, but the SDK needs one).
@@ -84,11 +89,12 @@ impl Seaweed {
             r#"{{"identities":[{{"name":"s3share-test","credentials":[{{"accessKey":"{ACCESS_KEY}","secretKey":"{SECRET_KEY}"}}],"actions":["Admin","Read","Write","List","Tagging"]}}]}}"#
         );
         std::fs::write(d.join("identities.json"), identities).unwrap();
+        let (cert, key, ca_file) = tls_certificate(d);
 
         // master, master grpc, volume, volume grpc, filer, filer grpc, s3, s3 grpc.
         // The grpc ports must be explicit: their default (http port + 10000) can collide
         // between instances or exceed 65535.
-        let p = free_ports(8);
+        let p = free_ports(9);
         let args = vec![
             "server".to_string(),
             format!("-dir={}", d.join("data").display()),
@@ -106,6 +112,9 @@ impl Seaweed {
             "-s3".into(),
             format!("-s3.port={}", p[6]),
             format!("-s3.port.grpc={}", p[7]),
+            format!("-s3.port.https={}", p[8]),
+            format!("-s3.cert.file={}", cert.display()),
+            format!("-s3.key.file={}", key.display()),
             format!("-s3.localSocket={}", d.join("s3.sock").display()),
             // these side servers listen on fixed ports (8181, 9101) and would collide
             "-s3.port.iceberg=0".into(),
@@ -126,6 +135,8 @@ impl Seaweed {
         let s3_port = p[6];
         let mut seaweed = Seaweed {
             endpoint: format!("http://127.0.0.1:{s3_port}"),
+            https_endpoint: format!("https://127.0.0.1:{}", p[8]),
+            ca_file,
             access_key: ACCESS_KEY.into(),
             secret_key: SECRET_KEY.into(),
             region: "us-east-1".into(),
@@ -348,4 +359,43 @@ fn find_weed() -> Option<PathBuf> {
             .map(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains("version"))
             .unwrap_or(false)
     })
+}
+
+/// A CA and a certificate it signed for 127.0.0.1, made with the `openssl` command in `dir`:
+/// (certificate, key, CA certificate).
+fn tls_certificate(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let openssl = |args: &[String]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl runs (apt install openssl)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    // Elliptic-curve keys: quick to make, and accepted by every TLS stack here.
+    let ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+    let args = |line: &str| -> Vec<String> { line.split(' ').map(str::to_owned).collect() };
+    let mut ca = args(&format!(
+        "req -x509 {ec} -keyout ca.key -out ca.pem -days 30 -subj"
+    ));
+    ca.push("/CN=s3share test CA".to_owned());
+    openssl(&ca);
+    openssl(&args(&format!(
+        "req {ec} -keyout s3.key -out s3.csr -subj /CN=127.0.0.1"
+    )));
+    std::fs::write(
+        dir.join("s3.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
+         extendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(&args(
+        "x509 -req -in s3.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out s3.pem -days 30 \
+         -extfile s3.ext",
+    ));
+    (dir.join("s3.pem"), dir.join("s3.key"), dir.join("ca.pem"))
 }

@@ -1,0 +1,85 @@
+//! An endpoint over HTTPS whose certificate comes from a CA the user added (`SSL_CERT_FILE`):
+//! the SDK's requests and the presigned ones (uploads, downloads, links) all trust it, and
+//! without that CA nothing is sent.
+
+use std::process::{Command, Output};
+
+use crate::support::{random_file, seaweed, seaweed_tls};
+
+fn text(out: &[u8]) -> String {
+    String::from_utf8_lossy(out).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_endpoint_with_a_ca_of_its_own_works_end_to_end() {
+    let server = seaweed().await;
+    let (endpoint, ca_file) = seaweed_tls();
+    let home = tempfile::tempdir().unwrap();
+    // Over the multipart threshold: parts go through presigned UploadPart requests.
+    let file = random_file(home.path(), "over tls.bin", 40 << 20, 9);
+    let back = home.path().join("back.bin");
+    let key = format!("s3://{}/secure/over tls.bin", server.bucket);
+    let run = |args: &[&str], ca: Option<&std::path::Path>| -> Output {
+        let mut cmd = crate::support::s3share_command(home.path());
+        cmd.env("AWS_ACCESS_KEY_ID", &server.access_key)
+            .env("AWS_SECRET_ACCESS_KEY", &server.secret_key)
+            .env("AWS_REGION", "us-east-1")
+            .env_remove("SSL_CERT_DIR")
+            .env_remove("AWS_CA_BUNDLE");
+        match ca {
+            Some(ca) => cmd.env("SSL_CERT_FILE", ca),
+            None => cmd.env_remove("SSL_CERT_FILE"),
+        };
+        cmd.args(["--endpoint-url", &endpoint])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+
+    // Without the CA, the server is not trusted: a clear error, nothing sent.
+    let out = run(&["put", file.to_str().unwrap(), &key], None);
+    assert!(!out.status.success(), "an untrusted server must be refused");
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("not trusted") && err.contains("SSL_CERT_FILE"),
+        "the error says what to do: {err}"
+    );
+    assert!(
+        server
+            .client
+            .head(&server.bucket, "secure/over tls.bin")
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing reached the server"
+    );
+
+    let ca = Some(ca_file.as_path());
+    let out = run(&["put", file.to_str().unwrap(), &key], ca);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(&["get", &key, back.to_str().unwrap()], ca);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        std::fs::read(&back).unwrap() == std::fs::read(&file).unwrap(),
+        "the download over TLS is the file uploaded over TLS"
+    );
+    let out = run(&["link", "--json", &key], ca);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let link: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let url = link["url"].as_str().unwrap();
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    // The link works for anyone who trusts the server, e.g. curl with the same CA.
+    let out = Command::new("curl")
+        .args(["-sSf", "--cacert", ca_file.to_str().unwrap(), "-o"])
+        .arg(home.path().join("via-link.bin"))
+        .arg(url)
+        .output()
+        .expect("curl runs");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        std::fs::metadata(home.path().join("via-link.bin"))
+            .unwrap()
+            .len(),
+        40 << 20
+    );
+}
