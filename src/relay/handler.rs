@@ -112,6 +112,7 @@ impl RelayState {
 /// silent store cannot hold a connection forever.
 fn streaming_client() -> crate::Result<reqwest::Client> {
     reqwest::Client::builder()
+        .tls_backend_preconfigured(crate::s3::tls::client_config()?)
         .no_proxy()
         .connect_timeout(Duration::from_secs(10))
         .read_timeout(Duration::from_secs(120))

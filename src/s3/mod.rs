@@ -13,6 +13,7 @@ mod listing;
 mod multipart;
 mod presign;
 mod profiles;
+pub(crate) mod tls;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -155,11 +156,13 @@ impl S3Client {
     ) -> Result<Self> {
         let setup = |e: reqwest::Error| Error::Config(format!("cannot set up HTTP client: {e}"));
         let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls::client_config()?)
             .connect_timeout(timeouts.connect)
             .read_timeout(timeouts.idle)
             .build()
             .map_err(setup)?;
         let upload_http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls::client_config()?)
             .connect_timeout(timeouts.connect)
             .build()
             .map_err(setup)?;

@@ -55,6 +55,9 @@ impl ReceiverThread {
                 });
             })?;
         let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(
+                crate::s3::tls::client_config().map_err(std::io::Error::other)?,
+            )
             .connect_timeout(connect)
             .build()
             .map_err(std::io::Error::other)?;
