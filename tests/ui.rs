@@ -219,6 +219,42 @@ fn dropped_files_upload_and_appear_then_conflicts_ask() {
 }
 
 #[test]
+fn a_dropped_folder_of_many_files_is_counted_as_its_files_end() {
+    let f = Fixture::new();
+    let folder = f.dir.path().join("many");
+    std::fs::create_dir_all(&folder).unwrap();
+    for i in 0..60 {
+        random_file(&folder, &format!("f{i:02}.txt"), 10 + i, i as u64);
+    }
+    let mut h = f.harness();
+    wait_for(&mut h, "the bucket", |a| {
+        a.place.is_some() && !a.listing.loading
+    });
+    h.input_mut()
+        .dropped_files
+        .push(Arc::new(DroppedPath(folder)));
+    // Most of these end between two frames, while their rows still say "queued": each is
+    // counted once all the same, and nothing stays counted as running.
+    wait_for(&mut h, "every upload counted", |a| {
+        a.transfer_tally().finished == 60
+    });
+    h.step();
+    let tally = h.state().transfer_tally();
+    assert_eq!(
+        (tally.active, tally.failed, tally.finished, tally.total),
+        (0, 0, 60, 0),
+        "{tally:?}"
+    );
+    assert!(
+        h.state()
+            .transfers
+            .iter()
+            .all(|t| t.state == TransferState::Finished)
+    );
+    assert!(h.query_by_label_contains("60 done").is_some());
+}
+
+#[test]
 fn copy_link_gives_a_link_that_returns_the_bytes() {
     let f = Fixture::new();
     f.put("shared/résumé final.pdf", b"the real bytes");

@@ -46,13 +46,17 @@ pub struct TransferTally {
     pub finished: usize,
 }
 
-/// The rows that may still be running, and the count of those that ended, kept as rows end,
-/// so a frame visits only the running rows.
+/// The transfers counted as they change, so a frame visits only the rows that are running:
+/// a queued row waits unread until the worker says it started (`Backend::take_started`), and
+/// an ended row is counted once, when it ends.
 #[derive(Debug, Default)]
 pub(super) struct ActiveRows {
-    /// Every active row's index, and rows that ended since the last frame.
-    rows: Vec<usize>,
-    /// Ended rows counted so far (rows not in `rows`).
+    /// Rows read each frame: running, or ended since the last frame.
+    running: Vec<usize>,
+    /// Queued rows (not in `running`), and the bytes they will move.
+    queued: usize,
+    queued_bytes: u64,
+    /// Ended rows counted so far.
     failed: usize,
     finished: usize,
     /// Rows were re-indexed or came back to life: count everything again.
@@ -60,6 +64,23 @@ pub(super) struct ActiveRows {
 }
 
 impl ActiveRows {
+    /// A row joins: queued, or already ended (skipped, failed to plan).
+    fn add(&mut self, t: &Transfer) {
+        if t.state == TransferState::Queued {
+            self.queued += 1;
+            self.queued_bytes += t.total;
+        } else {
+            self.count_ended(t);
+        }
+    }
+
+    /// A queued row of `total` bytes left the queue without being read: started, or ended
+    /// (the worker's answer came between two frames).
+    fn unqueue(&mut self, total: u64) {
+        self.queued = self.queued.saturating_sub(1);
+        self.queued_bytes = self.queued_bytes.saturating_sub(total);
+    }
+
     /// A row ended: counted where it belongs.
     fn count_ended(&mut self, t: &Transfer) {
         match t.state {
@@ -68,6 +89,11 @@ impl ActiveRows {
             _ => {}
         }
     }
+}
+
+/// Whether the worker started the row's current attempt.
+fn counter_started(t: &Transfer) -> bool {
+    t.counter.as_ref().is_some_and(|c| c.started().is_some())
 }
 
 /// Uploads started by "Upload and copy link": once all have ended, their links are copied.
@@ -255,8 +281,19 @@ impl S3ShareApp {
     /// Cancels a running transfer.
     pub fn cancel_transfer(&mut self, id: TransferId) {
         self.backend.send(Command::Cancel(id));
-        if let Some(t) = self.transfer_mut(id).filter(|t| t.is_active()) {
-            t.state = TransferState::Cancelled;
+        let Some(&at) = self.transfer_rows.get(&id) else {
+            return;
+        };
+        let t = &mut self.transfers[at];
+        match t.state {
+            TransferState::Queued => {
+                t.state = TransferState::Cancelled;
+                self.active_rows.unqueue(t.total);
+                self.active_rows.count_ended(t);
+            }
+            // Read each frame: counted as it ends, at the next.
+            TransferState::Running => t.state = TransferState::Cancelled,
+            _ => {}
         }
     }
 
@@ -368,12 +405,14 @@ impl S3ShareApp {
 
     /// A transfer ended, onto its row.
     pub(super) fn transfer_event(&mut self, id: TransferId, event: TransferUpdate) {
-        let Some(t) = self.transfer_mut(id) else {
+        let Some(&at) = self.transfer_rows.get(&id) else {
             return;
         };
-        // A late word on a row that had ended (cancelled here, finished there) may move it
-        // between the counts.
-        let was_active = t.is_active();
+        let t = &mut self.transfers[at];
+        // Where the row was counted: a queued one leaves the queue here; a running one is
+        // counted at the next frame; a late word on one that had ended (cancelled here,
+        // finished there) may move it between the counts.
+        let (before, queued_total) = (t.state.clone(), t.total);
         // How far it got: the counter's last word, read before the row stops reading it.
         t.read_counter(Instant::now());
         let mut trouble = None;
@@ -389,8 +428,21 @@ impl S3ShareApp {
                 trouble = Some(error);
             }
         }
-        if !was_active {
-            self.active_rows.stale = true;
+        match before {
+            TransferState::Queued => {
+                let active = &mut self.active_rows;
+                active.unqueue(queued_total);
+                // The answer above ended it, though its counter may have started: a row
+                // that is running now is read from the next frame on, as if it had just
+                // started.
+                match self.transfers.get(at) {
+                    Some(t) if t.is_active() => active.running.push(at),
+                    Some(t) => active.count_ended(t),
+                    None => {}
+                }
+            }
+            TransferState::Running => {}
+            _ => self.active_rows.stale = true,
         }
         if let Some(error) = trouble {
             self.note_credentials_here(&error);
@@ -402,21 +454,39 @@ impl S3ShareApp {
     /// as events), and what they add up to ([`S3ShareApp::transfer_tally`]).
     pub(super) fn read_transfer_counters(&mut self) {
         let now = Instant::now();
+        let mut started = self.backend.take_started();
         let active = &mut self.active_rows;
         if std::mem::take(&mut active.stale) {
             *active = ActiveRows::default();
             for (at, t) in self.transfers.iter().enumerate() {
-                if t.is_active() {
-                    active.rows.push(at);
-                } else {
-                    active.count_ended(t);
+                let waiting = t.state == TransferState::Queued && !counter_started(t);
+                match t.state {
+                    TransferState::Queued if waiting => active.add(t),
+                    TransferState::Queued | TransferState::Running => active.running.push(at),
+                    _ => active.count_ended(t),
                 }
+            }
+            // Started ones are all in `running` now.
+            started.clear();
+        }
+        // Several attempts may report the same id: a row joins `running` once, and only once
+        // its own counter started (a stale report of a cancelled attempt does not count).
+        started.sort_unstable();
+        started.dedup();
+        for id in started {
+            let Some(&at) = self.transfer_rows.get(&id) else {
+                continue;
+            };
+            let t = &self.transfers[at];
+            if t.state == TransferState::Queued && counter_started(t) {
+                active.unqueue(t.total);
+                active.running.push(at);
             }
         }
         let mut tally = TransferTally::default();
         let transfers = &mut self.transfers;
         let mut ended = Vec::new();
-        active.rows.retain(|&at| {
+        active.running.retain(|&at| {
             let Some(t) = transfers.get_mut(at) else {
                 return false;
             };
@@ -434,6 +504,8 @@ impl S3ShareApp {
         for at in ended {
             active.count_ended(&transfers[at]);
         }
+        tally.active += active.queued;
+        tally.total += active.queued_bytes;
         tally.failed = active.failed;
         tally.finished = active.finished;
         self.transfer_tally = tally;
@@ -446,11 +518,7 @@ impl S3ShareApp {
 
     /// Adds a transfer row, findable by id from then on.
     pub(super) fn add_transfer(&mut self, t: Transfer) {
-        if t.is_active() {
-            self.active_rows.rows.push(self.transfers.len());
-        } else {
-            self.active_rows.count_ended(&t);
-        }
+        self.active_rows.add(&t);
         self.transfer_rows.insert(t.id, self.transfers.len());
         self.transfers.push(t);
     }

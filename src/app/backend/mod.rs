@@ -94,11 +94,27 @@ impl TransferProgress {
 }
 
 /// The counters of the transfers under way, by id: the UI registers one before it sends the
-/// command, the worker's task picks it up and drops it when it ends.
+/// command, the worker's task picks it up and drops it when it ends. With them, the ids of the
+/// transfers that started since the UI last looked: a frame reads the counters of running
+/// transfers only, not of the thousands that may wait for a slot.
 #[derive(Clone, Default)]
-struct ProgressTable(Arc<Mutex<HashMap<TransferId, Arc<TransferProgress>>>>);
+struct ProgressTable(
+    Arc<Mutex<HashMap<TransferId, Arc<TransferProgress>>>>,
+    Arc<Mutex<Vec<TransferId>>>,
+);
 
 impl ProgressTable {
+    /// Transfer `id` started: its counter says so (and how much it moves) first.
+    fn started(&self, id: TransferId, counter: &TransferProgress, total: u64) {
+        counter.start(total);
+        self.1.lock().push(id);
+    }
+
+    /// The transfers that started since the last call.
+    fn take_started(&self) -> Vec<TransferId> {
+        std::mem::take(&mut *self.1.lock())
+    }
+
     /// A fresh counter for `id` (a retry gets a new one: the old attempt may still be
     /// cleaning up and must not write into it).
     fn track(&self, id: TransferId) -> Arc<TransferProgress> {
@@ -232,6 +248,12 @@ impl Backend {
     /// far it is, read once per frame.
     pub fn track(&self, id: TransferId) -> Arc<TransferProgress> {
         self.progress.track(id)
+    }
+
+    /// The transfers whose counters started since the last call (each id at most once per
+    /// start), for the UI to read from then on.
+    pub fn take_started(&self) -> Vec<TransferId> {
+        self.progress.take_started()
     }
 }
 

@@ -17,7 +17,8 @@ use tokio_util::sync::CancellationToken;
 use super::preview::load_preview;
 use super::{
     AfterUpload, BackendConfig, Command, ConflictChoice, ConnectionTarget, Emitter, Event, Ids,
-    LinkVia, PendingUploadInfo, PlannedUpload, TransferId, TransferProgress, TransferUpdate,
+    LinkVia, PendingUploadInfo, PlannedUpload, ProgressTable, TransferId, TransferProgress,
+    TransferUpdate,
 };
 use crate::ErrorReport;
 use crate::relay::{self, Grant, Ledger, Methods, RelayOptions, RunningRelay, Scope, Secret};
@@ -698,6 +699,7 @@ struct TransferSink {
     id: TransferId,
     counter: Arc<TransferProgress>,
     ended: Arc<Mutex<Vec<TransferUpdate>>>,
+    progress: ProgressTable,
 }
 
 impl TransferSink {
@@ -706,13 +708,15 @@ impl TransferSink {
             id,
             counter: out.progress.counter(id),
             ended: Arc::default(),
+            progress: out.progress.clone(),
         }
     }
 
     fn sink(&self) -> EventSink {
         let (counter, ended) = (self.counter.clone(), self.ended.clone());
+        let (id, progress) = (self.id, self.progress.clone());
         Arc::new(move |event: TransferEvent| match event {
-            TransferEvent::Started { total, .. } => counter.start(total),
+            TransferEvent::Started { total, .. } => progress.started(id, &counter, total),
             TransferEvent::Progress { done, .. } => counter.set_done(done),
             event => ended.lock().extend(TransferUpdate::from_event(event)),
         })
