@@ -98,39 +98,39 @@ impl TransferProgress {
 /// transfers that started since the UI last looked: a frame reads the counters of running
 /// transfers only, not of the thousands that may wait for a slot.
 #[derive(Clone, Default)]
-struct ProgressTable(
-    Arc<Mutex<HashMap<TransferId, Arc<TransferProgress>>>>,
-    Arc<Mutex<Vec<TransferId>>>,
-);
+struct ProgressTable {
+    counters: Arc<Mutex<HashMap<TransferId, Arc<TransferProgress>>>>,
+    started: Arc<Mutex<Vec<TransferId>>>,
+}
 
 impl ProgressTable {
     /// Transfer `id` started: its counter says so (and how much it moves) first.
     fn started(&self, id: TransferId, counter: &TransferProgress, total: u64) {
         counter.start(total);
-        self.1.lock().push(id);
+        self.started.lock().push(id);
     }
 
     /// The transfers that started since the last call.
     fn take_started(&self) -> Vec<TransferId> {
-        std::mem::take(&mut *self.1.lock())
+        std::mem::take(&mut *self.started.lock())
     }
 
     /// A fresh counter for `id` (a retry gets a new one: the old attempt may still be
     /// cleaning up and must not write into it).
     fn track(&self, id: TransferId) -> Arc<TransferProgress> {
         let counter = Arc::new(TransferProgress::default());
-        self.0.lock().insert(id, counter.clone());
+        self.counters.lock().insert(id, counter.clone());
         counter
     }
 
     /// The counter registered for `id` (a detached one if none is: nobody reads it).
     fn counter(&self, id: TransferId) -> Arc<TransferProgress> {
-        self.0.lock().get(&id).cloned().unwrap_or_default()
+        self.counters.lock().get(&id).cloned().unwrap_or_default()
     }
 
     /// Forgets `counter`, unless a newer attempt registered its own since.
     fn release(&self, id: TransferId, counter: &Arc<TransferProgress>) {
-        let mut table = self.0.lock();
+        let mut table = self.counters.lock();
         if table.get(&id).is_some_and(|c| Arc::ptr_eq(c, counter)) {
             table.remove(&id);
         }
