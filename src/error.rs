@@ -123,6 +123,26 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// An upload that failed (`cause`) and whose unfinished multipart upload could not be
+    /// aborted either: it stays on the server. The cause keeps its facts (a credential
+    /// problem, the server's answer), so the app can still offer to sign in again.
+    #[error(
+        "S3 upload of {target} failed: {}; the unfinished multipart upload {upload_id} could not be aborted ({abort}){} it may keep costing storage until a lifecycle rule removes it",
+        unaborted_cause(cause),
+        if *resumable { "; run the same upload again to resume it, or" } else { "" }
+    )]
+    Unaborted {
+        /// `s3://bucket/key`.
+        target: String,
+        /// Why the upload failed.
+        cause: Box<Error>,
+        /// The upload left behind.
+        upload_id: String,
+        /// Why the abort failed.
+        abort: String,
+        /// Whether running the same upload again resumes it (its record was kept).
+        resumable: bool,
+    },
     /// A request that kept failing in ways worth another try (a 5xx, a throttle, a dropped
     /// connection) until its retries ran out.
     #[error("S3 {operation} failed: gave up after {attempts} attempts; last error: {last}")]
@@ -360,6 +380,7 @@ impl Error {
     pub fn credential_problem(&self) -> Option<CredentialProblem> {
         match self {
             Error::Credentials { problem, .. } => Some(*problem),
+            Error::Unaborted { cause, .. } => cause.credential_problem(),
             _ => None,
         }
     }
@@ -373,6 +394,7 @@ impl Error {
             Error::AccessDenied { answer, .. }
             | Error::Service { answer, .. }
             | Error::Http { answer, .. } => Some(answer),
+            Error::Unaborted { cause, .. } => cause.s3_answer(),
             _ => None,
         }
     }
@@ -448,5 +470,16 @@ fn unreachable_advice(message: &str) -> &'static str {
          to that CA's PEM file"
     } else {
         "check the address and that the server is running"
+    }
+}
+
+/// How an [`Error::Unaborted`] words its cause (as an upload's own failure always read).
+fn unaborted_cause(cause: &Error) -> String {
+    match cause {
+        Error::S3 { message, .. } => message.clone(),
+        Error::RetriesExhausted { attempts, last, .. } => {
+            format!("gave up after {attempts} attempts; last error: {last}")
+        }
+        other => other.to_string(),
     }
 }

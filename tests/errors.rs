@@ -98,6 +98,48 @@ async fn presigned_get_refusals_keep_their_facts(s: &TestServer) {
     assert_rejected(&e);
 }
 
+/// Parts refused for expired credentials, and the abort refused too: the upload stays on the
+/// server and the error says so, but it is still an expired-credentials error by its type, so
+/// the app offers to sign in again (it used to become words only).
+async fn an_upload_that_cannot_be_aborted_keeps_its_causes_facts(s: &TestServer) {
+    use crate::support::proxy::{Fault, Kind, Proxy};
+    let dir = tempfile::tempdir().unwrap();
+    let size = 34 << 20;
+    let path = crate::support::random_file(dir.path(), "big.bin", size, 3);
+    let proxy = Proxy::start(&s.endpoint).await;
+    let client = s.client_at(&proxy.endpoint, Default::default());
+    let expired = Fault::Fail {
+        status: 400,
+        code: "ExpiredToken",
+    };
+    proxy.fault(Kind::UploadPart, expired, usize::MAX);
+    let denied = Fault::Fail {
+        status: 403,
+        code: "AccessDenied",
+    };
+    proxy.fault(Kind::AbortMultipart, denied, usize::MAX);
+    let item = UploadItem {
+        path,
+        key: "big.bin".to_owned(),
+        size: size as u64,
+    };
+    let e = client
+        .upload_file(s3share::transfer::UploadJob::new(&s.bucket, item))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Unaborted { .. }), "{e:?}");
+    assert!(e.to_string().contains("could not be aborted"), "{e}");
+    assert_eq!(
+        e.credential_problem(),
+        Some(CredentialProblem::Expired),
+        "{e:?}"
+    );
+    let answer = e.s3_answer().unwrap_or_else(|| panic!("{e:?}"));
+    assert_eq!(answer.code.as_deref(), Some("ExpiredToken"));
+    let report = s3share::ErrorReport::from(&e);
+    assert_eq!(report.credentials, Some(CredentialProblem::Expired));
+}
+
 /// SeaweedFS only: the embedded store (s3s) sends no request ids.
 macro_rules! on_seaweed {
     ($($name:ident),* $(,)?) => {
@@ -113,6 +155,7 @@ macro_rules! on_seaweed {
 }
 
 on_seaweed!(
+    an_upload_that_cannot_be_aborted_keeps_its_causes_facts,
     sdk_refusals_keep_their_facts,
     presigned_put_refusals_keep_their_facts,
     presigned_get_refusals_keep_their_facts,

@@ -886,23 +886,12 @@ impl S3Client {
         tracing::warn!(%upload_id, "could not abort the unfinished upload: {abort}");
         // The record stays: the same upload run again resumes it (or, if the file changed by
         // then, aborts it).
-        let resume = if slot.is_some() {
-            "; run the same upload again to resume it, or"
-        } else {
-            ""
-        };
-        let message = match cause {
-            Error::S3 { message, .. } => message,
-            Error::RetriesExhausted { attempts, last, .. } => {
-                format!("gave up after {attempts} attempts; last error: {last}")
-            }
-            other => other.to_string(),
-        };
-        Error::S3 {
-            operation: format!("upload of {target}"),
-            message: format!(
-                "{message}; the unfinished multipart upload {upload_id} could not be aborted ({abort}){resume} it may keep costing storage until a lifecycle rule removes it"
-            ),
+        Error::Unaborted {
+            target,
+            cause: Box::new(cause),
+            upload_id: upload_id.to_owned(),
+            abort: abort.to_string(),
+            resumable: slot.is_some(),
         }
     }
 
