@@ -429,17 +429,10 @@ impl S3ShareApp {
             }
         }
         match before {
+            // Every answer ends the row: counted here, as it is not read each frame.
             TransferState::Queued => {
-                let active = &mut self.active_rows;
-                active.unqueue(queued_total);
-                // The answer above ended it, though its counter may have started: a row
-                // that is running now is read from the next frame on, as if it had just
-                // started.
-                match self.transfers.get(at) {
-                    Some(t) if t.is_active() => active.running.push(at),
-                    Some(t) => active.count_ended(t),
-                    None => {}
-                }
+                self.active_rows.unqueue(queued_total);
+                self.active_rows.count_ended(&self.transfers[at]);
             }
             TransferState::Running => {}
             _ => self.active_rows.stale = true,
@@ -459,9 +452,8 @@ impl S3ShareApp {
         if std::mem::take(&mut active.stale) {
             *active = ActiveRows::default();
             for (at, t) in self.transfers.iter().enumerate() {
-                let waiting = t.state == TransferState::Queued && !counter_started(t);
                 match t.state {
-                    TransferState::Queued if waiting => active.add(t),
+                    TransferState::Queued if !counter_started(t) => active.add(t),
                     TransferState::Queued | TransferState::Running => active.running.push(at),
                     _ => active.count_ended(t),
                 }

@@ -728,7 +728,7 @@ impl TransferSink {
         for event in ended {
             out.emit(Event::Transfer { id: self.id, event }).await;
         }
-        out.progress.release(self.id, &self.counter);
+        self.progress.release(self.id, &self.counter);
     }
 }
 
