@@ -24,11 +24,8 @@ fn main() {
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(10_000);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    // The app's own runtime (its threads yield to the window's), as `s3share` builds it.
+    let runtime = s3share::app::backend::io_runtime().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let paths = StorePaths {
         config_dir: dir.path().join("config"),

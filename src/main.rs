@@ -45,11 +45,17 @@ fn main() -> std::process::ExitCode {
         );
         return std::process::ExitCode::from(2);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("s3share-io")
-        .build()
-    {
+    // The desktop app's runtime yields to the window thread (`io_runtime`); the commands keep
+    // the default, having no frames to keep smooth.
+    #[cfg(feature = "gui")]
+    let built = if cli.command.is_none() {
+        s3share::app::backend::io_runtime()
+    } else {
+        command_runtime()
+    };
+    #[cfg(not(feature = "gui"))]
+    let built = command_runtime();
+    let runtime = match built {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the I/O runtime: {e}");
@@ -80,4 +86,12 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// The runtime a command runs on.
+fn command_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("s3share-io")
+        .build()
 }

@@ -8,9 +8,11 @@
 //! - `worker`: what each command does (listing, uploads with their keep-both naming,
 //!   downloads, deletes, links), on the runtime.
 //! - `preview`: loading and decoding a file's preview.
+//! - `runtime`: the runtime all of this runs on, whose threads yield to the window's.
 
 mod preview;
 pub mod protocol;
+mod runtime;
 mod worker;
 
 use std::cell::{Cell, RefCell};
@@ -28,6 +30,7 @@ pub use protocol::{
     AfterUpload, Command, ConflictChoice, ConnectionTarget, CustomEndpoint, Event, LinkVia,
     PendingUploadInfo, PlannedUpload, PreviewContent, TransferId, TransferUpdate,
 };
+pub use runtime::io_runtime;
 use worker::Worker;
 
 /// Commands waiting for the worker. User actions are few, so this is never reached in use;
