@@ -3,8 +3,9 @@
 //! reqwest reads and parses the system's trusted roots every time a client is built (a few
 //! hundred files here), and s3share builds several: one per `S3Client` for links, one for
 //! uploads, one per receiving thread. Each load cost about 2.5 ms of CPU here (an `ls` took
-//! 15.5 ms with three loads, 10.5 ms with one). Here they are loaded once per process, and only when a
-//! TLS connection first needs them: an `http://` endpoint, like the embedded store, never does.
+//! 15.5 ms with three loads, 10.5 ms with one). Here they are loaded once per process, and only
+//! when a TLS connection first needs them: an `http://` endpoint, like the embedded store, never
+//! does.
 //! What is trusted is what reqwest trusts: the platform's roots through
 //! `rustls-platform-verifier` (so `SSL_CERT_FILE` and `SSL_CERT_DIR` apply), with the same
 //! crypto provider and ALPN.

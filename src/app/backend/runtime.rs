@@ -12,8 +12,8 @@
 /// threads keep the default.
 ///
 /// Measured with `cargo bench --bench ui_transfers` (2 cores, 10,000 small uploads to the
-/// embedded store, 3 interleaved rounds): frame time p99 3.7–5.9 ms before, 2.8–3.2 ms after,
-/// and the uploads 4–6% faster (the worker's own threads preempt each other less, too).
+/// embedded store, 6 interleaved rounds): frame time p99 3.7–6.5 ms before, 2.4–3.4 ms after,
+/// and the uploads 1–8% faster (the worker's own threads preempt each other less, too).
 ///
 /// # Errors
 /// When the runtime's threads cannot be started.
