@@ -1,6 +1,6 @@
 //! An endpoint over HTTPS whose certificate comes from a CA the user added (`SSL_CERT_FILE`):
 //! the SDK's requests and the presigned ones (uploads, downloads, links) all trust it, and
-//! without that CA nothing is sent.
+//! without that CA nothing is sent. An endpoint over plain HTTP never reads the system's roots.
 
 use std::process::{Command, Output};
 
@@ -81,5 +81,75 @@ async fn an_https_endpoint_with_a_ca_of_its_own_works_end_to_end() {
             .unwrap()
             .len(),
         40 << 20
+    );
+}
+
+/// Over `http://` no connection is TLS, so the system's trusted roots are never read: with
+/// the certificate paths broken, multipart `put`, `ls`, `get` and `rm` work and say nothing
+/// about certificates, against SeaweedFS (keys in the environment) and the embedded store.
+/// Before, the SDK loaded the roots at every command and warned that it found none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_endpoint_never_reads_the_systems_roots() {
+    let server = seaweed().await;
+    let home = tempfile::tempdir().unwrap();
+    // Over the multipart threshold: the SDK creates and completes the upload.
+    let file = random_file(home.path(), "plain.bin", 40 << 20, 11);
+    let back = home.path().join("back.bin");
+    let broken = home.path().join("no roots here");
+    let run = |target: &[&str], args: &[&str]| -> Output {
+        let mut cmd = crate::support::s3share_command(home.path());
+        cmd.env("AWS_ACCESS_KEY_ID", &server.access_key)
+            .env("AWS_SECRET_ACCESS_KEY", &server.secret_key)
+            .env("AWS_REGION", "us-east-1")
+            .env("SSL_CERT_FILE", &broken)
+            .env("SSL_CERT_DIR", &broken)
+            .env_remove("AWS_CA_BUNDLE");
+        for proxy in [
+            "HTTP_PROXY",
+            "http_proxy",
+            "HTTPS_PROXY",
+            "https_proxy",
+            "ALL_PROXY",
+            "all_proxy",
+        ] {
+            cmd.env_remove(proxy);
+        }
+        let out = cmd.args(target).args(args).output().unwrap();
+        let err = text(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {err}");
+        assert!(
+            !err.to_lowercase().contains("certificate"),
+            "{args:?} read the system's roots: {err}"
+        );
+        out
+    };
+
+    let seaweed = ["--endpoint-url", server.endpoint.as_str()];
+    let key = format!("s3://{}/plain/plain.bin", server.bucket);
+    run(&seaweed, &["put", file.to_str().unwrap(), &key]);
+    let listed = run(&seaweed, &["ls", &format!("s3://{}/plain/", server.bucket)]);
+    assert!(
+        text(&listed.stdout).contains("plain.bin"),
+        "{}",
+        text(&listed.stdout)
+    );
+    run(&seaweed, &["get", &key, back.to_str().unwrap()]);
+    assert!(
+        std::fs::read(&back).unwrap() == std::fs::read(&file).unwrap(),
+        "the download is the file uploaded"
+    );
+    run(&seaweed, &["rm", &key]);
+
+    // The embedded store, as a first run without any account uses it.
+    let local = ["--local"];
+    run(
+        &local,
+        &["put", file.to_str().unwrap(), "s3://s3share/plain.bin"],
+    );
+    let listed = run(&local, &["ls", "s3://s3share/"]);
+    assert!(
+        text(&listed.stdout).contains("plain.bin"),
+        "{}",
+        text(&listed.stdout)
     );
 }

@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 
 use aws_config::BehaviorVersion;
+use aws_config::environment::EnvironmentVariableCredentialsProvider;
+use aws_credential_types::provider::ProvideCredentials as _;
 use aws_sdk_s3::config::{Region, RequestChecksumCalculation, ResponseChecksumValidation};
 
 use super::{AwsFiles, S3Client, Timeouts};
@@ -101,6 +103,15 @@ impl ConnectOptions {
         if let Some(files) = &self.aws_files {
             loader = loader.profile_files(profile_files(files));
         }
+        // Keys in the environment are what the default chain would use: it tries them first.
+        // Without the rest of the chain, no STS client is built that loads the system's roots
+        // (which an `http://` endpoint never needs).
+        if self.profile.is_none() {
+            let environment = EnvironmentVariableCredentialsProvider::new();
+            if environment.provide_credentials().await.is_ok() {
+                loader = loader.credentials_provider(environment);
+            }
+        }
         if let Some(r) = &self.region {
             loader = loader.region(Region::new(r.clone()));
         }
@@ -116,7 +127,9 @@ impl ConnectOptions {
             builder = builder.region(Region::new("us-east-1"));
         }
         let path_style = self.force_path_style || endpoint.as_deref().is_some_and(needs_path_style);
-        let conf = tuned(builder).force_path_style(path_style).build();
+        let conf = tuned(builder, endpoint.as_deref())
+            .force_path_style(path_style)
+            .build();
         let client = S3Client::new(
             aws_sdk_s3::Client::from_conf(conf),
             endpoint,
@@ -188,7 +201,9 @@ pub fn static_client_with_timeouts(
         .region(Region::new(region.to_owned()))
         .endpoint_url(sdk_endpoint(endpoint));
     let path_style = force_path_style || needs_path_style(endpoint);
-    let conf = tuned(builder).force_path_style(path_style).build();
+    let conf = tuned(builder, Some(endpoint))
+        .force_path_style(path_style)
+        .build();
     S3Client::with_timeouts(
         aws_sdk_s3::Client::from_conf(conf),
         Some(endpoint.to_owned()),
@@ -199,10 +214,18 @@ pub fn static_client_with_timeouts(
 
 /// Settings every client shares. Checksums only when required: presigned PUTs carry our own
 /// Content-MD5, and the SDK's default CRC32 would sign a checksum of an empty body into them.
-fn tuned(builder: aws_sdk_s3::config::Builder) -> aws_sdk_s3::config::Builder {
-    builder
+/// An `http://` endpoint gets an HTTP client that does not load the system's roots.
+fn tuned(
+    builder: aws_sdk_s3::config::Builder,
+    endpoint: Option<&str>,
+) -> aws_sdk_s3::config::Builder {
+    let builder = builder
         .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
-        .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+        .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
+    match super::tls::sdk_http_client(endpoint) {
+        Some(client) => builder.http_client(client),
+        None => builder,
+    }
 }
 
 fn check_endpoint(url: &str) -> Result<()> {
