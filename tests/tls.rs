@@ -86,8 +86,9 @@ async fn an_https_endpoint_with_a_ca_of_its_own_works_end_to_end() {
 
 /// Over `http://` no connection is TLS, so the system's trusted roots are never read: with
 /// the certificate paths broken, multipart `put`, `ls`, `get` and `rm` work and say nothing
-/// about certificates, against SeaweedFS (keys in the environment) and the embedded store.
-/// Before, the SDK loaded the roots at every command and warned that it found none.
+/// about certificates, against SeaweedFS (keys in the environment, then in a profile) and the
+/// embedded store. Before, the SDK loaded the roots at every command and warned that it found
+/// none (a debug build panicked).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_http_endpoint_never_reads_the_systems_roots() {
     let server = seaweed().await;
@@ -96,11 +97,22 @@ async fn an_http_endpoint_never_reads_the_systems_roots() {
     let file = random_file(home.path(), "plain.bin", 40 << 20, 11);
     let back = home.path().join("back.bin");
     let broken = home.path().join("no roots here");
+    std::fs::create_dir(home.path().join(".aws")).unwrap();
+    std::fs::write(
+        home.path().join(".aws/credentials"),
+        format!(
+            "[lab]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            server.access_key, server.secret_key
+        ),
+    )
+    .unwrap();
     let run = |target: &[&str], args: &[&str]| -> Output {
         let mut cmd = crate::support::s3share_command(home.path());
-        cmd.env("AWS_ACCESS_KEY_ID", &server.access_key)
-            .env("AWS_SECRET_ACCESS_KEY", &server.secret_key)
-            .env("AWS_REGION", "us-east-1")
+        if !target.contains(&"--profile") {
+            cmd.env("AWS_ACCESS_KEY_ID", &server.access_key)
+                .env("AWS_SECRET_ACCESS_KEY", &server.secret_key);
+        }
+        cmd.env("AWS_REGION", "us-east-1")
             .env("SSL_CERT_FILE", &broken)
             .env("SSL_CERT_DIR", &broken)
             .env_remove("AWS_CA_BUNDLE");
@@ -116,29 +128,41 @@ async fn an_http_endpoint_never_reads_the_systems_roots() {
         }
         let out = cmd.args(target).args(args).output().unwrap();
         let err = text(&out.stderr);
-        assert!(out.status.success(), "{args:?}: {err}");
+        assert!(out.status.success(), "{target:?} {args:?}: {err}");
         assert!(
             !err.to_lowercase().contains("certificate"),
-            "{args:?} read the system's roots: {err}"
+            "{target:?} {args:?} read the system's roots: {err}"
         );
         out
     };
 
-    let seaweed = ["--endpoint-url", server.endpoint.as_str()];
     let key = format!("s3://{}/plain/plain.bin", server.bucket);
-    run(&seaweed, &["put", file.to_str().unwrap(), &key]);
-    let listed = run(&seaweed, &["ls", &format!("s3://{}/plain/", server.bucket)]);
-    assert!(
-        text(&listed.stdout).contains("plain.bin"),
-        "{}",
-        text(&listed.stdout)
-    );
-    run(&seaweed, &["get", &key, back.to_str().unwrap()]);
-    assert!(
-        std::fs::read(&back).unwrap() == std::fs::read(&file).unwrap(),
-        "the download is the file uploaded"
-    );
-    run(&seaweed, &["rm", &key]);
+    let folder = format!("s3://{}/plain/", server.bucket);
+    let with_env = ["--endpoint-url", server.endpoint.as_str()];
+    let with_profile = [
+        "--endpoint-url",
+        server.endpoint.as_str(),
+        "--profile",
+        "lab",
+    ];
+    for target in [&with_env[..], &with_profile[..]] {
+        run(target, &["put", file.to_str().unwrap(), &key]);
+        let listed = run(target, &["ls", &folder]);
+        assert!(
+            text(&listed.stdout).contains("plain.bin"),
+            "{}",
+            text(&listed.stdout)
+        );
+        run(
+            target,
+            &["get", "--overwrite", &key, back.to_str().unwrap()],
+        );
+        assert!(
+            std::fs::read(&back).unwrap() == std::fs::read(&file).unwrap(),
+            "the download is the file uploaded"
+        );
+        run(target, &["rm", &key]);
+    }
 
     // The embedded store, as a first run without any account uses it.
     let local = ["--local"];

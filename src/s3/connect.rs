@@ -4,8 +4,6 @@
 use std::path::PathBuf;
 
 use aws_config::BehaviorVersion;
-use aws_config::environment::EnvironmentVariableCredentialsProvider;
-use aws_credential_types::provider::ProvideCredentials as _;
 use aws_sdk_s3::config::{Region, RequestChecksumCalculation, ResponseChecksumValidation};
 
 use super::{AwsFiles, S3Client, Timeouts};
@@ -84,6 +82,9 @@ impl ConnectOptions {
             });
         }
         let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(client) = super::tls::sdk_loader_http_client() {
+            loader = loader.http_client(client);
+        }
         if let Some(p) = &self.profile {
             // An unknown profile would send the credential chain on to its last resorts (the
             // EC2 metadata service among them) and fail slowly with a vague message.
@@ -102,15 +103,6 @@ impl ConnectOptions {
         }
         if let Some(files) = &self.aws_files {
             loader = loader.profile_files(profile_files(files));
-        }
-        // Keys in the environment are what the default chain would use: it tries them first.
-        // Without the rest of the chain, no STS client is built that loads the system's roots
-        // (which an `http://` endpoint never needs).
-        if self.profile.is_none() {
-            let environment = EnvironmentVariableCredentialsProvider::new();
-            if environment.provide_credentials().await.is_ok() {
-                loader = loader.credentials_provider(environment);
-            }
         }
         if let Some(r) = &self.region {
             loader = loader.region(Region::new(r.clone()));

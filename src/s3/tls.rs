@@ -1,4 +1,5 @@
-//! The TLS set-up of the clients that send presigned requests.
+//! The TLS set-up of s3share's HTTP clients: the ones that send presigned requests, and the
+//! SDK's where its default would load the system's roots for nothing.
 //!
 //! reqwest reads and parses the system's trusted roots every time a client is built (a few
 //! hundred files here), and s3share builds several: one per `S3Client` for links, one for
@@ -10,16 +11,25 @@
 //! `rustls-platform-verifier` (so `SSL_CERT_FILE` and `SSL_CERT_DIR` apply), with the same
 //! crypto provider and ALPN.
 //!
-//! The SDK's own client (listings, deletes, multipart bookkeeping) loads the roots the first
-//! time it connects, whatever the scheme: 3.7 ms of an `ls`'s 9.5 ms of CPU against an
-//! `http://` endpoint here. [`sdk_http_client`] gives it a client without them where TLS cannot
-//! happen.
+//! The SDK loads the roots whenever it builds a client, whatever the scheme and whether or not
+//! that client ever sends: the S3 client, and the STS client the default credential chain
+//! builds at start. That was 3.7 ms of an `ls`'s 9.5 ms of CPU against an `http://` endpoint
+//! here. [`sdk_http_client`] gives the S3 client of an `http://` endpoint a client without
+//! roots, and [`sdk_loader_http_client`] lets the other clients load them at their first
+//! request, as the presigning clients do.
 
 use std::sync::{Arc, LazyLock, OnceLock};
 
 use aws_sdk_s3::config::SharedHttpClient;
 use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
 use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnectorSettings, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -78,6 +88,49 @@ pub(crate) fn sdk_http_client(endpoint: Option<&str>) -> Option<SharedHttpClient
             .tls_context(context)
             .build_https(),
     )
+}
+
+/// The HTTP client for the SDK's config loader and the clients it builds (STS, SSO, the
+/// instance metadata service): the SDK's default, except that a client loads the roots at its
+/// first request instead of when it is built. `None` (the default as is) when a proxy is set,
+/// since the default takes its proxy from the environment and this one would not.
+pub(crate) fn sdk_loader_http_client() -> Option<SharedHttpClient> {
+    if proxy_configured() {
+        return None;
+    }
+    Some(SharedHttpClient::new(AtFirstRequest(
+        aws_smithy_http_client::Builder::new()
+            .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
+            .build_https(),
+    )))
+}
+
+/// An HTTP client that does not build its connector when an SDK client is built with it: the
+/// SDK's default does, to load the roots early, which costs every command that never sends
+/// with that client (the default chain builds an STS client even for keys in a file).
+#[derive(Debug)]
+struct AtFirstRequest(SharedHttpClient);
+
+impl HttpClient for AtFirstRequest {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
+
+    fn validate_final_config(
+        &self,
+        components: &RuntimeComponents,
+        cfg: &ConfigBag,
+    ) -> std::result::Result<(), BoxError> {
+        self.0.validate_final_config(components, cfg)
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.0.connector_metadata()
+    }
 }
 
 /// Whether the environment names a proxy, which the SDK's default client would use (and which
