@@ -69,25 +69,19 @@ pub(crate) fn client_config() -> Result<rustls::ClientConfig> {
 /// `http://` endpoint reached without a proxy, where no connection can be TLS. `None` keeps the
 /// SDK's default (an `https://` endpoint, AWS itself, or a proxy that might be `https://`).
 pub(crate) fn sdk_http_client(endpoint: Option<&str>) -> Option<SharedHttpClient> {
-    let plain = endpoint.is_some_and(|e| {
-        e.get(..7)
-            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://"))
-    });
+    let plain = endpoint
+        .and_then(|e| e.parse::<http::Uri>().ok())
+        .is_some_and(|uri| uri.scheme() == Some(&http::uri::Scheme::HTTP));
     if !plain || proxy_configured() {
         return None;
     }
-    // As the SDK's default (rustls with aws-lc, its cipher suites and pool), only without the
-    // platform's roots: a TLS handshake, if one ever happened, would fail rather than trust.
+    // As the SDK's default, only without the platform's roots: a TLS handshake, if one ever
+    // happened, would fail rather than trust.
     let context = TlsContext::builder()
         .with_trust_store(TrustStore::empty())
         .build()
         .ok()?;
-    Some(
-        aws_smithy_http_client::Builder::new()
-            .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
-            .tls_context(context)
-            .build_https(),
-    )
+    Some(like_the_sdks_default(context))
 }
 
 /// The HTTP client for the SDK's config loader and the clients it builds (STS, SSO, the
@@ -99,10 +93,18 @@ pub(crate) fn sdk_loader_http_client() -> Option<SharedHttpClient> {
         return None;
     }
     Some(SharedHttpClient::new(AtFirstRequest(
-        aws_smithy_http_client::Builder::new()
-            .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
-            .build_https(),
+        like_the_sdks_default(TlsContext::default()),
     )))
+}
+
+/// The SDK's default HTTP client as `default-https-client` builds it (rustls with aws-lc, the
+/// default pool; `TlsContext::default()` trusts the platform's roots), less the proxy it takes
+/// from the environment: callers keep the default itself when a proxy is set.
+fn like_the_sdks_default(context: TlsContext) -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
+        .tls_context(context)
+        .build_https()
 }
 
 /// An HTTP client that does not build its connector when an SDK client is built with it: the
