@@ -194,6 +194,7 @@ run() {
     rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$tf")
     cpu=$(awk -F': ' '/User time|System time/ {s += $2} END {print s}' "$tf")
     ROWS+=("$tool|$workload|$(awk -v s="$secs" 'BEGIN {printf "%.2f", s}')|$(awk -v b="$bytes" -v s="$secs" 'BEGIN {printf "%.1f", (s > 0 ? b / 1048576 / s : 0)}')|$(awk -v k="$rss" 'BEGIN {printf "%.1f", k / 1024}')|$(awk -v c="$cpu" -v b="$bytes" 'BEGIN {printf "%.2f", c / (b / 1073741824)}')")
+    log "   ${ROWS[-1]}"
 }
 
 D=$WORK/data
@@ -204,6 +205,41 @@ log "warm-up upload"
 "${AWSC[@]}" s3 cp --only-show-errors --recursive "$D/small" s3://bench/warmup/small/ >/dev/null 2>&1 || true
 # The object every download fetches (uploaded once, by a neutral tool).
 "${AWSC[@]}" s3 cp --only-show-errors "$D/big.bin" s3://bench/down/big.bin >/dev/null
+
+# Round R runs the tools from the R-th on (and then the first ones), so that no tool always
+# follows the same one, or always starts a section after the server's or the page cache's
+# busiest moment. (With s3share always first, its disk download came straight after the tmpfs
+# round in every round; its median was 329 MiB/s there, 839 in a run of the downloads alone.)
+rotated() {
+    local r=$1; shift
+    local n=$# i
+    local all=("$@")
+    for ((i = 0; i < n; i++)); do echo "${all[(i + r - 1) % n]}"; done
+}
+
+upload_round() {
+    local r=$1 tool
+    local PUT_URL
+    PUT_URL=$("${SIGN[@]}" PUT "limit/$r/1file/big.bin")
+    for tool in $(rotated "$r" s3share curl boto3 aws-cli rclone limit-curl); do
+        case $tool in
+            s3share) run s3share "$BIG_NAME" $BIG_BYTES "s3:s3share/$r/1file" -- "${S3SHARE_CMD[@]}" put --overwrite "$D/big.bin" "s3://bench/s3share/$r/1file/" ;;
+            curl) run curl "$BIG_NAME" $BIG_BYTES "s3:curl/$r/1file" -- sh -c 'f=$1; shift; curl -sSf -o /dev/null -T "$f" "$("$@")"' sh "$D/big.bin" "${SIGN[@]}" PUT "curl/$r/1file/big.bin" ;;
+            boto3) run boto3 "$BIG_NAME" $BIG_BYTES "s3:boto3/$r/1file" -- "${B3[@]}" up "$D/big.bin" "boto3/$r/1file/big.bin" ;;
+            aws-cli) run aws-cli "$BIG_NAME" $BIG_BYTES "s3:aws/$r/1file" -- "${AWSC[@]}" s3 cp --only-show-errors "$D/big.bin" "s3://bench/aws/$r/1file/" ;;
+            rclone) run rclone "$BIG_NAME" $BIG_BYTES "s3:rclone/$r/1file" -- "${RCLONE[@]}" copy "$D/big.bin" "bench:bench/rclone/$r/1file/" ;;
+            limit-curl) run "limit: 1 curl" "$BIG_NAME" $BIG_BYTES "s3:limit/$r/1file" -- curl -sSf -o /dev/null -T "$D/big.bin" "$PUT_URL" ;;
+        esac
+    done
+    for tool in $(rotated "$r" s3share rclone aws-cli boto3); do
+        case $tool in
+            s3share) run s3share "$SMALL_NAME" $SMALL_BYTES "s3:s3share/$r/files" -- "${S3SHARE_CMD[@]}" put --overwrite "$D/small" "s3://bench/s3share/$r/files/" ;;
+            rclone) run rclone "$SMALL_NAME" $SMALL_BYTES "s3:rclone/$r/files" -- "${RCLONE[@]}" copy "$D/small" "bench:bench/rclone/$r/files/" ;;
+            aws-cli) run aws-cli "$SMALL_NAME" $SMALL_BYTES "s3:aws/$r/files" -- "${AWSC[@]}" s3 cp --only-show-errors --recursive "$D/small" "s3://bench/aws/$r/files/" ;;
+            boto3) run boto3 "$SMALL_NAME" $SMALL_BYTES "s3:boto3/$r/files" -- "${B3[@]}" updir "$D/small" "boto3/$r/files" ;;
+        esac
+    done
+}
 
 # Downloads go into fresh folders in tmpfs and on disk; a disk round starts after the
 # previous one's write-back (sync, untimed), so one tool's dirty pages are not another's cost.
@@ -216,7 +252,7 @@ download_round() {
         name="down 1 x ${BENCH_SIZE_MIB} MiB, $where"
         local tools=(s3share curl boto3 aws-cli rclone limit-curl limit-4-ranges)
         [ "$where" = disk ] && tools+=(limit-curl-fsync)
-        for tool in "${tools[@]}"; do
+        for tool in $(rotated "$r" "${tools[@]}"); do
             rm -rf "$dir/$r"; mkdir -p "$dir/$r"; sync
             o="$dir/$r/big.bin"
             case $tool in
@@ -247,19 +283,7 @@ LOAD_BEFORE=$(uptime | sed 's/.*load average: //')
 # the report shows each tool's median round.
 BENCH_ROUNDS=${BENCH_ROUNDS:-3}
 for r in $(seq 1 "$BENCH_ROUNDS"); do
-    if [ "$BENCH_UP" != 0 ]; then
-        PUT_URL=$("${SIGN[@]}" PUT "limit/$r/1file/big.bin")
-        run s3share "$BIG_NAME" $BIG_BYTES "s3:s3share/$r/1file" -- "${S3SHARE_CMD[@]}" put --overwrite "$D/big.bin" "s3://bench/s3share/$r/1file/"
-        run curl "$BIG_NAME" $BIG_BYTES "s3:curl/$r/1file" -- sh -c 'f=$1; shift; curl -sSf -o /dev/null -T "$f" "$("$@")"' sh "$D/big.bin" "${SIGN[@]}" PUT "curl/$r/1file/big.bin"
-        run boto3 "$BIG_NAME" $BIG_BYTES "s3:boto3/$r/1file" -- "${B3[@]}" up "$D/big.bin" "boto3/$r/1file/big.bin"
-        run aws-cli "$BIG_NAME" $BIG_BYTES "s3:aws/$r/1file" -- "${AWSC[@]}" s3 cp --only-show-errors "$D/big.bin" "s3://bench/aws/$r/1file/"
-        run rclone "$BIG_NAME" $BIG_BYTES "s3:rclone/$r/1file" -- "${RCLONE[@]}" copy "$D/big.bin" "bench:bench/rclone/$r/1file/"
-        run "limit: 1 curl" "$BIG_NAME" $BIG_BYTES "s3:limit/$r/1file" -- curl -sSf -o /dev/null -T "$D/big.bin" "$PUT_URL"
-        run s3share "$SMALL_NAME" $SMALL_BYTES "s3:s3share/$r/files" -- "${S3SHARE_CMD[@]}" put --overwrite "$D/small" "s3://bench/s3share/$r/files/"
-        run rclone "$SMALL_NAME" $SMALL_BYTES "s3:rclone/$r/files" -- "${RCLONE[@]}" copy "$D/small" "bench:bench/rclone/$r/files/"
-        run aws-cli "$SMALL_NAME" $SMALL_BYTES "s3:aws/$r/files" -- "${AWSC[@]}" s3 cp --only-show-errors --recursive "$D/small" "s3://bench/aws/$r/files/"
-        run boto3 "$SMALL_NAME" $SMALL_BYTES "s3:boto3/$r/files" -- "${B3[@]}" updir "$D/small" "boto3/$r/files"
-    fi
+    [ "$BENCH_UP" != 0 ] && upload_round "$r"
     download_round "$r"
     # The round's objects go, so SeaweedFS's volumes stay the same size from round to round.
     "${AWSC[@]}" s3 rm --quiet --recursive s3://bench/ --exclude 'down/*' >/dev/null 2>&1 || true
@@ -321,11 +345,11 @@ echo "  boto3:   $("$PY" -c 'import boto3; print(boto3.__version__)') (upload_fi
 echo "  rclone:  $(rclone version 2>/dev/null | head -1) (defaults: 4 transfers, 4 parts in flight)"
 echo "  aws:     $("$AWS_BIN" --version 2>&1 | awk '{print $1}') (defaults: 10 requests in flight, 8 MiB parts)"
 echo
-fmt='%-16s %-26s %9s %9s %9s %11s\n'
+fmt='%-16s %-26s %9s %9s %9s %11s %11s\n'
 # shellcheck disable=SC2059
-printf "$fmt" tool workload seconds MiB/s "RSS MiB" "CPU s/GiB"
+printf "$fmt" tool workload seconds MiB/s "RSS MiB" "CPU s/GiB" "rounds' s"
 # shellcheck disable=SC2059
-printf "$fmt" ---------------- -------------------------- --------- --------- --------- -----------
+printf "$fmt" ---------------- -------------------------- --------- --------- --------- ----------- -----------
 # The median round of each tool and workload (failed rounds sort last).
 printf '%s\n' "${ROWS[@]}" | awk -F'|' -v fmt="$fmt" '
     { key = $1 "|" $2; if (!(key in n)) order[++k] = key; n[key]++; row[key, n[key]] = $0
@@ -337,9 +361,12 @@ printf '%s\n' "${ROWS[@]}" | awk -F'|' -v fmt="$fmt" '
                 if (secs[key, b] < secs[key, a]) { t = secs[key, a]; secs[key, a] = secs[key, b]; secs[key, b] = t
                     t = row[key, a]; row[key, a] = row[key, b]; row[key, b] = t }
             split(row[key, int((m + 1) / 2)], f, "|")
-            printf fmt, f[1], f[2], f[3], f[4], f[5], f[6]
+            # the fastest and slowest round: how far apart rounds of the same tool were
+            spread = (m > 1 && secs[key, m] < 1e9) ? sprintf("%.2f-%.2f", secs[key, 1], secs[key, m]) : "-"
+            printf fmt, f[1], f[2], f[3], f[4], f[5], f[6], spread
         }
     }'
-echo "(median of $BENCH_ROUNDS rounds each, after an untimed warm-up upload; RSS is the peak of the tool's"
-echo " largest process; CPU is the client's user+sys per GiB moved: on 2 cores the server gets the rest)"
+echo "(median of $BENCH_ROUNDS rounds each, after an untimed warm-up upload, each round in a rotated order of"
+echo " tools; RSS is the peak of the tool's largest process; CPU is the client's user+sys per GiB moved:"
+echo " on 2 cores the server gets the rest; the last column is the fastest and the slowest round)"
 for l in "${RESUME_LINES[@]}"; do echo "resume $l"; done
