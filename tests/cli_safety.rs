@@ -195,6 +195,53 @@ async fn rm_of_a_key_a_folder_and_nothing(s: &TestServer) {
     assert!(keys(s).await.is_empty());
 }
 
+/// A key is never taken for a folder of the same name. On the old code the embedded store
+/// answered a HEAD (and a GET) of `single/` with the object `single`, so `put --overwrite FILE
+/// s3://b/single` took `single` for a folder and sent `single/FILE` (refused, with an upload
+/// left behind that could not be aborted), and `rm -r s3://b/single` offered to delete
+/// `single/`.
+async fn a_key_is_never_taken_for_a_folder(s: &TestServer) {
+    put_keys(s, &["single"]).await;
+    let home = tempfile::tempdir().unwrap();
+    let b = &s.bucket;
+    let file = random_file(home.path(), "new.bin", 20, 7);
+    let new = std::fs::read(&file).unwrap();
+    let p = file.to_str().unwrap();
+
+    let out = run(s, home.path(), &["put", p, &format!("s3://{b}/single")]);
+    assert!(
+        !out.status.success(),
+        "an existing key is not replaced unasked"
+    );
+    let err = text(&out.stderr);
+    assert!(err.contains("single") && !err.contains("single/"), "{err}");
+    let out = run(
+        s,
+        home.path(),
+        &["put", "--overwrite", p, &format!("s3://{b}/single")],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(keys(s).await, ["single"]);
+    assert_eq!(crate::support::stored(s, "single").await.unwrap(), new);
+
+    assert!(s.client.head(b, "single/").await.unwrap().is_none());
+    let out = run(
+        s,
+        home.path(),
+        &["rm", "-r", "-y", &format!("s3://{b}/single/")],
+    );
+    let said = text(&out.stderr);
+    assert!(!said.contains("1 object"), "{said}");
+    assert_eq!(keys(s).await, ["single"], "{said}");
+    // A delete of `single/` (a folder marker, absent) succeeds and leaves the object alone,
+    // alone and in a batch.
+    s.client.delete(b, "single/").await.unwrap();
+    let report = s.client.delete_many(b, &["single/".to_owned()]).await;
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(keys(s).await, ["single"]);
+    assert_eq!(crate::support::stored(s, "single").await.unwrap(), new);
+}
+
 /// Emptying a bucket takes the bucket named alone, and a confirmation.
 async fn emptying_a_bucket_needs_it_named(s: &TestServer) {
     put_keys(s, &["a", "b/c"]).await;
@@ -385,6 +432,7 @@ on_both_servers!(
     rm_of_a_key_a_folder_and_nothing,
     emptying_a_bucket_needs_it_named,
     put_destinations_follow_cp,
+    a_key_is_never_taken_for_a_folder,
     errors_are_named,
     delete_many_in_batches,
 );

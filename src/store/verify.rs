@@ -109,6 +109,18 @@ impl VerifyingFs {
         (plain(bucket) && plain(key)).then(|| self.root.join(bucket).join(key))
     }
 
+    /// Whether `key` ends in `/` and the file s3s-fs would take for it is an object's, not a
+    /// folder's: s3s-fs maps `name/` to the same path as `name`, so a HEAD or GET of `name/`
+    /// answered with the object `name` (and `put FILE s3://b/name` took `name` for a folder
+    /// and went to `name/FILE`), and a DELETE of `name/` failed with an internal error.
+    fn object_taken_for_folder(&self, bucket: &str, key: &str) -> bool {
+        key.ends_with('/')
+            && self
+                .object_file(bucket, key.trim_end_matches('/'))
+                .and_then(|p| std::fs::metadata(p).ok())
+                .is_some_and(|m| !m.is_dir())
+    }
+
     /// Where the marker of folder `key` (ending in `/`) is recorded: a file beside the buckets
     /// (never inside one, so it is not listed as an object).
     fn marker_path(&self, bucket: &str, key: &str) -> PathBuf {
@@ -267,7 +279,6 @@ impl_s3_delegating! {
         delete_bucket(DeleteBucketInput) -> DeleteBucketOutput;
         get_bucket_location(GetBucketLocationInput) -> GetBucketLocationOutput;
         head_bucket(HeadBucketInput) -> HeadBucketOutput;
-        head_object(HeadObjectInput) -> HeadObjectOutput;
         list_buckets(ListBucketsInput) -> ListBucketsOutput;
         list_objects(ListObjectsInput) -> ListObjectsOutput;
         create_multipart_upload(CreateMultipartUploadInput) -> CreateMultipartUploadOutput;
@@ -281,6 +292,9 @@ impl_s3_delegating! {
     // a write it never saw (a revocation was lost that way). Reads never wait for writes (a
     // stalled upload would stall them); a GET during which the file was replaced is made again.
     async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+        if self.object_taken_for_folder(&req.input.bucket, &req.input.key) {
+            return Err(s3_error!(NoSuchKey));
+        }
         let path = self.object_file(&req.input.bucket, &req.input.key);
         let mut attempts = 0;
         loop {
@@ -293,19 +307,48 @@ impl_s3_delegating! {
         }
     }
 
+    async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+        if self.object_taken_for_folder(&req.input.bucket, &req.input.key) {
+            return Err(s3_error!(NoSuchKey));
+        }
+        self.inner.head_object(req).await
+    }
+
     async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        if self.object_taken_for_folder(&bucket, &key) {
+            // No such key: deleted already, as S3 answers (and the object `name` stays).
+            return Ok(S3Response::new(DeleteObjectOutput::default()));
+        }
         let response = self.inner.delete_object(req).await?;
         self.forget(&bucket, &key);
         Ok(response)
     }
 
-    async fn delete_objects(&self, req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
+    async fn delete_objects(&self, mut req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
         let bucket = req.input.bucket.clone();
+        let quiet = req.input.delete.quiet == Some(true);
+        let (absent, objects): (Vec<_>, Vec<_>) = std::mem::take(&mut req.input.delete.objects)
+            .into_iter()
+            .partition(|o| self.object_taken_for_folder(&bucket, &o.key));
+        req.input.delete.objects = objects;
         let keys: Vec<String> = req.input.delete.objects.iter().map(|o| o.key.clone()).collect();
-        let response = self.inner.delete_objects(req).await?;
+        let mut response = if keys.is_empty() {
+            S3Response::new(DeleteObjectsOutput::default())
+        } else {
+            self.inner.delete_objects(req).await?
+        };
         for key in keys {
             self.forget(&bucket, &key);
+        }
+        // As `delete_object` answers them: deleted (they do not exist), the objects stay.
+        if !quiet {
+            response.output.deleted.get_or_insert_with(Vec::new).extend(absent.into_iter().map(|o| {
+            DeletedObject {
+                key: Some(o.key),
+                ..Default::default()
+            }
+        }));
         }
         Ok(response)
     }
