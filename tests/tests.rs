@@ -743,6 +743,7 @@ mod download_reconnect;
 mod download_safety;
 mod embedded_store;
 mod errors;
+mod multipart_completion;
 mod one_library;
 mod presign;
 mod relay;

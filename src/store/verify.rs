@@ -33,11 +33,17 @@ use s3s::dto::*;
 use s3s::stream::{ByteStream, RemainingLength};
 use s3s::{S3, S3Request, S3Response, S3Result, StdError, s3_error};
 
+use super::multipart::{Completion, PartSums};
+
 /// The embedded store's S3 implementation: s3s-fs plus integrity checks and upload listing.
 pub struct VerifyingFs {
     inner: s3s_fs::FileSystem,
     root: PathBuf,
     writes: KeyLocks,
+    /// The MD5 of each part stored, for completing uploads without reading them again.
+    part_sums: Arc<PartSums>,
+    /// Writes of one part of one upload take turns, so its noted MD5 is that of its file.
+    part_writes: KeyLocks,
 }
 
 /// Which file a path names (device and inode): a rename into place changes it.
@@ -99,6 +105,8 @@ impl VerifyingFs {
             inner,
             root,
             writes: KeyLocks::default(),
+            part_sums: Arc::default(),
+            part_writes: KeyLocks::default(),
         })
     }
 
@@ -283,7 +291,6 @@ impl_s3_delegating! {
         list_objects(ListObjectsInput) -> ListObjectsOutput;
         create_multipart_upload(CreateMultipartUploadInput) -> CreateMultipartUploadOutput;
         upload_part_copy(UploadPartCopyInput) -> UploadPartCopyOutput;
-        abort_multipart_upload(AbortMultipartUploadInput) -> AbortMultipartUploadOutput;
 {
 
     // s3s-fs renames an object's new bytes into place and then, separately, writes the record
@@ -383,7 +390,45 @@ impl_s3_delegating! {
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let _turn = self.writes.turn(&req.input.bucket, &req.input.key).await;
-        self.inner.complete_multipart_upload(req).await
+        let input = &req.input;
+        let (Some(object), Some(id)) = (self.object_file(&input.bucket, &input.key), uuid_like(&input.upload_id)) else {
+            // A key s3s-fs resolves its own way: its completion, as before.
+            return self.inner.complete_multipart_upload(req).await;
+        };
+        let (bucket, key) = (input.bucket.clone(), input.key.clone());
+        let completion = Completion {
+            root: self.root.clone(),
+            object,
+            bucket: bucket.clone(),
+            key: key.clone(),
+            id,
+            access_key: req.credentials.as_ref().map(|c| c.access_key.clone()),
+            parts: input.multipart_upload.as_ref().and_then(|m| m.parts.clone()).unwrap_or_default(),
+            if_match: input.if_match.clone(),
+            if_none_match: input.if_none_match.clone(),
+        };
+        let sums = self.part_sums.clone();
+        let etag = tokio::task::spawn_blocking(move || completion.run(&sums))
+            .await
+            .map_err(|e| s3_error!(InternalError, "completing the upload failed: {e}"))??;
+        Ok(S3Response::new(CompleteMultipartUploadOutput {
+            bucket: Some(bucket),
+            key: Some(key),
+            e_tag: Some(ETag::Strong(etag)),
+            ..Default::default()
+        }))
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        let id = uuid_like(&req.input.upload_id);
+        let response = self.inner.abort_multipart_upload(req).await;
+        if let Some(id) = id {
+            self.part_sums.forget(&id);
+        }
+        response
     }
 
     async fn upload_part(&self, mut req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
@@ -391,6 +436,11 @@ impl_s3_delegating! {
             return self.inner.upload_part(req).await;
         };
         let crc32c = req.input.checksum_crc32c.clone();
+        let (id, number) = (uuid_like(&req.input.upload_id), req.input.part_number);
+        let _turn = match &id {
+            Some(id) => Some(self.part_writes.turn(id, &number.to_string()).await),
+            None => None,
+        };
         let (body, mismatch) = verified_body(
             body,
             req.input.content_md5.as_deref(),
@@ -402,6 +452,13 @@ impl_s3_delegating! {
         // the server ignores the header and falls back to Content-MD5 (s3share did, and spent
         // two thirds of an upload's CPU on MD5 against its own store).
         response.output.checksum_crc32c = crc32c;
+        // The ETag s3s-fs answered is the MD5 of the part it stored: kept for the completion.
+        if let (Some(id), Some(etag)) = (&id, &response.output.e_tag) {
+            let part = self.root.join(format!(".upload_id-{id}.part-{number}"));
+            if let Some(file) = file_identity(&part) {
+                self.part_sums.note(id, number, etag.value(), file);
+            }
+        }
         Ok(response)
     }
 
