@@ -17,6 +17,7 @@
 //!   there has proven it knows the store's secret (a challenge on [`PROOF_PATH`]): another
 //!   program could have taken the port, and it must not receive the user's files.
 
+mod body;
 mod multipart;
 mod private;
 mod verify;
