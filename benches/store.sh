@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# The embedded store's own speed: a 1 GiB file put and got through `s3share store` on
+# loopback, by s3share and by one curl with a presigned URL (signed by `s3share link` before
+# the clock starts), in interleaved rounds. Prints each round and the median, with the client's
+# CPU and the store's (both share the machine's cores).
+#
+#   benches/store.sh                                  # 1 GiB, 3 rounds
+#   BENCH_SIZE_MIB=256 BENCH_ROUNDS=5 benches/store.sh
+#   S3SHARE=/path/to/s3share benches/store.sh
+set -euo pipefail
+
+case "${S3SHARE:-}" in ""|/*) ;; */*) S3SHARE=$PWD/$S3SHARE ;; esac
+cd "$(dirname "$0")/.."
+S3SHARE=${S3SHARE:-target/release/s3share}
+SIZE_MIB=${BENCH_SIZE_MIB:-1024}
+ROUNDS=${BENCH_ROUNDS:-3}
+log() { echo "== $*" >&2; }
+
+[ -x /usr/bin/time ] || { log "GNU time is missing (Debian: apt-get install time)"; exit 1; }
+command -v curl >/dev/null || { log "curl is missing"; exit 1; }
+if [ ! -x "$S3SHARE" ] && [ "$S3SHARE" = target/release/s3share ]; then
+    log "building s3share (cargo build --release)"
+    cargo build --release >&2
+fi
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/s3share-store-bench.XXXXXX")
+# Downloads land in tmpfs when there is one: what the store and the client cost, not the disk.
+DOWN=$WORK/down
+if [ "$(stat -f -c %T /dev/shm 2>/dev/null)" = tmpfs ]; then DOWN=$(mktemp -d /dev/shm/s3share-store-bench.XXXXXX); fi
+STORE_PID=
+cleanup() {
+    [ -n "$STORE_PID" ] && kill -INT "$STORE_PID" 2>/dev/null && wait "$STORE_PID" 2>/dev/null
+    rm -rf "$WORK" "$DOWN"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# A home of its own: no AWS account, so every command uses the embedded store.
+S=(env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_PROFILE
+    -u AWS_ENDPOINT_URL HOME="$WORK/home" XDG_DATA_HOME="$WORK/data" XDG_CONFIG_HOME="$WORK/config"
+    XDG_STATE_HOME="$WORK/state" AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+    "$S3SHARE")
+mkdir -p "$WORK/home"
+"${S[@]}" store 2>"$WORK/store.log" &
+STORE_PID=$!
+deadline=$((SECONDS + 30))
+until grep -q "embedded store on" "$WORK/store.log" 2>/dev/null; do
+    if ! kill -0 "$STORE_PID" 2>/dev/null || [ $SECONDS -gt $deadline ]; then
+        log "the store did not start:"; cat "$WORK/store.log" >&2; exit 1
+    fi
+    sleep 0.2
+done
+log "$(head -1 "$WORK/store.log")"
+
+log "creating a ${SIZE_MIB} MiB file"
+head -c "${SIZE_MIB}M" /dev/urandom >"$WORK/big.bin"
+BYTES=$((SIZE_MIB * 1048576))
+TICK=$(getconf CLK_TCK)
+store_cpu() { awk '{print $14 + $15}' "/proc/$STORE_PID/stat"; }
+
+ROWS=()
+# timed TOOL WORKLOAD CMD...: one run, its wall time, the client's CPU and the store's.
+timed() {
+    local tool=$1 workload=$2; shift 2
+    local before after
+    before=$(store_cpu)
+    /usr/bin/time -o "$WORK/time" -f "%e %U %S" "$@" >/dev/null 2>"$WORK/err" || {
+        log "$tool $workload failed:"; tail -5 "$WORK/err" >&2; ROWS+=("$tool|$workload|failed|-|-|-"); return 0
+    }
+    after=$(store_cpu)
+    read -r secs user sys <"$WORK/time"
+    local row
+    row="$tool|$workload|$secs|$(awk -v b="$BYTES" -v s="$secs" 'BEGIN {printf "%.1f", (s > 0 ? b / 1048576 / s : 0)}')|$(awk -v u="$user" -v s="$sys" 'BEGIN {printf "%.2f", u + s}')|$(awk -v a="$before" -v b="$after" -v t="$TICK" 'BEGIN {printf "%.2f", (b - a) / t}')"
+    ROWS+=("$row")
+    log "   $row"
+}
+
+for r in $(seq 1 "$ROUNDS"); do
+    put_url=$("${S[@]}" link --put "s3://s3share/bench/curl-$r.bin" 2>/dev/null | tail -1)
+    name="put ${SIZE_MIB} MiB"
+    # Alternate which goes first.
+    for tool in $( [ $((r % 2)) = 1 ] && echo "s3share curl" || echo "curl s3share"); do
+        case $tool in
+            s3share) timed s3share "$name" "${S[@]}" put "$WORK/big.bin" "s3://s3share/bench/s3share-$r.bin" ;;
+            curl) timed curl "$name" curl -sSf -o /dev/null -T "$WORK/big.bin" "$put_url" ;;
+        esac
+    done
+    get_url=$("${S[@]}" link "s3://s3share/bench/curl-$r.bin" 2>/dev/null | tail -1)
+    name="get ${SIZE_MIB} MiB"
+    for tool in $( [ $((r % 2)) = 1 ] && echo "s3share curl" || echo "curl s3share"); do
+        rm -f "$DOWN"/*
+        case $tool in
+            s3share) timed s3share "$name" "${S[@]}" get "s3://s3share/bench/s3share-$r.bin" "$DOWN/s.bin" ;;
+            curl) timed curl "$name" curl -sSf -o "$DOWN/c.bin" "$get_url" ;;
+        esac
+    done
+    rm -f "$DOWN"/*
+    "${S[@]}" rm "s3://s3share/bench/s3share-$r.bin" "s3://s3share/bench/curl-$r.bin" >/dev/null 2>&1 || true
+done
+
+echo
+echo "The embedded store ($S3SHARE) on loopback: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
+echo "curl: one request with a URL signed before the clock starts; downloads to $( [ "$DOWN" = "$WORK/down" ] && echo disk || echo tmpfs)"
+echo
+fmt='%-9s %-14s %9s %9s %13s %12s %11s\n'
+# shellcheck disable=SC2059
+printf "$fmt" tool workload seconds MiB/s "client CPU s" "store CPU s" "rounds' s"
+# The median round of each tool and workload (failed rounds sort last).
+printf '%s\n' "${ROWS[@]}" | awk -F'|' -v fmt="$fmt" '
+    { key = $1 "|" $2; if (!(key in n)) order[++k] = key; n[key]++; row[key, n[key]] = $0
+      secs[key, n[key]] = ($3 == "failed" ? 1e9 : $3) }
+    END {
+        for (i = 1; i <= k; i++) {
+            key = order[i]; m = n[key]
+            for (a = 1; a <= m; a++) for (b = a + 1; b <= m; b++)
+                if (secs[key, b] < secs[key, a]) { t = secs[key, a]; secs[key, a] = secs[key, b]; secs[key, b] = t
+                    t = row[key, a]; row[key, a] = row[key, b]; row[key, b] = t }
+            split(row[key, int((m + 1) / 2)], f, "|")
+            spread = (m > 1 && secs[key, m] < 1e9) ? sprintf("%.2f-%.2f", secs[key, 1], secs[key, m]) : "-"
+            printf fmt, f[1], f[2], f[3], f[4], f[5], f[6], spread
+        }
+    }'
+echo "(median of $ROUNDS rounds, and the fastest and slowest round)"
