@@ -123,7 +123,9 @@ impl Completion {
 
         // Each part: in order, big enough, and the one the request names.
         let count = self.parts.len();
-        let mut files = Vec::with_capacity(count);
+        // Paths, not open files: an upload may have 10,000 parts, more than a process may hold
+        // open. The join checks that each is still the file checked here.
+        let mut checked = Vec::with_capacity(count);
         let mut md5s = Vec::with_capacity(count * 16);
         for (i, part) in self.parts.iter().enumerate() {
             let number = part
@@ -165,14 +167,14 @@ impl Completion {
                 ));
             }
             md5s.extend_from_slice(&md5);
-            files.push(file);
+            checked.push((path, identity));
         }
 
         let tmp = root.join(format!(
             ".tmp.s3share-{}.internal.part",
             uuid::Uuid::new_v4()
         ));
-        let joined = join_parts(&tmp, files);
+        let joined = join_parts(&tmp, &checked);
         if let Err(e) = joined.and_then(|()| {
             if let Some(dir) = self.object.parent() {
                 std::fs::create_dir_all(dir)?;
@@ -273,9 +275,22 @@ impl Completion {
 }
 
 /// Writes the parts one after the other into a new file at `tmp` (0600: the store is private).
-fn join_parts(tmp: &Path, files: Vec<std::fs::File>) -> std::io::Result<()> {
+/// A part whose file is no longer the one checked (stored again meanwhile) fails the join.
+fn join_parts(tmp: &Path, parts: &[(PathBuf, (u64, u64))]) -> std::io::Result<()> {
     let mut out = private_new_file(tmp)?;
-    for mut part in files {
+    for (path, identity) in parts {
+        let mut part = std::fs::File::open(path)?;
+        let now = {
+            use std::os::unix::fs::MetadataExt as _;
+            let meta = part.metadata()?;
+            (meta.dev(), meta.ino())
+        };
+        if now != *identity {
+            return Err(std::io::Error::other(format!(
+                "{} was stored again during the completion",
+                path.display()
+            )));
+        }
         // File to file: copy_file_range, in the kernel.
         std::io::copy(&mut part, &mut out)?;
     }

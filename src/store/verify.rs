@@ -377,12 +377,11 @@ impl_s3_delegating! {
         }
         // As `delete_object` answers them: deleted (they do not exist), the objects stay.
         if !quiet {
-            response.output.deleted.get_or_insert_with(Vec::new).extend(absent.into_iter().map(|o| {
-            DeletedObject {
+            let deleted = response.output.deleted.get_or_insert_with(Vec::new);
+            deleted.extend(absent.into_iter().map(|o| DeletedObject {
                 key: Some(o.key),
                 ..Default::default()
-            }
-        }));
+            }));
         }
         Ok(response)
     }
@@ -418,7 +417,8 @@ impl_s3_delegating! {
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let _turn = self.writes.turn(&req.input.bucket, &req.input.key).await;
         let input = &req.input;
-        let (Some(object), Some(id)) = (self.object_file(&input.bucket, &input.key), uuid_like(&input.upload_id)) else {
+        let object = self.object_file(&input.bucket, &input.key);
+        let (Some(object), Some(id)) = (object, uuid_like(&input.upload_id)) else {
             // A key s3s-fs resolves its own way: its completion, as before.
             return self.inner.complete_multipart_upload(req).await;
         };
@@ -430,7 +430,9 @@ impl_s3_delegating! {
             key: key.clone(),
             id,
             access_key: req.credentials.as_ref().map(|c| c.access_key.clone()),
-            parts: input.multipart_upload.as_ref().and_then(|m| m.parts.clone()).unwrap_or_default(),
+            parts: (input.multipart_upload.as_ref())
+                .and_then(|m| m.parts.clone())
+                .unwrap_or_default(),
             if_match: input.if_match.clone(),
             if_none_match: input.if_none_match.clone(),
         };
