@@ -105,19 +105,6 @@ echo
 fmt='%-9s %-14s %9s %9s %13s %12s %11s\n'
 # shellcheck disable=SC2059
 printf "$fmt" tool workload seconds MiB/s "client CPU s" "store CPU s" "rounds' s"
-# The median round of each tool and workload (failed rounds sort last).
-printf '%s\n' "${ROWS[@]}" | awk -F'|' -v fmt="$fmt" '
-    { key = $1 "|" $2; if (!(key in n)) order[++k] = key; n[key]++; row[key, n[key]] = $0
-      secs[key, n[key]] = ($3 == "failed" ? 1e9 : $3) }
-    END {
-        for (i = 1; i <= k; i++) {
-            key = order[i]; m = n[key]
-            for (a = 1; a <= m; a++) for (b = a + 1; b <= m; b++)
-                if (secs[key, b] < secs[key, a]) { t = secs[key, a]; secs[key, a] = secs[key, b]; secs[key, b] = t
-                    t = row[key, a]; row[key, a] = row[key, b]; row[key, b] = t }
-            split(row[key, int((m + 1) / 2)], f, "|")
-            spread = (m > 1 && secs[key, m] < 1e9) ? sprintf("%.2f-%.2f", secs[key, 1], secs[key, m]) : "-"
-            printf fmt, f[1], f[2], f[3], f[4], f[5], f[6], spread
-        }
-    }'
+# The median round of each tool and workload, with the fastest and the slowest round.
+printf '%s\n' "${ROWS[@]}" | awk -F'|' -v fmt="$fmt" -f benches/median.awk
 echo "(median of $ROUNDS rounds, and the fastest and slowest round)"

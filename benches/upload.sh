@@ -350,22 +350,8 @@ fmt='%-16s %-26s %9s %9s %9s %11s %11s\n'
 printf "$fmt" tool workload seconds MiB/s "RSS MiB" "CPU s/GiB" "rounds' s"
 # shellcheck disable=SC2059
 printf "$fmt" ---------------- -------------------------- --------- --------- --------- ----------- -----------
-# The median round of each tool and workload (failed rounds sort last).
-printf '%s\n' "${ROWS[@]}" | awk -F'|' -v fmt="$fmt" '
-    { key = $1 "|" $2; if (!(key in n)) order[++k] = key; n[key]++; row[key, n[key]] = $0
-      secs[key, n[key]] = ($3 == "failed" ? 1e9 : $3) }
-    END {
-        for (i = 1; i <= k; i++) {
-            key = order[i]; m = n[key]
-            for (a = 1; a <= m; a++) for (b = a + 1; b <= m; b++)
-                if (secs[key, b] < secs[key, a]) { t = secs[key, a]; secs[key, a] = secs[key, b]; secs[key, b] = t
-                    t = row[key, a]; row[key, a] = row[key, b]; row[key, b] = t }
-            split(row[key, int((m + 1) / 2)], f, "|")
-            # the fastest and slowest round: how far apart rounds of the same tool were
-            spread = (m > 1 && secs[key, m] < 1e9) ? sprintf("%.2f-%.2f", secs[key, 1], secs[key, m]) : "-"
-            printf fmt, f[1], f[2], f[3], f[4], f[5], f[6], spread
-        }
-    }'
+# The median round of each tool and workload, with the fastest and the slowest round.
+printf '%s\n' "${ROWS[@]}" | awk -F'|' -v fmt="$fmt" -f benches/median.awk
 echo "(median of $BENCH_ROUNDS rounds each, after an untimed warm-up upload, each round in a rotated order of"
 echo " tools; RSS is the peak of the tool's largest process; CPU is the client's user+sys per GiB moved:"
 echo " on 2 cores the server gets the rest; the last column is the fastest and the slowest round)"
