@@ -12,18 +12,9 @@ use crate::support::{TestServer, random_file, stored};
 
 const MIB: usize = 1024 * 1024;
 
+/// An SDK client of the test server's own: the parts and completions are made by hand.
 fn sdk(s: &TestServer) -> aws_sdk_s3::Client {
-    let creds =
-        aws_credential_types::Credentials::new(&s.access_key, &s.secret_key, None, None, "test");
-    aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::new()
-            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-            .credentials_provider(creds)
-            .region(aws_sdk_s3::config::Region::new("us-east-1"))
-            .endpoint_url(&s.endpoint)
-            .force_path_style(true)
-            .build(),
-    )
+    crate::presign::sdk(s, crate::presign::static_provider(s))
 }
 
 fn bytes(len: usize, seed: u8) -> Vec<u8> {

@@ -35,7 +35,7 @@ async fn send(p: &Presigned, body: Option<Vec<u8>>) -> reqwest::Response {
 }
 
 /// An SDK client of the test server's own, for the operations the presigner does not cover.
-fn sdk(s: &TestServer, provider: SharedCredentialsProvider) -> aws_sdk_s3::Client {
+pub(crate) fn sdk(s: &TestServer, provider: SharedCredentialsProvider) -> aws_sdk_s3::Client {
     let conf = aws_sdk_s3::config::Builder::new()
         .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
         .credentials_provider(provider)
@@ -48,7 +48,7 @@ fn sdk(s: &TestServer, provider: SharedCredentialsProvider) -> aws_sdk_s3::Clien
     aws_sdk_s3::Client::from_conf(conf)
 }
 
-fn static_provider(s: &TestServer) -> SharedCredentialsProvider {
+pub(crate) fn static_provider(s: &TestServer) -> SharedCredentialsProvider {
     SharedCredentialsProvider::new(Credentials::new(
         &s.access_key,
         &s.secret_key,
