@@ -242,6 +242,28 @@ async fn a_key_is_never_taken_for_a_folder(s: &TestServer) {
     assert_eq!(crate::support::stored(s, "single").await.unwrap(), new);
 }
 
+/// A folder just made with `mkdir` takes a file named into it without a trailing slash, as
+/// `cp` would. On the old code the embedded store answered the HEAD of `new/` with a 500, and
+/// the put failed ("HTTP 500: Internal Server Error").
+async fn put_into_an_empty_folder(s: &TestServer) {
+    let home = tempfile::tempdir().unwrap();
+    let b = &s.bucket;
+    let file = random_file(home.path(), "f.txt", 20, 8);
+    let out = run(s, home.path(), &["mkdir", &format!("s3://{b}/new")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let head = s.client.head(b, "new/").await.unwrap();
+    assert_eq!(head.map(|h| h.size), Some(0), "the folder's marker");
+    let out = run(
+        s,
+        home.path(),
+        &["put", file.to_str().unwrap(), &format!("s3://{b}/new")],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let keys = keys(s).await;
+    assert!(keys.contains(&"new/f.txt".to_owned()), "{keys:?}");
+    assert!(!keys.contains(&"new".to_owned()), "{keys:?}");
+}
+
 /// Emptying a bucket takes the bucket named alone, and a confirmation.
 async fn emptying_a_bucket_needs_it_named(s: &TestServer) {
     put_keys(s, &["a", "b/c"]).await;
@@ -433,6 +455,7 @@ on_both_servers!(
     emptying_a_bucket_needs_it_named,
     put_destinations_follow_cp,
     a_key_is_never_taken_for_a_folder,
+    put_into_an_empty_folder,
     errors_are_named,
     delete_many_in_batches,
 );

@@ -59,6 +59,9 @@ fn file_identity_of(file: &std::fs::File) -> Option<(u64, u64)> {
     file.metadata().ok().map(|m| (m.dev(), m.ino()))
 }
 
+/// The MD5 of nothing: the ETag of an empty object, such as a folder's marker.
+const EMPTY_MD5: &str = "d41d8cd98f00b204e9800998ecf8427e";
+
 /// A bucket and a key.
 type ObjectId = (String, String);
 
@@ -342,8 +345,24 @@ impl_s3_delegating! {
     }
 
     async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
-        if self.object_taken_for_folder(&req.input.bucket, &req.input.key) {
+        let (bucket, key) = (&req.input.bucket, &req.input.key);
+        if self.object_taken_for_folder(bucket, key) {
             return Err(s3_error!(NoSuchKey));
+        }
+        // A folder is a directory here, which s3s-fs cannot hash: it answered 500 to a HEAD
+        // of `folder/`, and `put FILE s3://s3share/folder` failed on a folder just made with
+        // `mkdir`. Listed as a folder, it is answered as S3 answers a folder's marker: empty.
+        if key.ends_with('/')
+            && let Some(dir) = self.object_file(bucket, key.trim_end_matches('/'))
+            && let Ok(meta) = std::fs::metadata(&dir)
+            && meta.is_dir()
+        {
+            return Ok(S3Response::new(HeadObjectOutput {
+                content_length: Some(0),
+                e_tag: Some(ETag::Strong(EMPTY_MD5.to_owned())),
+                last_modified: meta.modified().ok().map(Timestamp::from),
+                ..Default::default()
+            }));
         }
         self.inner.head_object(req).await
     }
