@@ -243,8 +243,8 @@ async fn a_key_is_never_taken_for_a_folder(s: &TestServer) {
 }
 
 /// A folder just made with `mkdir` takes a file named into it without a trailing slash, as
-/// `cp` would. On the old code the embedded store answered the HEAD of `new/` with a 500, and
-/// the put failed ("HTTP 500: Internal Server Error").
+/// `cp` would. On the old code the embedded store answered the HEAD (and a GET) of `new/` with
+/// a 500, and the put failed ("HTTP 500: Internal Server Error").
 async fn put_into_an_empty_folder(s: &TestServer) {
     let home = tempfile::tempdir().unwrap();
     let b = &s.bucket;
@@ -253,6 +253,7 @@ async fn put_into_an_empty_folder(s: &TestServer) {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let head = s.client.head(b, "new/").await.unwrap();
     assert_eq!(head.map(|h| h.size), Some(0), "the folder's marker");
+    assert_eq!(crate::support::stored(s, "new/").await, Some(Vec::new()));
     let out = run(
         s,
         home.path(),

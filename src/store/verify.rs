@@ -139,6 +139,16 @@ impl VerifyingFs {
                 .is_some_and(|m| !m.is_dir())
     }
 
+    /// The folder `key` (ending in `/`) when it is a directory: answered as S3 answers a
+    /// folder's marker, an empty object. s3s-fs tried to hash the directory and answered 500,
+    /// so `mkdir s3://s3share/new` followed by `put FILE s3://s3share/new` failed.
+    fn folder_marker(&self, bucket: &str, key: &str) -> Option<std::fs::Metadata> {
+        let dir = self.object_file(bucket, key.strip_suffix('/')?)?;
+        std::fs::metadata(dir)
+            .ok()
+            .filter(std::fs::Metadata::is_dir)
+    }
+
     /// Where the marker of folder `key` (ending in `/`) is recorded: a file beside the buckets
     /// (never inside one, so it is not listed as an object).
     fn marker_path(&self, bucket: &str, key: &str) -> PathBuf {
@@ -312,6 +322,16 @@ impl_s3_delegating! {
         if self.object_taken_for_folder(&req.input.bucket, &req.input.key) {
             return Err(s3_error!(NoSuchKey));
         }
+        if let Some(meta) = self.folder_marker(&req.input.bucket, &req.input.key) {
+            let empty = futures::stream::empty::<Result<Bytes, std::io::Error>>();
+            return Ok(S3Response::new(GetObjectOutput {
+                body: Some(StreamingBlob::wrap(empty)),
+                content_length: Some(0),
+                e_tag: Some(ETag::Strong(EMPTY_MD5.to_owned())),
+                last_modified: meta.modified().ok().map(Timestamp::from),
+                ..Default::default()
+            }));
+        }
         let path = self.object_file(&req.input.bucket, &req.input.key);
         let mut attempts = 0;
         loop {
@@ -349,14 +369,7 @@ impl_s3_delegating! {
         if self.object_taken_for_folder(bucket, key) {
             return Err(s3_error!(NoSuchKey));
         }
-        // A folder is a directory here, which s3s-fs cannot hash: it answered 500 to a HEAD
-        // of `folder/`, and `put FILE s3://s3share/folder` failed on a folder just made with
-        // `mkdir`. Listed as a folder, it is answered as S3 answers a folder's marker: empty.
-        if key.ends_with('/')
-            && let Some(dir) = self.object_file(bucket, key.trim_end_matches('/'))
-            && let Ok(meta) = std::fs::metadata(&dir)
-            && meta.is_dir()
-        {
+        if let Some(meta) = self.folder_marker(bucket, key) {
             return Ok(S3Response::new(HeadObjectOutput {
                 content_length: Some(0),
                 e_tag: Some(ETag::Strong(EMPTY_MD5.to_owned())),
