@@ -59,8 +59,12 @@ impl PartSums {
         self.held.lock().retain(|(upload, _), _| upload != id);
     }
 
-    fn get(&self, id: &str, number: i32) -> Option<PartSum> {
-        self.held.lock().get(&(id.to_owned(), number)).copied()
+    /// The noted MD5 of part `number` of upload `id`, if `file` (device and inode) is the
+    /// file it was noted for.
+    pub(super) fn md5_of_file(&self, id: &str, number: i32, file: (u64, u64)) -> Option<[u8; 16]> {
+        let held = self.held.lock();
+        let noted = held.get(&(id.to_owned(), number))?;
+        (noted.file == file).then_some(noted.md5)
     }
 }
 
@@ -76,7 +80,18 @@ fn md5_from_hex(hex: &str) -> Option<[u8; 16]> {
     Some(out)
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Part `number` of upload `id`, as s3s-fs names it in its root folder.
+pub(super) fn part_path(root: &Path, id: &str, number: i32) -> PathBuf {
+    root.join(format!(".upload_id-{id}.part-{number}"))
+}
+
+/// A file's identity: device and inode (a file renamed into place is a new one).
+pub(super) fn identity(meta: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt as _;
+    (meta.dev(), meta.ino())
+}
+
+pub(super) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -134,7 +149,7 @@ impl Completion {
             if usize::try_from(number).ok() != Some(i + 1) {
                 return Err(s3_error!(InvalidPartOrder));
             }
-            let path = root.join(format!(".upload_id-{}.part-{number}", self.id));
+            let path = part_path(root, &self.id, number);
             let file = std::fs::File::open(&path).map_err(|e| match e.kind() {
                 std::io::ErrorKind::NotFound => s3_error!(InvalidPart, "no part {number}"),
                 _ => internal("cannot open a part", &e),
@@ -145,14 +160,11 @@ impl Completion {
             if i + 1 < count && meta.len() < MIN_PART {
                 return Err(s3_error!(EntityTooSmall));
             }
-            let identity = {
-                use std::os::unix::fs::MetadataExt as _;
-                (meta.dev(), meta.ino())
-            };
-            let md5 = match sums.get(&self.id, number) {
-                Some(noted) if noted.file == identity => noted.md5,
+            let identity = identity(&meta);
+            let md5 = match sums.md5_of_file(&self.id, number, identity) {
+                Some(noted) => noted,
                 // Not noted by this process (the store restarted since): hash it.
-                _ => md5_of(&file).map_err(|e| internal("cannot read a part", &e))?,
+                None => md5_of(&file).map_err(|e| internal("cannot read a part", &e))?,
             };
             if let Some(named) = &part.e_tag
                 && !named
@@ -192,7 +204,7 @@ impl Completion {
         let _ = std::fs::remove_file(&upload_file);
         for part in &self.parts {
             if let Some(n) = part.part_number {
-                let _ = std::fs::remove_file(root.join(format!(".upload_id-{}.part-{n}", self.id)));
+                let _ = std::fs::remove_file(part_path(root, &self.id, n));
             }
         }
         sums.forget(&self.id);
@@ -278,14 +290,9 @@ impl Completion {
 /// A part whose file is no longer the one checked (stored again meanwhile) fails the join.
 fn join_parts(tmp: &Path, parts: &[(PathBuf, (u64, u64))]) -> std::io::Result<()> {
     let mut out = private_new_file(tmp)?;
-    for (path, identity) in parts {
+    for (path, expected) in parts {
         let mut part = std::fs::File::open(path)?;
-        let now = {
-            use std::os::unix::fs::MetadataExt as _;
-            let meta = part.metadata()?;
-            (meta.dev(), meta.ino())
-        };
-        if now != *identity {
+        if identity(&part.metadata()?) != *expected {
             return Err(std::io::Error::other(format!(
                 "{} was stored again during the completion",
                 path.display()
@@ -297,7 +304,7 @@ fn join_parts(tmp: &Path, parts: &[(PathBuf, (u64, u64))]) -> std::io::Result<()
     out.flush()
 }
 
-fn md5_of(mut file: &std::fs::File) -> std::io::Result<[u8; 16]> {
+pub(super) fn md5_of(mut file: &std::fs::File) -> std::io::Result<[u8; 16]> {
     let mut hasher = Md5::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {

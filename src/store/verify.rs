@@ -34,7 +34,7 @@ use s3s::stream::{ByteStream, RemainingLength};
 use s3s::{S3, S3Request, S3Response, S3Result, StdError, s3_error};
 
 use super::body::{FileBody, range_start};
-use super::multipart::{Completion, PartSums};
+use super::multipart::{Completion, PartSums, hex, identity, md5_of, part_path};
 
 /// The embedded store's S3 implementation: s3s-fs plus integrity checks and upload listing.
 pub struct VerifyingFs {
@@ -49,14 +49,12 @@ pub struct VerifyingFs {
 
 /// Which file a path names (device and inode): a rename into place changes it.
 fn file_identity(path: &std::path::Path) -> Option<(u64, u64)> {
-    use std::os::unix::fs::MetadataExt as _;
-    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+    std::fs::metadata(path).ok().map(|m| identity(&m))
 }
 
 /// The identity (device and inode) of an open file.
 fn file_identity_of(file: &std::fs::File) -> Option<(u64, u64)> {
-    use std::os::unix::fs::MetadataExt as _;
-    file.metadata().ok().map(|m| (m.dev(), m.ino()))
+    file.metadata().ok().map(|m| identity(&m))
 }
 
 /// The MD5 of nothing: the ETag of an empty object, such as a folder's marker.
@@ -514,11 +512,10 @@ impl_s3_delegating! {
         // two thirds of an upload's CPU on MD5 against its own store).
         response.output.checksum_crc32c = crc32c;
         // The ETag s3s-fs answered is the MD5 of the part it stored: kept for the completion.
-        if let (Some(id), Some(etag)) = (&id, &response.output.e_tag) {
-            let part = self.root.join(format!(".upload_id-{id}.part-{number}"));
-            if let Some(file) = file_identity(&part) {
-                self.part_sums.note(id, number, etag.value(), file);
-            }
+        if let (Some(id), Some(etag)) = (&id, &response.output.e_tag)
+            && let Some(file) = file_identity(&part_path(&self.root, id, number))
+        {
+            self.part_sums.note(id, number, etag.value(), file);
         }
         Ok(response)
     }
@@ -567,12 +564,17 @@ impl_s3_delegating! {
         if let Some(parts) = response.output.parts.as_mut() {
             for part in parts.iter_mut() {
                 let Some(n) = part.part_number else { continue };
-                let path = self.root.join(format!(".upload_id-{id}.part-{n}"));
+                let path = part_path(&self.root, &id, n);
+                let sums = self.part_sums.clone();
+                let id = id.clone();
+                // A part this store noted as it was stored is not hashed again.
                 let md5 = tokio::task::spawn_blocking(move || -> std::io::Result<String> {
-                    let mut file = std::fs::File::open(path)?;
-                    let mut hasher = Md5::new();
-                    std::io::copy(&mut file, &mut hasher)?;
-                    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+                    let file = std::fs::File::open(path)?;
+                    let noted = sums.md5_of_file(&id, n, identity(&file.metadata()?));
+                    Ok(hex(&match noted {
+                        Some(md5) => md5,
+                        None => md5_of(&file)?,
+                    }))
                 })
                 .await
                 .map_err(|e| s3_error!(InternalError, "hashing a part failed: {e}"))?
