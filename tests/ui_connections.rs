@@ -1,5 +1,6 @@
 //! Connections: a start that always lands somewhere usable, problems shown on their entry,
-//! labels that say where a connection goes, and a lone bucket that opens by itself.
+//! labels that say where a connection goes, a lone bucket that opens by itself, and answers
+//! about a connection left behind that never reach the one in use.
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
@@ -70,7 +71,7 @@ fn connections_are_labelled_by_where_they_go() {
         "an endpoint shows its host"
     );
     let ConnectionState::Connected { endpoint, .. } = &h.state().connection else {
-        unreachable!()
+        panic!("not connected: {:?}", h.state().connection)
     };
     assert!(
         endpoint.starts_with("127.0.0.1:") && !endpoint.contains("AWS"),
@@ -94,4 +95,35 @@ fn the_only_bucket_opens_by_itself() {
         a.place.as_ref().is_some_and(|p| p.bucket == "s3share")
     });
     assert!(!shown(&h, "Choose a bucket"));
+}
+
+#[test]
+fn a_late_bucket_list_of_the_previous_connection_is_dropped() {
+    let f = Fixture::new();
+    let mut h = f.harness();
+    wait_for(&mut h, "the embedded store", |a| {
+        a.place.is_some() && a.buckets.is_some()
+    });
+    // The bucket list is asked for again, and answered while the UI is busy (no frame runs):
+    // the answer waits in the channel. The user switches connection before the next frame.
+    h.state_mut().retry_buckets();
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let nowhere = ConnectionTarget::Custom(CustomEndpoint {
+        name: "nowhere".into(),
+        // Nothing listens on port 1: the connect fails at once.
+        endpoint: "http://127.0.0.1:1".into(),
+        region: "us-east-1".into(),
+        path_style: true,
+        profile: String::new(),
+    });
+    h.state_mut().connect(nowhere.clone());
+    wait_for(
+        &mut h,
+        "the connect to fail",
+        |a| matches!(&a.connection, ConnectionState::Failed(t, _) if *t == nowhere),
+    );
+    // The embedded store's bucket list never shows as this connection's, and its one bucket
+    // is not opened here.
+    assert_eq!(h.state().buckets, None);
+    assert_eq!(h.state().place, None, "the old connection's bucket opened");
 }

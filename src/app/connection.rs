@@ -51,7 +51,7 @@ impl S3ShareApp {
         self.pending_uploads.clear();
         self.listing.reset(0);
         self.listing.loading = false;
-        self.backend.send(Command::Connect(target));
+        self.backend.connect(target);
     }
 
     /// Connects as a start does: if `target` fails, the app lands on the embedded store and
@@ -61,13 +61,11 @@ impl S3ShareApp {
         self.fall_back_to_local = true;
     }
 
-    /// A connection failed: the problem stays on its entry; at start, the embedded store opens.
+    /// The connection asked for last failed (the backend drops the answers of earlier ones):
+    /// the problem stays on its entry; at start, the embedded store opens.
     pub(super) fn connect_failed(&mut self, target: ConnectionTarget, error: ErrorReport) {
         self.connection_problems
             .insert(target.clone(), error.message.clone());
-        if self.superseded(&target) {
-            return;
-        }
         if std::mem::take(&mut self.fall_back_to_local) && target != ConnectionTarget::Local {
             // The problem stays on the connection's entry; nothing stands in the way at start.
             tracing::info!("the first connection failed; opening the embedded store");
@@ -94,11 +92,6 @@ impl S3ShareApp {
             let target = target.clone();
             self.note_credentials(&target, error);
         }
-    }
-
-    /// Whether an answer about `target` is old news: another connection was chosen since.
-    fn superseded(&self, target: &ConnectionTarget) -> bool {
-        matches!(&self.connection, ConnectionState::Connecting(t) if t != target)
     }
 
     /// The sidebar label of `target`: its name and where it goes (a custom endpoint's host, or
@@ -128,9 +121,6 @@ impl S3ShareApp {
         credentials_expiry: Option<SystemTime>,
         local_port: Option<u16>,
     ) {
-        if self.superseded(&target) {
-            return;
-        }
         self.fall_back_to_local = false;
         self.connection_problems.remove(&target);
         // Connected (again, or elsewhere): the credentials in use work.

@@ -45,7 +45,9 @@ pub struct Backend {
     commands: tokio::sync::mpsc::Sender<Command>,
     /// Commands the full channel did not take yet, sent in order before any newer one.
     waiting: RefCell<VecDeque<Command>>,
-    events: RefCell<tokio::sync::mpsc::Receiver<Event>>,
+    events: RefCell<tokio::sync::mpsc::Receiver<Tagged>>,
+    /// The number of the last Connect sent: answers about any other connection are old news.
+    connection: Cell<u64>,
     ids: Ids,
     progress: ProgressTable,
     repaint: Arc<dyn Fn() + Send + Sync>,
@@ -183,6 +185,7 @@ impl Backend {
             commands,
             waiting: RefCell::default(),
             events: RefCell::new(events),
+            connection: Cell::new(0),
             ids,
             progress,
             repaint,
@@ -195,6 +198,15 @@ impl Backend {
     pub fn send(&self, command: Command) {
         self.waiting.borrow_mut().push_back(command);
         self.flush();
+    }
+
+    /// Connects to `target`, which becomes the connection in use: from now on the answers
+    /// about earlier connections (a slow connect, the bucket list or a listing of the one
+    /// before) are dropped before the UI sees them, however late they come.
+    pub fn connect(&self, target: ConnectionTarget) {
+        let connection = self.connection.get() + 1;
+        self.connection.set(connection);
+        self.send(Command::Connect { target, connection });
     }
 
     /// Hands the waiting commands to the worker, as many as its queue takes.
@@ -226,7 +238,7 @@ impl Backend {
         let mut rx = self.events.borrow_mut();
         while events.len() < EVENT_CAPACITY {
             match rx.try_recv() {
-                Ok(event) => events.push(event),
+                Ok(tagged) => events.extend(tagged.open(self.connection.get())),
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
             }
         }
@@ -260,9 +272,46 @@ impl Backend {
     }
 }
 
+/// An event on its way to the UI, with the connection it is about (`None`: about no
+/// connection in particular, as a transfer's progress is).
+struct Tagged {
+    connection: Option<u64>,
+    event: Event,
+}
+
+impl Tagged {
+    /// The event as the UI should see it, when the connection in use is `current`: an
+    /// answer about another connection is dropped, except that what a delete did is still
+    /// told, marked as not about the listing on screen.
+    fn open(self, current: u64) -> Option<Event> {
+        match self {
+            Self { connection, event } if connection.is_none_or(|c| c == current) => Some(event),
+            Self {
+                event:
+                    Event::Deleted {
+                        bucket,
+                        deleted,
+                        errors,
+                        ..
+                    },
+                ..
+            } => Some(Event::Deleted {
+                bucket,
+                deleted,
+                errors,
+                here: false,
+            }),
+            Self { .. } => {
+                tracing::debug!("dropped an answer about a connection left since");
+                None
+            }
+        }
+    }
+}
+
 #[derive(Clone)]
 struct Emitter {
-    tx: tokio::sync::mpsc::Sender<Event>,
+    tx: tokio::sync::mpsc::Sender<Tagged>,
     repaint: Arc<dyn Fn() + Send + Sync>,
     progress: ProgressTable,
 }
@@ -271,7 +320,24 @@ impl Emitter {
     /// Sends `event` to the UI, waiting while its queue is full (events are state changes,
     /// a handful per transfer, so the wait is a frame at most).
     async fn emit(&self, event: Event) {
-        if self.tx.send(event).await.is_ok() {
+        self.send(Tagged {
+            connection: None,
+            event,
+        })
+        .await;
+    }
+
+    /// [`Self::emit`] for an answer about connection number `connection`.
+    async fn emit_for(&self, connection: u64, event: Event) {
+        self.send(Tagged {
+            connection: Some(connection),
+            event,
+        })
+        .await;
+    }
+
+    async fn send(&self, tagged: Tagged) {
+        if self.tx.send(tagged).await.is_ok() {
             (self.repaint)();
         }
     }

@@ -94,8 +94,17 @@ pub enum LinkVia {
 /// Requests from the UI.
 #[derive(Debug)]
 pub enum Command {
-    /// Connect (and make this the current connection).
-    Connect(ConnectionTarget),
+    /// Connect (and make this the current connection). Sent by [`Backend::connect`], which
+    /// numbers it: the answers about a connection carry its number, and the UI drops those of
+    /// any connection but the last one asked for.
+    ///
+    /// [`Backend::connect`]: super::Backend::connect
+    Connect {
+        /// Where to.
+        target: ConnectionTarget,
+        /// This Connect's number, counting from 1.
+        connection: u64,
+    },
     /// List the buckets again (answered by [`Event::Buckets`]).
     ListBuckets,
     /// Stream a folder listing; `request` tags the answers.

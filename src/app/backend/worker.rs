@@ -49,9 +49,10 @@ pub(super) struct Worker {
     relay_wanted: Option<std::net::SocketAddr>,
     /// The running relay; dropping the worker (the app closing) stops it.
     relay: Option<RunningRelay>,
-    /// Counts Connect commands: a connection's answers carry the generation they were asked
-    /// under, and an answer for an older one (a slow connect the user moved on from, a
-    /// listing of the previous connection) is dropped.
+    /// The number of the last Connect command: a connection's answers carry the number they
+    /// were asked under, and an answer for an older one (a slow connect the user moved on
+    /// from, a listing of the previous connection) is dropped here when it is found old
+    /// before it is sent, and by the UI's end of the channel when it is found old after.
     generation: Arc<AtomicU64>,
     /// The generation `client` was connected under.
     client_generation: u64,
@@ -87,7 +88,7 @@ impl Generation {
     /// Sends `event` unless the connection it answers for was left since.
     async fn emit(&self, out: &Emitter, event: Event) {
         if self.is_current() {
-            out.emit(event).await;
+            out.emit_for(self.asked, event).await;
         } else {
             tracing::debug!("dropped an answer for a previous connection");
         }
@@ -160,7 +161,7 @@ impl Worker {
 
     async fn handle(&mut self, command: Command) {
         match command {
-            Command::Connect(target) => self.connect(target).await,
+            Command::Connect { target, connection } => self.connect(target, connection).await,
             Command::ListBuckets => {
                 let Some(client) = self.client() else { return };
                 let (out, current) = (self.out.clone(), self.current());
@@ -301,13 +302,13 @@ impl Worker {
                     let report = client.delete_many(&bucket, &keys).await;
                     // Told even after a switch (what was deleted, and what failed, stays
                     // news), but marked so the listing on screen is left alone.
-                    out.emit(Event::Deleted {
+                    let deleted = Event::Deleted {
                         bucket,
                         deleted: report.deleted,
                         errors: report.failed.iter().map(|(_, e)| e.into()).collect(),
                         here: current.is_current(),
-                    })
-                    .await;
+                    };
+                    out.emit_for(current.asked, deleted).await;
                 });
             }
             Command::CreateFolder { bucket, prefix } => {
@@ -482,8 +483,8 @@ impl Worker {
 
     /// Starts connecting to `target` as a task of its own (an endpoint that does not answer
     /// must not hold up the commands behind it); [`Self::connected`] takes its answer.
-    async fn connect(&mut self, target: ConnectionTarget) {
-        let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
+    async fn connect(&mut self, target: ConnectionTarget, generation: u64) {
+        self.generation.store(generation, Ordering::Release);
         let mut options = ConnectOptions {
             store_paths: self.config.store_paths.clone(),
             aws_files: self.config.aws_files.clone(),
@@ -530,7 +531,10 @@ impl Worker {
             buckets,
         } = match result {
             Ok(p) => p,
-            Err(error) => return self.out.emit(Event::ConnectFailed { target, error }).await,
+            Err(error) => {
+                let failed = Event::ConnectFailed { target, error };
+                return self.out.emit_for(generation, failed).await;
+            }
         };
         let local_store = self
             .local
@@ -541,17 +545,19 @@ impl Worker {
         self.client_generation = generation;
         self.client_is_local = target == ConnectionTarget::Local;
         self.out
-            .emit(Event::Connected {
-                default_bucket: local_store.map(|_| crate::store::DEFAULT_BUCKET.to_owned()),
-                local_port: local_store.map(|s| s.state().port),
-                endpoint: destination(&target, &client),
-                credentials_expiry: expiry,
-                target,
-            })
+            .emit_for(
+                generation,
+                Event::Connected {
+                    default_bucket: local_store.map(|_| crate::store::DEFAULT_BUCKET.to_owned()),
+                    local_port: local_store.map(|s| s.state().port),
+                    endpoint: destination(&target, &client),
+                    credentials_expiry: expiry,
+                    target,
+                },
+            )
             .await;
-        self.out
-            .emit(Event::Buckets(buckets.map_err(|e| ErrorReport::from(&e))))
-            .await;
+        let buckets = Event::Buckets(buckets.map_err(|e| ErrorReport::from(&e)));
+        self.out.emit_for(generation, buckets).await;
         // Uploads to this endpoint that a kill or a crash interrupted: offered to resume.
         if let Some(store) = self.resume.clone() {
             let (out, current) = (self.out.clone(), self.current());
