@@ -206,22 +206,24 @@ log "warm-up upload"
 # The object every download fetches (uploaded once, by a neutral tool).
 "${AWSC[@]}" s3 cp --only-show-errors "$D/big.bin" s3://bench/down/big.bin >/dev/null
 
-# Round R runs the tools from the R-th on (and then the first ones), so that no tool always
-# follows the same one, or always starts a section after the server's or the page cache's
-# busiest moment. (With s3share always first, its disk download came straight after the tmpfs
-# round in every round; its median was 329 MiB/s there, 839 in a run of the downloads alone.)
-rotated() {
-    local r=$1; shift
-    local n=$# i
-    local all=("$@")
-    for ((i = 0; i < n; i++)); do echo "${all[(i + r - 1) % n]}"; done
+# Each round runs the tools in an order of its own, shuffled with a seed (the round and the
+# section), so that no tool always follows the same one or always starts a section after the
+# server's or the page cache's busiest moment, and a rerun uses the same orders. (Rotating one
+# list was not enough: each tool still followed the same one in every round. s3share's disk
+# downloads came after "curl + fsync" in all 5 rounds of one run, at 2.16-2.88 s and 1.6-2.4 CPU
+# s/GiB spent copying into the page cache, against 1.02-1.12 s and 0.45 in the same bench run
+# through a wrapper, and 1.05-1.20 s alone.)
+shuffled() {
+    local seed=$1; shift
+    printf '%s\n' "$@" | awk -v seed="$seed" 'BEGIN { srand(seed) } { print rand() "\t" $0 }' |
+        sort -k1,1g | cut -f2
 }
 
 upload_round() {
     local r=$1 tool
     local PUT_URL
     PUT_URL=$("${SIGN[@]}" PUT "limit/$r/1file/big.bin")
-    for tool in $(rotated "$r" s3share curl boto3 aws-cli rclone limit-curl); do
+    for tool in $(shuffled "$r"1 s3share curl boto3 aws-cli rclone limit-curl); do
         case $tool in
             s3share) run s3share "$BIG_NAME" $BIG_BYTES "s3:s3share/$r/1file" -- "${S3SHARE_CMD[@]}" put --overwrite "$D/big.bin" "s3://bench/s3share/$r/1file/" ;;
             curl) run curl "$BIG_NAME" $BIG_BYTES "s3:curl/$r/1file" -- sh -c 'f=$1; shift; curl -sSf -o /dev/null -T "$f" "$("$@")"' sh "$D/big.bin" "${SIGN[@]}" PUT "curl/$r/1file/big.bin" ;;
@@ -231,7 +233,7 @@ upload_round() {
             limit-curl) run "limit: 1 curl" "$BIG_NAME" $BIG_BYTES "s3:limit/$r/1file" -- curl -sSf -o /dev/null -T "$D/big.bin" "$PUT_URL" ;;
         esac
     done
-    for tool in $(rotated "$r" s3share rclone aws-cli boto3); do
+    for tool in $(shuffled "$r"2 s3share rclone aws-cli boto3); do
         case $tool in
             s3share) run s3share "$SMALL_NAME" $SMALL_BYTES "s3:s3share/$r/files" -- "${S3SHARE_CMD[@]}" put --overwrite "$D/small" "s3://bench/s3share/$r/files/" ;;
             rclone) run rclone "$SMALL_NAME" $SMALL_BYTES "s3:rclone/$r/files" -- "${RCLONE[@]}" copy "$D/small" "bench:bench/rclone/$r/files/" ;;
@@ -252,7 +254,7 @@ download_round() {
         name="down 1 x ${BENCH_SIZE_MIB} MiB, $where"
         local tools=(s3share curl boto3 aws-cli rclone limit-curl limit-4-ranges)
         [ "$where" = disk ] && tools+=(limit-curl-fsync)
-        for tool in $(rotated "$r" "${tools[@]}"); do
+        for tool in $(shuffled "$r${#where}" "${tools[@]}"); do
             rm -rf "$dir/$r"; mkdir -p "$dir/$r"; sync
             o="$dir/$r/big.bin"
             case $tool in
@@ -352,7 +354,7 @@ printf "$fmt" tool workload seconds MiB/s "RSS MiB" "CPU s/GiB" "rounds' s"
 printf "$fmt" ---------------- -------------------------- --------- --------- --------- ----------- -----------
 # The median round of each tool and workload, with the fastest and the slowest round.
 printf '%s\n' "${ROWS[@]}" | awk -F'|' -v fmt="$fmt" -f benches/median.awk
-echo "(median of $BENCH_ROUNDS rounds each, after an untimed warm-up upload, each round in a rotated order of"
+echo "(median of $BENCH_ROUNDS rounds each, after an untimed warm-up upload, each round in a shuffled order of"
 echo " tools; RSS is the peak of the tool's largest process; CPU is the client's user+sys per GiB moved:"
 echo " on 2 cores the server gets the rest; the last column is the fastest and the slowest round)"
 for l in "${RESUME_LINES[@]}"; do echo "resume $l"; done
