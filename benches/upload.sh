@@ -209,10 +209,11 @@ log "warm-up upload"
 # Each round runs the tools in an order of its own, shuffled with a seed (the round and the
 # section), so that no tool always follows the same one or always starts a section after the
 # server's or the page cache's busiest moment, and a rerun uses the same orders. (Rotating one
-# list was not enough: each tool still followed the same one in every round. s3share's disk
-# downloads came after "curl + fsync" in all 5 rounds of one run, at 2.16-2.88 s and 1.6-2.4 CPU
-# s/GiB spent copying into the page cache, against 1.02-1.12 s and 0.45 in the same bench run
-# through a wrapper, and 1.05-1.20 s alone.)
+# list kept each tool's predecessor the same in every round, so a slow slot could repeat for
+# one tool in all rounds: in one run s3share's disk downloads took 2.16-2.88 s in all 5 rounds,
+# each after "curl + fsync", at 1.6-2.4 CPU s/GiB spent copying into the page cache. Alone they
+# take 1.05-1.20 s, and in the next shuffled run 1.10-1.11 s, twice after "curl + fsync": the
+# slow slot was the machine's, not the order's, but a fixed order gave it to one tool only.)
 shuffled() {
     local seed=$1; shift
     printf '%s\n' "$@" | awk -v seed="$seed" 'BEGIN { srand(seed) } { print rand() "\t" $0 }' |
