@@ -221,6 +221,12 @@ pub enum Error {
         /// What is wrong with its name, and what to do.
         why: &'static str,
     },
+    /// A symlinked folder inside a folder being uploaded: not followed, and said so.
+    #[error("not uploaded: {} is a symbolic link to a folder, which is not followed (its files live elsewhere, and links can loop); to upload them, upload that folder itself", path.display())]
+    SymlinkedFolder {
+        /// The link.
+        path: PathBuf,
+    },
     /// A background task (hashing a file, a worker) panicked or was stopped.
     #[error("{task} task failed: {detail}")]
     TaskFailed {

@@ -355,6 +355,55 @@ async fn put_destinations_follow_cp(s: &TestServer) {
     assert_eq!(kept.size, 10, "the first file keeps the key");
 }
 
+/// Symbolic links in a folder being uploaded: a linked file goes under its own name, a linked
+/// folder is not followed and says so (the run fails, the rest is uploaded), and naming the
+/// linked folder itself uploads it. On the old code the linked file was refused as a second
+/// `real.txt` and the linked folder was left out in silence, with a successful exit.
+async fn put_names_what_links_leave_out(s: &TestServer) {
+    use std::os::unix::fs::symlink;
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join("L");
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    random_file(&dir, "real.txt", 10, 1);
+    random_file(&dir.join("sub"), "s.txt", 10, 2);
+    symlink("real.txt", dir.join("link.txt")).unwrap();
+    symlink("sub", dir.join("linked")).unwrap();
+    let b = &s.bucket;
+    let out = run(
+        s,
+        home.path(),
+        &["put", dir.to_str().unwrap(), &format!("s3://{b}/links/")],
+    );
+    let err = text(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("L/linked is a symbolic link to a folder") && err.contains("not followed"),
+        "{err}"
+    );
+    assert!(err.contains("3 uploaded, 0 skipped, 1 failed"), "{err}");
+    let linked = dir.join("linked");
+    let out = run(
+        s,
+        home.path(),
+        &["put", linked.to_str().unwrap(), &format!("s3://{b}/links/")],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let under: Vec<String> = keys(s)
+        .await
+        .into_iter()
+        .filter(|k| k.starts_with("links/"))
+        .collect();
+    assert_eq!(
+        under,
+        [
+            "links/L/link.txt",
+            "links/L/real.txt",
+            "links/L/sub/s.txt",
+            "links/linked/s.txt"
+        ]
+    );
+}
+
 /// A missing bucket, refused credentials and a missing key are each named as such, with a
 /// non-zero exit. On the old code `link` on a missing bucket said the key was missing.
 async fn errors_are_named(s: &TestServer) {
@@ -455,6 +504,7 @@ on_both_servers!(
     rm_of_a_key_a_folder_and_nothing,
     emptying_a_bucket_needs_it_named,
     put_destinations_follow_cp,
+    put_names_what_links_leave_out,
     a_key_is_never_taken_for_a_folder,
     put_into_an_empty_folder,
     errors_are_named,

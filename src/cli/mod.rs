@@ -149,6 +149,8 @@ pub enum Command {
     /// folder, with or without a trailing `/` (`put DIR s3://b/backup` gives backup/DIR/...);
     /// one file sent to s3://bucket/key becomes that key, unless `key/` is an existing folder
     /// (then key/FILE). Two files that would get the same key: the second is reported, not sent.
+    /// A symbolic link goes by its own name; inside a folder, a link to a folder is not followed
+    /// but reported (the run fails, the rest is uploaded): name that folder itself to upload it.
     ///
     /// A multipart upload that was interrupted without a clean-up (the process killed, a crash,
     /// the network gone) continues when the same command runs again: the parts the server

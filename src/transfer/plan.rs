@@ -84,8 +84,10 @@ pub fn plan_upload_into(
     (items, errors)
 }
 
-/// Reads `paths` from disk: names, sizes and the files below folders (symlinked folders are
-/// not followed). Unreadable paths come back as errors.
+/// Reads `paths` from disk: names, sizes and the files below folders. Unreadable paths come
+/// back as errors, and so do symlinked folders below a folder: they are not followed (they can
+/// loop, and their files live elsewhere), but what is not uploaded is never left unsaid. A
+/// path named here is followed whatever it is: the user named it.
 pub fn scan_inputs(paths: &[PathBuf]) -> (Vec<LocalInput>, Vec<Error>) {
     let mut inputs = Vec::new();
     let mut errors = Vec::new();
@@ -250,24 +252,19 @@ fn walk(
     entries.sort_by_key(std::fs::DirEntry::file_name);
     for entry in entries {
         let path = entry.path();
-        let name = match file_name(&path) {
-            Ok(n) => n,
-            Err(e) => {
-                errors.push(e);
-                continue;
-            }
+        // The entry's own name: a symlinked file keeps its name, not its target's.
+        let Some(name) = entry.file_name().to_str().map(ToOwned::to_owned) else {
+            errors.push(not_utf8(&path));
+            continue;
         };
-        // Symlinked folders are not followed: they can loop, and their files live elsewhere.
-        let is_link_dir = entry.file_type().is_ok_and(|t| t.is_symlink()) && path.is_dir();
+        let is_link = entry.file_type().is_ok_and(|t| t.is_symlink());
         match std::fs::metadata(&path) {
             Err(source) => errors.push(Error::Local {
                 what: "cannot read",
                 path,
                 source,
             }),
-            Ok(_) if is_link_dir => {
-                tracing::info!(path = %path.display(), "not following symlinked folder");
-            }
+            Ok(m) if is_link && m.is_dir() => errors.push(Error::SymlinkedFolder { path }),
             Ok(m) if m.is_dir() => {
                 relative.push(name);
                 walk(&path, relative, files, errors);
@@ -286,22 +283,28 @@ fn walk(
     }
 }
 
+/// The name a path the user gave goes by: its last part as written (a symlink keeps its own
+/// name), or, for `.` and `..`, the name of the folder they stand for.
 fn file_name(path: &Path) -> Result<String, Error> {
-    let name = path
-        .canonicalize()
-        .ok()
-        .and_then(|p| p.file_name().map(ToOwned::to_owned))
-        .or_else(|| path.file_name().map(ToOwned::to_owned));
+    let name = path.file_name().map(ToOwned::to_owned).or_else(|| {
+        path.canonicalize()
+            .ok()
+            .and_then(|p| p.file_name().map(ToOwned::to_owned))
+    });
     let Some(name) = name else {
         return Err(Error::UnusableName {
             path: path.to_owned(),
             why: "has no file name to use as a key",
         });
     };
-    name.into_string().map_err(|_| Error::UnusableName {
+    name.into_string().map_err(|_| not_utf8(path))
+}
+
+fn not_utf8(path: &Path) -> Error {
+    Error::UnusableName {
         path: path.to_owned(),
         why: "has a name that is not valid UTF-8; rename it to upload it",
-    })
+    }
 }
 
 #[cfg(test)]
@@ -337,6 +340,56 @@ mod tests {
         assert_eq!(items[0].key, "renamed.txt");
         let (items, _) = plan_upload(&[single], "");
         assert_eq!(items[0].key, "x.txt");
+    }
+
+    /// Links go by their own names; a linked folder below a folder is reported, not skipped in
+    /// silence. On the old code `link.txt` was planned as `a b.txt` (and refused as a second
+    /// file for that key), and `linked/` vanished from the upload without a word.
+    #[cfg(unix)]
+    #[test]
+    fn symbolic_links_keep_their_names_and_linked_folders_are_reported() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("src");
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        std::fs::write(root.join("a b.txt"), b"1").unwrap();
+        std::fs::write(root.join("sub/c.txt"), b"22").unwrap();
+        symlink("a b.txt", root.join("link.txt")).unwrap();
+        symlink("sub", root.join("linked")).unwrap();
+        let top = dir.path().join("top-link");
+        symlink(root.join("a b.txt"), &top).unwrap();
+        let top_folder = dir.path().join("folder-link");
+        symlink(root.join("sub"), &top_folder).unwrap();
+
+        let (items, errors) = plan_upload(&[root.clone(), top, top_folder], "in/");
+        let keys: Vec<_> = items.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "in/src/a b.txt",
+                "in/src/link.txt",
+                "in/src/sub/c.txt",
+                "in/top-link",
+                // A linked folder the user named is followed, under its own name.
+                "in/folder-link/c.txt",
+            ]
+        );
+        let link = items.iter().find(|i| i.key == "in/src/link.txt").unwrap();
+        assert_eq!(link.size, 1, "a link's file is its target's");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        let message = errors[0].to_string();
+        assert!(
+            message.contains(&root.join("linked").display().to_string())
+                && message.contains("not followed")
+                && message.contains("upload that folder itself"),
+            "{message}"
+        );
+        // `.` and `..` go by the name of the folder they stand for.
+        let (items, errors) = plan_upload(&[root.join("sub/.")], "in/");
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(items[0].key, "in/sub/c.txt");
+        let (items, _) = plan_upload(&[root.join("sub/..")], "in/");
+        assert_eq!(items[0].key, "in/src/a b.txt");
     }
 
     /// An input at `path`, named after its last component.
