@@ -221,6 +221,15 @@ pub enum Error {
         /// What is wrong with its name, and what to do.
         why: &'static str,
     },
+    /// A path that is neither a file nor a folder (a named pipe, a socket, a device): reading
+    /// it could wait forever or never end, so it is not uploaded.
+    #[error("not uploaded: {} is {kind}, neither a file nor a folder", path.display())]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+        /// What it is instead ("a named pipe", ...).
+        kind: &'static str,
+    },
     /// A symlinked folder inside a folder being uploaded: not followed, and said so.
     #[error("not uploaded: {} is a symbolic link to a folder, which is not followed (its files live elsewhere, and links can loop); to upload them, upload that folder itself", path.display())]
     SymlinkedFolder {

@@ -151,6 +151,7 @@ pub enum Command {
     /// (then key/FILE). Two files that would get the same key: the second is reported, not sent.
     /// A symbolic link goes by its own name; inside a folder, a link to a folder is not followed
     /// but reported (the run fails, the rest is uploaded): name that folder itself to upload it.
+    /// Named pipes, sockets and devices are reported the same way, never read.
     ///
     /// A multipart upload that was interrupted without a clean-up (the process killed, a crash,
     /// the network gone) continues when the same command runs again: the parts the server

@@ -114,6 +114,12 @@ pub fn scan_inputs(paths: &[PathBuf]) -> (Vec<LocalInput>, Vec<Error>) {
             let mut files = Vec::new();
             walk(path, &mut Vec::new(), &mut files, &mut errors);
             InputKind::Folder { files }
+        } else if let Some(kind) = special(&meta) {
+            errors.push(Error::NotAFile {
+                path: path.clone(),
+                kind,
+            });
+            continue;
         } else {
             InputKind::File { size: meta.len() }
         };
@@ -265,6 +271,7 @@ fn walk(
                 source,
             }),
             Ok(m) if is_link && m.is_dir() => errors.push(Error::SymlinkedFolder { path }),
+            Ok(m) if let Some(kind) = special(&m) => errors.push(Error::NotAFile { path, kind }),
             Ok(m) if m.is_dir() => {
                 relative.push(name);
                 walk(&path, relative, files, errors);
@@ -281,6 +288,29 @@ fn walk(
             }
         }
     }
+}
+
+/// What a path that is neither a file nor a folder is: a named pipe would make the upload
+/// wait for a writer forever, and a device can be endless.
+fn special(meta: &std::fs::Metadata) -> Option<&'static str> {
+    if meta.is_file() || meta.is_dir() {
+        return None;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt as _;
+        let t = meta.file_type();
+        if t.is_fifo() {
+            return Some("a named pipe");
+        }
+        if t.is_socket() {
+            return Some("a socket");
+        }
+        if t.is_char_device() || t.is_block_device() {
+            return Some("a device");
+        }
+    }
+    Some("a special file")
 }
 
 /// The name a path the user gave goes by: its last part as written (a symlink keeps its own
@@ -390,6 +420,41 @@ mod tests {
         assert_eq!(items[0].key, "in/sub/c.txt");
         let (items, _) = plan_upload(&[root.join("sub/..")], "in/");
         assert_eq!(items[0].key, "in/src/a b.txt");
+    }
+
+    /// A named pipe or a device, below a folder or named: reported, never read (a pipe would
+    /// make the upload wait for a writer forever). On the old code both were planned as empty
+    /// files, and the upload of the pipe never ended.
+    #[cfg(unix)]
+    #[test]
+    fn pipes_and_devices_are_reported_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("src");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(root.join("a.txt"), b"1").unwrap();
+        let fifo = root.join("pipe");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a plain system call on a NUL-terminated path that lives through the call.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+
+        let (items, errors) = plan_upload(&[root, fifo.clone(), "/dev/null".into()], "in/");
+        let keys: Vec<_> = items.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(keys, ["in/src/a.txt"]);
+        let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(messages.len(), 3, "{messages:?}");
+        let pipe = format!(
+            "{} is a named pipe, neither a file nor a folder",
+            fifo.display()
+        );
+        assert_eq!(
+            messages.iter().filter(|m| m.contains(&pipe)).count(),
+            2,
+            "{messages:?}"
+        );
+        assert!(
+            messages[2].contains("/dev/null is a device"),
+            "{messages:?}"
+        );
     }
 
     /// An input at `path`, named after its last component.
