@@ -404,6 +404,56 @@ async fn put_names_what_links_leave_out(s: &TestServer) {
     );
 }
 
+/// `get KEY -` (and `/dev/stdout`) writes the object to standard output and nothing else; a
+/// folder or a missing key there is an error. On the old code `-` was taken for a file name
+/// (a file called `-` appeared) and `/dev/stdout` was refused as a link.
+async fn get_to_standard_output(s: &TestServer) {
+    let home = tempfile::tempdir().unwrap();
+    let file = random_file(home.path(), "up.bin", 300_000, 7);
+    let bytes = std::fs::read(&file).unwrap();
+    let b = &s.bucket;
+    let out = run(
+        s,
+        home.path(),
+        &[
+            "put",
+            file.to_str().unwrap(),
+            &format!("s3://{b}/out/up.bin"),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for dest in ["-", "/dev/stdout"] {
+        let out = cli(s, home.path())
+            .current_dir(home.path())
+            .args(["get", &format!("s3://{b}/out/up.bin"), dest])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{dest}: {}", text(&out.stderr));
+        assert!(out.stdout == bytes, "{dest}: {} bytes", out.stdout.len());
+    }
+    assert!(!home.path().join("-").exists(), "a file named -");
+    for (args, says) in [
+        (
+            vec!["get", "-r", "out", "-"],
+            "cannot be written to standard output",
+        ),
+        (vec!["get", "out", "-"], "is a folder"),
+        (vec!["get", "out/nope.bin", "-"], "does not exist"),
+    ] {
+        let at = format!("s3://{b}/{}", args[args.len() - 2]);
+        let mut args: Vec<String> = args.into_iter().map(str::to_owned).collect();
+        let n = args.len();
+        args[n - 2] = at;
+        let out = cli(s, home.path()).args(&args).output().unwrap();
+        let err = text(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains(says),
+            "{args:?}: {err}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}
+
 /// A missing bucket, refused credentials and a missing key are each named as such, with a
 /// non-zero exit. On the old code `link` on a missing bucket said the key was missing.
 async fn errors_are_named(s: &TestServer) {
@@ -505,6 +555,7 @@ on_both_servers!(
     emptying_a_bucket_needs_it_named,
     put_destinations_follow_cp,
     put_names_what_links_leave_out,
+    get_to_standard_output,
     a_key_is_never_taken_for_a_folder,
     put_into_an_empty_folder,
     errors_are_named,

@@ -2,7 +2,7 @@
 //! for again with a Range guarded by the object's ETag.
 
 use s3share::s3::Timeouts;
-use s3share::transfer::{DownloadJob, PARTIAL_SUFFIX};
+use s3share::transfer::{DownloadJob, PARTIAL_SUFFIX, UploadItem, UploadJob};
 
 use crate::on_both_servers;
 use crate::support::proxy::{Fault, Kind, Proxy};
@@ -53,4 +53,59 @@ async fn a_broken_connection_continues_where_it_broke(s: &TestServer) {
     assert!(left.is_empty(), "{}: {left:?}", s.name);
 }
 
-on_both_servers!(a_broken_connection_continues_where_it_broke);
+/// The same for a download streamed in order (`get KEY -`): the rest is asked for from where
+/// the output stopped, and the output is the object, byte for byte. A body damaged on the way
+/// is caught by the object's CRC32C, and the error says the output must be thrown away.
+async fn a_streamed_download_continues_and_is_checked(s: &TestServer) {
+    let body: Vec<u8> = (0..3 * MIB).map(|i| (i * 13 % 251) as u8).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("source");
+    std::fs::write(&source, &body).unwrap();
+    // Uploaded by s3share: with its CRC32C, which the server keeps and tells.
+    let item = UploadItem {
+        path: source,
+        key: "streamed.bin".into(),
+        size: 3 * MIB,
+    };
+    s.client
+        .upload_file(UploadJob::new(&s.bucket, item))
+        .await
+        .unwrap();
+    let proxy = Proxy::start(&s.endpoint).await;
+    proxy.fault(Kind::GetObject, Fault::CutAnswer { after: MIB }, 2);
+    let client = s.client_at(&proxy.endpoint, Timeouts::default());
+    let target = dir.path().join("out");
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let out = std::fs::File::create(&target).unwrap();
+    let got = client
+        .stream_object(&s.bucket, "streamed.bin", out, &cancel)
+        .await;
+    assert_eq!(got.unwrap(), 3 * MIB, "{}", s.name);
+    assert!(std::fs::read(&target).unwrap() == body, "{}", s.name);
+    let gets = proxy.seen_of(Kind::GetObject);
+    let ranges: Vec<Vec<&str>> = gets.iter().map(|g| g.header("range")).collect();
+    assert_eq!(
+        ranges,
+        [vec![], vec!["bytes=1048576-"], vec!["bytes=2097152-"]],
+        "{}",
+        s.name
+    );
+
+    proxy.fault(Kind::GetObject, Fault::CorruptAnswer { at: MIB + 5 }, 1);
+    let out = std::fs::File::create(&target).unwrap();
+    let err = client
+        .stream_object(&s.bucket, "streamed.bin", out, &cancel)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("CRC32C") && err.contains("discard the output"),
+        "{}: {err}",
+        s.name
+    );
+}
+
+on_both_servers!(
+    a_broken_connection_continues_where_it_broke,
+    a_streamed_download_continues_and_is_checked
+);

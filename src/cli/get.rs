@@ -12,6 +12,9 @@ pub(super) async fn get(
     let client = &conn.client;
     let dest = dest.unwrap_or_else(|| PathBuf::from("."));
     let found = probe(client, &location).await?;
+    if is_standard_output(&dest) {
+        return to_standard_output(client, &location, recursive, found).await;
+    }
     // A trailing `/` (or the bucket alone) names a folder even without -r.
     let want_folder = recursive || location.is_prefix();
     let (items, mut errors) = match (found.folder, found.object) {
@@ -73,4 +76,54 @@ pub(super) async fn get(
         return Err(Error::Cancelled.into());
     }
     Ok(errors.is_empty())
+}
+
+/// Whether `dest` names standard output: `-`, as for most tools, or `/dev/stdout` (a link, which
+/// a download would otherwise refuse to write through).
+fn is_standard_output(dest: &std::path::Path) -> bool {
+    dest.as_os_str() == "-" || dest.as_os_str() == "/dev/stdout"
+}
+
+/// `get KEY -`: the object's bytes on standard output as they arrive (`| tar x` starts at
+/// once), checked as a download to a file is; nothing else is printed there.
+async fn to_standard_output(
+    client: &S3Client,
+    location: &S3Location,
+    recursive: bool,
+    found: Probe,
+) -> anyhow::Result<bool> {
+    if recursive || location.is_prefix() {
+        bail!("a folder cannot be written to standard output; give a folder to download it into");
+    }
+    match (found.folder, found.object) {
+        (_, Some(_)) => {}
+        (Some(_), None) => {
+            bail!("{location} is a folder; give a folder to download it into, with -r")
+        }
+        (None, None) => return Err(no_such_key(location).into()),
+    }
+    let out = standard_output()?;
+    let cancel = cancel_on_ctrl_c();
+    match client
+        .stream_object(&location.bucket, &location.key, out, &cancel)
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(Error::Cancelled) => Err(Error::Cancelled.into()),
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(false)
+        }
+    }
+}
+
+/// Standard output as a file of its own, written without Rust's line buffer.
+fn standard_output() -> anyhow::Result<std::fs::File> {
+    #[cfg(unix)]
+    let owned = std::os::fd::AsFd::as_fd(&std::io::stdout()).try_clone_to_owned();
+    #[cfg(windows)]
+    let owned = std::os::windows::io::AsHandle::as_handle(&std::io::stdout()).try_clone_to_owned();
+    Ok(std::fs::File::from(
+        owned.context("cannot open standard output")?,
+    ))
 }

@@ -187,7 +187,9 @@ pub enum Command {
     Get {
         /// s3://bucket/key (or s3://bucket/folder with -r).
         location: S3Location,
-        /// Destination file or folder (default: the current folder).
+        /// Destination file or folder (default: the current folder); `-` (or /dev/stdout)
+        /// writes the object to standard output as it arrives. With -r, the folder's files go
+        /// into this folder (`get -r s3://b/docs out` gives out/FILE...).
         dest: Option<PathBuf>,
         /// Download everything in the folder, keeping its structure.
         #[arg(short, long)]

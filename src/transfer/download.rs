@@ -501,18 +501,7 @@ impl S3Client {
                 let out = self
                     .get_object(bucket, key, None)
                     .await
-                    .map_err(|e| match e {
-                        GetFailed::NoSuchKey => Error::NoSuchKey {
-                            bucket: bucket.to_owned(),
-                            key: key.to_owned(),
-                        },
-                        GetFailed::Changed => Error::S3 {
-                            operation: format!("GetObject on {target}"),
-                            message: "the server answered 412 to a request without conditions"
-                                .to_owned(),
-                        },
-                        GetFailed::Other(e) => e,
-                    })?;
+                    .map_err(|e| e.of_whole(bucket, key))?;
                 let (partial, file) = {
                     let item = item.clone();
                     tokio::task::spawn_blocking(move || {
@@ -569,14 +558,8 @@ impl S3Client {
         // The object's CRC32C as the server tells it for the whole object (not for a range, not
         // a composite of parts): what the bytes received must add up to.
         let mut whole_crc = (from == 0)
-            .then(|| header(&out.headers, HeaderName::from_static(Crc32c::HEADER)))
-            .flatten()
-            .filter(|v| !v.contains('-'))
-            .filter(|_| {
-                header(&out.headers, HeaderName::from_static("x-amz-checksum-type"))
-                    != Some("COMPOSITE")
-            })
-            .map(str::to_owned);
+            .then(|| whole_object_crc(&out.headers))
+            .flatten();
         let mut out = out;
         let mut reconnects = 0;
         let received_crc = loop {
@@ -624,44 +607,11 @@ impl S3Client {
             whole_crc = None;
             tracing::info!(%target, have, reconnects, "the connection broke ({message}); continuing");
             tokio::time::sleep(super::http::backoff(reconnects)).await;
-            out = match self.get_object(bucket, key, Some((have, etag))).await {
-                Ok(again)
-                    if header(&again.headers, ETAG) == Some(etag.as_str())
-                        && header(&again.headers, CONTENT_RANGE).and_then(parse_content_range)
-                            == Some((have, *size)) =>
-                {
-                    again
-                }
-                // The bytes so far are of a version that is gone: the partial file goes too.
-                Err(GetFailed::Changed) => {
-                    return Err(Error::S3 {
-                        operation: format!("download of {target}"),
-                        message:
-                            "the object changed while it was being downloaded; download it again"
-                                .to_owned(),
-                    });
-                }
-                // Another version, or not the range asked for (a server that ignores Range):
-                // nothing to splice; the partial file goes too.
-                Ok(again) => {
-                    let changed = header(&again.headers, ETAG) != Some(etag.as_str());
-                    return Err(Error::S3 {
-                        operation: format!("download of {target}"),
-                        message: if changed {
-                            "the object changed while it was being downloaded; download it again"
-                        } else {
-                            "the connection broke and the server did not send the rest on its own; download it again"
-                        }
-                        .to_owned(),
-                    });
-                }
-                Err(GetFailed::NoSuchKey) => {
-                    return Err(Error::NoSuchKey {
-                        bucket: bucket.to_owned(),
-                        key: key.to_owned(),
-                    });
-                }
-                Err(GetFailed::Other(e)) => {
+            out = match self.rest_of(bucket, key, have, etag, *size).await {
+                Ok(again) => again,
+                // The bytes so far are of no use (another version): the partial file goes too.
+                Err(NoRest::Useless(e)) => return Err(e),
+                Err(NoRest::Failed(e)) => {
                     partial.checkpoint(&file, have).await;
                     partial.keep();
                     return Err(e);
@@ -699,6 +649,174 @@ impl S3Client {
 /// Connections opened again for the rest of a download whose connection broke.
 const RECONNECTS: u32 = 3;
 
+/// The object's CRC32C as the answer's `headers` tell it for the whole object (not for a
+/// range, not a composite of parts): what the bytes received must add up to.
+fn whole_object_crc(headers: &HeaderMap) -> Option<String> {
+    header(headers, HeaderName::from_static(Crc32c::HEADER))
+        .filter(|v| !v.contains('-'))
+        .filter(|_| {
+            header(headers, HeaderName::from_static("x-amz-checksum-type")) != Some("COMPOSITE")
+        })
+        .map(str::to_owned)
+}
+
+/// Why the rest of a download could not be asked for.
+enum NoRest {
+    /// The object changed, is gone, or the server sent something else than the rest: the
+    /// bytes so far are of no use.
+    Useless(Error),
+    /// The request failed: the bytes so far are still good.
+    Failed(Error),
+}
+
+impl S3Client {
+    /// Asks again for `key` from byte `have` on, only while it is the version `etag` of `size`
+    /// bytes: the answer to go on with, or why not.
+    async fn rest_of(
+        &self,
+        bucket: &str,
+        key: &str,
+        have: u64,
+        etag: &str,
+        size: u64,
+    ) -> std::result::Result<Pending, NoRest> {
+        let target = format!("s3://{bucket}/{key}");
+        let changed = || Error::S3 {
+            operation: format!("download of {target}"),
+            message: "the object changed while it was being downloaded; download it again"
+                .to_owned(),
+        };
+        match self.get_object(bucket, key, Some((have, etag))).await {
+            Ok(again)
+                if header(&again.headers, ETAG) == Some(etag)
+                    && header(&again.headers, CONTENT_RANGE).and_then(parse_content_range)
+                        == Some((have, size)) =>
+            {
+                Ok(again)
+            }
+            Err(GetFailed::Changed) => Err(NoRest::Useless(changed())),
+            // Another version, or not the range asked for (a server that ignores Range):
+            // nothing to splice.
+            Ok(again) if header(&again.headers, ETAG) != Some(etag) => {
+                Err(NoRest::Useless(changed()))
+            }
+            Ok(_) => Err(NoRest::Useless(Error::S3 {
+                operation: format!("download of {target}"),
+                message: "the connection broke and the server did not send the rest on its own; download it again"
+                    .to_owned(),
+            })),
+            Err(GetFailed::NoSuchKey) => Err(NoRest::Useless(Error::NoSuchKey {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+            })),
+            Err(GetFailed::Other(e)) => Err(NoRest::Failed(e)),
+        }
+    }
+
+    /// Streams object `key` into `out` in order (standard output, a pipe), the way a download
+    /// to a file receives it: a connection that breaks is opened again for the rest, guarded
+    /// by the object's ETag, and the bytes are checked against the object's CRC32C when the
+    /// server tells it. Bytes written cannot be taken back: after an error the output is
+    /// incomplete (or, when the checksum differs, damaged), and the error says so.
+    pub async fn stream_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        out: std::fs::File,
+        cancel: &CancellationToken,
+    ) -> Result<u64> {
+        tokio::select! {
+            r = self.stream_inner(bucket, key, out) => r,
+            () = cancel.cancelled() => Err(Error::Cancelled),
+        }
+    }
+
+    async fn stream_inner(&self, bucket: &str, key: &str, out: std::fs::File) -> Result<u64> {
+        let target = format!("s3://{bucket}/{key}");
+        self.try_for_bucket(bucket).await?;
+        let mut answer = self
+            .get_object(bucket, key, None)
+            .await
+            .map_err(|e| e.of_whole(bucket, key))?;
+        let size = header(&answer.headers, CONTENT_LENGTH).and_then(|n| n.parse::<u64>().ok());
+        let version = header(&answer.headers, ETAG).map(str::to_owned).zip(size);
+        let mut whole_crc = whole_object_crc(&answer.headers);
+        let incomplete = |have: u64, why: &dyn std::fmt::Display| Error::S3 {
+            operation: format!("download of {target} to the output"),
+            message: format!(
+                "{why}; the output is incomplete ({have} of {} bytes written): download it again",
+                size.map_or("?".to_owned(), |n| n.to_string())
+            ),
+        };
+        let file = Arc::new(out);
+        let counter = ByteCounter::new(0, super::no_events());
+        let idle = self.timeouts().idle;
+        let mut have = 0u64;
+        let mut reconnects = 0;
+        let received_crc = loop {
+            let written = Arc::new(AtomicU64::new(0));
+            let end = answer
+                .receive(Sink {
+                    file: file.clone(),
+                    at: have,
+                    stream: true,
+                    counter: counter.clone(),
+                    written: written.clone(),
+                    checkpoint: None,
+                    stall: STALL,
+                    idle,
+                    crc32c: whole_crc.is_some(),
+                })
+                .await;
+            have += written.load(Ordering::Acquire);
+            let message = match end {
+                BodyEnd::Done(crc) if size.is_none_or(|size| have == size) => break crc,
+                BodyEnd::Done(_) => "the connection closed early".to_owned(),
+                BodyEnd::Disk(source) => {
+                    return Err(Error::Local {
+                        what: "cannot write",
+                        path: "the output".into(),
+                        source,
+                    });
+                }
+                BodyEnd::Broken(message) => message,
+                BodyEnd::Stalled => {
+                    let why = format!(
+                        "the server ({}) stopped sending: nothing for {} s",
+                        self.endpoint_label(),
+                        idle.as_secs_f32()
+                    );
+                    return Err(incomplete(have, &why));
+                }
+            };
+            let Some((etag, size)) = version.as_ref().filter(|_| reconnects < RECONNECTS) else {
+                return Err(incomplete(have, &message));
+            };
+            reconnects += 1;
+            // A body in pieces has no whole to check (the ETag guards the version).
+            whole_crc = None;
+            tracing::info!(%target, have, reconnects, "the connection broke ({message}); continuing");
+            tokio::time::sleep(super::http::backoff(reconnects)).await;
+            answer = match self.rest_of(bucket, key, have, etag, *size).await {
+                Ok(again) => again,
+                Err(NoRest::Useless(e) | NoRest::Failed(e)) => return Err(incomplete(have, &e)),
+            };
+        };
+        if let (Some(want), Some(got)) = (&whole_crc, received_crc) {
+            let got = Crc32c(got).base64();
+            if *want != got {
+                return Err(Error::S3 {
+                    operation: format!("download of {target} to the output"),
+                    message: format!(
+                        "the bytes written do not match the object's CRC32C checksum ({want} on the server, {got} received): they were damaged on the way; discard the output and download it again"
+                    ),
+                });
+            }
+        }
+        Ok(have)
+    }
+}
+
 impl S3Client {
     /// Receives the body of `out` into `file` from byte `at` (on its receiving thread), making
     /// what was written durable and noted whenever the receiver says so (every [`CHECKPOINT`]
@@ -718,6 +836,7 @@ impl S3Client {
         let mut receiving = out.receive(Sink {
             file: file.clone(),
             at,
+            stream: false,
             counter: counter.clone(),
             written: written.clone(),
             checkpoint: checkpoints.clone().map(|n| (n, CHECKPOINT)),
@@ -771,6 +890,23 @@ enum GetFailed {
     NoSuchKey,
     /// Anything else.
     Other(Error),
+}
+
+impl GetFailed {
+    /// The error for a GET of the whole object (no conditions) that failed.
+    fn of_whole(self, bucket: &str, key: &str) -> Error {
+        match self {
+            Self::NoSuchKey => Error::NoSuchKey {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+            },
+            Self::Changed => Error::S3 {
+                operation: format!("GetObject on s3://{bucket}/{key}"),
+                message: "the server answered 412 to a request without conditions".to_owned(),
+            },
+            Self::Other(e) => e,
+        }
+    }
 }
 
 /// A header's value, when it is text.

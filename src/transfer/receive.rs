@@ -168,9 +168,13 @@ impl std::future::Future for Receiving {
 
 /// Where a body goes.
 pub(crate) struct Sink {
-    /// The file, written at `at` onwards (positional writes: no shared cursor).
+    /// The file, written at `at` onwards (positional writes: no shared cursor), or in order
+    /// when `stream` says it is a stream.
     pub file: Arc<std::fs::File>,
     pub at: u64,
+    /// The file is a stream (standard output, a pipe): it has no positions, and nothing is
+    /// flushed to a disk.
+    pub stream: bool,
     pub counter: ByteCounter,
     /// Body bytes written to the file so far (in the page cache: a flush makes them durable).
     pub written: Arc<AtomicU64>,
@@ -252,6 +256,7 @@ async fn receive_body(mut response: reqwest::Response, sink: Sink) -> BodyEnd {
     let Sink {
         file,
         at,
+        stream,
         counter,
         written,
         checkpoint,
@@ -287,7 +292,12 @@ async fn receive_body(mut response: reqwest::Response, sink: Sink) -> BodyEnd {
             Ok(None) => return BodyEnd::Done(crc.map(|h| h.finalize() as u32)),
             Err(e) => return BodyEnd::Broken(crate::error::error_chain(&e.without_url())),
         };
-        if let Err(e) = write_all_at(&file, &chunk, at + done) {
+        let wrote = if stream {
+            std::io::Write::write_all(&mut &*file, &chunk)
+        } else {
+            write_all_at(&file, &chunk, at + done)
+        };
+        if let Err(e) = wrote {
             return BodyEnd::Disk(e);
         }
         if let Some(h) = crc.as_mut() {
@@ -295,7 +305,7 @@ async fn receive_body(mut response: reqwest::Response, sink: Sink) -> BodyEnd {
         }
         done += chunk.len() as u64;
         counter.add(chunk.len() as u64);
-        if done - written_back >= WRITEBACK {
+        if !stream && done - written_back >= WRITEBACK {
             start_writeback(&file, at + written_back, done - written_back);
             written_back = done;
         }
