@@ -221,6 +221,14 @@ pub enum Error {
         /// What is wrong with its name, and what to do.
         why: &'static str,
     },
+    /// A file whose key would be longer than S3 allows.
+    #[error("not uploaded: {} would get a key of {bytes} bytes, and S3 keys are at most 1024 bytes (UTF-8): choose a shorter destination, or shorten its name or its folders' names", path.display())]
+    KeyTooLong {
+        /// The file.
+        path: PathBuf,
+        /// The key's length in bytes.
+        bytes: usize,
+    },
     /// A path that is neither a file nor a folder (a named pipe, a socket, a device): reading
     /// it could wait forever or never end, so it is not uploaded.
     #[error("not uploaded: {} is {kind}, neither a file nor a folder", path.display())]

@@ -158,6 +158,15 @@ pub fn plan_keys(
     // Which input claimed each key first, to report (not overwrite) the second.
     let mut claimed: HashMap<String, PathBuf> = HashMap::new();
     let mut add = |path: &Path, key: String, size: u64, errors: &mut Vec<Error>| {
+        // Refused here with a reason, rather than by the server with a bare 400 (the embedded
+        // store says only "Bad Request").
+        if key.len() > MAX_KEY_BYTES {
+            errors.push(Error::KeyTooLong {
+                path: path.to_owned(),
+                bytes: key.len(),
+            });
+            return;
+        }
         if let Some(first) = claimed.get(&key) {
             errors.push(Error::SameKey {
                 key,
@@ -210,6 +219,9 @@ pub fn plan_keys(
     }
     (items, errors)
 }
+
+/// S3's longest key, in bytes of UTF-8.
+const MAX_KEY_BYTES: usize = 1024;
 
 /// A name must stay exactly one key segment: S3 tools and downloaders read `/`, `.` and `..`
 /// as structure, which would move the object elsewhere than the user named.
@@ -454,6 +466,24 @@ mod tests {
         assert!(
             messages[2].contains("/dev/null is a device"),
             "{messages:?}"
+        );
+    }
+
+    /// A key over S3's 1024 bytes (counted in UTF-8) is refused with the reason; one of exactly
+    /// 1024 bytes goes. On the old code both were planned, and the server answered the long one
+    /// with a bare 400.
+    #[test]
+    fn keys_longer_than_s3_allows_are_reported() {
+        let ok = file(&format!("/a{}", "é".repeat(510)), 1);
+        let long = file(&format!("/ab{}", "é".repeat(510)), 1);
+        let (items, errors) = plan_keys("in/", false, &[ok, long]);
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].key.len(), 1024);
+        assert_eq!(errors.len(), 1);
+        let message = errors[0].to_string();
+        assert!(
+            message.contains("a key of 1025 bytes") && message.contains("at most 1024"),
+            "{message}"
         );
     }
 
