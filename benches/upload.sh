@@ -185,6 +185,9 @@ run() {
     if [ "$rc" -ne 0 ] || [ "${stored:-0}" != "$bytes" ]; then
         log "$tool failed (exit $rc, moved ${stored:-0} of $bytes bytes); its output:"
         tail -5 "$out" >&2
+        # The server's side of it (an InternalError says nothing more), before the log goes.
+        log "SeaweedFS's last errors:"
+        grep -E '^[EW][0-9]{4}' "$WORK/weed.log" | tail -10 >&2 || true
         ROWS+=("$tool|$workload|failed|-|-|-")
         return 0
     fi
