@@ -238,6 +238,14 @@ pub enum Error {
         /// What it is instead ("a named pipe", ...).
         kind: &'static str,
     },
+    /// A symbolic link whose target does not exist.
+    #[error("not uploaded: {} is a symbolic link to {}, which does not exist", path.display(), target.display())]
+    BrokenLink {
+        /// The link.
+        path: PathBuf,
+        /// Where it points.
+        target: PathBuf,
+    },
     /// A symlinked folder inside a folder being uploaded: not followed, and said so.
     #[error("not uploaded: {} is a symbolic link to a folder, which is not followed (its files live elsewhere, and links can loop); to upload them, upload that folder itself", path.display())]
     SymlinkedFolder {

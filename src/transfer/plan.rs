@@ -95,11 +95,7 @@ pub fn scan_inputs(paths: &[PathBuf]) -> (Vec<LocalInput>, Vec<Error>) {
         let meta = match std::fs::metadata(path) {
             Ok(m) => m,
             Err(source) => {
-                errors.push(Error::Local {
-                    what: "cannot read",
-                    path: path.clone(),
-                    source,
-                });
+                errors.push(unreadable(path.clone(), source));
                 continue;
             }
         };
@@ -277,11 +273,7 @@ fn walk(
         };
         let is_link = entry.file_type().is_ok_and(|t| t.is_symlink());
         match std::fs::metadata(&path) {
-            Err(source) => errors.push(Error::Local {
-                what: "cannot read",
-                path,
-                source,
-            }),
+            Err(source) => errors.push(unreadable(path, source)),
             Ok(m) if is_link && m.is_dir() => errors.push(Error::SymlinkedFolder { path }),
             Ok(m) if let Some(kind) = special(&m) => errors.push(Error::NotAFile { path, kind }),
             Ok(m) if m.is_dir() => {
@@ -299,6 +291,21 @@ fn walk(
                 });
             }
         }
+    }
+}
+
+/// Why `path` cannot be read; a symbolic link whose target is missing says so, rather than
+/// "No such file or directory" about a path the user can see.
+fn unreadable(path: PathBuf, source: std::io::Error) -> Error {
+    if source.kind() == std::io::ErrorKind::NotFound
+        && let Ok(target) = std::fs::read_link(&path)
+    {
+        return Error::BrokenLink { path, target };
+    }
+    Error::Local {
+        what: "cannot read",
+        path,
+        source,
     }
 }
 
@@ -426,6 +433,21 @@ mod tests {
                 && message.contains("upload that folder itself"),
             "{message}"
         );
+        // A link to nothing says so.
+        symlink("nowhere", root.join("broken")).unwrap();
+        let (_, errors) = plan_upload(std::slice::from_ref(&root), "in/");
+        let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        let broken = format!(
+            "{} is a symbolic link to nowhere",
+            root.join("broken").display()
+        );
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains(&broken) && m.contains("does not exist")),
+            "{messages:?}"
+        );
+        std::fs::remove_file(root.join("broken")).unwrap();
         // `.` and `..` go by the name of the folder they stand for.
         let (items, errors) = plan_upload(&[root.join("sub/.")], "in/");
         assert!(errors.is_empty(), "{errors:?}");
