@@ -599,16 +599,19 @@ impl S3Client {
             // A connection that broke (or closed early) is opened again for the rest, guarded
             // by the object's ETag, a few times: a flaky network costs a moment, not the
             // download.
-            let Some((etag, size)) = version.as_ref().filter(|_| reconnects < RECONNECTS) else {
-                return Err(cut_off(&mut partial, &file, have, &target, message).await);
-            };
-            reconnects += 1;
-            // A body in pieces has no whole to check (the ETag guards the version).
-            whole_crc = None;
-            tracing::info!(%target, have, reconnects, "the connection broke ({message}); continuing");
-            tokio::time::sleep(super::http::backoff(reconnects)).await;
-            out = match self.rest_of(bucket, key, have, etag, *size).await {
+            let rest = self.rest_after_break(
+                bucket,
+                key,
+                have,
+                version.as_ref(),
+                &mut reconnects,
+                &message,
+            );
+            out = match rest.await {
                 Ok(again) => again,
+                Err(NoRest::GaveUp) => {
+                    return Err(cut_off(&mut partial, &file, have, &target, message).await);
+                }
                 // The bytes so far are of no use (another version): the partial file goes too.
                 Err(NoRest::Useless(e)) => return Err(e),
                 Err(NoRest::Failed(e)) => {
@@ -617,6 +620,8 @@ impl S3Client {
                     return Err(e);
                 }
             };
+            // A body in pieces has no whole to check (the ETag guards the version).
+            whole_crc = None;
         };
         if let (Some(want), Some(got)) = (&whole_crc, received_crc) {
             let got = Crc32c(got).base64();
@@ -662,6 +667,9 @@ fn whole_object_crc(headers: &HeaderMap) -> Option<String> {
 
 /// Why the rest of a download could not be asked for.
 enum NoRest {
+    /// Not asked: no version to guard the rest with (no ETag or size), or the connection
+    /// broke too often already.
+    GaveUp,
     /// The object changed, is gone, or the server sent something else than the rest: the
     /// bytes so far are of no use.
     Useless(Error),
@@ -670,6 +678,33 @@ enum NoRest {
 }
 
 impl S3Client {
+    /// After the connection of a download broke (`why`) at byte `have`: a moment later, the
+    /// rest of `version` (ETag and size), a few times per download (`reconnects` counts them),
+    /// so that a flaky network costs a moment, not the download.
+    async fn rest_after_break(
+        &self,
+        bucket: &str,
+        key: &str,
+        have: u64,
+        version: Option<&(String, u64)>,
+        reconnects: &mut u32,
+        why: &str,
+    ) -> std::result::Result<Pending, NoRest> {
+        let Some((etag, size)) = version.filter(|_| *reconnects < RECONNECTS) else {
+            return Err(NoRest::GaveUp);
+        };
+        *reconnects += 1;
+        tracing::info!(
+            bucket,
+            key,
+            have,
+            reconnects,
+            "the connection broke ({why}); continuing"
+        );
+        tokio::time::sleep(super::http::backoff(*reconnects)).await;
+        self.rest_of(bucket, key, have, etag, *size).await
+    }
+
     /// Asks again for `key` from byte `have` on, only while it is the version `etag` of `size`
     /// bytes: the answer to go on with, or why not.
     async fn rest_of(
@@ -789,18 +824,21 @@ impl S3Client {
                     return Err(incomplete(have, &why));
                 }
             };
-            let Some((etag, size)) = version.as_ref().filter(|_| reconnects < RECONNECTS) else {
-                return Err(incomplete(have, &message));
-            };
-            reconnects += 1;
-            // A body in pieces has no whole to check (the ETag guards the version).
-            whole_crc = None;
-            tracing::info!(%target, have, reconnects, "the connection broke ({message}); continuing");
-            tokio::time::sleep(super::http::backoff(reconnects)).await;
-            answer = match self.rest_of(bucket, key, have, etag, *size).await {
+            let rest = self.rest_after_break(
+                bucket,
+                key,
+                have,
+                version.as_ref(),
+                &mut reconnects,
+                &message,
+            );
+            answer = match rest.await {
                 Ok(again) => again,
+                Err(NoRest::GaveUp) => return Err(incomplete(have, &message)),
                 Err(NoRest::Useless(e) | NoRest::Failed(e)) => return Err(incomplete(have, &e)),
             };
+            // A body in pieces has no whole to check (the ETag guards the version).
+            whole_crc = None;
         };
         if let (Some(want), Some(got)) = (&whole_crc, received_crc) {
             let got = Crc32c(got).base64();
