@@ -5,10 +5,22 @@ use s3share::s3::Timeouts;
 use s3share::transfer::{DownloadJob, PARTIAL_SUFFIX, UploadItem, UploadJob};
 
 use crate::on_both_servers;
-use crate::support::proxy::{Fault, Kind, Proxy};
+use crate::support::proxy::{Fault, Kind, Proxy, Seen};
 use crate::support::{TestServer, put_via_link};
 
 const MIB: u64 = 1024 * 1024;
+
+/// The GETs of an object of 3 MiB whose answer was cut after 1 MiB twice: the whole object,
+/// then the rest from 1 MiB, then from 2 MiB.
+fn assert_rest_asked_twice(gets: &[Seen], s: &TestServer) {
+    let ranges: Vec<Vec<&str>> = gets.iter().map(|g| g.header("range")).collect();
+    assert_eq!(
+        ranges,
+        [vec![], vec!["bytes=1048576-"], vec!["bytes=2097152-"]],
+        "{}",
+        s.name
+    );
+}
 
 /// The answer to the download's GET is cut after 1 MiB, twice: the download asks for the rest
 /// twice (from byte 1 MiB, then 2 MiB, each only while the ETag is the same), succeeds, and the
@@ -30,13 +42,7 @@ async fn a_broken_connection_continues_where_it_broke(s: &TestServer) {
     assert_eq!(got.unwrap(), 3 * MIB, "{}", s.name);
     assert!(std::fs::read(&target).unwrap() == body, "{}", s.name);
     let gets = proxy.seen_of(Kind::GetObject);
-    let ranges: Vec<Vec<&str>> = gets.iter().map(|g| g.header("range")).collect();
-    assert_eq!(
-        ranges,
-        [vec![], vec!["bytes=1048576-"], vec!["bytes=2097152-"]],
-        "{}",
-        s.name
-    );
+    assert_rest_asked_twice(&gets, s);
     let guards: Vec<Vec<&str>> = gets.iter().map(|g| g.header("if-match")).collect();
     assert!(guards[0].is_empty(), "{}: {guards:?}", s.name);
     assert!(
@@ -82,14 +88,7 @@ async fn a_streamed_download_continues_and_is_checked(s: &TestServer) {
         .await;
     assert_eq!(got.unwrap(), 3 * MIB, "{}", s.name);
     assert!(std::fs::read(&target).unwrap() == body, "{}", s.name);
-    let gets = proxy.seen_of(Kind::GetObject);
-    let ranges: Vec<Vec<&str>> = gets.iter().map(|g| g.header("range")).collect();
-    assert_eq!(
-        ranges,
-        [vec![], vec!["bytes=1048576-"], vec!["bytes=2097152-"]],
-        "{}",
-        s.name
-    );
+    assert_rest_asked_twice(&proxy.seen_of(Kind::GetObject), s);
 
     proxy.fault(Kind::GetObject, Fault::CorruptAnswer { at: MIB + 5 }, 1);
     let out = std::fs::File::create(&target).unwrap();

@@ -623,17 +623,14 @@ impl S3Client {
             // A body in pieces has no whole to check (the ETag guards the version).
             whole_crc = None;
         };
-        if let (Some(want), Some(got)) = (&whole_crc, received_crc) {
-            let got = Crc32c(got).base64();
-            if *want != got {
-                // Dropping the partial file removes it (and its resume record).
-                return Err(Error::S3 {
-                    operation: format!("download of {target}"),
-                    message: format!(
-                        "the bytes received do not match the object's CRC32C checksum ({want} on the server, {got} received): they were damaged on the way; nothing was kept, download it again"
-                    ),
-                });
-            }
+        if let Some((want, got)) = crc_differs(whole_crc.as_deref(), received_crc) {
+            // Dropping the partial file removes it (and its resume record).
+            return Err(Error::S3 {
+                operation: format!("download of {target}"),
+                message: format!(
+                    "the bytes received do not match the object's CRC32C checksum ({want} on the server, {got} received): they were damaged on the way; nothing was kept, download it again"
+                ),
+            });
         }
         // On disk before it takes the final name: after a crash the file is whole or absent.
         let synced = file.clone();
@@ -663,6 +660,13 @@ fn whole_object_crc(headers: &HeaderMap) -> Option<String> {
             header(headers, HeaderName::from_static("x-amz-checksum-type")) != Some("COMPOSITE")
         })
         .map(str::to_owned)
+}
+
+/// The object's CRC32C (`want`, as the server tells it) and the received bytes' (`got`), both
+/// in base64, when both are known and they differ: the bytes were damaged on the way.
+fn crc_differs(want: Option<&str>, got: Option<u32>) -> Option<(String, String)> {
+    let (want, got) = (want?, Crc32c(got?).base64());
+    (want != got).then(|| (want.to_owned(), got))
 }
 
 /// Why the rest of a download could not be asked for.
@@ -840,16 +844,13 @@ impl S3Client {
             // A body in pieces has no whole to check (the ETag guards the version).
             whole_crc = None;
         };
-        if let (Some(want), Some(got)) = (&whole_crc, received_crc) {
-            let got = Crc32c(got).base64();
-            if *want != got {
-                return Err(Error::S3 {
-                    operation: format!("download of {target} to the output"),
-                    message: format!(
-                        "the bytes written do not match the object's CRC32C checksum ({want} on the server, {got} received): they were damaged on the way; discard the output and download it again"
-                    ),
-                });
-            }
+        if let Some((want, got)) = crc_differs(whole_crc.as_deref(), received_crc) {
+            return Err(Error::S3 {
+                operation: format!("download of {target} to the output"),
+                message: format!(
+                    "the bytes written do not match the object's CRC32C checksum ({want} on the server, {got} received): they were damaged on the way; discard the output and download it again"
+                ),
+            });
         }
         Ok(have)
     }
