@@ -106,6 +106,7 @@ log "starting $WEED_BIN ($("$WEED_BIN" version 2>/dev/null | head -1)) on $ENDPO
     -s3 -s3.port="$S3_PORT" -s3.port.grpc="${P[7]}" -s3.localSocket="$WORK/s3.sock" \
     -s3.port.iceberg=0 -s3.port.lance=0 -s3.config="$WORK/identities.json" -s3.autoCreateBucket=false \
     -master.volumeSizeLimitMB=1024 -volume.max=0 -volume.preStopSeconds=0 -master.telemetry=false \
+    -master.vacuumIntervalSeconds=86400 \
     </dev/null >"$WORK/weed.log" 2>&1 &
 WEED_PID=$!
 
@@ -228,6 +229,7 @@ upload_round() {
     local PUT_URL
     PUT_URL=$("${SIGN[@]}" PUT "limit/$r/1file/big.bin")
     for tool in $(shuffled "$r"1 s3share curl boto3 aws-cli rclone limit-curl); do
+        sync # the server's write-back of the previous upload is not this one's cost
         case $tool in
             s3share) run s3share "$BIG_NAME" $BIG_BYTES "s3:s3share/$r/1file" -- "${S3SHARE_CMD[@]}" put --overwrite "$D/big.bin" "s3://bench/s3share/$r/1file/" ;;
             curl) run curl "$BIG_NAME" $BIG_BYTES "s3:curl/$r/1file" -- sh -c 'f=$1; shift; curl -sSf -o /dev/null -T "$f" "$("$@")"' sh "$D/big.bin" "${SIGN[@]}" PUT "curl/$r/1file/big.bin" ;;
@@ -238,6 +240,7 @@ upload_round() {
         esac
     done
     for tool in $(shuffled "$r"2 s3share rclone aws-cli boto3); do
+        sync
         case $tool in
             s3share) run s3share "$SMALL_NAME" $SMALL_BYTES "s3:s3share/$r/files" -- "${S3SHARE_CMD[@]}" put --overwrite "$D/small" "s3://bench/s3share/$r/files/" ;;
             rclone) run rclone "$SMALL_NAME" $SMALL_BYTES "s3:rclone/$r/files" -- "${RCLONE[@]}" copy "$D/small" "bench:bench/rclone/$r/files/" ;;
@@ -282,6 +285,16 @@ download_round() {
     done
 }
 
+# SeaweedFS reclaims deleted objects' space by copying whole volumes (vacuum). Left to itself
+# it does so every 14 minutes, in the middle of whatever is being timed then: a full run's
+# third round or its 6 GiB upload, which then failed with HTTP 500 on one part, and disk
+# downloads that shared the disk with the copy. The bench vacuums between rounds instead
+# (the master's /vol/vacuum returns when it is done), then waits for the write-back.
+reclaim() {
+    curl -sSf -o /dev/null "http://127.0.0.1:${P[0]}/vol/vacuum?garbageThreshold=0.01" || log "vacuum failed"
+    sync
+}
+
 # URLs signed before the clock starts, for the limit rows.
 GET_URL=$("${SIGN[@]}" GET down/big.bin)
 LOAD_BEFORE=$(uptime | sed 's/.*load average: //')
@@ -293,6 +306,7 @@ for r in $(seq 1 "$BENCH_ROUNDS"); do
     download_round "$r"
     # The round's objects go, so SeaweedFS's volumes stay the same size from round to round.
     "${AWSC[@]}" s3 rm --quiet --recursive s3://bench/ --exclude 'down/*' >/dev/null 2>&1 || true
+    reclaim
 done
 
 # One upload over S3's 5 GiB single-PUT limit, end to end (multipart is the only way).
@@ -300,9 +314,11 @@ HUGE_ROW=
 if [ "$BENCH_HUGE_MIB" -gt 0 ]; then
     log "creating a ${BENCH_HUGE_MIB} MiB file"
     head -c "${BENCH_HUGE_MIB}M" /dev/urandom >"$D/huge.bin"
+    sync # its write-back is not the upload's cost
     run s3share "up 1 x ${BENCH_HUGE_MIB} MiB" $((BENCH_HUGE_MIB * 1048576)) "s3:s3share/huge" -- "${S3SHARE_CMD[@]}" put --overwrite "$D/huge.bin" "s3://bench/s3share/huge/"
     rm -f "$D/huge.bin"
     "${AWSC[@]}" s3 rm --quiet --recursive s3://bench/s3share/huge/ >/dev/null 2>&1 || true
+    reclaim
 fi
 
 # Resume: kill -9 in the middle of an upload and of a download, then the very same command
@@ -362,3 +378,7 @@ echo "(median of $BENCH_ROUNDS rounds each, after an untimed warm-up upload, eac
 echo " tools; RSS is the peak of the tool's largest process; CPU is the client's user+sys per GiB moved:"
 echo " on 2 cores the server gets the rest; the last column is the fastest and the slowest round)"
 for l in "${RESUME_LINES[@]}"; do echo "resume $l"; done
+echo
+echo "Goals (issue 8), on the medians above:"
+printf '%s\n' "${ROWS[@]}" | awk -F'|' -v fmt='%s|%s|%s|%s|%s|%s|%s\n' -f benches/median.awk |
+    awk -F'|' -f benches/goals.awk
