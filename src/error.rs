@@ -210,6 +210,10 @@ pub enum Error {
     /// The transfer was cancelled by the user.
     #[error("cancelled")]
     Cancelled,
+    /// Standard output's reader went away (`| head` had what it wanted): a command stops
+    /// there, quietly, as `cat` or `ls` would.
+    #[error("standard output was closed by its reader")]
+    OutputClosed,
     /// The embedded store failed.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
@@ -390,6 +394,20 @@ impl std::fmt::Display for S3Answer {
 }
 
 impl Error {
+    /// The error for a failed write to standard output: [`Error::OutputClosed`] when its
+    /// reader went away, else what the write said.
+    pub fn writing_output(source: std::io::Error) -> Self {
+        if source.kind() == std::io::ErrorKind::BrokenPipe {
+            Self::OutputClosed
+        } else {
+            Self::Local {
+                what: "cannot write",
+                path: "the output".into(),
+                source,
+            }
+        }
+    }
+
     /// The credentials error for `answer`, when the answer is about the credentials.
     pub(crate) fn from_credentials_answer(target: &str, answer: S3Answer) -> Option<Error> {
         let problem = answer.credential_problem()?;

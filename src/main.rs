@@ -76,6 +76,11 @@ fn main() -> std::process::ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(true) => std::process::ExitCode::SUCCESS,
         Ok(false) => std::process::ExitCode::FAILURE,
+        // `| head` had what it wanted: no message, and the status of a command that SIGPIPE
+        // stopped (128 + 13), as `cat` or `ls` would end.
+        Err(e) if matches!(e.downcast_ref(), Some(s3share::Error::OutputClosed)) => {
+            std::process::ExitCode::from(141)
+        }
         Err(e) if matches!(e.downcast_ref(), Some(s3share::Error::Cancelled)) => {
             eprintln!("cancelled");
             // What a shell reports for a command stopped by Ctrl+C (128 + SIGINT).

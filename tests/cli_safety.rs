@@ -454,6 +454,70 @@ async fn get_to_standard_output(s: &TestServer) {
     }
 }
 
+/// A reader that stops reading (`| head`, here a pipe closed before the command writes) ends
+/// each command that prints on standard output quietly, with the status of a command stopped
+/// by SIGPIPE (141), as `cat` or `ls` end; `put --link` still uploads everything and reports
+/// it. On the old code `ls` and `get -` said "error: ... Broken pipe" and exited 1, and
+/// `buckets`, `link` and `put --link` panicked.
+async fn a_closed_output_ends_quietly(s: &TestServer) {
+    let home = tempfile::tempdir().unwrap();
+    let file = random_file(home.path(), "up.bin", 300_000, 8);
+    let second = random_file(home.path(), "two.bin", 10, 9);
+    let b = &s.bucket;
+    let closed = || {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        writer
+    };
+    let out = run(
+        s,
+        home.path(),
+        &["put", file.to_str().unwrap(), &format!("s3://{b}/pipe/")],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let object = format!("s3://{b}/pipe/up.bin");
+    for args in [
+        vec!["ls", "-r", &*format!("s3://{b}/pipe/")],
+        vec!["buckets"],
+        vec!["link", &object],
+        vec!["get", &object, "-"],
+        vec!["rm", "-r", "--dry-run", &*format!("s3://{b}/pipe/")],
+    ] {
+        let out = cli(s, home.path())
+            .args(&args)
+            .stdout(closed())
+            .output()
+            .unwrap();
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(141), "{args:?}: {err}");
+        assert!(
+            !err.contains("error") && !err.contains("panicked"),
+            "{args:?}: {err}"
+        );
+    }
+    let out = cli(s, home.path())
+        .args([
+            "put",
+            "--link",
+            "1h",
+            file.to_str().unwrap(),
+            second.to_str().unwrap(),
+        ])
+        .arg(format!("s3://{b}/links/"))
+        .stdout(closed())
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("2 uploaded, 0 skipped, 0 failed"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let stored = keys(s).await;
+    assert!(
+        stored.iter().any(|k| k == "links/up.bin") && stored.iter().any(|k| k == "links/two.bin"),
+        "{stored:?}"
+    );
+}
+
 /// A missing bucket, refused credentials and a missing key are each named as such, with a
 /// non-zero exit. On the old code `link` on a missing bucket said the key was missing.
 async fn errors_are_named(s: &TestServer) {
@@ -556,6 +620,7 @@ on_both_servers!(
     put_destinations_follow_cp,
     put_names_what_links_leave_out,
     get_to_standard_output,
+    a_closed_output_ends_quietly,
     a_key_is_never_taken_for_a_folder,
     put_into_an_empty_folder,
     errors_are_named,

@@ -109,7 +109,7 @@ async fn to_standard_output(
         .await
     {
         Ok(_) => Ok(true),
-        Err(Error::Cancelled) => Err(Error::Cancelled.into()),
+        Err(e @ (Error::Cancelled | Error::OutputClosed)) => Err(e.into()),
         Err(e) => {
             eprintln!("error: {e}");
             Ok(false)

@@ -38,11 +38,11 @@ pub(super) async fn link(
             )
             .await?
     };
-    print_link(conn, &link, json);
+    print_link(conn, &link, json)?;
     Ok(true)
 }
 
-pub(super) fn print_link(conn: &Connection, link: &Link, json: bool) {
+pub(super) fn print_link(conn: &Connection, link: &Link, json: bool) -> Result<(), Error> {
     let local_note = conn.local_store.as_ref().map(|s| {
         format!(
             "this link points at the embedded store on 127.0.0.1:{}; it works on this machine while an s3share process runs (keep one with `s3share store`)",
@@ -53,10 +53,10 @@ pub(super) fn print_link(conn: &Connection, link: &Link, json: bool) {
         let mut v = serde_json::to_value(link).expect("links serialize");
         v["warning"] = serde_json::json!(link.warning());
         v["local_store_note"] = serde_json::json!(local_note);
-        println!("{v}");
-        return;
+        say!("{v}")?;
+        return Ok(());
     }
-    println!("{}", link.url);
+    say!("{}", link.url)?;
     eprintln!(
         "expires {} (in {})",
         links::format_time(link.expires_at),
@@ -72,6 +72,7 @@ pub(super) fn print_link(conn: &Connection, link: &Link, json: bool) {
     if let Some(note) = local_note {
         eprintln!("note: {note}");
     }
+    Ok(())
 }
 
 /// The relay flags of `link --relay`.
@@ -189,10 +190,10 @@ pub(super) async fn relay_link(
         v["note"] = serde_json::json!(o.note);
         v["local_store_note"] = serde_json::json!(local_note);
         v["created_at"] = serde_json::json!(record.created_at);
-        println!("{v}");
+        say!("{v}")?;
         return Ok(true);
     }
-    println!("{}", link.url);
+    say!("{}", link.url)?;
     eprintln!(
         "link id {}; allows {}; expires {} (in {}); served by `s3share serve` with the secret in {}",
         link.id,
@@ -266,18 +267,18 @@ pub(super) async fn list_links(
             if json {
                 let mut v = serde_json::to_value(&r).expect("records serialize");
                 v["state"] = serde_json::json!(state.as_str());
-                println!("{v}");
+                say!("{v}")?;
             } else {
                 let expires = links::format_time_short(r.expires());
                 let scope = format!("s3://{}/{}", r.bucket, r.scope);
                 let note = r.note.as_deref().unwrap_or("");
-                println!(
+                say!(
                     "{:8}  {:7}  {:16}  {:17}  {scope}  {note}",
                     r.id,
                     state.as_str(),
                     expires,
                     r.methods.join(",")
-                );
+                )?;
             }
         }
     }

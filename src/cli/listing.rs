@@ -5,9 +5,9 @@ use super::*;
 pub(super) async fn buckets(conn: &Connection, json: bool) -> anyhow::Result<bool> {
     for name in conn.client.list_buckets().await? {
         if json {
-            println!("{}", serde_json::json!({ "bucket": name }));
+            say!("{}", serde_json::json!({ "bucket": name }))?;
         } else {
-            println!("{name}");
+            say!("{name}")?;
         }
     }
     Ok(true)
@@ -33,8 +33,8 @@ pub(super) async fn ls(
                 modified: o.modified,
                 etag: o.etag,
             };
-            write_entry(&mut out, &entry, json)?;
-            out.flush()?;
+            write_entry(&mut out, &entry, json).map_err(Error::writing_output)?;
+            out.flush().map_err(Error::writing_output)?;
             return Ok(true);
         }
         (None, None) => return Err(no_such_key(&location).into()),
@@ -43,21 +43,18 @@ pub(super) async fn ls(
     while let Some(page) = pages.next().await {
         let page = page?;
         for folder in &page.folders {
-            if json {
-                writeln!(
-                    out,
-                    "{}",
-                    serde_json::json!({ "type": "folder", "key": folder })
-                )?;
+            let line = if json {
+                serde_json::json!({ "type": "folder", "key": folder }).to_string()
             } else {
-                writeln!(out, "{:>12}  {:16}  {folder}", "DIR", "")?;
-            }
+                format!("{:>12}  {:16}  {folder}", "DIR", "")
+            };
+            writeln!(out, "{line}").map_err(Error::writing_output)?;
         }
         for o in &page.objects {
-            write_entry(&mut out, o, json)?;
+            write_entry(&mut out, o, json).map_err(Error::writing_output)?;
         }
         // Show each page as it arrives: a huge folder starts printing at once.
-        out.flush()?;
+        out.flush().map_err(Error::writing_output)?;
     }
     Ok(true)
 }

@@ -43,10 +43,28 @@ use put::*;
 use rm::*;
 use serve::*;
 
+/// `println!` for what a command prints on standard output: a reader that went away (`| head`)
+/// is [`Error::OutputClosed`], which ends the command quietly, where `println!` would panic.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::cli::write_line(format_args!($($arg)*))
+    };
+}
+use say;
+
+/// One line on standard output (see [`say!`]).
+fn write_line(args: std::fmt::Arguments<'_>) -> Result<(), Error> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    out.write_fmt(args)
+        .and_then(|()| out.write_all(b"\n"))
+        .map_err(Error::writing_output)
+}
+
 /// The Ctrl+C sentence of `--help`, shared by both builds.
 macro_rules! ctrl_c_help {
     () => {
-        "Ctrl+C during put or get cancels cleanly (multipart uploads aborted, partial files removed) and exits with code 130; a second Ctrl+C quits at once."
+        "Ctrl+C during put or get cancels cleanly (multipart uploads aborted, partial files removed) and exits with code 130; a second Ctrl+C quits at once. A closed standard output (`| head`) ends a command quietly with code 141."
     };
 }
 #[cfg(feature = "gui")]
@@ -423,7 +441,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
                 .client
                 .create_folder(&location.bucket, &location.key)
                 .await?;
-            println!("created s3://{}/{key}", location.bucket);
+            say!("created s3://{}/{key}", location.bucket)?;
             Ok(true)
         }
         Command::Store => store(&conn).await,

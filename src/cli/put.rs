@@ -91,6 +91,7 @@ pub(super) async fn put(
     }
     progress.total.finish_and_clear();
     let (mut uploaded, mut skipped, mut failed) = (0, skipped_by_answer.len(), 0);
+    let mut output_open = true;
     let all = batches
         .iter()
         .zip(results)
@@ -105,11 +106,21 @@ pub(super) async fn put(
                     dest.bucket,
                     item.key
                 ));
-                if let Some(expiry) = link_expiry {
+                if let Some(expiry) = link_expiry
+                    && output_open
+                {
                     let l = client
                         .link_get(&dest.bucket, &item.key, expiry, None)
                         .await?;
-                    print_link(conn, &l, false);
+                    // A reader that went away (`| head -1`) ends the links, not the report:
+                    // the uploads are done, and failures still go to standard error.
+                    if let Err(e) = print_link(conn, &l, false) {
+                        output_open = false;
+                        if !matches!(e, Error::OutputClosed) {
+                            progress.println(format!("error: {e}"));
+                            ok = false;
+                        }
+                    }
                 }
             }
             Ok(UploadOutcome::Skipped) => {

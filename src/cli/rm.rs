@@ -76,7 +76,7 @@ pub(super) async fn rm(
     if dry_run {
         for (bucket, keys) in &targets {
             for (key, _) in keys {
-                println!("would delete s3://{bucket}/{key}");
+                say!("would delete s3://{bucket}/{key}")?;
             }
         }
         eprintln!(

@@ -811,13 +811,7 @@ impl S3Client {
             let message = match end {
                 BodyEnd::Done(crc) if size.is_none_or(|size| have == size) => break crc,
                 BodyEnd::Done(_) => "the connection closed early".to_owned(),
-                BodyEnd::Disk(source) => {
-                    return Err(Error::Local {
-                        what: "cannot write",
-                        path: "the output".into(),
-                        source,
-                    });
-                }
+                BodyEnd::Disk(source) => return Err(Error::writing_output(source)),
                 BodyEnd::Broken(message) => message,
                 BodyEnd::Stalled => {
                     let why = format!(
