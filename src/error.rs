@@ -396,7 +396,7 @@ impl std::fmt::Display for S3Answer {
 impl Error {
     /// The error for a failed write to standard output: [`Error::OutputClosed`] when its
     /// reader went away, else what the write said.
-    pub fn writing_output(source: std::io::Error) -> Self {
+    pub(crate) fn writing_output(source: std::io::Error) -> Self {
         if source.kind() == std::io::ErrorKind::BrokenPipe {
             Self::OutputClosed
         } else {
