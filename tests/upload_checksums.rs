@@ -209,7 +209,54 @@ async fn every_part_keeps_its_crc32c(s: &TestServer) {
     }
 }
 
+/// A body larger than the client's memory for held bodies (32 MiB) is streamed from the file,
+/// read once for its checksum and once to send: the server still checks it, and refuses it
+/// corrupted.
+async fn a_body_too_large_to_hold_is_streamed_and_checked(s: &TestServer) {
+    let proxy = Proxy::start(&s.endpoint).await;
+    let client = s.client_at(&proxy.endpoint, Timeouts::default());
+    let dir = tempfile::tempdir().unwrap();
+    let path = random_file(dir.path(), "f", 40 * MIB, 78);
+    let single = options(OnConflict::Overwrite, false);
+    proxy.fault(
+        Kind::PutObject,
+        Fault::CorruptBody {
+            at: 33 * MIB as u64,
+        },
+        1,
+    );
+    let r = upload(&client, &s.bucket, &item(&path, "streamed.bin"), &single).await;
+    assert!(
+        r.is_err(),
+        "{}: a corrupted body was accepted: {r:?}",
+        s.name
+    );
+    assert_nothing_left(s, "streamed.bin").await;
+    let r = upload(&client, &s.bucket, &item(&path, "streamed.bin"), &single).await;
+    assert!(
+        matches!(
+            r,
+            Ok(UploadOutcome::Uploaded {
+                multipart: false,
+                ..
+            })
+        ),
+        "{}: {r:?}",
+        s.name
+    );
+    assert_eq!(
+        stored(s, "streamed.bin").await.as_deref(),
+        Some(std::fs::read(&path).unwrap().as_slice()),
+        "{}",
+        s.name
+    );
+    let puts = proxy.seen_of(Kind::PutObject);
+    let last = puts.last().unwrap();
+    assert_eq!(last.header(CRC32C).len(), 1, "{}: {last:?}", s.name);
+}
+
 crate::on_both_servers!(
+    a_body_too_large_to_hold_is_streamed_and_checked,
     every_part_keeps_its_crc32c,
     corrupted_single_put_is_refused_and_the_old_object_kept,
     a_corrupted_part_is_refused,

@@ -122,6 +122,9 @@ struct Inner {
     /// Whether this server checks `x-amz-checksum-crc32c` on uploads (see
     /// `transfer::upload`): learnt from its first answer, kept for the client's life.
     pub(crate) upload_checks: std::sync::atomic::AtomicU8,
+    /// The memory upload bodies held whole may take at once (`transfer::http::HeldBody`),
+    /// shared by all of this client's uploads.
+    body_memory: Arc<crate::transfer::BodyMemory>,
     /// The threads that receive download bodies, started by the downloads that need them.
     receivers: crate::transfer::Receivers,
 }
@@ -186,6 +189,7 @@ impl S3Client {
                 timeouts,
                 presigner: presign::Presigner::new(cache),
                 upload_checks: std::sync::atomic::AtomicU8::new(0),
+                body_memory: crate::transfer::BodyMemory::new(),
                 receivers: crate::transfer::Receivers::new(timeouts.connect),
             }),
         })
@@ -213,6 +217,11 @@ impl S3Client {
     /// What this server is known to check on uploads (a `transfer::upload` value).
     pub(crate) fn upload_checks(&self) -> &std::sync::atomic::AtomicU8 {
         &self.inner.upload_checks
+    }
+
+    /// The memory budget of upload bodies held whole (see `transfer::http::HeldBody`).
+    pub(crate) fn body_memory(&self) -> &Arc<crate::transfer::BodyMemory> {
+        &self.inner.body_memory
     }
 
     /// The threads that receive download bodies (see `transfer::receive`).

@@ -108,18 +108,50 @@ pub(crate) async fn sums_of_range(
     md5: bool,
     crc32c: bool,
 ) -> Result<Sums, Error> {
+    let (sums, _) = read_range(path, offset, len, md5, crc32c, None).await?;
+    Ok(sums)
+}
+
+/// Reads `len` bytes of `path` from `offset` once, returning the sums asked for and, with
+/// `keep`, the bytes themselves (in chunks of [`READ_CHUNK`]).
+async fn read_range(
+    path: &Path,
+    offset: u64,
+    len: u64,
+    md5: bool,
+    crc32c: bool,
+    keep: Option<Arc<BodyMemory>>,
+) -> Result<(Sums, Vec<Bytes>), Error> {
     let owned = path.to_owned();
     // One blocking task per part rather than an async read per buffer: hashing is CPU work,
     // and each async file read is a hop to the blocking pool.
-    let sums = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
-        let file = std::fs::File::open(&owned)?;
+    let read = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
+        let mut file = std::fs::File::open(&owned)?;
+        if keep.is_some() {
+            // Read through the file's own cursor (private to this task): `File` reads into a
+            // vector's spare room without zeroing it first, which a `read_at` wrapper would not.
+            use std::io::Seek as _;
+            file.seek(std::io::SeekFrom::Start(offset))?;
+        }
         let mut md5 = md5.then(Md5::new);
         let mut crc = crc32c.then(|| crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32Iscsi));
-        let mut buf = vec![0u8; READ_CHUNK.min(len as usize).max(1)];
+        let chunk = READ_CHUNK.min(len as usize).max(1);
+        let mut kept = Vec::new();
+        // Without `keep`, one buffer serves every read.
+        let mut buf = vec![0u8; if keep.is_some() { 0 } else { chunk }];
         let mut seen = 0u64;
         while seen < len {
-            let want = buf.len().min((len - seen) as usize);
-            let n = read_at(&file, &mut buf[..want], offset + seen)?;
+            let want = chunk.min((len - seen) as usize);
+            if let Some(memory) = &keep {
+                // Filled by the read below, never zeroed first.
+                buf = memory.buffer();
+            }
+            let n = if keep.is_some() {
+                use std::io::Read as _;
+                (&file).take(want as u64).read_to_end(&mut buf)?
+            } else {
+                read_at(&file, &mut buf[..want], offset + seen)?
+            };
             if n == 0 {
                 break;
             }
@@ -129,6 +161,12 @@ pub(crate) async fn sums_of_range(
             if let Some(h) = crc.as_mut() {
                 h.update(&buf[..n]);
             }
+            if let Some(memory) = &keep {
+                kept.push(Bytes::from_owner(Pooled {
+                    buf: std::mem::take(&mut buf),
+                    home: memory.clone(),
+                }));
+            }
             seen += n as u64;
         }
         if seen != len {
@@ -137,21 +175,184 @@ pub(crate) async fn sums_of_range(
                 format!("{CHANGED} (expected {len} bytes from offset {offset}, found {seen})"),
             ));
         }
-        Ok(Sums {
+        let sums = Sums {
             md5: md5.map(|h| Md5Sum(h.finalize().into())),
             crc32c: crc.map(|h| Crc32c(h.finalize() as u32)),
-        })
+        };
+        Ok((sums, kept))
     })
     .await
     .map_err(|e| Error::TaskFailed {
         task: "hashing",
         detail: e.to_string(),
     })?;
-    sums.map_err(|source| Error::Local {
+    read.map_err(|source| Error::Local {
         what: "cannot read",
         path: path.to_owned(),
         source,
     })
+}
+
+/// The memory request bodies may hold at once (see [`HeldBody`]): two parts of the default
+/// 16 MiB, which keeps an upload's peak RSS near 50 MiB however many files and parts are in
+/// flight; a body larger than this is streamed from the file instead.
+const HELD_BUDGET: u32 = 32 * 1024 * 1024;
+
+/// The memory that request bodies held whole share (see [`HeldBody`]), one per client: a
+/// budget, and the buffers of bodies sent, kept for the next ones while uploads run. Fresh
+/// memory for each body cost a page fault and a zeroed page per 4 KiB: a fifth of an upload's
+/// CPU.
+pub(crate) struct BodyMemory {
+    budget: Arc<tokio::sync::Semaphore>,
+    spare: parking_lot::Mutex<Vec<Vec<u8>>>,
+}
+
+impl BodyMemory {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Self {
+            budget: Arc::new(tokio::sync::Semaphore::new(HELD_BUDGET as usize)),
+            spare: parking_lot::Mutex::new(Vec::new()),
+        })
+    }
+
+    /// An empty buffer with room for a [`READ_CHUNK`].
+    fn buffer(&self) -> Vec<u8> {
+        self.spare
+            .lock()
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(READ_CHUNK))
+    }
+
+    /// Takes back a buffer that was sent.
+    fn give_back(&self, mut buf: Vec<u8>) {
+        let mut spare = self.spare.lock();
+        if buf.capacity() >= READ_CHUNK && spare.len() < HELD_BUDGET as usize / READ_CHUNK {
+            buf.clear();
+            spare.push(buf);
+        }
+    }
+
+    /// Frees the spare buffers once no body holds memory: idle, the app keeps none of it.
+    fn release_if_idle(&self) {
+        if self.budget.available_permits() == HELD_BUDGET as usize {
+            self.spare.lock().clear();
+        }
+    }
+}
+
+/// A buffer of a [`BodyMemory`], back there once the last `Bytes` of it is dropped.
+struct Pooled {
+    buf: Vec<u8>,
+    home: Arc<BodyMemory>,
+}
+
+impl AsRef<[u8]> for Pooled {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        self.home.give_back(std::mem::take(&mut self.buf));
+    }
+}
+
+/// A range of a file read into memory once, with its sums, to be sent from there.
+///
+/// A streamed body reads its range twice: once for the checksum signed into the URL, once to
+/// send it. That second read was a third of the client's CPU in an upload (the kernel's copy
+/// from the page cache), and on a machine the client shares with the server every cycle of it
+/// is taken from the transfer; from a cold disk, it is the file read twice. Retries send these
+/// very bytes. The memory is taken from the client's budget ([`HELD_BUDGET`]) until dropped.
+pub(crate) struct HeldBody {
+    chunks: Vec<Bytes>,
+    sums: Sums,
+    memory: Arc<BodyMemory>,
+    /// Its share of the budget, given back when it is dropped.
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl Drop for HeldBody {
+    fn drop(&mut self) {
+        self.chunks.clear();
+        self.permit.take();
+        self.memory.release_if_idle();
+    }
+}
+
+impl HeldBody {
+    /// Reads `len` bytes of `path` from `offset` with the sums asked for, once `budget` has
+    /// room for them; `None` when the range is larger than the whole budget.
+    pub(crate) async fn read(
+        memory: &Arc<BodyMemory>,
+        path: &Path,
+        offset: u64,
+        len: u64,
+        md5: bool,
+        crc32c: bool,
+    ) -> Result<Option<Self>, Error> {
+        let Some(bytes) = u32::try_from(len).ok().filter(|&b| b <= HELD_BUDGET) else {
+            return Ok(None);
+        };
+        let permit = memory
+            .budget
+            .clone()
+            .acquire_many_owned(bytes)
+            .await
+            .map_err(|e| Error::Bug(format!("the body memory budget closed: {e}")))?;
+        let read = read_range(path, offset, len, md5, crc32c, Some(memory.clone())).await;
+        // Built before the read's result is looked at: a failed read gives its memory back
+        // the same way.
+        let mut held = Self {
+            chunks: Vec::new(),
+            sums: Sums::default(),
+            memory: memory.clone(),
+            permit: Some(permit),
+        };
+        (held.sums, held.chunks) = read?;
+        Ok(Some(held))
+    }
+
+    /// The sums read with the bytes.
+    pub(crate) fn sums(&self) -> Sums {
+        self.sums
+    }
+
+    /// The MD5 of the bytes (computed now, off the async threads).
+    pub(crate) async fn md5(&self) -> Result<Md5Sum, Error> {
+        if let Some(m) = self.sums.md5 {
+            return Ok(m);
+        }
+        let chunks = self.chunks.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut h = Md5::new();
+            for c in &chunks {
+                h.update(c);
+            }
+            Md5Sum(h.finalize().into())
+        })
+        .await
+        .map_err(|e| Error::TaskFailed {
+            task: "hashing",
+            detail: e.to_string(),
+        })
+    }
+
+    /// A request body of these bytes, counting them as they go.
+    pub(crate) fn body(&self, counter: ByteCounter, activity: Arc<Activity>) -> reqwest::Body {
+        let slices = self.chunks.clone().into_iter().flat_map(|c| {
+            (0..c.len())
+                .step_by(SEND_SLICE)
+                .map(move |at| c.slice(at..(at + SEND_SLICE).min(c.len())))
+        });
+        let stream = futures::stream::iter(slices).map(move |slice| {
+            counter.add(slice.len() as u64);
+            activity.touch(slice.len() as u64);
+            Ok::<_, std::io::Error>(slice)
+        });
+        reqwest::Body::wrap_stream(stream)
+    }
 }
 
 /// Reads at `offset` without moving a shared cursor (so parts and retries can share a file).
@@ -518,6 +719,59 @@ pub(crate) fn s3_answer(status: u16, headers: &HeaderMap, body: &str) -> S3Answe
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Bodies held in memory share one budget: a body waits until the ones before it give
+    /// their memory back, one larger than the whole budget is not held, and the buffers are
+    /// kept for the next bodies only while some body holds memory.
+    #[tokio::test]
+    async fn held_bodies_share_one_budget() {
+        const MIB: u64 = 1024 * 1024;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let data: Vec<u8> = (0..40 * MIB).map(|i| (i * 7 % 251) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let memory = BodyMemory::new();
+        let hold = |offset: u64, len: u64| HeldBody::read(&memory, &path, offset, len, true, true);
+        let first = hold(0, 16 * MIB).await.unwrap().expect("16 MiB is held");
+        let second = hold(16 * MIB, 16 * MIB).await.unwrap().expect("held");
+        // The bytes and sums are those of the file's range.
+        let body: Vec<u8> = second
+            .chunks
+            .iter()
+            .flat_map(|c| c.iter().copied())
+            .collect();
+        assert_eq!(body, &data[16 * MIB as usize..32 * MIB as usize]);
+        let sums = sums_of_range(&path, 16 * MIB, 16 * MIB, true, true)
+            .await
+            .unwrap();
+        assert_eq!(second.sums(), sums);
+        // The budget is spent: a third body waits.
+        let third = tokio::time::timeout(Duration::from_millis(200), hold(32 * MIB, 8 * MIB)).await;
+        assert!(third.is_err(), "a third body was held beyond the budget");
+        drop(first);
+        assert!(
+            !memory.spare.lock().is_empty(),
+            "the buffers of a sent body are kept while others run"
+        );
+        let third = hold(32 * MIB, 8 * MIB).await.unwrap().expect("held");
+        assert_eq!(
+            third.md5().await.unwrap(),
+            md5_of_range(&path, 32 * MIB, 8 * MIB).await.unwrap()
+        );
+        // Larger than the whole budget: streamed from the file instead.
+        assert!(hold(0, 33 * MIB).await.unwrap().is_none());
+        drop((second, third));
+        assert!(memory.spare.lock().is_empty(), "idle, no memory is kept");
+        assert_eq!(memory.budget.available_permits(), HELD_BUDGET as usize);
+        // A range the file no longer has fails as a changed file, and gives its memory back.
+        let short = hold(32 * MIB, 16 * MIB).await;
+        assert!(
+            matches!(&short, Err(e) if e.to_string().contains(CHANGED)),
+            "{:?}",
+            short.err()
+        );
+        assert_eq!(memory.budget.available_permits(), HELD_BUDGET as usize);
+    }
 
     #[test]
     fn parses_error_bodies() {

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub use download::{
     DownloadItem, DownloadOptions, PARTIAL_SUFFIX, confined_path, plan_download, plan_download_each,
 };
+pub(crate) use http::BodyMemory;
 pub use job::{Concurrency, DownloadJob, UploadJob};
 pub use plan::{
     InputKind, LocalFile, LocalInput, UploadItem, plan_keys, plan_upload, plan_upload_into,

@@ -1,4 +1,4 @@
-//! Uploads through presigned URLs, streamed from disk.
+//! Uploads through presigned URLs, each body read from disk once (see `http::HeldBody`).
 //!
 //! Every request is presigned just before it is sent (so no signature can expire mid-upload)
 //! and carries a signed checksum, so the server rejects a body that was corrupted on the way:
@@ -22,8 +22,8 @@ use std::sync::atomic::Ordering;
 use tokio_util::sync::CancellationToken;
 
 use super::http::{
-    Activity, Crc32c, Failure, Md5Sum, Target, backoff, file_body, md5_of_range, opaque_etag, send,
-    sums_of_range,
+    Activity, Crc32c, Failure, HeldBody, Md5Sum, Sums, Target, backoff, file_body, md5_of_range,
+    opaque_etag, send, sums_of_range,
 };
 use super::resume::{ResumeNotice, ResumeStore, Slot, UPLOADS, UploadRecord, to_record_time};
 use super::{ByteCounter, Concurrency, EventSink, TransferEvent, UploadItem, UploadJob};
@@ -278,7 +278,14 @@ impl S3Client {
     ) -> Result<()> {
         let (bucket, item, options, cancel) = job.parts();
         let size = before.len;
-        let mut check = self.body_check(&item.path, 0, size, true).await?;
+        let (mut check, held) = self.body_check(&item.path, 0, size, true).await?;
+        let held = held.as_ref();
+        let sent_body = BodySent {
+            held,
+            path: &item.path,
+            offset: 0,
+            len: size,
+        };
         // Changing already while it was hashed: nothing worth sending.
         if before.changed(&item.path).await {
             return Err(changed(item, bucket));
@@ -317,9 +324,12 @@ impl S3Client {
                     .await
                     .map_err(Failure::Fatal)?;
                 let activity = Activity::new();
-                let body = file_body(&item.path, 0, size, counter.clone(), activity.clone())
-                    .await
-                    .map_err(Failure::Fatal)?;
+                let body = match held {
+                    Some(h) => h.body(counter.clone(), activity.clone()),
+                    None => file_body(&item.path, 0, size, counter.clone(), activity.clone())
+                        .await
+                        .map_err(Failure::Fatal)?,
+                };
                 let failure = match send(self, &req, body, size, &activity, target).await {
                     Ok(response) => return Ok(Sent::Answer(response.headers().clone())),
                     Err(f) => f,
@@ -337,9 +347,7 @@ impl S3Client {
                 if maybe_stored {
                     let md5 = match sending {
                         BodyCheck::Md5(m) => m,
-                        BodyCheck::Crc32c(_) => md5_of_range(&item.path, 0, size)
-                            .await
-                            .map_err(Failure::Fatal)?,
+                        BodyCheck::Crc32c(_) => sent_body.md5().await.map_err(Failure::Fatal)?,
                     };
                     if self.holds(bucket, &item.key, &md5.hex(), size).await {
                         tracing::debug!(key = %item.key, "the answer was lost, the object is ours");
@@ -355,10 +363,7 @@ impl S3Client {
                 Sent::Answer(headers) => headers,
             };
             let etag = bare_etag(&headers);
-            match self
-                .confirm(&headers, check, &item.path, 0, size, false)
-                .await?
-            {
+            match self.confirm(&headers, check, sent_body, false).await? {
                 Confirmed::Stored(_) => break etag,
                 // Stored, but nothing checked the bytes: replaced by a PUT the server checks.
                 Confirmed::Resend(md5) => {
@@ -392,21 +397,29 @@ impl S3Client {
     }
 
     /// The check a body of `len` bytes of `path` from `offset` carries: its CRC32C where the
-    /// server may check that (`crc_allowed`, and not known to ignore it), else its MD5.
+    /// server may check that (`crc_allowed`, and not known to ignore it), else its MD5; with
+    /// the bytes themselves, read in the same pass, when the client's body memory has room
+    /// for them (see [`HeldBody`]; then the file is read once, not once more to send it).
     async fn body_check(
         &self,
         path: &Path,
         offset: u64,
         len: u64,
         crc_allowed: bool,
-    ) -> Result<BodyCheck> {
-        if crc_allowed && !self.md5_only() {
-            let sums = sums_of_range(path, offset, len, false, true).await?;
-            if let Some(c) = sums.crc32c {
-                return Ok(BodyCheck::Crc32c(c));
-            }
+    ) -> Result<(BodyCheck, Option<HeldBody>)> {
+        let crc = crc_allowed && !self.md5_only();
+        if let Some(held) = HeldBody::read(self.body_memory(), path, offset, len, !crc, crc).await?
+        {
+            let check = match held.sums() {
+                Sums {
+                    crc32c: Some(c), ..
+                } => BodyCheck::Crc32c(c),
+                Sums { md5: Some(m), .. } => BodyCheck::Md5(m),
+                Sums { .. } => return Err(Error::Bug("a held body without its sum".into())),
+            };
+            return Ok((check, Some(held)));
         }
-        Ok(BodyCheck::Md5(md5_of_range(path, offset, len).await?))
+        Ok((streamed_check(path, offset, len, crc).await?, None))
     }
 
     /// Whether this server is known to ignore `x-amz-checksum-crc32c`.
@@ -425,9 +438,7 @@ impl S3Client {
         &self,
         headers: &HeaderMap,
         check: BodyCheck,
-        path: &Path,
-        offset: u64,
-        len: u64,
+        sent: BodySent<'_>,
         etag_must_match: bool,
     ) -> Result<Confirmed> {
         let by_etag = |md5: Md5Sum| match part_etag(headers, &md5) {
@@ -459,7 +470,7 @@ impl S3Client {
                         tracing::debug!(
                             "the server does not answer x-amz-checksum-crc32c; using Content-MD5"
                         );
-                        let md5 = md5_of_range(path, offset, len).await?;
+                        let md5 = sent.md5().await?;
                         let matches =
                             bare_etag(headers).is_some_and(|t| t.eq_ignore_ascii_case(&md5.hex()));
                         if matches {
@@ -923,7 +934,14 @@ impl S3Client {
                 .build();
             return Ok((part, Some(stored.md5)));
         }
-        let mut check = self.body_check(&item.path, offset, len, crc_upload).await?;
+        let (mut check, held) = self.body_check(&item.path, offset, len, crc_upload).await?;
+        let held = held.as_ref();
+        let sent_body = BodySent {
+            held,
+            path: &item.path,
+            offset,
+            len,
+        };
         let target = Target {
             what: "upload part",
             bucket,
@@ -957,9 +975,12 @@ impl S3Client {
                     .await
                     .map_err(Failure::Fatal)?;
                 let activity = Activity::new();
-                let body = file_body(&item.path, offset, len, counter.clone(), activity.clone())
-                    .await
-                    .map_err(Failure::Fatal)?;
+                let body = match held {
+                    Some(h) => h.body(counter.clone(), activity.clone()),
+                    None => file_body(&item.path, offset, len, counter.clone(), activity.clone())
+                        .await
+                        .map_err(Failure::Fatal)?,
+                };
                 match send(self, &req, body, len, &activity, target).await {
                     Ok(resp) => Ok(resp.headers().clone()),
                     Err(e) => {
@@ -979,10 +1000,7 @@ impl S3Client {
                     "the server's answer has no ETag, so the part cannot be checked".to_owned(),
                 ));
             };
-            match self
-                .confirm(&headers, check, &item.path, offset, len, true)
-                .await?
-            {
+            match self.confirm(&headers, check, sent_body, true).await? {
                 Confirmed::Stored(md5) => {
                     let crc = match check {
                         BodyCheck::Crc32c(c) if crc_upload => Some(c.base64()),
@@ -1048,6 +1066,36 @@ enum Confirmed {
     Resend(Md5Sum),
     /// They are not the bytes sent: why.
     Wrong(String),
+}
+
+/// The check of a body streamed from the file, read for it now (see `S3Client::body_check`).
+async fn streamed_check(path: &Path, offset: u64, len: u64, crc: bool) -> Result<BodyCheck> {
+    if crc {
+        let sums = sums_of_range(path, offset, len, false, true).await?;
+        if let Some(c) = sums.crc32c {
+            return Ok(BodyCheck::Crc32c(c));
+        }
+    }
+    Ok(BodyCheck::Md5(md5_of_range(path, offset, len).await?))
+}
+
+/// What a request body was: `len` bytes of `path` from `offset`, held in memory or streamed.
+#[derive(Clone, Copy)]
+struct BodySent<'a> {
+    held: Option<&'a HeldBody>,
+    path: &'a Path,
+    offset: u64,
+    len: u64,
+}
+
+impl BodySent<'_> {
+    /// Its MD5: from memory when it was held, else from the file, read again.
+    async fn md5(&self) -> Result<Md5Sum> {
+        match self.held {
+            Some(h) => h.md5().await,
+            None => md5_of_range(self.path, self.offset, self.len).await,
+        }
+    }
 }
 
 /// The ETag of an answer without its quotes.
