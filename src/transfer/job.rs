@@ -19,7 +19,9 @@ pub struct Concurrency {
     /// Files moving at the same time (uploads and downloads alike; in the app, all of its
     /// transfers together).
     pub files_in_flight: usize,
-    /// Parts of one multipart upload sent at the same time.
+    /// Parts of one multipart upload sent at the same time, at most: every body sent is held
+    /// in memory that all of a client's uploads share (32 MiB), so parts of the default 16 MiB
+    /// go two at a time, whatever this says.
     pub parts_in_flight: usize,
 }
 

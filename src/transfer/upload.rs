@@ -279,9 +279,8 @@ impl S3Client {
         let (bucket, item, options, cancel) = job.parts();
         let size = before.len;
         let (mut check, held) = self.body_check(&item.path, 0, size, true).await?;
-        let held = held.as_ref();
         let sent_body = BodySent {
-            held,
+            held: held.as_ref(),
             path: &item.path,
             offset: 0,
             len: size,
@@ -324,12 +323,10 @@ impl S3Client {
                     .await
                     .map_err(Failure::Fatal)?;
                 let activity = Activity::new();
-                let body = match held {
-                    Some(h) => h.body(counter.clone(), activity.clone()),
-                    None => file_body(&item.path, 0, size, counter.clone(), activity.clone())
-                        .await
-                        .map_err(Failure::Fatal)?,
-                };
+                let body = sent_body
+                    .request_body(counter, &activity)
+                    .await
+                    .map_err(Failure::Fatal)?;
                 let failure = match send(self, &req, body, size, &activity, target).await {
                     Ok(response) => return Ok(Sent::Answer(response.headers().clone())),
                     Err(f) => f,
@@ -935,9 +932,8 @@ impl S3Client {
             return Ok((part, Some(stored.md5)));
         }
         let (mut check, held) = self.body_check(&item.path, offset, len, crc_upload).await?;
-        let held = held.as_ref();
         let sent_body = BodySent {
-            held,
+            held: held.as_ref(),
             path: &item.path,
             offset,
             len,
@@ -975,12 +971,10 @@ impl S3Client {
                     .await
                     .map_err(Failure::Fatal)?;
                 let activity = Activity::new();
-                let body = match held {
-                    Some(h) => h.body(counter.clone(), activity.clone()),
-                    None => file_body(&item.path, offset, len, counter.clone(), activity.clone())
-                        .await
-                        .map_err(Failure::Fatal)?,
-                };
+                let body = sent_body
+                    .request_body(counter, &activity)
+                    .await
+                    .map_err(Failure::Fatal)?;
                 match send(self, &req, body, len, &activity, target).await {
                     Ok(resp) => Ok(resp.headers().clone()),
                     Err(e) => {
@@ -1079,7 +1073,7 @@ async fn streamed_check(path: &Path, offset: u64, len: u64, crc: bool) -> Result
     Ok(BodyCheck::Md5(md5_of_range(path, offset, len).await?))
 }
 
-/// What a request body was: `len` bytes of `path` from `offset`, held in memory or streamed.
+/// What a request body is: `len` bytes of `path` from `offset`, held in memory or streamed.
 #[derive(Clone, Copy)]
 struct BodySent<'a> {
     held: Option<&'a HeldBody>,
@@ -1089,6 +1083,28 @@ struct BodySent<'a> {
 }
 
 impl BodySent<'_> {
+    /// A request body of these bytes (from memory, or streamed from the file afresh),
+    /// counting them as they go.
+    async fn request_body(
+        &self,
+        counter: &ByteCounter,
+        activity: &std::sync::Arc<Activity>,
+    ) -> Result<reqwest::Body> {
+        match self.held {
+            Some(h) => Ok(h.body(counter.clone(), activity.clone())),
+            None => {
+                file_body(
+                    self.path,
+                    self.offset,
+                    self.len,
+                    counter.clone(),
+                    activity.clone(),
+                )
+                .await
+            }
+        }
+    }
+
     /// Its MD5: from memory when it was held, else from the file, read again.
     async fn md5(&self) -> Result<Md5Sum> {
         match self.held {
