@@ -126,48 +126,43 @@ async fn read_range(
     // One blocking task per part rather than an async read per buffer: hashing is CPU work,
     // and each async file read is a hop to the blocking pool.
     let read = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
+        use std::io::{Read as _, Seek as _};
+        // Read through the file's own cursor (this task opened it, nobody shares it): `File`
+        // reads into a vector's spare room without zeroing it first.
         let mut file = std::fs::File::open(&owned)?;
-        if keep.is_some() {
-            // Read through the file's own cursor (private to this task): `File` reads into a
-            // vector's spare room without zeroing it first, which a `read_at` wrapper would not.
-            use std::io::Seek as _;
-            file.seek(std::io::SeekFrom::Start(offset))?;
-        }
+        file.seek(std::io::SeekFrom::Start(offset))?;
         let mut md5 = md5.then(Md5::new);
         let mut crc = crc32c.then(|| crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32Iscsi));
         let chunk = READ_CHUNK.min(len as usize).max(1);
         let mut kept = Vec::new();
-        // Without `keep`, one buffer serves every read.
-        let mut buf = vec![0u8; if keep.is_some() { 0 } else { chunk }];
+        // Without `keep`, this one buffer serves every read.
+        let mut reused = Vec::with_capacity(chunk);
         let mut seen = 0u64;
         while seen < len {
             let want = chunk.min((len - seen) as usize);
-            if let Some(memory) = &keep {
-                // Filled by the read below, never zeroed first.
-                buf = memory.buffer();
-            }
-            let n = if keep.is_some() {
-                use std::io::Read as _;
-                (&file).take(want as u64).read_to_end(&mut buf)?
-            } else {
-                read_at(&file, &mut buf[..want], offset + seen)?
+            let mut buf = match &keep {
+                Some(memory) => memory.buffer(want),
+                None => std::mem::take(&mut reused),
             };
+            buf.clear();
+            let n = (&file).take(want as u64).read_to_end(&mut buf)?;
             if n == 0 {
                 break;
             }
             if let Some(h) = md5.as_mut() {
-                h.update(&buf[..n]);
+                h.update(&buf);
             }
             if let Some(h) = crc.as_mut() {
-                h.update(&buf[..n]);
-            }
-            if let Some(memory) = &keep {
-                kept.push(Bytes::from_owner(Pooled {
-                    buf: std::mem::take(&mut buf),
-                    home: memory.clone(),
-                }));
+                h.update(&buf);
             }
             seen += n as u64;
+            match &keep {
+                Some(memory) => kept.push(Bytes::from_owner(Pooled {
+                    buf,
+                    home: memory.clone(),
+                })),
+                None => reused = buf,
+            }
         }
         if seen != len {
             return Err(std::io::Error::new(
@@ -215,12 +210,13 @@ impl BodyMemory {
         })
     }
 
-    /// An empty buffer with room for a [`READ_CHUNK`].
-    fn buffer(&self) -> Vec<u8> {
+    /// An empty buffer with room for `want` bytes (at most a [`READ_CHUNK`]): a spare one, else
+    /// a new one of just that size (a small file's body takes no more than it needs).
+    fn buffer(&self, want: usize) -> Vec<u8> {
         self.spare
             .lock()
             .pop()
-            .unwrap_or_else(|| Vec::with_capacity(READ_CHUNK))
+            .unwrap_or_else(|| Vec::with_capacity(want))
     }
 
     /// Takes back a buffer that was sent.
@@ -282,8 +278,8 @@ impl Drop for HeldBody {
 }
 
 impl HeldBody {
-    /// Reads `len` bytes of `path` from `offset` with the sums asked for, once `budget` has
-    /// room for them; `None` when the range is larger than the whole budget.
+    /// Reads `len` bytes of `path` from `offset` with the sums asked for, once `memory`'s
+    /// budget has room for them; `None` when the range is larger than the whole budget.
     pub(crate) async fn read(
         memory: &Arc<BodyMemory>,
         path: &Path,
@@ -352,25 +348,6 @@ impl HeldBody {
             Ok::<_, std::io::Error>(slice)
         });
         reqwest::Body::wrap_stream(stream)
-    }
-}
-
-/// Reads at `offset` without moving a shared cursor (so parts and retries can share a file).
-fn read_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileExt as _;
-        loop {
-            match file.read_at(buf, offset) {
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                r => return r,
-            }
-        }
-    }
-    #[cfg(windows)]
-    {
-        use std::os::windows::fs::FileExt as _;
-        file.seek_read(buf, offset)
     }
 }
 
