@@ -259,13 +259,15 @@ download_round() {
     for spec in "${DOWN_DIRS[@]}"; do
         where=${spec%%:*} dir=${spec#*:}
         name="down 1 x ${BENCH_SIZE_MIB} MiB, $where"
-        local tools=(s3share curl boto3 aws-cli rclone limit-curl limit-4-ranges)
+        local tools=(s3share s3share-ranges curl boto3 aws-cli rclone limit-curl limit-4-ranges)
         [ "$where" = disk ] && tools+=(limit-curl-fsync)
         for tool in $(shuffled "$r${#where}" "${tools[@]}"); do
             rm -rf "$dir/$r"; mkdir -p "$dir/$r"; sync
             o="$dir/$r/big.bin"
             case $tool in
                 s3share) run s3share "$name" $BIG_BYTES "$dir/$r" -- "${S3SHARE_CMD[@]}" get s3://bench/down/big.bin "$o" ;;
+                # What a server elsewhere gets by default; on loopback, one stream is s3share's default.
+                s3share-ranges) run "s3share --ranges 4" "$name" $BIG_BYTES "$dir/$r" -- "${S3SHARE_CMD[@]}" get --ranges 4 s3://bench/down/big.bin "$o" ;;
                 curl) run curl "$name" $BIG_BYTES "$dir/$r" -- sh -c 'o=$1; shift; curl -sSf -o "$o" "$("$@")"' sh "$o" "${SIGN[@]}" GET down/big.bin ;;
                 boto3) run boto3 "$name" $BIG_BYTES "$dir/$r" -- "${B3[@]}" down down/big.bin "$o" ;;
                 aws-cli) run aws-cli "$name" $BIG_BYTES "$dir/$r" -- "${AWSC[@]}" s3 cp --only-show-errors s3://bench/down/big.bin "$o" ;;

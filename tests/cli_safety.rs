@@ -439,6 +439,14 @@ async fn get_to_standard_output(s: &TestServer) {
         ),
         (vec!["get", "out", "-"], "is a folder"),
         (vec!["get", "out/nope.bin", "-"], "does not exist"),
+        (
+            vec!["get", "--ranges", "2", "out/up.bin", "-"],
+            "--ranges does not apply to standard output",
+        ),
+        (
+            vec!["get", "--ranges", "0", "out/up.bin", "x"],
+            "0 is not in 1..=16",
+        ),
     ] {
         let at = format!("s3://{b}/{}", args[args.len() - 2]);
         let mut args: Vec<String> = args.into_iter().map(str::to_owned).collect();

@@ -50,4 +50,110 @@ async fn a_download_damaged_on_the_way_is_refused(s: &TestServer) {
     );
 }
 
-on_both_servers!(a_download_damaged_on_the_way_is_refused);
+/// Partial files left in `dir`.
+fn partials_in(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(PARTIAL_SUFFIX))
+        .collect()
+}
+
+/// From a server on this machine a big download comes in one stream. Asked for two ranges side
+/// by side, the whole GET serves the first half, a GET of the second half (only while the ETag
+/// is the same) the rest. The halves are checked
+/// together against the object's CRC32C, so damage in the second is caught; a break in it is
+/// continued from where it broke.
+async fn a_big_download_comes_in_ranges_checked_whole(s: &TestServer) {
+    const MIB: usize = 1024 * 1024;
+    let dir = tempfile::tempdir().unwrap();
+    let size = 40 * MIB;
+    let sent = random_file(dir.path(), "sent.bin", size, 9);
+    let item = UploadItem {
+        path: sent.clone(),
+        key: "big.bin".into(),
+        size: size as u64,
+    };
+    // One PUT, so that the server keeps the whole object's CRC32C.
+    let options = s3share::transfer::UploadOptions {
+        multipart_threshold: 64 * MIB as u64,
+        ..Default::default()
+    };
+    s.client
+        .upload_file(UploadJob::new(&s.bucket, item).options(options))
+        .await
+        .unwrap();
+    let proxy = Proxy::start(&s.endpoint).await;
+    let client = s.client_at(&proxy.endpoint, Timeouts::default());
+    let target = dir.path().join("got.bin");
+    let same = || std::fs::read(&target).unwrap() == std::fs::read(&sent).unwrap();
+
+    // From a server on this machine, one connection unless asked for more.
+    let one = DownloadJob::file(&s.bucket, "big.bin", &target);
+    assert_eq!(client.download_file(one).await.unwrap(), size as u64);
+    assert!(same(), "{}", s.name);
+    let gets = proxy.seen_of(Kind::GetObject);
+    assert_eq!(gets.len(), 1, "{}", s.name);
+    assert!(gets[0].header("range").is_empty(), "{}", s.name);
+    std::fs::remove_file(&target).unwrap();
+
+    let options = s3share::transfer::DownloadOptions {
+        overwrite: true,
+        ranges: Some(2),
+        ..Default::default()
+    };
+    let job = || DownloadJob::file(&s.bucket, "big.bin", &target).options(options.clone());
+    let before = proxy.seen_of(Kind::GetObject).len();
+    assert_eq!(client.download_file(job()).await.unwrap(), size as u64);
+    assert!(same(), "{}", s.name);
+    let gets = &proxy.seen_of(Kind::GetObject)[before..];
+    let ranges: Vec<Vec<&str>> = gets.iter().map(|g| g.header("range")).collect();
+    assert_eq!(
+        ranges,
+        [vec![], vec!["bytes=20971520-41943039"]],
+        "{}",
+        s.name
+    );
+    assert!(gets[0].header("if-match").is_empty(), "{}", s.name);
+    assert_eq!(gets[1].header("if-match").len(), 1, "{}", s.name);
+
+    // The first GET goes through; the second half comes damaged.
+    let untouched = Fault::SetResponseHeader("x-amz-meta-untouched", None);
+    proxy.fault(Kind::GetObject, untouched.clone(), 1);
+    proxy.fault(Kind::GetObject, Fault::CorruptAnswer { at: 1234 }, 1);
+    let err = client.download_file(job()).await.unwrap_err().to_string();
+    assert!(
+        err.contains("do not match the object's CRC32C checksum"),
+        "{}: {err}",
+        s.name
+    );
+    assert!(same(), "{}: the file in place was replaced", s.name);
+    assert!(partials_in(dir.path()).is_empty(), "{}", s.name);
+
+    // The second half breaks after 1 MiB: the rest of it is asked for again.
+    let before = proxy.seen_of(Kind::GetObject).len();
+    proxy.fault(Kind::GetObject, untouched, 1);
+    proxy.fault(Kind::GetObject, Fault::CutAnswer { after: MIB as u64 }, 1);
+    std::fs::remove_file(&target).unwrap();
+    client.download_file(job()).await.unwrap();
+    assert!(same(), "{}", s.name);
+    let gets = proxy.seen_of(Kind::GetObject);
+    let ranges: Vec<Vec<&str>> = gets[before..].iter().map(|g| g.header("range")).collect();
+    assert_eq!(
+        ranges,
+        [
+            vec![],
+            vec!["bytes=20971520-41943039"],
+            vec!["bytes=22020096-41943039"]
+        ],
+        "{}",
+        s.name
+    );
+    assert!(partials_in(dir.path()).is_empty(), "{}", s.name);
+}
+
+on_both_servers!(
+    a_download_damaged_on_the_way_is_refused,
+    a_big_download_comes_in_ranges_checked_whole
+);

@@ -459,7 +459,33 @@ fn same_files(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// Starts `get s3://bucket/KEY DEST/` through a proxy that holds everything after `hold_after`
+/// The bytes the records of unfinished downloads in `home` note as on disk: the span from
+/// the start (`valid`) and those beyond it (`more`, ranges fetched side by side).
+fn noted_down(home: &Path) -> u64 {
+    download_records(home)
+        .iter()
+        .filter_map(|r| std::fs::read(r).ok())
+        .filter_map(|r| serde_json::from_slice::<serde_json::Value>(&r).ok())
+        .filter(|r| r["done"] != true)
+        .map(|r| {
+            let more: u64 = r["more"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|s| Some(s[1].as_u64()? - s[0].as_u64()?))
+                .sum();
+            r["valid"].as_u64().unwrap_or(0) + more
+        })
+        .sum()
+}
+
+/// The bytes a file holds on disk (its length, less its holes).
+fn allocated(m: &std::fs::Metadata) -> u64 {
+    use std::os::unix::fs::MetadataExt as _;
+    (m.blocks() * 512).min(m.len())
+}
+
+/// Starts `get FLAGS s3://bucket/KEY DEST/` through a proxy that holds everything after `hold_after`
 /// bytes, and kills the command once those bytes are in its partial file. Returns the proxy
 /// (holding), the command's arguments and the bytes that went down.
 async fn get_killed_after(
@@ -468,13 +494,15 @@ async fn get_killed_after(
     key: &str,
     dest: &Path,
     hold_after: u64,
+    flags: &[&str],
 ) -> (CountingProxy, Vec<String>, u64) {
     let proxy = CountingProxy::start(&s.endpoint, hold_after).await;
-    let args = vec![
-        "get".to_owned(),
+    let mut args = vec!["get".to_owned()];
+    args.extend(flags.iter().map(|f| (*f).to_owned()));
+    args.extend([
         format!("s3://{}/{key}", s.bucket),
         format!("{}/", dest.display()),
-    ];
+    ]);
     let child = cli_through(s, &proxy.endpoint, home, &args)
         .stderr(Stdio::piped())
         .spawn()
@@ -482,12 +510,14 @@ async fn get_killed_after(
     let proxy_ref = &proxy;
     wait_until("a held download, its bytes on disk", || async move {
         let held = proxy_ref.held.load(Ordering::SeqCst);
+        // Blocks, not length: ranges fetched side by side leave holes, and a later range
+        // makes the file long at once.
         let on_disk: u64 = partials(dest)
             .iter()
             .filter_map(|p| std::fs::metadata(p).ok())
-            .map(|m| m.len())
+            .map(|m| allocated(&m))
             .sum();
-        held && on_disk + MIB >= hold_after
+        held && on_disk + MIB >= hold_after && noted_down(home) + 2 * MIB >= hold_after
     })
     .await;
     let _ = kill(child);
@@ -535,12 +565,53 @@ async fn a_killed_get_resumes(s: &TestServer) {
     store_file(s, &src, "big.bin").await;
     let dest = home.join("dest");
     std::fs::create_dir(&dest).unwrap();
-    let (proxy, args, got_before) = get_killed_after(s, home, "big.bin", &dest, 96 * MIB).await;
+    let (proxy, args, got_before) =
+        get_killed_after(s, home, "big.bin", &dest, 96 * MIB, &[]).await;
     assert_eq!(partials(&dest).len(), 1, "{}", s.name);
     assert_eq!(download_records(home).len(), 1, "{}", s.name);
 
     rerun_fetches_only_what_was_left(s, home, &proxy, &args, got_before, size).await;
     assert!(same_files(&src, &dest.join("big.bin")), "{}", s.name);
+    assert!(partials(&dest).is_empty(), "{}: partial left", s.name);
+    assert!(download_records(home).is_empty(), "{}: record left", s.name);
+}
+
+/// The same for a download in two ranges side by side (`--ranges 2`): the killed run leaves a
+/// hole between what each range received, its record notes both spans, and the rerun fetches
+/// only the two gaps.
+async fn a_killed_ranged_get_resumes(s: &TestServer) {
+    let dir = scratch();
+    let home = dir.path();
+    let src = home.join("src.bin");
+    let size = 128 * MIB;
+    patterned_file(&src, size, 7);
+    store_file(s, &src, "ranged.bin").await;
+    let dest = home.join("dest");
+    std::fs::create_dir(&dest).unwrap();
+    let flags = ["--ranges", "2"];
+    let (proxy, args, got_before) =
+        get_killed_after(s, home, "ranged.bin", &dest, 48 * MIB, &flags).await;
+    let spans: Vec<serde_json::Value> = download_records(home)
+        .iter()
+        .map(|r| serde_json::from_slice(&std::fs::read(r).unwrap()).unwrap())
+        .collect();
+    assert_eq!(spans.len(), 1, "{}", s.name);
+    let beyond = spans[0]["more"].as_array().cloned().unwrap_or_default();
+    assert!(
+        spans[0]["valid"].as_u64() > Some(0) && beyond.len() == 1,
+        "{}: a span from the start and one from the middle: {}",
+        s.name,
+        spans[0]
+    );
+    assert!(
+        beyond[0][0].as_u64() == Some(size / 2),
+        "{}: {}",
+        s.name,
+        spans[0]
+    );
+
+    rerun_fetches_only_what_was_left(s, home, &proxy, &args, got_before, size).await;
+    assert!(same_files(&src, &dest.join("ranged.bin")), "{}", s.name);
     assert!(partials(&dest).is_empty(), "{}: partial left", s.name);
     assert!(download_records(home).is_empty(), "{}: record left", s.name);
 }
@@ -557,7 +628,7 @@ async fn a_changed_object_restarts_its_download(s: &TestServer) {
     store_file(s, &v1, "doc.bin").await;
     let dest = home.join("dest");
     std::fs::create_dir(&dest).unwrap();
-    let (proxy, args, _) = get_killed_after(s, home, "doc.bin", &dest, 20 * MIB).await;
+    let (proxy, args, _) = get_killed_after(s, home, "doc.bin", &dest, 20 * MIB, &[]).await;
     assert_eq!(partials(&dest).len(), 1, "{}", s.name);
 
     store_file(s, &v2, "doc.bin").await;
@@ -636,13 +707,7 @@ async fn a_killed_recursive_get_resumes(s: &TestServer) {
             })
             .map(|(_, n)| n)
             .sum();
-        let noted: u64 = download_records(home)
-            .iter()
-            .filter_map(|r| std::fs::read(r).ok())
-            .filter_map(|r| serde_json::from_slice::<serde_json::Value>(&r).ok())
-            .filter(|r| r["done"] != true)
-            .filter_map(|r| r["valid"].as_u64())
-            .sum();
+        let noted = noted_down(home);
         proxy_ref.held.load(Ordering::SeqCst) && complete + noted + MIB >= hold_after
     })
     .await;
@@ -683,6 +748,7 @@ async fn a_killed_recursive_get_resumes(s: &TestServer) {
 
 on_both_servers!(
     a_killed_get_resumes,
+    a_killed_ranged_get_resumes,
     a_changed_object_restarts_its_download,
     a_killed_recursive_get_resumes
 );
@@ -833,7 +899,7 @@ async fn a_resumed_download_never_writes_through_a_planted_link() {
     store_file(&s, &src, "doc.bin").await;
     let dest = home.join("dest");
     std::fs::create_dir(&dest).unwrap();
-    let (proxy, args, _) = get_killed_after(&s, home, "doc.bin", &dest, 16 * MIB).await;
+    let (proxy, args, _) = get_killed_after(&s, home, "doc.bin", &dest, 16 * MIB, &[]).await;
     let [partial] = &partials(&dest)[..] else {
         panic!("one partial file expected");
     };

@@ -8,9 +8,13 @@ pub(super) async fn get(
     dest: Option<PathBuf>,
     recursive: bool,
     overwrite: bool,
+    ranges: Option<usize>,
 ) -> anyhow::Result<bool> {
     let client = &conn.client;
     let dest = dest.unwrap_or_else(|| PathBuf::from("."));
+    if is_standard_output(&dest) && ranges.is_some() {
+        bail!("--ranges does not apply to standard output: it receives the object in order");
+    }
     let found = probe(client, &location).await?;
     if is_standard_output(&dest) {
         return to_standard_output(client, &location, recursive, found).await;
@@ -52,6 +56,7 @@ pub(super) async fn get(
         overwrite,
         resume,
         concurrency: transfer::Concurrency::DEFAULT,
+        ranges,
     };
     let results = client
         .download_many(&location.bucket, &items, &options, progress.sink(), &cancel)

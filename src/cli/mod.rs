@@ -215,6 +215,11 @@ pub enum Command {
         /// Replace local files that already exist.
         #[arg(long)]
         overwrite: bool,
+        /// Fetch each big file (32 MiB and more) over N connections side by side, each with a
+        /// range of it, 1-16. Default: one from a server on this machine (there one is
+        /// fastest), four from a server elsewhere (one connection carries less than the link).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=16))]
+        ranges: Option<u8>,
     },
     /// Print a presigned link to download (or with --put, upload) an object; with --relay, a
     /// stable link served by `s3share serve`.
@@ -395,7 +400,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
             dest,
             recursive,
             overwrite,
-        } => get(&conn, location, dest, recursive, overwrite).await,
+            ranges,
+        } => {
+            let ranges = ranges.map(usize::from);
+            get(&conn, location, dest, recursive, overwrite, ranges).await
+        }
         Command::Link {
             location,
             expires,

@@ -200,6 +200,13 @@ impl S3Client {
         self.inner.timeouts
     }
 
+    /// Whether the server runs on this machine (a loopback endpoint: the embedded store, a
+    /// local MinIO): then the client and the server share its CPU, and no round trip of a
+    /// network is in the way.
+    pub fn is_on_this_machine(&self) -> bool {
+        self.inner.endpoint.as_deref().is_some_and(is_loopback)
+    }
+
     /// The configured endpoint, or `"AWS S3"`.
     pub fn endpoint_label(&self) -> String {
         self.inner
@@ -476,5 +483,48 @@ impl S3Client {
             return Ok(None);
         };
         Ok(cache.signing_credentials().await?.expiry())
+    }
+}
+
+/// Whether `endpoint` (a URL) names this machine: `localhost` or a loopback address.
+fn is_loopback(endpoint: &str) -> bool {
+    let host_port = endpoint_host(endpoint);
+    let host_port = host_port.rsplit('@').next().unwrap_or_default();
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host_port.rsplit_once(':').map_or(host_port, |(h, _)| h),
+    };
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    host == "localhost"
+        || host.ends_with(".localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn loopback_endpoints_are_told_apart() {
+        for local in [
+            "http://127.0.0.1:9000",
+            "http://localhost:8333/",
+            "https://LOCALHOST",
+            "http://[::1]:9000/x",
+            "http://127.8.9.10",
+            "http://minio.localhost:9000",
+            "http://key@127.0.0.1:1",
+        ] {
+            assert!(super::is_loopback(local), "{local}");
+        }
+        for remote in [
+            "https://s3.eu-west-1.amazonaws.com",
+            "http://10.0.0.5:9000",
+            "http://[2001:db8::1]:9000",
+            "https://localhost.example.com",
+            "http://192.168.1.2",
+        ] {
+            assert!(!super::is_loopback(remote), "{remote}");
+        }
     }
 }

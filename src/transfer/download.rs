@@ -23,6 +23,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::http::{Crc32c, s3_answer};
+use super::ranges::{self, Span};
 use super::receive::{BodyEnd, Pending, Sent, Sink};
 use super::resume::{DOWNLOADS, DownloadRecord, ResumeNotice, ResumeStore, Slot};
 use super::{ByteCounter, Concurrency, DownloadJob, EventSink, TransferEvent};
@@ -263,15 +264,15 @@ impl S3Client {
         result
     }
 
-    /// GETs the object through a presigned URL, from byte `from` (and only while the object's
-    /// ETag is `if_match`) or whole, on one of the receiving threads (see `transfer::receive`);
-    /// the body waits there. Failures a retry may cure (no connection, a server error, a
-    /// throttle) are tried again, three attempts in all, as the SDK would.
+    /// GETs the object through a presigned URL, whole or only `range` of it (and then only
+    /// while the object's ETag is the one given), on one of the receiving threads (see
+    /// `transfer::receive`); the body waits there. Failures a retry may cure (no connection, a
+    /// server error, a throttle) are tried again, three attempts in all, as the SDK would.
     async fn get_object(
         &self,
         bucket: &str,
         key: &str,
-        from: Option<(u64, &str)>,
+        range: Option<(Span, &str)>,
     ) -> std::result::Result<Pending, GetFailed> {
         let target = format!("s3://{bucket}/{key}");
         let endpoint = self.endpoint_label();
@@ -297,13 +298,16 @@ impl S3Client {
                 headers.insert(n, v);
             }
         }
-        if let Some((at, etag)) = from {
+        if let Some(((start, end), etag)) = range {
             let bad = |e: &dyn std::fmt::Display| {
-                GetFailed::Other(Error::Bug(format!("bad resume header: {e}")))
+                GetFailed::Other(Error::Bug(format!("bad range header: {e}")))
             };
+            let last = end.checked_sub(1).filter(|&l| l >= start).ok_or_else(|| {
+                GetFailed::Other(Error::Bug(format!("an empty range: {start}..{end}")))
+            })?;
             headers.insert(
                 RANGE,
-                HeaderValue::from_str(&format!("bytes={at}-")).map_err(|e| bad(&e))?,
+                HeaderValue::from_str(&format!("bytes={start}-{last}")).map_err(|e| bad(&e))?,
             );
             headers.insert(IF_MATCH, HeaderValue::from_str(etag).map_err(|e| bad(&e))?);
         }
@@ -366,24 +370,31 @@ impl S3Client {
     }
 
     /// The interrupted download recorded in `slot`, reopened and continued from its last
-    /// checkpoint: the partial file and the answer to a ranged GET guarded by the object's
-    /// ETag. `None` when there is nothing to continue (no record, the partial file is gone or
-    /// not ours, the object changed); what cannot be continued is removed.
+    /// checkpoints: the partial file and the answers to ranged GETs (guarded by the object's
+    /// ETag) for what it lacks. `None` when there is nothing to continue (no record, the
+    /// partial file is gone or not ours, the object changed); what cannot be continued is
+    /// removed.
     async fn resume_download(
         &self,
         store: &ResumeStore,
         slot: &Slot,
         bucket: &str,
         item: &DownloadItem,
-    ) -> Result<Option<(Partial, std::fs::File, Pending, u64)>> {
+        ranges: usize,
+    ) -> Result<Option<Resumed>> {
         let Some(record) = slot.load::<DownloadRecord>() else {
             return Ok(None);
         };
         let source = format!("s3://{bucket}/{}", item.key);
-        // One byte is fetched again when all were there: a range must not be empty.
-        let from = record.valid.min(record.size.saturating_sub(1));
+        let kept = record.spans();
+        let mut missing = ranges::gaps(record.size, &kept);
+        if missing.is_empty() && record.size > 0 {
+            // One byte is fetched again when all were there: a range must not be empty.
+            missing.push((record.size - 1, record.size));
+        }
+        let kept_bytes = record.size - missing.iter().map(|(a, b)| b - a).sum::<u64>();
         let reopened = {
-            let (record, owned) = (record.clone(), item.clone());
+            let (record, owned, kept) = (record.clone(), item.clone(), kept.clone());
             tokio::task::spawn_blocking(move || {
                 let item = owned;
                 // The folders on the way are checked again (one may have become a link since),
@@ -392,12 +403,12 @@ impl S3Client {
                 let beside = std::path::absolute(&item.path)
                     .ok()
                     .is_some_and(|t| t.parent() == record.partial.parent());
-                Ok::<_, Error>(beside.then(|| Partial::reopen(&record, from)).flatten())
+                Ok::<_, Error>(beside.then(|| Partial::reopen(&record, kept)).flatten())
             })
             .await
             .map_err(|e| local("cannot write", &item.path)(std::io::Error::other(e)))??
         };
-        let Some((partial, file)) = reopened else {
+        let Some((mut partial, file)) = reopened else {
             tracing::info!(%source, "the recorded partial file is gone or not ours; starting over");
             slot.remove();
             return Ok(None);
@@ -412,51 +423,123 @@ impl S3Client {
             // version.
             slot.remove();
         };
-        if record.size == 0 || from == 0 {
+        if record.size == 0 || kept_bytes == 0 {
             restart("nothing of it was kept".to_owned());
             return Ok(None);
         }
-        let out = match self
-            .get_object(bucket, &item.key, Some((from, &record.etag)))
-            .await
-        {
-            Ok(out) => out,
-            Err(GetFailed::Changed) => {
+        let spans = ranges::split(&missing, ranges, ranges::MIN_RANGE);
+        let answers = futures::future::join_all(
+            spans
+                .iter()
+                .map(|&span| self.get_object(bucket, &item.key, Some((span, &record.etag)))),
+        )
+        .await;
+        let mut answered = Vec::with_capacity(spans.len());
+        for (&span, answer) in spans.iter().zip(answers) {
+            let out = match answer {
+                Ok(out) => out,
+                Err(GetFailed::Changed) => {
+                    restart("the object changed since".to_owned());
+                    return Ok(None);
+                }
+                Err(GetFailed::NoSuchKey) => {
+                    restart("the object is gone".to_owned());
+                    return Err(Error::NoSuchKey {
+                        bucket: bucket.to_owned(),
+                        key: item.key.clone(),
+                    });
+                }
+                Err(GetFailed::Other(e)) => {
+                    // Not the object's fault (a network error, say): keep the partial file
+                    // for the next try.
+                    partial.keep();
+                    return Err(e);
+                }
+            };
+            // Servers that ignore If-Match (or Range) must not splice two versions either.
+            if header(&out.headers, ETAG) != Some(record.etag.as_str()) {
                 restart("the object changed since".to_owned());
                 return Ok(None);
             }
-            Err(GetFailed::NoSuchKey) => {
-                restart("the object is gone".to_owned());
-                return Err(Error::NoSuchKey {
-                    bucket: bucket.to_owned(),
-                    key: item.key.clone(),
-                });
+            if !answers_range(&out.headers, span, record.size) {
+                restart("the server did not send the missing range".to_owned());
+                return Ok(None);
             }
-            Err(GetFailed::Other(e)) => {
-                // Not the object's fault (a network error, say): keep the partial file for
-                // the next try.
-                let mut partial = partial;
-                partial.keep();
-                return Err(e);
-            }
-        };
-        // Servers that ignore If-Match (or Range) must not splice two versions either.
-        if header(&out.headers, ETAG) != Some(record.etag.as_str()) {
-            restart("the object changed since".to_owned());
-            return Ok(None);
-        }
-        let range = header(&out.headers, CONTENT_RANGE).and_then(parse_content_range);
-        if range != Some((from, record.size)) {
-            restart("the server did not send the missing range".to_owned());
-            return Ok(None);
+            answered.push((span, out));
         }
         store.notify(ResumeNotice::DownloadResumed {
             source,
             path: item.path.clone(),
-            from,
+            from: kept_bytes,
             size: record.size,
         });
-        Ok(Some((partial, file, out, from)))
+        Ok(Some(Resumed {
+            partial,
+            file,
+            ranges: answered,
+            kept: kept_bytes,
+            etag: record.etag,
+            size: record.size,
+        }))
+    }
+
+    /// A fresh download: the GET of the whole object and its partial file. A big object is
+    /// split into ranges fetched side by side (see `transfer::ranges`): the whole GET's body
+    /// serves the first, ranged GETs guarded by its ETag the others. When those cannot be had,
+    /// the whole GET serves all of it.
+    async fn start_download(
+        &self,
+        bucket: &str,
+        item: &DownloadItem,
+        ranges: usize,
+    ) -> Result<Resumed> {
+        let key = item.key.as_str();
+        let out = self
+            .get_object(bucket, key, None)
+            .await
+            .map_err(|e| e.of_whole(bucket, key))?;
+        let (partial, file) = {
+            let owned = item.clone();
+            tokio::task::spawn_blocking(move || {
+                prepare_folders(&owned)?;
+                Partial::create(&owned.path)
+            })
+            .await
+            .map_err(|e| local("cannot write", &item.path)(std::io::Error::other(e)))??
+        };
+        let size = header(&out.headers, CONTENT_LENGTH).and_then(|n| n.parse::<u64>().ok());
+        let etag = header(&out.headers, ETAG).unwrap_or_default().to_owned();
+        let spans = match size {
+            Some(size) if !etag.is_empty() => {
+                ranges::split(&[(0, size)], ranges, ranges::MIN_RANGE)
+            }
+            _ => Vec::new(),
+        };
+        let mut answered = vec![((0, size.unwrap_or(u64::MAX)), out)];
+        if let (Some(size), [first, others @ ..]) = (size, spans.as_slice())
+            && !others.is_empty()
+        {
+            let rest = futures::future::join_all(
+                others
+                    .iter()
+                    .map(|&span| self.rest_of(bucket, key, span, &etag, size)),
+            )
+            .await;
+            if rest.iter().all(Result::is_ok) {
+                answered[0].0 = *first;
+                answered.extend(others.iter().copied().zip(rest.into_iter().flatten()));
+            } else {
+                tracing::debug!(bucket, key, "no ranges to be had; one connection then");
+            }
+        }
+        Ok(Resumed {
+            partial,
+            file,
+            ranges: answered,
+            kept: 0,
+            etag,
+            size: size.unwrap_or(u64::MAX),
+        })
     }
 
     async fn download_inner(
@@ -490,36 +573,37 @@ impl S3Client {
         // A server that does not answer fails here, once, rather than in the signing below.
         self.try_for_bucket(bucket).await?;
         let target = format!("s3://{bucket}/{key}");
+        let ranges = ranges::ranges_for(options.ranges, self.is_on_this_machine());
         let resumed = match &slot {
-            Some((store, slot)) => self.resume_download(store, slot, bucket, item).await?,
+            Some((store, slot)) => {
+                self.resume_download(store, slot, bucket, item, ranges)
+                    .await?
+            }
             None => None,
         };
         let slot = slot.map(|(_, s)| Arc::new(s));
-        let (mut partial, file, out, from) = match resumed {
+        let Resumed {
+            mut partial,
+            file,
+            ranges: answered,
+            kept,
+            etag,
+            size,
+        } = match resumed {
             Some(r) => r,
-            None => {
-                let out = self
-                    .get_object(bucket, key, None)
-                    .await
-                    .map_err(|e| e.of_whole(bucket, key))?;
-                let (partial, file) = {
-                    let item = item.clone();
-                    tokio::task::spawn_blocking(move || {
-                        prepare_folders(&item)?;
-                        Partial::create(&item.path)
-                    })
-                    .await
-                    .map_err(|e| local("cannot write", path)(std::io::Error::other(e)))??
-                };
-                (partial, file, out, 0)
-            }
+            None => self.start_download(bucket, item, ranges).await?,
         };
-        let expected = header(&out.headers, CONTENT_LENGTH).and_then(|n| n.parse::<u64>().ok());
+        let size = (size != u64::MAX).then_some(size);
+        // The object's CRC32C as the server tells it for the whole object (not for a range, not
+        // a composite of parts): what the bytes received must add up to.
+        let whole_crc = (kept == 0)
+            .then(|| whole_object_crc(&answered[0].1.headers))
+            .flatten();
         // Remember the download (once its file is ours and the object's version is known),
         // so that a kill or a crash can be continued.
         if let (Some(slot), None) = (&slot, &partial.record)
-            && let Some(etag) = header(&out.headers, ETAG)
-            && let Some(size) = expected.filter(|&n| n > 0)
+            && !etag.is_empty()
+            && let Some(size) = size.filter(|&n| n > 0)
             && let Some(file_id) = file_id(&file)
         {
             let record = DownloadRecord {
@@ -529,100 +613,77 @@ impl S3Client {
                 target: absolute_path.clone(),
                 partial: std::path::absolute(&partial.path).unwrap_or(partial.path.clone()),
                 file_id,
-                etag: etag.to_owned(),
+                etag: etag.clone(),
                 size,
                 valid: 0,
+                more: Vec::new(),
                 done: false,
             };
             slot.save_or_warn(&record);
             partial.record = Some(record);
         }
         partial.slot = slot;
+        partial.progress = answered
+            .iter()
+            .map(|&((start, _), _)| (start, start))
+            .collect();
 
         events(TransferEvent::Started {
             id,
-            total: expected.map_or(0, |n| n + from),
+            total: size.unwrap_or(kept),
         });
         let counter = ByteCounter::new(id, events);
-        if from > 0 {
-            counter.add(from);
+        if kept > 0 {
+            counter.add(kept);
         }
         let write_error = local("cannot write", &partial.path);
         let file = Arc::new(file);
-        let idle = self.timeouts().idle;
-        let size = expected.map(|n| n + from);
-        // The object's version and size: what a reconnection asks for again.
-        let version = header(&out.headers, ETAG).map(str::to_owned).zip(size);
-        // Bytes of the object in the file, from its start.
-        let mut have = from;
-        // The object's CRC32C as the server tells it for the whole object (not for a range, not
-        // a composite of parts): what the bytes received must add up to.
-        let mut whole_crc = (from == 0)
-            .then(|| whole_object_crc(&out.headers))
-            .flatten();
-        let mut out = out;
-        let mut reconnects = 0;
-        let received_crc = loop {
-            let (end, written) = self
-                .receive_into(
-                    out,
-                    &mut partial,
-                    &file,
-                    have,
-                    &counter,
-                    whole_crc.is_some(),
-                )
-                .await;
-            have += written;
-            // A failure of the network (not of the disk) keeps the partial file when it can be
-            // continued, and says so; what was received is on disk and noted first.
-            let message = match end {
-                BodyEnd::Done(crc) if size.is_none_or(|size| have == size) => break crc,
-                BodyEnd::Done(_) => format!(
-                    "connection closed after {have} of {} bytes",
-                    size.unwrap_or_default()
-                ),
-                BodyEnd::Disk(e) => return Err(write_error(e)),
-                BodyEnd::Broken(message) => message,
-                BodyEnd::Stalled => {
-                    // A server that went silent is not asked again: that would double the
-                    // wait for one that stopped for good.
-                    let message = format!(
-                        "the server ({}) stopped sending: nothing for {} s after {have} of {} bytes; try again",
-                        self.endpoint_label(),
-                        idle.as_secs_f32(),
-                        size.map_or("?".to_owned(), |n| n.to_string()),
-                    );
-                    return Err(cut_off(&mut partial, &file, have, &target, message).await);
-                }
-            };
-            // A connection that broke (or closed early) is opened again for the rest, guarded
-            // by the object's ETag, a few times: a flaky network costs a moment, not the
-            // download.
-            let rest = self.rest_after_break(
-                bucket,
-                key,
-                have,
-                version.as_ref(),
-                &mut reconnects,
-                &message,
-            );
-            out = match rest.await {
-                Ok(again) => again,
-                Err(NoRest::GaveUp) => {
-                    return Err(cut_off(&mut partial, &file, have, &target, message).await);
-                }
-                // The bytes so far are of no use (another version): the partial file goes too.
-                Err(NoRest::Useless(e)) => return Err(e),
-                Err(NoRest::Failed(e)) => {
-                    partial.checkpoint(&file, have).await;
-                    partial.keep();
-                    return Err(e);
-                }
-            };
-            // A body in pieces has no whole to check (the ETag guards the version).
-            whole_crc = None;
+        let partial = tokio::sync::Mutex::new(partial);
+        let shared = RangeShared {
+            bucket,
+            key,
+            target: &target,
+            size,
+            // The object's version and size: what a reconnection asks for again.
+            version: size
+                .filter(|_| !etag.is_empty())
+                .map(|n| (etag.as_str(), n)),
+            partial: &partial,
+            file: &file,
+            counter: &counter,
+            stop: CancellationToken::new(),
+            serial: (answered.len() > 1).then(|| Arc::new(parking_lot::Mutex::new(()))),
         };
+        let lengths: Vec<u64> = answered.iter().map(|((a, b), _)| b - a).collect();
+        let ends = futures::future::join_all(answered.into_iter().enumerate().map(
+            |(index, (span, out))| {
+                self.receive_range(&shared, index, span, out, whole_crc.is_some())
+            },
+        ))
+        .await;
+        let mut partial = partial.into_inner();
+        let (mut crcs, mut have, mut kept_error) = (Vec::new(), kept, None);
+        for (end, len) in ends.into_iter().zip(lengths) {
+            match end {
+                Ok((crc, got)) => {
+                    have += got;
+                    crcs.push(crc.map(|c| (c, len)));
+                }
+                // The bytes so far are of no use: the partial file goes when dropped.
+                Err(RangeFailed::Lose(e)) => return Err(e),
+                Err(RangeFailed::Keep(e)) => kept_error = kept_error.or(Some(e)),
+                Err(RangeFailed::Stopped) => {}
+            }
+        }
+        if let Some(e) = kept_error {
+            // What came is on disk and noted: the download can be continued.
+            partial.keep();
+            return Err(e);
+        }
+        let received_crc = crcs
+            .into_iter()
+            .collect::<Option<Vec<_>>>()
+            .and_then(|pieces| ranges::combined_crc32c(&pieces));
         if let Some((want, got)) = crc_differs(whole_crc.as_deref(), received_crc) {
             // Dropping the partial file removes it (and its resume record).
             return Err(Error::S3 {
@@ -644,12 +705,194 @@ impl S3Client {
         tokio::task::spawn_blocking(move || partial.persist(&path, overwrite, batch))
             .await
             .map_err(|e| local("cannot write", &item.path)(std::io::Error::other(e)))??;
-        Ok(have)
+        Ok(size.unwrap_or(have))
+    }
+
+    /// Receives `span` of the object into the file from `out`: a connection that broke (or
+    /// closed early) is opened again for the rest of the span, guarded by the object's ETag, a
+    /// few times, so that a flaky network costs a moment, not the download. Returns the span's
+    /// CRC32C (when asked for and it came in one piece) and the bytes it received. A range
+    /// that fails stops the download's other ranges; each notes how far it got.
+    async fn receive_range(
+        &self,
+        shared: &RangeShared<'_>,
+        index: usize,
+        (start, end): Span,
+        out: Pending,
+        crc32c: bool,
+    ) -> std::result::Result<(Option<u32>, u64), RangeFailed> {
+        let result = self
+            .receive_range_inner(shared, index, (start, end), out, crc32c)
+            .await;
+        if result.is_err() {
+            shared.stop.cancel();
+        }
+        result.map(|(crc, have)| (crc, have - start))
+    }
+
+    async fn receive_range_inner(
+        &self,
+        shared: &RangeShared<'_>,
+        index: usize,
+        (start, end): Span,
+        mut out: Pending,
+        mut crc32c: bool,
+    ) -> std::result::Result<(Option<u32>, u64), RangeFailed> {
+        let size = shared.size;
+        let idle = self.timeouts().idle;
+        let mut have = start;
+        let mut reconnects = 0;
+        let stopped = |have| async move {
+            shared.checkpoint(index, have).await;
+            RangeFailed::Stopped
+        };
+        let crc = loop {
+            let (end_of_body, written) = self
+                .receive_into(shared, index, out, have, end, crc32c)
+                .await;
+            have += written;
+            // A failure of the network (not of the disk) keeps the partial file when it can be
+            // continued, and says so; what was received is on disk and noted first.
+            let message = match end_of_body {
+                None => return Err(stopped(have).await),
+                Some(BodyEnd::Done(crc)) if end == u64::MAX || have == end => break crc,
+                Some(BodyEnd::Done(_)) => format!(
+                    "connection closed at byte {have} of {}",
+                    size.unwrap_or_default()
+                ),
+                Some(BodyEnd::Disk(e)) => {
+                    return Err(RangeFailed::Lose(local(
+                        "cannot write",
+                        &shared.path().await,
+                    )(e)));
+                }
+                Some(BodyEnd::Broken(message)) => message,
+                Some(BodyEnd::Stalled) => {
+                    // A server that went silent is not asked again: that would double the
+                    // wait for one that stopped for good.
+                    let message = format!(
+                        "the server ({}) stopped sending: nothing for {} s at byte {have} of {}; try again",
+                        self.endpoint_label(),
+                        idle.as_secs_f32(),
+                        size.map_or("?".to_owned(), |n| n.to_string()),
+                    );
+                    return Err(RangeFailed::Keep(
+                        shared.cut_off(index, have, message).await,
+                    ));
+                }
+            };
+            let rest = self.rest_after_break(
+                shared.bucket,
+                shared.key,
+                (have, end),
+                shared.version,
+                &mut reconnects,
+                &message,
+            );
+            let rest = tokio::select! {
+                rest = rest => rest,
+                () = shared.stop.cancelled() => return Err(stopped(have).await),
+            };
+            out = match rest {
+                Ok(again) => again,
+                Err(NoRest::GaveUp) => {
+                    return Err(RangeFailed::Keep(
+                        shared.cut_off(index, have, message).await,
+                    ));
+                }
+                Err(NoRest::Useless(e)) => return Err(RangeFailed::Lose(e)),
+                Err(NoRest::Failed(e)) => {
+                    shared.checkpoint(index, have).await;
+                    return Err(RangeFailed::Keep(e));
+                }
+            };
+            // A body in pieces has no whole to check (the ETag guards the version).
+            crc32c = false;
+        };
+        Ok((crc.filter(|_| crc32c), have))
     }
 }
 
 /// Connections opened again for the rest of a download whose connection broke.
 const RECONNECTS: u32 = 3;
+
+/// A download's partial file and the answers to receive into it.
+struct Resumed {
+    partial: Partial,
+    file: std::fs::File,
+    /// Each range of the object to receive and the answer that serves it, in order.
+    ranges: Vec<(Span, Pending)>,
+    /// Bytes already in the file (of an interrupted download), not in any range.
+    kept: u64,
+    /// The object's ETag (empty when the server gave none) and size (`u64::MAX`: unknown).
+    etag: String,
+    size: u64,
+}
+
+/// What the ranges of one download share.
+struct RangeShared<'a> {
+    bucket: &'a str,
+    key: &'a str,
+    target: &'a str,
+    /// The object's size, when known.
+    size: Option<u64>,
+    /// The object's ETag and size: what a reconnection asks for again.
+    version: Option<(&'a str, u64)>,
+    partial: &'a tokio::sync::Mutex<Partial>,
+    file: &'a Arc<std::fs::File>,
+    counter: &'a ByteCounter,
+    /// Cancelled when a range failed: the others stop.
+    stop: CancellationToken,
+    /// Taken by each write when several ranges write into the file (see [`Sink::serial`]).
+    serial: Option<Arc<parking_lot::Mutex<()>>>,
+}
+
+impl RangeShared<'_> {
+    /// Notes that range `index` is on disk up to byte `upto` (see [`Partial::checkpoint`]).
+    async fn checkpoint(&self, index: usize, upto: u64) {
+        self.partial
+            .lock()
+            .await
+            .checkpoint(self.file, index, upto)
+            .await;
+    }
+
+    async fn path(&self) -> PathBuf {
+        self.partial.lock().await.path.clone()
+    }
+
+    /// The error for a range cut off by the network at byte `have`: what came is made durable
+    /// and noted, and the message says how to continue when the download can be.
+    async fn cut_off(&self, index: usize, have: u64, message: String) -> Error {
+        let mut partial = self.partial.lock().await;
+        partial.checkpoint(self.file, index, have).await;
+        let resumable = partial.record.is_some();
+        Error::S3 {
+            operation: format!("download of {}", self.target),
+            message: if resumable {
+                format!("{message}; run the same download again to continue it")
+            } else {
+                message
+            },
+        }
+    }
+}
+
+/// How a range of a download ended that did not get all its bytes.
+enum RangeFailed {
+    /// Cut off by the network: what came is on disk and noted; the partial file is kept.
+    Keep(Error),
+    /// The bytes so far are of no use (another version) or cannot be written.
+    Lose(Error),
+    /// Another range failed; this one stopped and noted how far it got.
+    Stopped,
+}
+
+/// Whether `headers` answer the GET of `span` of an object of `size` bytes.
+fn answers_range(headers: &HeaderMap, (start, end): Span, size: u64) -> bool {
+    header(headers, CONTENT_RANGE).and_then(parse_content_range)
+        == Some((start, end.saturating_sub(1), size))
+}
 
 /// The object's CRC32C as the answer's `headers` tell it for the whole object (not for a
 /// range, not a composite of parts): what the bytes received must add up to.
@@ -682,15 +925,15 @@ enum NoRest {
 }
 
 impl S3Client {
-    /// After the connection of a download broke (`why`) at byte `have`: a moment later, the
-    /// rest of `version` (ETag and size), a few times per download (`reconnects` counts them),
-    /// so that a flaky network costs a moment, not the download.
+    /// After the connection of a download broke (`why`) in `span` (at its start): a moment
+    /// later, the rest of the span of `version` (ETag and size), a few times per range
+    /// (`reconnects` counts them), so that a flaky network costs a moment, not the download.
     async fn rest_after_break(
         &self,
         bucket: &str,
         key: &str,
-        have: u64,
-        version: Option<&(String, u64)>,
+        span: Span,
+        version: Option<(&str, u64)>,
         reconnects: &mut u32,
         why: &str,
     ) -> std::result::Result<Pending, NoRest> {
@@ -701,21 +944,22 @@ impl S3Client {
         tracing::info!(
             bucket,
             key,
-            have,
+            have = span.0,
             reconnects,
             "the connection broke ({why}); continuing"
         );
         tokio::time::sleep(super::http::backoff(*reconnects)).await;
-        self.rest_of(bucket, key, have, etag, *size).await
+        self.rest_of(bucket, key, (span.0, span.1.min(size)), etag, size)
+            .await
     }
 
-    /// Asks again for `key` from byte `have` on, only while it is the version `etag` of `size`
-    /// bytes: the answer to go on with, or why not.
+    /// Asks for `span` of `key`, only while it is the version `etag` of `size` bytes: the
+    /// answer to go on with, or why not.
     async fn rest_of(
         &self,
         bucket: &str,
         key: &str,
-        have: u64,
+        span: Span,
         etag: &str,
         size: u64,
     ) -> std::result::Result<Pending, NoRest> {
@@ -725,11 +969,10 @@ impl S3Client {
             message: "the object changed while it was being downloaded; download it again"
                 .to_owned(),
         };
-        match self.get_object(bucket, key, Some((have, etag))).await {
+        match self.get_object(bucket, key, Some((span, etag))).await {
             Ok(again)
                 if header(&again.headers, ETAG) == Some(etag)
-                    && header(&again.headers, CONTENT_RANGE).and_then(parse_content_range)
-                        == Some((have, size)) =>
+                    && answers_range(&again.headers, span, size) =>
             {
                 Ok(again)
             }
@@ -798,7 +1041,9 @@ impl S3Client {
                 .receive(Sink {
                     file: file.clone(),
                     at: have,
+                    until: u64::MAX,
                     stream: true,
+                    serial: None,
                     counter: counter.clone(),
                     written: written.clone(),
                     checkpoint: None,
@@ -825,8 +1070,8 @@ impl S3Client {
             let rest = self.rest_after_break(
                 bucket,
                 key,
-                have,
-                version.as_ref(),
+                (have, u64::MAX),
+                version.as_ref().map(|(etag, size)| (etag.as_str(), *size)),
                 &mut reconnects,
                 &message,
             );
@@ -851,26 +1096,30 @@ impl S3Client {
 }
 
 impl S3Client {
-    /// Receives the body of `out` into `file` from byte `at` (on its receiving thread), making
-    /// what was written durable and noted whenever the receiver says so (every [`CHECKPOINT`]
-    /// bytes, and when the body pauses) without holding the body up while the disk flushes.
-    /// Returns how the body ended and the bytes written.
+    /// Receives the body of `out` into the file from byte `at` up to byte `until` (on its
+    /// receiving thread), as range `index` of the download, making what was written durable
+    /// and noted whenever the receiver says so (every [`CHECKPOINT`] bytes, and when the body
+    /// pauses) without holding the body up while the disk flushes. Returns how the body ended
+    /// (`None`: stopped, another range failed) and the bytes written.
     async fn receive_into(
         &self,
+        shared: &RangeShared<'_>,
+        index: usize,
         out: Pending,
-        partial: &mut Partial,
-        file: &Arc<std::fs::File>,
         at: u64,
-        counter: &ByteCounter,
+        until: u64,
         crc32c: bool,
-    ) -> (BodyEnd, u64) {
+    ) -> (Option<BodyEnd>, u64) {
         let written = Arc::new(AtomicU64::new(0));
-        let checkpoints = partial.slot.is_some().then(|| Arc::new(Notify::new()));
+        let resumable = shared.partial.lock().await.slot.is_some();
+        let checkpoints = resumable.then(|| Arc::new(Notify::new()));
         let mut receiving = out.receive(Sink {
-            file: file.clone(),
+            file: shared.file.clone(),
             at,
+            until: until.saturating_sub(at),
             stream: false,
-            counter: counter.clone(),
+            serial: shared.serial.clone(),
+            counter: shared.counter.clone(),
             written: written.clone(),
             checkpoint: checkpoints.clone().map(|n| (n, CHECKPOINT)),
             stall: STALL,
@@ -878,40 +1127,24 @@ impl S3Client {
             crc32c,
         });
         let end = loop {
-            let Some(notify) = &checkpoints else {
-                break (&mut receiving).await;
+            let checkpoint = async {
+                match &checkpoints {
+                    Some(notify) => notify.notified().await,
+                    None => std::future::pending().await,
+                }
             };
             tokio::select! {
-                end = &mut receiving => break end,
-                () = notify.notified() => {
-                    let valid = at + written.load(Ordering::Acquire);
-                    partial.checkpoint(file, valid).await;
+                end = &mut receiving => break Some(end),
+                () = checkpoint => {
+                    let upto = at + written.load(Ordering::Acquire);
+                    shared.checkpoint(index, upto).await;
                 }
+                () = shared.stop.cancelled() => break None,
             }
         };
+        // Stopped, the receiving task ends at its next step: what it counted is written.
+        drop(receiving);
         (end, written.load(Ordering::Acquire))
-    }
-}
-
-/// The error for a download cut off by the network at `have` bytes: what came is made durable
-/// and noted, and the partial file is kept when the download can be continued (the message
-/// then says how).
-async fn cut_off(
-    partial: &mut Partial,
-    file: &Arc<std::fs::File>,
-    have: u64,
-    target: &str,
-    message: String,
-) -> Error {
-    partial.checkpoint(file, have).await;
-    let resumable = partial.keep();
-    Error::S3 {
-        operation: format!("download of {target}"),
-        message: if resumable {
-            format!("{message}; run the same download again to continue it")
-        } else {
-            message
-        },
     }
 }
 
@@ -963,14 +1196,22 @@ pub struct DownloadOptions {
     pub resume: Option<ResumeStore>,
     /// Files downloaded at the same time by [`S3Client::download_many`].
     pub concurrency: Concurrency,
+    /// Connections one big file (32 MiB and more) is fetched over side by side, each with a
+    /// range of it (at most [`MAX_RANGES`](super::MAX_RANGES)). `None`: one from a server on
+    /// this machine (there, one is fastest: see `transfer::ranges`), four from one elsewhere.
+    pub ranges: Option<usize>,
 }
 
-/// `(start, total)` of a `Content-Range: bytes START-END/TOTAL`.
-fn parse_content_range(value: &str) -> Option<(u64, u64)> {
+/// `(start, end, total)` of a `Content-Range: bytes START-END/TOTAL` (`end` is the last byte).
+fn parse_content_range(value: &str) -> Option<(u64, u64, u64)> {
     let rest = value.trim().strip_prefix("bytes ")?;
     let (range, total) = rest.split_once('/')?;
-    let (start, _) = range.split_once('-')?;
-    Some((start.trim().parse().ok()?, total.trim().parse().ok()?))
+    let (start, end) = range.split_once('-')?;
+    Some((
+        start.trim().parse().ok()?,
+        end.trim().parse().ok()?,
+        total.trim().parse().ok()?,
+    ))
 }
 
 /// The resume slot of a download, named by where it comes from and the local file it becomes.
@@ -1139,6 +1380,10 @@ struct Partial {
     record: Option<DownloadRecord>,
     /// The record's slot, held while the download runs.
     slot: Option<Arc<Slot>>,
+    /// Spans of the file on disk and right before this run (of an interrupted download).
+    known: Vec<Span>,
+    /// The ranges this run receives: where each starts and how far it is on disk.
+    progress: Vec<Span>,
 }
 
 impl Partial {
@@ -1161,6 +1406,8 @@ impl Partial {
                         kept: false,
                         record: None,
                         slot: None,
+                        known: Vec::new(),
+                        progress: Vec::new(),
                     };
                     return Ok((partial, file));
                 }
@@ -1173,16 +1420,15 @@ impl Partial {
         })))
     }
 
-    /// Reopens the partial file of an interrupted download for writing from `from`: only if it
-    /// is still the very file that download created (never through a link, same device and
-    /// inode) and holds at least `from` bytes; what lies beyond `from` is cut off.
-    fn reopen(record: &DownloadRecord, from: u64) -> Option<(Self, std::fs::File)> {
-        use std::io::Seek as _;
+    /// Reopens the partial file of an interrupted download, whose `kept` spans are on disk:
+    /// only if it is still the very file that download created (never through a link, same
+    /// device and inode) and is long enough to hold them; what lies beyond them is cut off.
+    fn reopen(record: &DownloadRecord, kept: Vec<Span>) -> Option<(Self, std::fs::File)> {
         let mut options = std::fs::OpenOptions::new();
         options.write(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW);
-        let mut file = options.open(&record.partial).ok()?;
+        let file = options.open(&record.partial).ok()?;
         let meta = file.metadata().ok()?;
         #[cfg(unix)]
         let same = {
@@ -1191,17 +1437,19 @@ impl Partial {
         };
         #[cfg(not(unix))]
         let same = false;
-        if !meta.is_file() || !same || meta.len() < from {
+        let end = kept.last().map_or(0, |&(_, end)| end);
+        if !meta.is_file() || !same || meta.len() < end {
             return None;
         }
-        file.set_len(from).ok()?;
-        file.seek(std::io::SeekFrom::Start(from)).ok()?;
+        file.set_len(end).ok()?;
         let partial = Self {
             path: record.partial.clone(),
             persisted: false,
             kept: false,
             record: Some(record.clone()),
             slot: None,
+            known: kept,
+            progress: Vec::new(),
         };
         Some((partial, file))
     }
@@ -1213,13 +1461,16 @@ impl Partial {
         self.kept
     }
 
-    /// Notes that the first `valid` bytes are written: once they are on disk, the record
-    /// says so (a crash then costs only what came after).
-    async fn checkpoint(&mut self, file: &Arc<std::fs::File>, valid: u64) {
-        let (Some(record), Some(slot)) = (self.record.as_mut(), &self.slot) else {
+    /// Notes that range `index` is written up to byte `upto`: once its bytes are on disk, the
+    /// record says so (a crash then costs only what came after).
+    async fn checkpoint(&mut self, file: &Arc<std::fs::File>, index: usize, upto: u64) {
+        if self.record.is_none() || self.slot.is_none() {
+            return;
+        }
+        let Some(&(start, now)) = self.progress.get(index) else {
             return;
         };
-        if valid <= record.valid {
+        if upto <= now {
             return;
         }
         let synced = file.clone();
@@ -1231,8 +1482,13 @@ impl Partial {
             tracing::warn!(path = %self.path.display(), "cannot flush the partial file: {e}");
             return;
         }
-        record.valid = valid;
-        slot.save_quick_or_warn(record);
+        // Only after the flush: every range's progress counts bytes already on disk.
+        self.progress[index] = (start, upto);
+        let on_disk = ranges::merged(self.known.iter().chain(&self.progress).copied());
+        if let (Some(record), Some(slot)) = (self.record.as_mut(), &self.slot) {
+            record.set_spans(&on_disk);
+            slot.save_quick_or_warn(record);
+        }
     }
 
     /// Renames the finished file to `target` (replacing what is there only if `overwrite`),
@@ -1258,7 +1514,7 @@ impl Partial {
             match self.record.take() {
                 Some(mut record) if keep_record => {
                     record.done = true;
-                    record.valid = record.size;
+                    record.set_spans(&[(0, record.size)]);
                     slot.save_or_warn(&record);
                 }
                 _ => slot.remove(),
@@ -1454,8 +1710,8 @@ mod tests {
 
     #[test]
     fn content_ranges() {
-        assert_eq!(parse_content_range("bytes 5-9/10"), Some((5, 10)));
-        assert_eq!(parse_content_range("bytes 0-0/1"), Some((0, 1)));
+        assert_eq!(parse_content_range("bytes 5-9/10"), Some((5, 9, 10)));
+        assert_eq!(parse_content_range("bytes 0-0/1"), Some((0, 0, 1)));
         assert_eq!(parse_content_range("bytes */10"), None);
         assert_eq!(parse_content_range("bytes 5-9/*"), None);
         assert_eq!(parse_content_range("items 5-9/10"), None);

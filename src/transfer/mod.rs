@@ -5,6 +5,7 @@ mod download;
 mod http;
 mod job;
 mod plan;
+mod ranges;
 mod receive;
 mod resume;
 mod upload;
@@ -21,6 +22,7 @@ pub use plan::{
     InputKind, LocalFile, LocalInput, UploadItem, plan_keys, plan_upload, plan_upload_into,
     scan_inputs,
 };
+pub use ranges::MAX_RANGES;
 pub(crate) use receive::Receivers;
 pub use resume::{NoticeSink, PendingUpload, ResumeNotice, ResumeStore};
 pub use upload::{OnConflict, UploadOptions, UploadOutcome, part_size_for};

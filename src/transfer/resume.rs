@@ -459,13 +459,39 @@ pub(crate) struct DownloadRecord {
     /// The object's ETag (quoted, as the server gave it) and size.
     pub etag: String,
     pub size: u64,
-    /// Bytes of the partial file known to be on disk (flushed) and right.
+    /// Bytes of the partial file known to be on disk (flushed) and right, from its start.
     pub valid: u64,
+    /// Further spans `[start, end)` on disk and right, beyond `valid`: a download fetches
+    /// ranges side by side (see `transfer::ranges`). Records written before had none.
+    #[serde(default)]
+    pub more: Vec<(u64, u64)>,
     /// The download completed (the partial file became the target, same device and inode):
     /// kept until the rest of its batch is done, so that running a killed `get -r` again
     /// knows this file is the one it made, not one of the user's to keep.
     #[serde(default)]
     pub done: bool,
+}
+
+impl DownloadRecord {
+    /// The spans of the partial file on disk and right, merged, in order, within the object.
+    pub fn spans(&self) -> Vec<(u64, u64)> {
+        let clip = |(a, b): (u64, u64)| (a.min(self.size), b.min(self.size));
+        super::ranges::merged(
+            std::iter::once((0, self.valid))
+                .chain(self.more.iter().copied())
+                .map(clip),
+        )
+    }
+
+    /// Notes `spans` (merged, in order) as what is on disk and right.
+    pub fn set_spans(&mut self, spans: &[(u64, u64)]) {
+        let (valid, more) = match spans.split_first() {
+            Some((&(0, end), rest)) => (end, rest),
+            _ => (0, spans),
+        };
+        self.valid = valid;
+        self.more = more.to_vec();
+    }
 }
 
 #[cfg(test)]
@@ -493,6 +519,7 @@ mod tests {
             etag: "\"x\"".into(),
             size: 9,
             valid: 3,
+            more: vec![(5, 7)],
             done: false,
         };
         a.save(&r).unwrap();
