@@ -215,8 +215,8 @@ pub enum Command {
         /// Replace local files that already exist.
         #[arg(long)]
         overwrite: bool,
-        /// Fetch each big file (32 MiB and more) over N connections side by side, each with a
-        /// range of it, 1-16. Default: one from a server on this machine (there one is
+        /// Fetch each big file over up to N connections side by side, each with a range of at
+        /// least 16 MiB of it, 1-16. Default: one from a server on this machine (there one is
         /// fastest), four from a server elsewhere (one connection carries less than the link).
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=16))]
         ranges: Option<u8>,

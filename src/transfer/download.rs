@@ -1196,9 +1196,10 @@ pub struct DownloadOptions {
     pub resume: Option<ResumeStore>,
     /// Files downloaded at the same time by [`S3Client::download_many`].
     pub concurrency: Concurrency,
-    /// Connections one big file (32 MiB and more) is fetched over side by side, each with a
-    /// range of it (at most [`MAX_RANGES`](super::MAX_RANGES)). `None`: one from a server on
-    /// this machine (there, one is fastest: see `transfer::ranges`), four from one elsewhere.
+    /// Connections one big file is fetched over side by side at most, each with a range of at
+    /// least 16 MiB of it (at most [`MAX_RANGES`](super::MAX_RANGES)). `None`: one from a
+    /// server on this machine (there, one is fastest: see `transfer::ranges`), four from one
+    /// elsewhere.
     pub ranges: Option<usize>,
 }
 
