@@ -4,6 +4,7 @@
 mod download;
 mod http;
 mod job;
+mod partial;
 mod plan;
 mod ranges;
 mod receive;
