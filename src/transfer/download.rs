@@ -382,7 +382,7 @@ impl S3Client {
         bucket: &str,
         item: &DownloadItem,
         ranges: usize,
-    ) -> Result<Option<Resumed>> {
+    ) -> Result<Option<Underway>> {
         let Some(record) = slot.load::<DownloadRecord>() else {
             return Ok(None);
         };
@@ -474,13 +474,13 @@ impl S3Client {
             from: kept_bytes,
             size: record.size,
         });
-        Ok(Some(Resumed {
+        Ok(Some(Underway {
             partial,
             file,
             ranges: answered,
             kept: kept_bytes,
             etag: record.etag,
-            size: record.size,
+            size: Some(record.size),
         }))
     }
 
@@ -493,7 +493,7 @@ impl S3Client {
         bucket: &str,
         item: &DownloadItem,
         ranges: usize,
-    ) -> Result<Resumed> {
+    ) -> Result<Underway> {
         let key = item.key.as_str();
         let out = self
             .get_object(bucket, key, None)
@@ -533,13 +533,13 @@ impl S3Client {
                 tracing::debug!(bucket, key, "no ranges to be had; one connection then");
             }
         }
-        Ok(Resumed {
+        Ok(Underway {
             partial,
             file,
             ranges: answered,
             kept: 0,
             etag,
-            size: size.unwrap_or(u64::MAX),
+            size,
         })
     }
 
@@ -583,7 +583,7 @@ impl S3Client {
             None => None,
         };
         let slot = slot.map(|(_, s)| Arc::new(s));
-        let Resumed {
+        let Underway {
             mut partial,
             file,
             ranges: answered,
@@ -594,7 +594,6 @@ impl S3Client {
             Some(r) => r,
             None => self.start_download(bucket, item, ranges).await?,
         };
-        let size = (size != u64::MAX).then_some(size);
         // The object's CRC32C as the server tells it for the whole object (not for a range, not
         // a composite of parts): what the bytes received must add up to.
         let whole_crc = (kept == 0)
@@ -651,6 +650,7 @@ impl S3Client {
                 .map(|n| (etag.as_str(), n)),
             partial: &partial,
             file: &file,
+            write_error: &write_error,
             counter: &counter,
             stop: CancellationToken::new(),
             serial: (answered.len() > 1).then(|| Arc::new(parking_lot::Mutex::new(()))),
@@ -761,12 +761,7 @@ impl S3Client {
                     "connection closed at byte {have} of {}",
                     size.unwrap_or_default()
                 ),
-                Some(BodyEnd::Disk(e)) => {
-                    return Err(RangeFailed::Lose(local(
-                        "cannot write",
-                        &shared.path().await,
-                    )(e)));
-                }
+                Some(BodyEnd::Disk(e)) => return Err(RangeFailed::Lose((shared.write_error)(e))),
                 Some(BodyEnd::Broken(message)) => message,
                 Some(BodyEnd::Stalled) => {
                     // A server that went silent is not asked again: that would double the
@@ -817,17 +812,17 @@ impl S3Client {
 /// Connections opened again for the rest of a download whose connection broke.
 const RECONNECTS: u32 = 3;
 
-/// A download's partial file and the answers to receive into it.
-struct Resumed {
+/// A download under way, fresh or resumed: its partial file and the answers to receive into it.
+struct Underway {
     partial: Partial,
     file: std::fs::File,
     /// Each range of the object to receive and the answer that serves it, in order.
     ranges: Vec<(Span, Pending)>,
     /// Bytes already in the file (of an interrupted download), not in any range.
     kept: u64,
-    /// The object's ETag (empty when the server gave none) and size (`u64::MAX`: unknown).
+    /// The object's ETag (empty when the server gave none) and size (when the server said).
     etag: String,
-    size: u64,
+    size: Option<u64>,
 }
 
 /// What the ranges of one download share.
@@ -841,6 +836,8 @@ struct RangeShared<'a> {
     version: Option<(&'a str, u64)>,
     partial: &'a tokio::sync::Mutex<Partial>,
     file: &'a Arc<std::fs::File>,
+    /// The error for a write to the partial file that failed.
+    write_error: &'a (dyn Fn(std::io::Error) -> Error + Sync),
     counter: &'a ByteCounter,
     /// Cancelled when a range failed: the others stop.
     stop: CancellationToken,
@@ -856,10 +853,6 @@ impl RangeShared<'_> {
             .await
             .checkpoint(self.file, index, upto)
             .await;
-    }
-
-    async fn path(&self) -> PathBuf {
-        self.partial.lock().await.path.clone()
     }
 
     /// The error for a range cut off by the network at byte `have`: what came is made durable
