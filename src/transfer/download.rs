@@ -638,6 +638,7 @@ impl S3Client {
         }
         let write_error = local("cannot write", &partial.path);
         let file = Arc::new(file);
+        let resumable = partial.slot.is_some();
         let partial = tokio::sync::Mutex::new(partial);
         let shared = RangeShared {
             bucket,
@@ -652,6 +653,7 @@ impl S3Client {
             file: &file,
             write_error: &write_error,
             counter: &counter,
+            resumable,
             stop: CancellationToken::new(),
             serial: (answered.len() > 1).then(|| Arc::new(parking_lot::Mutex::new(()))),
         };
@@ -839,6 +841,8 @@ struct RangeShared<'a> {
     /// The error for a write to the partial file that failed.
     write_error: &'a (dyn Fn(std::io::Error) -> Error + Sync),
     counter: &'a ByteCounter,
+    /// The download has a resume record to checkpoint into.
+    resumable: bool,
     /// Cancelled when a range failed: the others stop.
     stop: CancellationToken,
     /// Taken by each write when several ranges write into the file (see [`Sink::serial`]).
@@ -1105,8 +1109,7 @@ impl S3Client {
         crc32c: bool,
     ) -> (Option<BodyEnd>, u64) {
         let written = Arc::new(AtomicU64::new(0));
-        let resumable = shared.partial.lock().await.slot.is_some();
-        let checkpoints = resumable.then(|| Arc::new(Notify::new()));
+        let checkpoints = shared.resumable.then(|| Arc::new(Notify::new()));
         let mut receiving = out.receive(Sink {
             file: shared.file.clone(),
             at,
