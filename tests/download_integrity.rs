@@ -3,7 +3,7 @@
 //! damaged is kept.
 
 use s3share::s3::Timeouts;
-use s3share::transfer::{DownloadJob, PARTIAL_SUFFIX, UploadItem, UploadJob};
+use s3share::transfer::{DownloadJob, PARTIAL_SUFFIX, ResumeStore, UploadItem, UploadJob};
 
 use crate::on_both_servers;
 use crate::support::proxy::{Fault, Kind, Proxy};
@@ -153,7 +153,94 @@ async fn a_big_download_comes_in_ranges_checked_whole(s: &TestServer) {
     assert!(partials_in(dir.path()).is_empty(), "{}", s.name);
 }
 
+/// A download in two ranges breaks in both and cannot reconnect: what came is kept, leaving
+/// two gaps. Continued over one connection, the gaps come one after the other on it (the
+/// second is not asked for while the first is under way, nor when it failed); over two, side
+/// by side. Either way only the gaps come, the file is whole and nothing is left behind.
+async fn gaps_take_turns_on_the_connections_allowed(s: &TestServer) {
+    const MIB: usize = 1024 * 1024;
+    let dir = tempfile::tempdir().unwrap();
+    let size = 40 * MIB;
+    let sent = random_file(dir.path(), "sent.bin", size, 11);
+    let item = UploadItem {
+        path: sent.clone(),
+        key: "gaps.bin".into(),
+        size: size as u64,
+    };
+    let options = s3share::transfer::UploadOptions {
+        multipart_threshold: 64 * MIB as u64,
+        ..Default::default()
+    };
+    s.client
+        .upload_file(UploadJob::new(&s.bucket, item).options(options))
+        .await
+        .unwrap();
+    let proxy = Proxy::start(&s.endpoint).await;
+    let client = s.client_at(&proxy.endpoint, Timeouts::default());
+    let store = ResumeStore::new(dir.path().join("resume"));
+    let target = dir.path().join("got.bin");
+    let job = |ranges| {
+        let options = s3share::transfer::DownloadOptions {
+            ranges: Some(ranges),
+            resume: Some(store.clone()),
+            ..Default::default()
+        };
+        DownloadJob::file(&s.bucket, "gaps.bin", &target).options(options)
+    };
+    let refused = || Fault::Fail {
+        status: 403,
+        code: "AccessDenied",
+    };
+    let gaps = ["bytes=1048576-20971519", "bytes=22020096-41943039"];
+    let gets_after = |before: usize| {
+        let gets = proxy.seen_of(Kind::GetObject)[before..].to_vec();
+        assert!(
+            gets.iter().all(|g| g.header("if-match").len() == 1),
+            "{}: a range without If-Match",
+            s.name
+        );
+        gets.iter()
+            .flat_map(|g| g.header("range").into_iter().map(str::to_owned))
+            .collect::<Vec<_>>()
+    };
+    for connections in [1, 2] {
+        // Both halves break after 1 MiB, and the server refuses to go on.
+        proxy.fault(Kind::GetObject, Fault::CutAnswer { after: MIB as u64 }, 2);
+        proxy.fault(Kind::GetObject, refused(), 2);
+        let err = client.download_file(job(2)).await.unwrap_err().to_string();
+        assert!(err.contains("AccessDenied"), "{}: {err}", s.name);
+        proxy.clear_faults();
+        assert_eq!(partials_in(dir.path()).len(), 1, "{}", s.name);
+
+        if connections == 1 {
+            // The first gap is refused: the second, waiting for the connection, is not asked.
+            proxy.fault(Kind::GetObject, refused(), 1);
+            let before = proxy.seen_of(Kind::GetObject).len();
+            let err = client.download_file(job(1)).await.unwrap_err().to_string();
+            assert!(err.contains("AccessDenied"), "{}: {err}", s.name);
+            assert_eq!(gets_after(before), gaps[..1], "{}", s.name);
+            assert_eq!(partials_in(dir.path()).len(), 1, "{}", s.name);
+        }
+
+        let before = proxy.seen_of(Kind::GetObject).len();
+        let got = client.download_file(job(connections)).await.unwrap();
+        assert_eq!(got, size as u64, "{}", s.name);
+        let mut ranges = gets_after(before);
+        // Side by side, they reach the server in either order.
+        ranges.sort();
+        assert_eq!(ranges, gaps, "{} ({connections})", s.name);
+        assert!(
+            std::fs::read(&target).unwrap() == std::fs::read(&sent).unwrap(),
+            "{} ({connections})",
+            s.name
+        );
+        assert!(partials_in(dir.path()).is_empty(), "{}", s.name);
+        std::fs::remove_file(&target).unwrap();
+    }
+}
+
 on_both_servers!(
     a_download_damaged_on_the_way_is_refused,
+    gaps_take_turns_on_the_connections_allowed,
     a_big_download_comes_in_ranges_checked_whole
 );

@@ -127,6 +127,7 @@ struct Inner {
     body_memory: Arc<crate::transfer::BodyMemory>,
     /// The threads that receive download bodies, started by the downloads that need them.
     receivers: crate::transfer::Receivers,
+    extra_connections: crate::transfer::ranges::ExtraConnections,
 }
 
 impl std::fmt::Debug for S3Client {
@@ -191,6 +192,9 @@ impl S3Client {
                 upload_checks: std::sync::atomic::AtomicU8::new(0),
                 body_memory: crate::transfer::BodyMemory::new(),
                 receivers: crate::transfer::Receivers::new(timeouts.connect),
+                extra_connections: crate::transfer::ranges::ExtraConnections::new(
+                    crate::transfer::ranges::SHARED_EXTRA,
+                ),
             }),
         })
     }
@@ -234,6 +238,11 @@ impl S3Client {
     /// The threads that receive download bodies (see `transfer::receive`).
     pub(crate) fn receivers(&self) -> &crate::transfer::Receivers {
         &self.inner.receivers
+    }
+
+    /// The connections its downloads share beyond one each (see `transfer::ranges`).
+    pub(crate) fn extra_connections(&self) -> &crate::transfer::ranges::ExtraConnections {
+        &self.inner.extra_connections
     }
 
     /// The HTTP client that sends presigned uploads (no read timeout: see `upload_http`).

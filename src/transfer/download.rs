@@ -428,7 +428,9 @@ impl S3Client {
             restart("nothing of it was kept".to_owned());
             return Ok(None);
         }
-        let spans = ranges::split(&missing, ranges, ranges::MIN_RANGE);
+        let (mut spans, connections, extra) = self.plan_ranges(&missing, ranges);
+        // More gaps than connections: the others are fetched as connections come free.
+        let queued = spans.split_off(connections.min(spans.len()));
         let answers = futures::future::join_all(
             spans
                 .iter()
@@ -478,9 +480,11 @@ impl S3Client {
             partial,
             file,
             ranges: answered,
+            queued,
             kept: kept_bytes,
             etag: record.etag,
             size: Some(record.size),
+            extra,
         }))
     }
 
@@ -510,11 +514,9 @@ impl S3Client {
         };
         let size = header(&out.headers, CONTENT_LENGTH).and_then(|n| n.parse::<u64>().ok());
         let etag = header(&out.headers, ETAG).unwrap_or_default().to_owned();
-        let spans = match size {
-            Some(size) if !etag.is_empty() => {
-                ranges::split(&[(0, size)], ranges, ranges::MIN_RANGE)
-            }
-            _ => Vec::new(),
+        let (spans, _, mut extra) = match size {
+            Some(size) if !etag.is_empty() => self.plan_ranges(&[(0, size)], ranges),
+            _ => (Vec::new(), 1, None),
         };
         let mut answered = vec![((0, size.unwrap_or(u64::MAX)), out)];
         if let (Some(size), [first, others @ ..]) = (size, spans.as_slice())
@@ -531,16 +533,41 @@ impl S3Client {
                 answered.extend(others.iter().copied().zip(rest.into_iter().flatten()));
             } else {
                 tracing::debug!(bucket, key, "no ranges to be had; one connection then");
+                extra = None;
             }
         }
         Ok(Underway {
             partial,
             file,
             ranges: answered,
+            queued: Vec::new(),
             kept: 0,
             etag,
             size,
+            extra,
         })
+    }
+
+    /// How to fetch `gaps` over up to `ranges` connections side by side, as many as the
+    /// client's shared extra connections allow now (see [`ranges::ExtraConnections`]): the
+    /// ranges (more than the connections when there are more gaps), the connections, and the
+    /// hold on the extra ones.
+    fn plan_ranges(
+        &self,
+        gaps: &[Span],
+        ranges: usize,
+    ) -> (Vec<Span>, usize, Option<tokio::sync::OwnedSemaphorePermit>) {
+        let spans = ranges::split(gaps, ranges, ranges::MIN_RANGE);
+        let wanted = spans.len().min(ranges).max(1);
+        let extra = self.extra_connections().take(wanted - 1);
+        let connections = 1 + extra
+            .as_ref()
+            .map_or(0, tokio::sync::OwnedSemaphorePermit::num_permits);
+        if connections < wanted {
+            let spans = ranges::split(gaps, connections, ranges::MIN_RANGE);
+            return (spans, connections, extra);
+        }
+        (spans, connections, extra)
     }
 
     async fn download_inner(
@@ -590,6 +617,9 @@ impl S3Client {
             kept,
             etag,
             size,
+            queued,
+            // Held until the ranges are in.
+            extra: _extra,
         } = match resumed {
             Some(r) => r,
             None => self.start_download(bucket, item, ranges).await?,
@@ -623,10 +653,12 @@ impl S3Client {
             partial.record = Some(record);
         }
         partial.slot = slot;
-        partial.progress = answered
+        let spans: Vec<Span> = answered
             .iter()
-            .map(|&((start, _), _)| (start, start))
+            .map(|&(span, _)| span)
+            .chain(queued.iter().copied())
             .collect();
+        partial.progress = spans.iter().map(|&(start, _)| (start, start)).collect();
 
         events(TransferEvent::Started {
             id,
@@ -657,16 +689,22 @@ impl S3Client {
             stop: CancellationToken::new(),
             serial: (answered.len() > 1).then(|| Arc::new(parking_lot::Mutex::new(()))),
         };
-        let lengths: Vec<u64> = answered.iter().map(|((a, b), _)| b - a).collect();
-        let ends = futures::future::join_all(answered.into_iter().enumerate().map(
-            |(index, (span, out))| {
-                self.receive_range(&shared, index, span, out, whole_crc.is_some())
+        // Each connection receives its answer, then the queued ranges that fall to it.
+        let lanes = ranges::lanes(spans.len(), answered.len());
+        let crc32c = whole_crc.is_some();
+        let ends = futures::future::join_all(answered.into_iter().zip(lanes).map(
+            |((span, out), lane)| {
+                let next = lane[1..].iter().map(|&i| (i, spans[i])).collect();
+                self.receive_lane(&shared, (lane[0], span, out), next, crc32c)
             },
         ))
         .await;
+        let mut ends: Vec<_> = ends.into_iter().flatten().collect();
+        ends.sort_by_key(|&(index, _)| index);
         let mut partial = partial.into_inner();
         let (mut crcs, mut have, mut kept_error) = (Vec::new(), kept, None);
-        for (end, len) in ends.into_iter().zip(lengths) {
+        for ((_, end), (a, b)) in ends.into_iter().zip(spans) {
+            let len = b - a;
             match end {
                 Ok((crc, got)) => {
                     have += got;
@@ -709,6 +747,49 @@ impl S3Client {
             .await
             .map_err(|e| local("cannot write", &item.path)(std::io::Error::other(e)))??;
         Ok(size.unwrap_or(have))
+    }
+
+    /// Receives the ranges of one connection in turn: the first from its answer, each next
+    /// one asked for (guarded by the object's ETag) once the one before is in. Returns how
+    /// each ended, by its index; those not reached because a range failed are `Stopped`.
+    async fn receive_lane(
+        &self,
+        shared: &RangeShared<'_>,
+        (index, span, out): (usize, Span, Pending),
+        next: Vec<(usize, Span)>,
+        crc32c: bool,
+    ) -> Vec<(usize, std::result::Result<(Option<u32>, u64), RangeFailed>)> {
+        let mut ends = vec![(
+            index,
+            self.receive_range(shared, index, span, out, crc32c).await,
+        )];
+        for (index, span) in next {
+            let failed = |e: RangeFailed| {
+                shared.stop.cancel();
+                Err(e)
+            };
+            let end = match shared.version {
+                _ if shared.stop.is_cancelled() => Err(RangeFailed::Stopped),
+                // Only a resumed download queues ranges, and it knows its version.
+                None => failed(RangeFailed::Lose(Error::Bug(
+                    "a queued range of a download without a known version".to_owned(),
+                ))),
+                Some((etag, size)) => {
+                    let rest = tokio::select! {
+                        rest = self.rest_of(shared.bucket, shared.key, span, etag, size) => rest,
+                        () = shared.stop.cancelled() => Err(NoRest::GaveUp),
+                    };
+                    match rest {
+                        Ok(out) => self.receive_range(shared, index, span, out, false).await,
+                        Err(NoRest::Useless(e)) => failed(RangeFailed::Lose(e)),
+                        Err(NoRest::Failed(e)) => failed(RangeFailed::Keep(e)),
+                        Err(NoRest::GaveUp) => Err(RangeFailed::Stopped),
+                    }
+                }
+            };
+            ends.push((index, end));
+        }
+        ends
     }
 
     /// Receives `span` of the object into the file from `out`: a connection that broke (or
@@ -820,11 +901,16 @@ struct Underway {
     file: std::fs::File,
     /// Each range of the object to receive and the answer that serves it, in order.
     ranges: Vec<(Span, Pending)>,
+    /// Ranges beyond those, each asked for on a connection once the range before it there is
+    /// in (a resumed download with more gaps than connections).
+    queued: Vec<Span>,
     /// Bytes already in the file (of an interrupted download), not in any range.
     kept: u64,
     /// The object's ETag (empty when the server gave none) and size (when the server said).
     etag: String,
     size: Option<u64>,
+    /// The client's extra connections its ranges use, given back when it is dropped.
+    extra: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 /// What the ranges of one download share.
@@ -1196,7 +1282,8 @@ pub struct DownloadOptions {
     /// Connections one big file is fetched over side by side at most, each with a range of at
     /// least 16 MiB of it (at most [`MAX_RANGES`](super::MAX_RANGES)). `None`: one from a
     /// server on this machine (there, one is fastest: see `transfer::ranges`), four from one
-    /// elsewhere.
+    /// elsewhere. A client's downloads share 15 connections beyond one each: a file that finds
+    /// none free comes in one stream.
     pub ranges: Option<usize>,
 }
 

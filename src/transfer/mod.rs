@@ -6,13 +6,12 @@ mod http;
 mod job;
 mod partial;
 mod plan;
-mod ranges;
+pub(crate) mod ranges;
 mod receive;
 mod resume;
 mod upload;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use download::{
     DownloadItem, DownloadOptions, PARTIAL_SUFFIX, confined_path, plan_download, plan_download_each,
@@ -87,10 +86,15 @@ impl TransferEvent {
 pub type EventSink = Arc<dyn Fn(TransferEvent) + Send + Sync>;
 
 /// Counts the bytes of one item moved so far, across parts sent in parallel and retries.
+///
+/// Each count is reported while the count is locked, so reports leave in the order of the
+/// counts: parts and ranges count from several threads, and with a lock-free count a thread
+/// could report its older total after another thread's newer one, stepping a progress bar
+/// back for a frame. A sink is quick (see [`EventSink`]), so the lock is held for a moment.
 #[derive(Clone)]
 pub(crate) struct ByteCounter {
     id: usize,
-    done: Arc<AtomicU64>,
+    done: Arc<parking_lot::Mutex<u64>>,
     sink: EventSink,
 }
 
@@ -98,24 +102,66 @@ impl ByteCounter {
     pub(crate) fn new(id: usize, sink: EventSink) -> Self {
         Self {
             id,
-            done: Arc::new(AtomicU64::new(0)),
+            done: Arc::default(),
             sink,
         }
     }
 
     pub(crate) fn add(&self, n: u64) {
-        let done = self.done.fetch_add(n, Ordering::Relaxed) + n;
-        (self.sink)(TransferEvent::Progress { id: self.id, done });
+        let mut done = self.done.lock();
+        *done += n;
+        (self.sink)(TransferEvent::Progress {
+            id: self.id,
+            done: *done,
+        });
     }
 
     /// Takes back the bytes of an attempt that failed and will be sent again.
     pub(crate) fn sub(&self, n: u64) {
-        let done = self.done.fetch_sub(n, Ordering::Relaxed).saturating_sub(n);
-        (self.sink)(TransferEvent::Progress { id: self.id, done });
+        let mut done = self.done.lock();
+        *done = done.saturating_sub(n);
+        (self.sink)(TransferEvent::Progress {
+            id: self.id,
+            done: *done,
+        });
     }
 }
 
 /// An event sink that drops everything.
 pub fn no_events() -> EventSink {
     Arc::new(|_| {})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Counting from several threads at once, the totals reported only ever grow.
+    #[test]
+    fn progress_reports_leave_in_order() {
+        let seen = Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let sink: EventSink = {
+            let seen = seen.clone();
+            Arc::new(move |e| {
+                if let TransferEvent::Progress { done, .. } = e {
+                    seen.lock().push(done);
+                }
+            })
+        };
+        let counter = ByteCounter::new(1, sink);
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..20_000 {
+                        counter.add(1);
+                    }
+                });
+            }
+        });
+        let seen = seen.lock();
+        assert_eq!(seen.len(), 80_000);
+        let backwards = seen.windows(2).filter(|w| w[1] <= w[0]).count();
+        assert_eq!(backwards, 0, "reports out of order");
+        assert_eq!(seen.last(), Some(&80_000));
+    }
 }

@@ -12,6 +12,9 @@
 //! took 0.72 s to disk and 0.71 s to tmpfs in one stream, 0.86 and 0.90 in two ranges, 0.98
 //! and 1.07 in four. So a server on this machine (the embedded store, a local MinIO) gets one.
 
+use std::sync::Arc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
 /// Ranges a big download from a server elsewhere is split into, unless the user said.
 pub(crate) const REMOTE_RANGES: usize = 4;
 
@@ -23,6 +26,43 @@ pub const MAX_RANGES: usize = 16;
 pub(crate) fn ranges_for(asked: Option<usize>, server_is_local: bool) -> usize {
     let automatic = if server_is_local { 1 } else { REMOTE_RANGES };
     asked.unwrap_or(automatic).clamp(1, MAX_RANGES)
+}
+
+/// The connections a client's downloads may open beyond one each, shared by all of them:
+/// enough for one download of [`MAX_RANGES`]. Without a shared cap, `get -r` of many big files
+/// from a remote server would open files in flight × ranges connections (32 by default).
+pub(crate) const SHARED_EXTRA: usize = MAX_RANGES - 1;
+
+/// The extra connections of a client's downloads (see [`SHARED_EXTRA`]).
+pub(crate) struct ExtraConnections(Arc<Semaphore>);
+
+impl ExtraConnections {
+    pub(crate) fn new(extra: usize) -> Self {
+        Self(Arc::new(Semaphore::new(extra)))
+    }
+
+    /// Up to `wanted` extra connections, as many as are free now, held until the permit is
+    /// dropped. It never waits: a download that finds none free runs in one stream rather
+    /// than queue behind the others.
+    pub(crate) fn take(&self, wanted: usize) -> Option<OwnedSemaphorePermit> {
+        let free = wanted.min(self.0.available_permits());
+        // Another download may take some in between: then ask for fewer.
+        (1..=free)
+            .rev()
+            .find_map(|n| self.0.clone().try_acquire_many_owned(n as u32).ok())
+    }
+}
+
+/// Which ranges each connection fetches, in turn, when `ranges` ranges share `connections`
+/// connections: the first ranges one each, then each next range on the connection that
+/// fetched the one `connections` before it (by index into the ranges).
+pub(crate) fn lanes(ranges: usize, connections: usize) -> Vec<Vec<usize>> {
+    let connections = connections.clamp(1, ranges.max(1));
+    let mut lanes = vec![Vec::new(); connections.min(ranges)];
+    for i in 0..ranges {
+        lanes[i % connections].push(i);
+    }
+    lanes
 }
 
 /// The smallest range worth a connection of its own: a download splits only when each range
@@ -146,6 +186,32 @@ mod tests {
         let s = split(&[(3, 1000 * M)], 4, 16 * M);
         assert_eq!(s.len(), 4);
         assert_eq!(merged(s.iter().copied()), [(3, 1000 * M)]);
+    }
+
+    #[test]
+    fn more_ranges_than_connections_take_turns() {
+        assert_eq!(lanes(4, 4), [vec![0], vec![1], vec![2], vec![3]]);
+        assert_eq!(lanes(4, 2), [vec![0, 2], vec![1, 3]]);
+        assert_eq!(lanes(3, 1), [vec![0, 1, 2]]);
+        assert_eq!(lanes(2, 0), [vec![0, 1]]);
+        assert_eq!(lanes(2, 5), [vec![0], vec![1]]);
+        assert_eq!(lanes(0, 2), Vec::<Vec<usize>>::new());
+    }
+
+    #[test]
+    fn downloads_share_their_extra_connections() {
+        let extra = ExtraConnections::new(SHARED_EXTRA);
+        let first = extra.take(3).expect("all are free");
+        assert_eq!(first.num_permits(), 3);
+        // One download asking for all of them gets what is left, at once.
+        let second = extra.take(MAX_RANGES).expect("some are free");
+        assert_eq!(second.num_permits(), SHARED_EXTRA - 3);
+        // None left: the next runs in one stream, without waiting.
+        assert!(extra.take(1).is_none());
+        assert!(extra.take(0).is_none());
+        // Given back when a download ends.
+        drop(first);
+        assert_eq!(extra.take(8).map(|p| p.num_permits()), Some(3));
     }
 
     #[test]
