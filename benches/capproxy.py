@@ -1,8 +1,13 @@
-"""A TCP proxy on loopback that caps what each connection carries from the server to the
-client, as S3 and CDNs cap one connection: what a download from a server elsewhere meets,
-without a network. Used by benches/ranges.sh.
+"""A TCP proxy that caps what each connection carries, as S3 and CDNs cap one connection:
+what a transfer with a server elsewhere meets, without a network. Used by
+benches/elsewhere.sh.
 
-    python3 benches/capproxy.py LISTEN_PORT UPSTREAM_PORT MIB_PER_SECOND
+    python3 benches/capproxy.py LISTEN_PORT UPSTREAM_PORT MIB_PER_SECOND [down|up] [HOST] [DELAY_MS]
+
+"down" (the default) caps what the server sends, "up" what the client sends. It listens on
+HOST (default 127.0.0.1; several separated by commas): an address of this machine that is
+not loopback makes the client take the server for one elsewhere. DELAY_MS delays everything
+each way (a round trip takes twice that).
 """
 import asyncio
 import sys
@@ -10,36 +15,57 @@ import time
 
 LISTEN, UPSTREAM = int(sys.argv[1]), int(sys.argv[2])
 RATE = float(sys.argv[3]) * 1024 * 1024
+UP = len(sys.argv) > 4 and sys.argv[4] == "up"
+HOST = sys.argv[5] if len(sys.argv) > 5 else "127.0.0.1"
+DELAY = (float(sys.argv[6]) if len(sys.argv) > 6 else 0.0) / 1000
 
 
 async def pump(reader, writer, capped):
-    start, sent = time.monotonic(), 0
+    """Copies reader to writer, each chunk DELAY after it came (both ways: a round trip
+    takes twice DELAY), and the capped way paced at RATE (a connection that sat idle does
+    not get to burst)."""
+    # A few MiB in flight at most, so a capped sender is held back as by a real link.
+    queue = asyncio.Queue(maxsize=16)
+
+    async def deliver():
+        try:
+            while (item := await queue.get()) is not None:
+                at, chunk = item
+                if (wait := at - time.monotonic()) > 0:
+                    await asyncio.sleep(wait)
+                writer.write(chunk)
+                await writer.drain()
+        except OSError:
+            pass
+        finally:
+            writer.close()
+
+    delivering = asyncio.create_task(deliver())
+    due = time.monotonic()
     try:
         while chunk := await reader.read(256 * 1024):
-            writer.write(chunk)
-            await writer.drain()
-            if capped:
-                sent += len(chunk)
-                ahead = sent / RATE - (time.monotonic() - start)
-                if ahead > 0:
-                    await asyncio.sleep(ahead)
+            now = time.monotonic()
+            due = max(due, now) + (len(chunk) / RATE if capped else 0)
+            await queue.put((due + DELAY, chunk))
     except OSError:
         pass
     finally:
-        writer.close()
+        await queue.put(None)
+        await delivering
 
 
 async def handle(client_reader, client_writer):
     server_reader, server_writer = await asyncio.open_connection("127.0.0.1", UPSTREAM)
     await asyncio.gather(
-        pump(client_reader, server_writer, False),
-        pump(server_reader, client_writer, True),
+        pump(client_reader, server_writer, UP),
+        pump(server_reader, client_writer, not UP),
     )
 
 
 async def main():
-    server = await asyncio.start_server(handle, "127.0.0.1", LISTEN)
-    print(f"capping each connection at {sys.argv[3]} MiB/s on 127.0.0.1:{LISTEN}", flush=True)
+    server = await asyncio.start_server(handle, HOST.split(","), LISTEN)
+    way = "up" if UP else "down"
+    print(f"capping each connection at {sys.argv[3]} MiB/s {way}, {DELAY * 1000:g} ms each way, on {HOST}:{LISTEN}", flush=True)
     async with server:
         await server.serve_forever()
 

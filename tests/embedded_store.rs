@@ -111,7 +111,7 @@ async fn an_upload_to_a_server_that_dies_fails_clearly() {
     };
     let options = UploadOptions {
         multipart_threshold: 5 << 20,
-        min_part_size: 5 << 20,
+        min_part_size: Some(5 << 20),
         concurrency: s3share::transfer::Concurrency {
             parts_in_flight: 1,
             ..Default::default()
@@ -365,7 +365,7 @@ async fn store_files_and_folders_are_private_to_the_user() {
     };
     let options = UploadOptions {
         multipart_threshold: 5 << 20,
-        min_part_size: 5 << 20,
+        min_part_size: Some(5 << 20),
         ..Default::default()
     };
     let r = client

@@ -140,7 +140,7 @@ async fn an_object_replaced_in_parts_downloads_whole(s: &TestServer) {
     let big = random_file(dir.path(), "big.bin", 11 * MIB, 12);
     let options = UploadOptions {
         multipart_threshold: 5 * MIB as u64,
-        min_part_size: 5 * MIB as u64,
+        min_part_size: Some(5 * MIB as u64),
         on_conflict: OnConflict::Overwrite,
         ..Default::default()
     };

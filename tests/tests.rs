@@ -263,7 +263,7 @@ async fn multipart_upload_matches_byte_for_byte(s: &TestServer) {
     let path = random_file(dir.path(), "big.bin", 12 * MIB + 12345, 42);
     let options = UploadOptions {
         multipart_threshold: 5 * MIB as u64,
-        min_part_size: 5 * MIB as u64,
+        min_part_size: Some(5 * MIB as u64),
         concurrency: s3share::transfer::Concurrency {
             parts_in_flight: 3,
             ..Default::default()
@@ -342,7 +342,7 @@ async fn cancel_leaves_no_multipart_upload(s: &TestServer) {
     );
     let options = UploadOptions {
         multipart_threshold: 5 * MIB as u64,
-        min_part_size: 5 * MIB as u64,
+        min_part_size: Some(5 * MIB as u64),
         concurrency: s3share::transfer::Concurrency {
             parts_in_flight: 1,
             ..Default::default()

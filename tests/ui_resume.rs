@@ -22,7 +22,7 @@ fn interrupted_upload(f: &Fixture, store: &ResumeStore, file: &std::path::Path, 
     };
     let options = UploadOptions {
         multipart_threshold: 5 * MIB as u64,
-        min_part_size: 5 * MIB as u64,
+        min_part_size: Some(5 * MIB as u64),
         concurrency: s3share::transfer::Concurrency {
             parts_in_flight: 1,
             ..Default::default()

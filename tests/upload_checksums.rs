@@ -29,7 +29,7 @@ fn options(on_conflict: OnConflict, parts: bool) -> UploadOptions {
         } else {
             64 * MIB as u64
         },
-        min_part_size: 5 * MIB as u64,
+        min_part_size: Some(5 * MIB as u64),
         concurrency: s3share::transfer::Concurrency {
             parts_in_flight: 2,
             ..Default::default()

@@ -32,7 +32,7 @@ fn item(path: &Path, key: &str) -> UploadItem {
 fn in_parts(on_conflict: OnConflict) -> UploadOptions {
     UploadOptions {
         multipart_threshold: 5 * MIB as u64,
-        min_part_size: 5 * MIB as u64,
+        min_part_size: Some(5 * MIB as u64),
         concurrency: s3share::transfer::Concurrency {
             parts_in_flight: 2,
             ..Default::default()

@@ -508,7 +508,8 @@ fn is_loopback(endpoint: &str) -> bool {
         || host.ends_with(".localhost")
         || host
             .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+            // `::ffff:127.0.0.1` is IPv4's loopback written as IPv6.
+            .is_ok_and(|ip| ip.to_canonical().is_loopback())
 }
 
 #[cfg(test)]
@@ -523,6 +524,7 @@ mod tests {
             "http://127.8.9.10",
             "http://minio.localhost:9000",
             "http://key@127.0.0.1:1",
+            "http://[::ffff:127.0.0.1]:9000",
         ] {
             assert!(super::is_loopback(local), "{local}");
         }
@@ -532,6 +534,7 @@ mod tests {
             "http://[2001:db8::1]:9000",
             "https://localhost.example.com",
             "http://192.168.1.2",
+            "http://[::ffff:10.0.0.5]:9000",
         ] {
             assert!(!super::is_loopback(remote), "{remote}");
         }

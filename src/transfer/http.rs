@@ -188,10 +188,11 @@ async fn read_range(
     })
 }
 
-/// The memory request bodies may hold at once (see [`HeldBody`]): two parts of the default
-/// 16 MiB, which keeps an upload's peak RSS near 50 MiB however many files and parts are in
-/// flight; a body larger than this is streamed from the file instead.
-const HELD_BUDGET: u32 = 32 * 1024 * 1024;
+/// The memory request bodies may hold at once (see [`HeldBody`]): two parts of 16 MiB (to a
+/// server on this machine) or four of 8 MiB (elsewhere), which keeps an upload's peak RSS near
+/// 50 MiB however many files and parts are in flight; a body larger than this is streamed
+/// from the file instead.
+pub(crate) const HELD_BUDGET: u32 = 32 * 1024 * 1024;
 
 /// The memory that request bodies held whole share (see [`HeldBody`]), one per client: a
 /// budget, and the buffers of bodies sent, kept for the next ones while uploads run. Fresh

@@ -20,8 +20,9 @@ pub struct Concurrency {
     /// transfers together).
     pub files_in_flight: usize,
     /// Parts of one multipart upload sent at the same time, at most: every body sent is held
-    /// in memory that all of a client's uploads share (32 MiB), so parts of the default 16 MiB
-    /// go two at a time, whatever this says.
+    /// in memory that all of a client's uploads share (32 MiB), so parts of the default size
+    /// ([`default_part_size`](super::default_part_size)) go two at a time to a server on this
+    /// machine (16 MiB each) and four to one elsewhere (8 MiB each), whatever this says.
     pub parts_in_flight: usize,
 }
 

@@ -52,8 +52,9 @@ pub enum OnConflict {
 pub struct UploadOptions {
     /// Files larger than this go in parts.
     pub multipart_threshold: u64,
-    /// Smallest part (S3 requires 5 MiB for all parts but the last).
-    pub min_part_size: u64,
+    /// Smallest part (S3 requires 5 MiB for all parts but the last). `None`: by where the
+    /// server is (see [`default_part_size`]).
+    pub min_part_size: Option<u64>,
     /// Files sent at the same time by [`S3Client::upload_many`], and parts of one file.
     pub concurrency: Concurrency,
     /// Retries of one request after a 5xx, a throttle or a dropped connection.
@@ -70,7 +71,7 @@ impl Default for UploadOptions {
     fn default() -> Self {
         Self {
             multipart_threshold: 32 * MIB,
-            min_part_size: 16 * MIB,
+            min_part_size: None,
             concurrency: Concurrency::DEFAULT,
             retries: 4,
             on_conflict: OnConflict::Fail,
@@ -91,6 +92,20 @@ pub enum UploadOutcome {
     },
     /// The key existed and [`OnConflict::Skip`] kept it.
     Skipped,
+}
+
+/// The smallest part of a multipart upload unless the caller says: 16 MiB to a server on this
+/// machine, 8 MiB to one elsewhere.
+///
+/// The bodies in flight share 32 MiB of memory (see `transfer::http::HeldBody`), so this is
+/// also how many parts go at once: two to this machine, where the server shares the CPU and
+/// two of 16 MiB measured fastest (1 GiB to SeaweedFS on 2 cores, 4 rounds: 5.19-5.61 s in 3
+/// of them, against 5.65-6.39 for four of 8 MiB); four elsewhere, where one connection
+/// carries less than the link. Through a proxy capping each connection at 40 MiB/s with 25 ms each way
+/// (`benches/elsewhere.sh`), 256 MiB took 4.1-4.2 s in two parts of 16 MiB at a time and 2.5-2.6 s
+/// in four of 8 MiB, at the same 51-53 MiB of RSS.
+pub fn default_part_size(server_is_local: bool) -> u64 {
+    if server_is_local { 16 * MIB } else { 8 * MIB }
 }
 
 /// The part size for a file of `size` bytes: at least `min`, and large enough that the whole
@@ -582,7 +597,10 @@ impl S3Client {
                         message: "no upload id in the answer".into(),
                     })?
                     .to_owned();
-                let part_size = part_size_for(size, options.min_part_size);
+                let min = options
+                    .min_part_size
+                    .unwrap_or_else(|| default_part_size(self.is_on_this_machine()));
+                let part_size = part_size_for(size, min);
                 if let (Some((_, slot)), Some(fp)) = (&slot, fingerprint) {
                     slot.save_or_warn(&UploadRecord {
                         endpoint: endpoint.clone(),
@@ -1353,6 +1371,18 @@ mod tests {
         .await;
         assert!(matches!(r, Err(Error::Unresponsive { .. })), "{r:?}");
         assert_eq!(attempts, [1, 2]);
+    }
+
+    /// The default parts fill the memory bodies share: two at a time to this machine, as many
+    /// as the concurrency allows elsewhere.
+    #[test]
+    fn default_parts_fill_the_held_memory() {
+        let budget = u64::from(crate::transfer::http::HELD_BUDGET);
+        assert_eq!(default_part_size(true), 16 * MIB);
+        assert_eq!(budget / default_part_size(true), 2);
+        let remote = Concurrency::DEFAULT.parts() as u64;
+        assert_eq!(budget / default_part_size(false), remote);
+        assert!(default_part_size(false) >= 5 * MIB, "S3's smallest part");
     }
 
     #[test]
