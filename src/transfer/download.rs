@@ -16,20 +16,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::StreamExt as _;
-use reqwest::header::{
-    CONTENT_LENGTH, CONTENT_RANGE, ETAG, HeaderMap, HeaderName, HeaderValue, IF_MATCH, RANGE,
-};
-use tokio::sync::Notify;
+use reqwest::header::{CONTENT_LENGTH, ETAG, HeaderMap, HeaderName};
 use tokio_util::sync::CancellationToken;
 
-use super::http::{Crc32c, s3_answer};
+use super::fetch::{GetFailed, NoRest, RangeFailed, RangeShared, STALL, answers_range, header};
+use super::http::Crc32c;
 use super::partial::Partial;
 use super::ranges::{self, Span};
-use super::receive::{BodyEnd, Pending, Sent, Sink};
+use super::receive::{BodyEnd, Pending, Sink};
 use super::resume::{DOWNLOADS, DownloadRecord, ResumeNotice, ResumeStore, Slot};
 use super::{ByteCounter, Concurrency, DownloadJob, EventSink, TransferEvent};
 use crate::error::{Error, Result};
-use crate::s3::{ObjectEntry, S3Client, from_answer};
+use crate::s3::{ObjectEntry, S3Client};
 
 /// The suffix of the temporary files downloads write before renaming them into place.
 pub const PARTIAL_SUFFIX: &str = ".s3share-partial";
@@ -263,111 +261,6 @@ impl S3Client {
             Err(e) => events(TransferEvent::failed(id, e)),
         }
         result
-    }
-
-    /// GETs the object through a presigned URL, whole or only `range` of it (and then only
-    /// while the object's ETag is the one given), on one of the receiving threads (see
-    /// `transfer::receive`); the body waits there. Failures a retry may cure (no connection, a
-    /// server error, a throttle) are tried again, three attempts in all, as the SDK would.
-    async fn get_object(
-        &self,
-        bucket: &str,
-        key: &str,
-        range: Option<(Span, &str)>,
-    ) -> std::result::Result<Pending, GetFailed> {
-        let target = format!("s3://{bucket}/{key}");
-        let endpoint = self.endpoint_label();
-        // Used at once: the lifetime only has to cover the request's start.
-        // Checksum mode: the server then tells the object's checksum (S3 answers it only when
-        // asked), and the bytes received are checked against it.
-        let link = self
-            .presign_with(
-                bucket,
-                key,
-                crate::s3::PresignOp::Get { filename: None },
-                std::time::Duration::from_secs(15 * 60),
-                &[("x-amz-checksum-mode", "ENABLED")],
-            )
-            .await
-            .map_err(GetFailed::Other)?;
-        let mut headers = HeaderMap::new();
-        for (name, value) in &link.headers {
-            if let (Ok(n), Ok(v)) = (
-                HeaderName::from_bytes(name.as_bytes()),
-                HeaderValue::from_str(value),
-            ) {
-                headers.insert(n, v);
-            }
-        }
-        if let Some(((start, end), etag)) = range {
-            let bad = |e: &dyn std::fmt::Display| {
-                GetFailed::Other(Error::Bug(format!("bad range header: {e}")))
-            };
-            let last = end.checked_sub(1).filter(|&l| l >= start).ok_or_else(|| {
-                GetFailed::Other(Error::Bug(format!("an empty range: {start}..{end}")))
-            })?;
-            headers.insert(
-                RANGE,
-                HeaderValue::from_str(&format!("bytes={start}-{last}")).map_err(|e| bad(&e))?,
-            );
-            headers.insert(IF_MATCH, HeaderValue::from_str(etag).map_err(|e| bad(&e))?);
-        }
-        let receivers = self.receivers();
-        let idle = self.timeouts().idle;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let (error, tries) = match receivers
-                .get(link.url.to_string(), headers.clone(), idle)
-                .await
-            {
-                Ok(pending) => return Ok(pending),
-                Err(Sent::Refused(status, answer_headers, body)) => {
-                    let answer = s3_answer(status, &answer_headers, &body);
-                    let code = answer.code.as_deref();
-                    if status == 412 {
-                        return Err(GetFailed::Changed);
-                    }
-                    if status == 404 && matches!(code, None | Some("NoSuchKey")) {
-                        return Err(GetFailed::NoSuchKey);
-                    }
-                    let transient = status >= 500
-                        || status == 429
-                        || matches!(code, Some("SlowDown" | "RequestTimeout"));
-                    let error = from_answer("GetObject", &target, answer);
-                    (error, if transient { 3 } else { 1 })
-                }
-                Err(Sent::NoThread(detail)) => {
-                    return Err(GetFailed::Other(Error::TaskFailed {
-                        task: "receiving a download",
-                        detail,
-                    }));
-                }
-                Err(Sent::Unreachable(message)) => (
-                    Error::Unreachable {
-                        endpoint: endpoint.clone(),
-                        message,
-                    },
-                    3,
-                ),
-                // A silent server costs two timeouts, not three.
-                Err(Sent::Silent) => (
-                    Error::Unresponsive {
-                        endpoint: endpoint.clone(),
-                        detail: format!(
-                            "GetObject on {target}: no answer within {}",
-                            humantime::format_duration(idle)
-                        ),
-                    },
-                    2,
-                ),
-            };
-            if attempt >= tries {
-                return Err(GetFailed::Other(error));
-            }
-            tracing::debug!(%target, attempt, "GetObject failed, trying again: {error}");
-            tokio::time::sleep(super::http::backoff(attempt)).await;
-        }
     }
 
     /// The interrupted download recorded in `slot`, reopened and continued from its last
@@ -748,152 +641,7 @@ impl S3Client {
             .map_err(|e| local("cannot write", &item.path)(std::io::Error::other(e)))??;
         Ok(size.unwrap_or(have))
     }
-
-    /// Receives the ranges of one connection in turn: the first from its answer, each next
-    /// one asked for (guarded by the object's ETag) once the one before is in. Returns how
-    /// each ended, by its index; those not reached because a range failed are `Stopped`.
-    async fn receive_lane(
-        &self,
-        shared: &RangeShared<'_>,
-        (index, span, out): (usize, Span, Pending),
-        next: Vec<(usize, Span)>,
-        crc32c: bool,
-    ) -> Vec<(usize, std::result::Result<(Option<u32>, u64), RangeFailed>)> {
-        let mut ends = vec![(
-            index,
-            self.receive_range(shared, index, span, out, crc32c).await,
-        )];
-        for (index, span) in next {
-            let failed = |e: RangeFailed| {
-                shared.stop.cancel();
-                Err(e)
-            };
-            let end = match shared.version {
-                _ if shared.stop.is_cancelled() => Err(RangeFailed::Stopped),
-                // Only a resumed download queues ranges, and it knows its version.
-                None => failed(RangeFailed::Lose(Error::Bug(
-                    "a queued range of a download without a known version".to_owned(),
-                ))),
-                Some((etag, size)) => {
-                    let rest = tokio::select! {
-                        rest = self.rest_of(shared.bucket, shared.key, span, etag, size) => rest,
-                        () = shared.stop.cancelled() => Err(NoRest::GaveUp),
-                    };
-                    match rest {
-                        Ok(out) => self.receive_range(shared, index, span, out, false).await,
-                        Err(NoRest::Useless(e)) => failed(RangeFailed::Lose(e)),
-                        Err(NoRest::Failed(e)) => failed(RangeFailed::Keep(e)),
-                        Err(NoRest::GaveUp) => Err(RangeFailed::Stopped),
-                    }
-                }
-            };
-            ends.push((index, end));
-        }
-        ends
-    }
-
-    /// Receives `span` of the object into the file from `out`: a connection that broke (or
-    /// closed early) is opened again for the rest of the span, guarded by the object's ETag, a
-    /// few times, so that a flaky network costs a moment, not the download. Returns the span's
-    /// CRC32C (when asked for and it came in one piece) and the bytes it received. A range
-    /// that fails stops the download's other ranges; each notes how far it got.
-    async fn receive_range(
-        &self,
-        shared: &RangeShared<'_>,
-        index: usize,
-        (start, end): Span,
-        out: Pending,
-        crc32c: bool,
-    ) -> std::result::Result<(Option<u32>, u64), RangeFailed> {
-        let result = self
-            .receive_range_inner(shared, index, (start, end), out, crc32c)
-            .await;
-        if result.is_err() {
-            shared.stop.cancel();
-        }
-        result.map(|(crc, have)| (crc, have - start))
-    }
-
-    async fn receive_range_inner(
-        &self,
-        shared: &RangeShared<'_>,
-        index: usize,
-        (start, end): Span,
-        mut out: Pending,
-        mut crc32c: bool,
-    ) -> std::result::Result<(Option<u32>, u64), RangeFailed> {
-        let size = shared.size;
-        let idle = self.timeouts().idle;
-        let mut have = start;
-        let mut reconnects = 0;
-        let stopped = |have| async move {
-            shared.checkpoint(index, have).await;
-            RangeFailed::Stopped
-        };
-        let crc = loop {
-            let (end_of_body, written) = self
-                .receive_into(shared, index, out, have, end, crc32c)
-                .await;
-            have += written;
-            // A failure of the network (not of the disk) keeps the partial file when it can be
-            // continued, and says so; what was received is on disk and noted first.
-            let message = match end_of_body {
-                None => return Err(stopped(have).await),
-                Some(BodyEnd::Done(crc)) if end == u64::MAX || have == end => break crc,
-                Some(BodyEnd::Done(_)) => format!(
-                    "connection closed at byte {have} of {}",
-                    size.unwrap_or_default()
-                ),
-                Some(BodyEnd::Disk(e)) => return Err(RangeFailed::Lose((shared.write_error)(e))),
-                Some(BodyEnd::Broken(message)) => message,
-                Some(BodyEnd::Stalled) => {
-                    // A server that went silent is not asked again: that would double the
-                    // wait for one that stopped for good.
-                    let message = format!(
-                        "the server ({}) stopped sending: nothing for {} s at byte {have} of {}; try again",
-                        self.endpoint_label(),
-                        idle.as_secs_f32(),
-                        size.map_or("?".to_owned(), |n| n.to_string()),
-                    );
-                    return Err(RangeFailed::Keep(
-                        shared.cut_off(index, have, message).await,
-                    ));
-                }
-            };
-            let rest = self.rest_after_break(
-                shared.bucket,
-                shared.key,
-                (have, end),
-                shared.version,
-                &mut reconnects,
-                &message,
-            );
-            let rest = tokio::select! {
-                rest = rest => rest,
-                () = shared.stop.cancelled() => return Err(stopped(have).await),
-            };
-            out = match rest {
-                Ok(again) => again,
-                Err(NoRest::GaveUp) => {
-                    return Err(RangeFailed::Keep(
-                        shared.cut_off(index, have, message).await,
-                    ));
-                }
-                Err(NoRest::Useless(e)) => return Err(RangeFailed::Lose(e)),
-                Err(NoRest::Failed(e)) => {
-                    shared.checkpoint(index, have).await;
-                    return Err(RangeFailed::Keep(e));
-                }
-            };
-            // A body in pieces has no whole to check (the ETag guards the version).
-            crc32c = false;
-        };
-        Ok((crc.filter(|_| crc32c), have))
-    }
 }
-
-/// Connections opened again for the rest of a download whose connection broke.
-const RECONNECTS: u32 = 3;
 
 /// A download under way, fresh or resumed: its partial file and the answers to receive into it.
 struct Underway {
@@ -911,71 +659,6 @@ struct Underway {
     size: Option<u64>,
     /// The client's extra connections its ranges use, given back when it is dropped.
     extra: Option<tokio::sync::OwnedSemaphorePermit>,
-}
-
-/// What the ranges of one download share.
-struct RangeShared<'a> {
-    bucket: &'a str,
-    key: &'a str,
-    target: &'a str,
-    /// The object's size, when known.
-    size: Option<u64>,
-    /// The object's ETag and size: what a reconnection asks for again.
-    version: Option<(&'a str, u64)>,
-    partial: &'a tokio::sync::Mutex<Partial>,
-    file: &'a Arc<std::fs::File>,
-    /// The error for a write to the partial file that failed.
-    write_error: &'a (dyn Fn(std::io::Error) -> Error + Sync),
-    counter: &'a ByteCounter,
-    /// The download has a resume record to checkpoint into.
-    resumable: bool,
-    /// Cancelled when a range failed: the others stop.
-    stop: CancellationToken,
-    /// Taken by each write when several ranges write into the file (see [`Sink::serial`]).
-    serial: Option<Arc<parking_lot::Mutex<()>>>,
-}
-
-impl RangeShared<'_> {
-    /// Notes that range `index` is on disk up to byte `upto` (see [`Partial::checkpoint`]).
-    async fn checkpoint(&self, index: usize, upto: u64) {
-        self.partial
-            .lock()
-            .await
-            .checkpoint(self.file, index, upto)
-            .await;
-    }
-
-    /// The error for a range cut off by the network at byte `have`: what came is made durable
-    /// and noted, and the message says how to continue when the download can be.
-    async fn cut_off(&self, index: usize, have: u64, message: String) -> Error {
-        let mut partial = self.partial.lock().await;
-        partial.checkpoint(self.file, index, have).await;
-        let resumable = partial.record.is_some();
-        Error::S3 {
-            operation: format!("download of {}", self.target),
-            message: if resumable {
-                format!("{message}; run the same download again to continue it")
-            } else {
-                message
-            },
-        }
-    }
-}
-
-/// How a range of a download ended that did not get all its bytes.
-enum RangeFailed {
-    /// Cut off by the network: what came is on disk and noted; the partial file is kept.
-    Keep(Error),
-    /// The bytes so far are of no use (another version) or cannot be written.
-    Lose(Error),
-    /// Another range failed; this one stopped and noted how far it got.
-    Stopped,
-}
-
-/// Whether `headers` answer the GET of `span` of an object of `size` bytes.
-fn answers_range(headers: &HeaderMap, (start, end): Span, size: u64) -> bool {
-    header(headers, CONTENT_RANGE).and_then(parse_content_range)
-        == Some((start, end.saturating_sub(1), size))
 }
 
 /// The object's CRC32C as the answer's `headers` tell it for the whole object (not for a
@@ -996,89 +679,7 @@ fn crc_differs(want: Option<&str>, got: Option<u32>) -> Option<(String, String)>
     (want != got).then(|| (want.to_owned(), got))
 }
 
-/// Why the rest of a download could not be asked for.
-enum NoRest {
-    /// Not asked: no version to guard the rest with (no ETag or size), or the connection
-    /// broke too often already.
-    GaveUp,
-    /// The object changed, is gone, or the server sent something else than the rest: the
-    /// bytes so far are of no use.
-    Useless(Error),
-    /// The request failed: the bytes so far are still good.
-    Failed(Error),
-}
-
 impl S3Client {
-    /// After the connection of a download broke (`why`) in `span` (at its start): a moment
-    /// later, the rest of the span of `version` (ETag and size), a few times per range
-    /// (`reconnects` counts them), so that a flaky network costs a moment, not the download.
-    async fn rest_after_break(
-        &self,
-        bucket: &str,
-        key: &str,
-        span: Span,
-        version: Option<(&str, u64)>,
-        reconnects: &mut u32,
-        why: &str,
-    ) -> std::result::Result<Pending, NoRest> {
-        let Some((etag, size)) = version.filter(|_| *reconnects < RECONNECTS) else {
-            return Err(NoRest::GaveUp);
-        };
-        *reconnects += 1;
-        tracing::info!(
-            bucket,
-            key,
-            have = span.0,
-            reconnects,
-            "the connection broke ({why}); continuing"
-        );
-        tokio::time::sleep(super::http::backoff(*reconnects)).await;
-        self.rest_of(bucket, key, (span.0, span.1.min(size)), etag, size)
-            .await
-    }
-
-    /// Asks for `span` of `key`, only while it is the version `etag` of `size` bytes: the
-    /// answer to go on with, or why not.
-    async fn rest_of(
-        &self,
-        bucket: &str,
-        key: &str,
-        span: Span,
-        etag: &str,
-        size: u64,
-    ) -> std::result::Result<Pending, NoRest> {
-        let target = format!("s3://{bucket}/{key}");
-        let changed = || Error::S3 {
-            operation: format!("download of {target}"),
-            message: "the object changed while it was being downloaded; download it again"
-                .to_owned(),
-        };
-        match self.get_object(bucket, key, Some((span, etag))).await {
-            Ok(again)
-                if header(&again.headers, ETAG) == Some(etag)
-                    && answers_range(&again.headers, span, size) =>
-            {
-                Ok(again)
-            }
-            Err(GetFailed::Changed) => Err(NoRest::Useless(changed())),
-            // Another version, or not the range asked for (a server that ignores Range):
-            // nothing to splice.
-            Ok(again) if header(&again.headers, ETAG) != Some(etag) => {
-                Err(NoRest::Useless(changed()))
-            }
-            Ok(_) => Err(NoRest::Useless(Error::S3 {
-                operation: format!("download of {target}"),
-                message: "the connection broke and the server did not send the rest on its own; download it again"
-                    .to_owned(),
-            })),
-            Err(GetFailed::NoSuchKey) => Err(NoRest::Useless(Error::NoSuchKey {
-                bucket: bucket.to_owned(),
-                key: key.to_owned(),
-            })),
-            Err(GetFailed::Other(e)) => Err(NoRest::Failed(e)),
-        }
-    }
-
     /// Streams object `key` into `out` in order (standard output, a pipe), the way a download
     /// to a file receives it: a connection that breaks is opened again for the rest, guarded
     /// by the object's ETag, and the bytes are checked against the object's CRC32C when the
@@ -1179,97 +780,6 @@ impl S3Client {
     }
 }
 
-impl S3Client {
-    /// Receives the body of `out` into the file from byte `at` up to byte `until` (on its
-    /// receiving thread), as range `index` of the download, making what was written durable
-    /// and noted whenever the receiver says so (every [`CHECKPOINT`] bytes, and when the body
-    /// pauses) without holding the body up while the disk flushes. Returns how the body ended
-    /// (`None`: stopped, another range failed) and the bytes written.
-    async fn receive_into(
-        &self,
-        shared: &RangeShared<'_>,
-        index: usize,
-        out: Pending,
-        at: u64,
-        until: u64,
-        crc32c: bool,
-    ) -> (Option<BodyEnd>, u64) {
-        let written = Arc::new(AtomicU64::new(0));
-        let checkpoints = shared.resumable.then(|| Arc::new(Notify::new()));
-        let mut receiving = out.receive(Sink {
-            file: shared.file.clone(),
-            at,
-            until: until.saturating_sub(at),
-            stream: false,
-            serial: shared.serial.clone(),
-            counter: shared.counter.clone(),
-            written: written.clone(),
-            checkpoint: checkpoints.clone().map(|n| (n, CHECKPOINT)),
-            stall: STALL,
-            idle: self.timeouts().idle,
-            crc32c,
-        });
-        let end = loop {
-            let checkpoint = async {
-                match &checkpoints {
-                    Some(notify) => notify.notified().await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                end = &mut receiving => break Some(end),
-                () = checkpoint => {
-                    let upto = at + written.load(Ordering::Acquire);
-                    shared.checkpoint(index, upto).await;
-                }
-                () = shared.stop.cancelled() => break None,
-            }
-        };
-        // Stopped, the receiving task ends at its next step: what it counted is written.
-        drop(receiving);
-        (end, written.load(Ordering::Acquire))
-    }
-}
-
-/// How a GET of the object ended that brought no body.
-enum GetFailed {
-    /// 412: the object is no longer the version asked for.
-    Changed,
-    /// 404, NoSuchKey.
-    NoSuchKey,
-    /// Anything else.
-    Other(Error),
-}
-
-impl GetFailed {
-    /// The error for a GET of the whole object (no conditions) that failed.
-    fn of_whole(self, bucket: &str, key: &str) -> Error {
-        match self {
-            Self::NoSuchKey => Error::NoSuchKey {
-                bucket: bucket.to_owned(),
-                key: key.to_owned(),
-            },
-            Self::Changed => Error::S3 {
-                operation: format!("GetObject on s3://{bucket}/{key}"),
-                message: "the server answered 412 to a request without conditions".to_owned(),
-            },
-            Self::Other(e) => e,
-        }
-    }
-}
-
-/// A header's value, when it is text.
-fn header(headers: &HeaderMap, name: HeaderName) -> Option<&str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
-}
-
-/// A download that receives nothing for this long checkpoints what it has (see [`CHECKPOINT`]).
-const STALL: std::time::Duration = std::time::Duration::from_millis(250);
-
-/// How often (in bytes written) a resumable download makes its bytes durable and notes how far
-/// it got: a crash costs at most this much again.
-const CHECKPOINT: u64 = 8 * 1024 * 1024;
-
 /// How downloads are carried out.
 #[derive(Debug, Clone, Default)]
 pub struct DownloadOptions {
@@ -1285,18 +795,6 @@ pub struct DownloadOptions {
     /// elsewhere. A client's downloads share 15 connections beyond one each: a file that finds
     /// none free comes in one stream.
     pub ranges: Option<usize>,
-}
-
-/// `(start, end, total)` of a `Content-Range: bytes START-END/TOTAL` (`end` is the last byte).
-fn parse_content_range(value: &str) -> Option<(u64, u64, u64)> {
-    let rest = value.trim().strip_prefix("bytes ")?;
-    let (range, total) = rest.split_once('/')?;
-    let (start, end) = range.split_once('-')?;
-    Some((
-        start.trim().parse().ok()?,
-        end.trim().parse().ok()?,
-        total.trim().parse().ok()?,
-    ))
 }
 
 /// The resume slot of a download, named by where it comes from and the local file it becomes.
@@ -1562,15 +1060,6 @@ mod tests {
                 && message.contains("/d/a/b"),
             "{message}"
         );
-    }
-
-    #[test]
-    fn content_ranges() {
-        assert_eq!(parse_content_range("bytes 5-9/10"), Some((5, 9, 10)));
-        assert_eq!(parse_content_range("bytes 0-0/1"), Some((0, 0, 1)));
-        assert_eq!(parse_content_range("bytes */10"), None);
-        assert_eq!(parse_content_range("bytes 5-9/*"), None);
-        assert_eq!(parse_content_range("items 5-9/10"), None);
     }
 
     mod properties {

@@ -2,6 +2,7 @@
 //! downloads streamed to disk, with progress, retries, cancellation and per-file outcomes.
 
 mod download;
+mod fetch;
 mod http;
 mod job;
 mod partial;
