@@ -60,22 +60,23 @@ fn partials_in(dir: &std::path::Path) -> Vec<String> {
         .collect()
 }
 
-/// From a server on this machine a big download comes in one stream. Asked for two ranges side
-/// by side, the whole GET serves the first half, a GET of the second half (only while the ETag
-/// is the same) the rest. The halves are checked
-/// together against the object's CRC32C, so damage in the second is caught; a break in it is
-/// continued from where it broke.
-async fn a_big_download_comes_in_ranges_checked_whole(s: &TestServer) {
-    const MIB: usize = 1024 * 1024;
-    let dir = tempfile::tempdir().unwrap();
-    let size = 40 * MIB;
-    let sent = random_file(dir.path(), "sent.bin", size, 9);
+const MIB: usize = 1024 * 1024;
+
+/// Stores `size` random bytes (from `seed`) as `key` in one PUT, so that the server keeps the
+/// whole object's CRC32C; returns the local file they came from (in `dir`).
+async fn store_whole(
+    s: &TestServer,
+    dir: &std::path::Path,
+    key: &str,
+    size: usize,
+    seed: u64,
+) -> std::path::PathBuf {
+    let sent = random_file(dir, "sent.bin", size, seed);
     let item = UploadItem {
         path: sent.clone(),
-        key: "big.bin".into(),
+        key: key.into(),
         size: size as u64,
     };
-    // One PUT, so that the server keeps the whole object's CRC32C.
     let options = s3share::transfer::UploadOptions {
         multipart_threshold: 64 * MIB as u64,
         ..Default::default()
@@ -84,6 +85,18 @@ async fn a_big_download_comes_in_ranges_checked_whole(s: &TestServer) {
         .upload_file(UploadJob::new(&s.bucket, item).options(options))
         .await
         .unwrap();
+    sent
+}
+
+/// From a server on this machine a big download comes in one stream. Asked for two ranges side
+/// by side, the whole GET serves the first half, a GET of the second half (only while the ETag
+/// is the same) the rest. The halves are checked
+/// together against the object's CRC32C, so damage in the second is caught; a break in it is
+/// continued from where it broke.
+async fn a_big_download_comes_in_ranges_checked_whole(s: &TestServer) {
+    let dir = tempfile::tempdir().unwrap();
+    let size = 40 * MIB;
+    let sent = store_whole(s, dir.path(), "big.bin", size, 9).await;
     let proxy = Proxy::start(&s.endpoint).await;
     let client = s.client_at(&proxy.endpoint, Timeouts::default());
     let target = dir.path().join("got.bin");
@@ -158,23 +171,9 @@ async fn a_big_download_comes_in_ranges_checked_whole(s: &TestServer) {
 /// second is not asked for while the first is under way, nor when it failed); over two, side
 /// by side. Either way only the gaps come, the file is whole and nothing is left behind.
 async fn gaps_take_turns_on_the_connections_allowed(s: &TestServer) {
-    const MIB: usize = 1024 * 1024;
     let dir = tempfile::tempdir().unwrap();
     let size = 40 * MIB;
-    let sent = random_file(dir.path(), "sent.bin", size, 11);
-    let item = UploadItem {
-        path: sent.clone(),
-        key: "gaps.bin".into(),
-        size: size as u64,
-    };
-    let options = s3share::transfer::UploadOptions {
-        multipart_threshold: 64 * MIB as u64,
-        ..Default::default()
-    };
-    s.client
-        .upload_file(UploadJob::new(&s.bucket, item).options(options))
-        .await
-        .unwrap();
+    let sent = store_whole(s, dir.path(), "gaps.bin", size, 11).await;
     let proxy = Proxy::start(&s.endpoint).await;
     let client = s.client_at(&proxy.endpoint, Timeouts::default());
     let store = ResumeStore::new(dir.path().join("resume"));
