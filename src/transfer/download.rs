@@ -321,9 +321,7 @@ impl S3Client {
             restart("nothing of it was kept".to_owned());
             return Ok(None);
         }
-        let (mut spans, connections, extra) = self.plan_ranges(&missing, ranges);
-        // More gaps than connections: the others are fetched as connections come free.
-        let queued = spans.split_off(connections.min(spans.len()));
+        let (spans, queued, extra) = self.plan_ranges(&missing, ranges);
         let answers = futures::future::join_all(
             spans
                 .iter()
@@ -407,9 +405,10 @@ impl S3Client {
         };
         let size = header(&out.headers, CONTENT_LENGTH).and_then(|n| n.parse::<u64>().ok());
         let etag = header(&out.headers, ETAG).unwrap_or_default().to_owned();
+        // One gap: never more ranges than connections, so nothing is queued.
         let (spans, _, mut extra) = match size {
             Some(size) if !etag.is_empty() => self.plan_ranges(&[(0, size)], ranges),
-            _ => (Vec::new(), 1, None),
+            _ => (Vec::new(), Vec::new(), None),
         };
         let mut answered = vec![((0, size.unwrap_or(u64::MAX)), out)];
         if let (Some(size), [first, others @ ..]) = (size, spans.as_slice())
@@ -443,24 +442,29 @@ impl S3Client {
 
     /// How to fetch `gaps` over up to `ranges` connections side by side, as many as the
     /// client's shared extra connections allow now (see [`ranges::ExtraConnections`]): the
-    /// ranges (more than the connections when there are more gaps), the connections, and the
-    /// hold on the extra ones.
+    /// ranges to ask for at once (one per connection), those queued behind them (when there
+    /// are more gaps than connections, each asked for once a connection is free), and the
+    /// hold on the extra connections.
     fn plan_ranges(
         &self,
         gaps: &[Span],
         ranges: usize,
-    ) -> (Vec<Span>, usize, Option<tokio::sync::OwnedSemaphorePermit>) {
-        let spans = ranges::split(gaps, ranges, ranges::MIN_RANGE);
+    ) -> (
+        Vec<Span>,
+        Vec<Span>,
+        Option<tokio::sync::OwnedSemaphorePermit>,
+    ) {
+        let mut spans = ranges::split(gaps, ranges, ranges::MIN_RANGE);
         let wanted = spans.len().min(ranges).max(1);
         let extra = self.extra_connections().take(wanted - 1);
         let connections = 1 + extra
             .as_ref()
             .map_or(0, tokio::sync::OwnedSemaphorePermit::num_permits);
         if connections < wanted {
-            let spans = ranges::split(gaps, connections, ranges::MIN_RANGE);
-            return (spans, connections, extra);
+            spans = ranges::split(gaps, connections, ranges::MIN_RANGE);
         }
-        (spans, connections, extra)
+        let queued = spans.split_off(connections.min(spans.len()));
+        (spans, queued, extra)
     }
 
     async fn download_inner(
