@@ -25,10 +25,8 @@ RANGES=${BENCH_RANGES:-1 2 4}
 log() { echo "== $*" >&2; }
 
 command -v python3 >/dev/null || { log "python3 is missing"; exit 1; }
-if [ ! -x "$S3SHARE" ] && [ "$S3SHARE" = target/release/s3share ]; then
-    log "building s3share (cargo build --release)"
-    cargo build --release >&2
-fi
+. benches/common.sh
+build_s3share
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/s3share-elsewhere-bench.XXXXXX")
 DOWN=$WORK/down
@@ -50,18 +48,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# A home of its own: no AWS account, so the store is the embedded one.
-HOMES=(HOME="$WORK/home" XDG_DATA_HOME="$WORK/data" XDG_CONFIG_HOME="$WORK/config"
-    XDG_STATE_HOME="$WORK/state" AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null)
-mkdir -p "$WORK/home"
-env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_PROFILE \
-    -u AWS_ENDPOINT_URL "${HOMES[@]}" "$S3SHARE" store 2>"$WORK/store.log" &
-STORE_PID=$!
-deadline=$((SECONDS + 30))
-until grep -q "embedded store on" "$WORK/store.log" 2>/dev/null; do
-    [ $SECONDS -le $deadline ] || { log "the store did not start:"; cat "$WORK/store.log" >&2; exit 1; }
-    sleep 0.2
-done
+start_store
 # The store's port and keys, to reach it through the proxy as any S3 server.
 read -r PORT KEY SECRET < <(python3 -c '
 import json, sys
@@ -83,7 +70,7 @@ except OSError:
 UP_PROXY=$(free_port)
 python3 benches/capproxy.py "$UP_PROXY" "$PORT" "$CAP_MIB" up "127.0.0.1${FAR:+,$FAR}" "$DELAY_MS" >"$WORK/up-proxy.log" 2>&1 &
 UP_PROXY_PID=$!
-S=(env "${HOMES[@]}" AWS_ACCESS_KEY_ID="$KEY" AWS_SECRET_ACCESS_KEY="$SECRET" AWS_REGION=us-east-1 "$S3SHARE")
+S=("${STORE_ENV[@]}" AWS_ACCESS_KEY_ID="$KEY" AWS_SECRET_ACCESS_KEY="$SECRET" AWS_REGION=us-east-1 "$S3SHARE")
 
 log "storing a ${SIZE_MIB} MiB file"
 head -c "${SIZE_MIB}M" /dev/urandom >"$WORK/big.bin"

@@ -28,10 +28,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq >&2
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
 fi
-if [ ! -x "$S3SHARE" ] && [ "$S3SHARE" = target/release/s3share ]; then
-    log "building s3share (cargo build --release)"
-    cargo build --release >&2
-fi
+. benches/common.sh
+build_s3share
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/s3share-relay-bench.XXXXXX")
 PIDS=()

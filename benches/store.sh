@@ -18,10 +18,8 @@ log() { echo "== $*" >&2; }
 
 [ -x /usr/bin/time ] || { log "GNU time is missing (Debian: apt-get install time)"; exit 1; }
 command -v curl >/dev/null || { log "curl is missing"; exit 1; }
-if [ ! -x "$S3SHARE" ] && [ "$S3SHARE" = target/release/s3share ]; then
-    log "building s3share (cargo build --release)"
-    cargo build --release >&2
-fi
+. benches/common.sh
+build_s3share
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/s3share-store-bench.XXXXXX")
 # Downloads land in tmpfs when there is one: what the store and the client cost, not the disk.
@@ -36,20 +34,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # A home of its own: no AWS account, so every command uses the embedded store.
-S=(env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_PROFILE
-    -u AWS_ENDPOINT_URL HOME="$WORK/home" XDG_DATA_HOME="$WORK/data" XDG_CONFIG_HOME="$WORK/config"
-    XDG_STATE_HOME="$WORK/state" AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
-    "$S3SHARE")
-mkdir -p "$WORK/home"
-"${S[@]}" store 2>"$WORK/store.log" &
-STORE_PID=$!
-deadline=$((SECONDS + 30))
-until grep -q "embedded store on" "$WORK/store.log" 2>/dev/null; do
-    if ! kill -0 "$STORE_PID" 2>/dev/null || [ $SECONDS -gt $deadline ]; then
-        log "the store did not start:"; cat "$WORK/store.log" >&2; exit 1
-    fi
-    sleep 0.2
-done
+start_store
+S=("${STORE_ENV[@]}" "$S3SHARE")
 log "$(head -1 "$WORK/store.log")"
 
 log "creating a ${SIZE_MIB} MiB file"

@@ -1,0 +1,32 @@
+# Sourced by the bench scripts that run s3share on their own (from the repository's root,
+# after `log` and S3SHARE are set): the binary to measure, built when it is the default one
+# and missing, and an embedded store of its own below $WORK.
+
+# Builds target/release/s3share when S3SHARE names it and it is not there.
+build_s3share() {
+    if [ ! -x "$S3SHARE" ] && [ "$S3SHARE" = target/release/s3share ]; then
+        log "building s3share (cargo build --release)"
+        cargo build --release >&2
+    fi
+}
+
+# Starts `s3share store` in a home of its own (no AWS account, so the store is the embedded
+# one) and waits until it serves. Sets STORE_PID, and STORE_ENV: the `env` prefix that runs a
+# command in that home (`"${STORE_ENV[@]}" "$S3SHARE" put ...` uses the store). Its log is
+# $WORK/store.log; its port and keys are in $WORK/config/s3share/local-store.json.
+start_store() {
+    STORE_ENV=(env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN
+        -u AWS_PROFILE -u AWS_ENDPOINT_URL HOME="$WORK/home" XDG_DATA_HOME="$WORK/data"
+        XDG_CONFIG_HOME="$WORK/config" XDG_STATE_HOME="$WORK/state" AWS_CONFIG_FILE=/dev/null
+        AWS_SHARED_CREDENTIALS_FILE=/dev/null)
+    mkdir -p "$WORK/home"
+    "${STORE_ENV[@]}" "$S3SHARE" store 2>"$WORK/store.log" &
+    STORE_PID=$!
+    local deadline=$((SECONDS + 30))
+    until grep -q "embedded store on" "$WORK/store.log" 2>/dev/null; do
+        if ! kill -0 "$STORE_PID" 2>/dev/null || [ $SECONDS -gt $deadline ]; then
+            log "the store did not start:"; cat "$WORK/store.log" >&2; exit 1
+        fi
+        sleep 0.2
+    done
+}
