@@ -753,6 +753,7 @@ mod relay_pages;
 mod resume;
 mod s3_behaviour;
 mod tls;
+mod transfers_elsewhere;
 #[cfg(feature = "gui")]
 mod ui;
 #[cfg(feature = "gui")]

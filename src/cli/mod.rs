@@ -217,7 +217,7 @@ pub enum Command {
         overwrite: bool,
         /// Fetch each big file over up to N connections side by side, each with a range of at
         /// least 16 MiB of it, 1-16. Default: one from a server on this machine (there one is
-        /// fastest), four from a server elsewhere (one connection carries less than the link).
+        /// fastest), eight from a server elsewhere (one connection carries less than the link).
         /// Files downloading at once share 15 connections beyond one each.
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=16))]
         ranges: Option<u8>,

@@ -795,7 +795,7 @@ pub struct DownloadOptions {
     pub concurrency: Concurrency,
     /// Connections one big file is fetched over side by side at most, each with a range of at
     /// least 16 MiB of it (at most [`MAX_RANGES`](super::MAX_RANGES)). `None`: one from a
-    /// server on this machine (there, one is fastest: see `transfer::ranges`), four from one
+    /// server on this machine (there, one is fastest: see `transfer::ranges`), eight from one
     /// elsewhere. A client's downloads share 15 connections beyond one each: a file that finds
     /// none free comes in one stream.
     pub ranges: Option<usize>,

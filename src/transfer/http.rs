@@ -189,9 +189,9 @@ async fn read_range(
 }
 
 /// The memory request bodies may hold at once (see [`HeldBody`]): two parts of 16 MiB (to a
-/// server on this machine) or four of 8 MiB (elsewhere), which keeps an upload's peak RSS near
-/// 50 MiB however many files and parts are in flight; a body larger than this is streamed
-/// from the file instead.
+/// server on this machine) or four of 8 MiB (elsewhere, where the parts beyond those are
+/// streamed from the file), which keeps an upload's peak RSS near 55 MiB (66 elsewhere) however
+/// many files and parts are in flight; a body larger than this is streamed from the file too.
 pub(crate) const HELD_BUDGET: u32 = 32 * 1024 * 1024;
 
 /// The memory that request bodies held whole share (see [`HeldBody`]), one per client: a
@@ -237,6 +237,17 @@ impl BodyMemory {
     }
 }
 
+/// What a body does when the memory budget has no room for it now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WhenFull {
+    /// Waits for room: to a server on this machine, where the second read of a streamed body
+    /// costs CPU the server needs, fewer parts at once go faster.
+    Wait,
+    /// Is streamed from the file instead, at once: to a server elsewhere, where more
+    /// connections carry more and a second read costs nothing the transfer waits for.
+    Stream,
+}
+
 /// A buffer of a [`BodyMemory`], back there once the last `Bytes` of it is dropped.
 struct Pooled {
     buf: Vec<u8>,
@@ -252,6 +263,8 @@ impl AsRef<[u8]> for Pooled {
 impl Drop for Pooled {
     fn drop(&mut self) {
         self.home.give_back(std::mem::take(&mut self.buf));
+        // The last buffer of a streamed body may come back after every held body is gone.
+        self.home.release_if_idle();
     }
 }
 
@@ -280,24 +293,32 @@ impl Drop for HeldBody {
 
 impl HeldBody {
     /// Reads `len` bytes of `path` from `offset` with the sums asked for, once `memory`'s
-    /// budget has room for them; `None` when the range is larger than the whole budget.
+    /// budget has room for them (or at once, see [`WhenFull`]); `None` when the range is
+    /// larger than the whole budget, or the budget is spent and `when_full` says stream.
     pub(crate) async fn read(
         memory: &Arc<BodyMemory>,
         path: &Path,
         offset: u64,
         len: u64,
-        md5: bool,
-        crc32c: bool,
+        sums: (bool, bool),
+        when_full: WhenFull,
     ) -> Result<Option<Self>, Error> {
+        let (md5, crc32c) = sums;
         let Some(bytes) = u32::try_from(len).ok().filter(|&b| b <= HELD_BUDGET) else {
             return Ok(None);
         };
-        let permit = memory
-            .budget
-            .clone()
-            .acquire_many_owned(bytes)
-            .await
-            .map_err(|e| Error::Bug(format!("the body memory budget closed: {e}")))?;
+        let budget = memory.budget.clone();
+        let permit = match when_full {
+            WhenFull::Wait => budget
+                .acquire_many_owned(bytes)
+                .await
+                .map_err(|e| Error::Bug(format!("the body memory budget closed: {e}")))?,
+            WhenFull::Stream => match budget.try_acquire_many_owned(bytes) {
+                Ok(permit) => permit,
+                Err(tokio::sync::TryAcquireError::NoPermits) => return Ok(None),
+                Err(e) => return Err(Error::Bug(format!("the body memory budget closed: {e}"))),
+            },
+        };
         let read = read_range(path, offset, len, md5, crc32c, Some(memory.clone())).await;
         // Built before the read's result is looked at: a failed read gives its memory back
         // the same way.
@@ -401,13 +422,17 @@ impl Activity {
     }
 }
 
-/// A request body streaming `len` bytes of `path` from `offset`, counting them as they go.
+/// A request body streaming `len` bytes of `path` from `offset`, counting them as they go. Its
+/// read buffers come from `memory`'s spare ones and go back there (outside its budget: a
+/// streamed body holds a buffer or two at a time), so streamed parts reuse the same few MiB
+/// instead of leaving freed buffers behind in each thread's allocator arena.
 pub(crate) async fn file_body(
     path: &Path,
     offset: u64,
     len: u64,
     counter: ByteCounter,
     activity: Arc<Activity>,
+    memory: Arc<BodyMemory>,
 ) -> Result<reqwest::Body, Error> {
     let err = |source| Error::Local {
         what: "cannot read",
@@ -425,6 +450,7 @@ pub(crate) async fn file_body(
     // one after the other, so the file's own position walks through the range.
     let chunks = futures::stream::try_unfold(0u64, move |at| {
         let file = file.clone();
+        let memory = memory.clone();
         async move {
             if at >= len {
                 return Ok::<_, std::io::Error>(None);
@@ -432,9 +458,10 @@ pub(crate) async fn file_body(
             let want = READ_CHUNK.min((len - at) as usize);
             let chunk = tokio::task::spawn_blocking(move || -> std::io::Result<Bytes> {
                 use std::io::Read as _;
-                let mut buf = Vec::with_capacity(want);
+                let mut buf = memory.buffer(want);
+                buf.clear();
                 (&*file).take(want as u64).read_to_end(&mut buf)?;
-                Ok(Bytes::from(buf))
+                Ok(Bytes::from_owner(Pooled { buf, home: memory }))
             })
             .await
             .map_err(std::io::Error::other)??;
@@ -699,7 +726,8 @@ mod tests {
     use super::*;
 
     /// Bodies held in memory share one budget: a body waits until the ones before it give
-    /// their memory back, one larger than the whole budget is not held, and the buffers are
+    /// their memory back (or, if it may be streamed, is not held and does not wait), one
+    /// larger than the whole budget is not held, and the buffers are
     /// kept for the next bodies only while some body holds memory.
     #[tokio::test]
     async fn held_bodies_share_one_budget() {
@@ -709,7 +737,9 @@ mod tests {
         let data: Vec<u8> = (0..40 * MIB).map(|i| (i * 7 % 251) as u8).collect();
         std::fs::write(&path, &data).unwrap();
         let memory = BodyMemory::new();
-        let hold = |offset: u64, len: u64| HeldBody::read(&memory, &path, offset, len, true, true);
+        let hold = |offset: u64, len: u64| {
+            HeldBody::read(&memory, &path, offset, len, (true, true), WhenFull::Wait)
+        };
         let first = hold(0, 16 * MIB).await.unwrap().expect("16 MiB is held");
         let second = hold(16 * MIB, 16 * MIB).await.unwrap().expect("held");
         // The bytes and sums are those of the file's range.
@@ -726,6 +756,20 @@ mod tests {
         // The budget is spent: a third body waits.
         let third = tokio::time::timeout(Duration::from_millis(200), hold(32 * MIB, 8 * MIB)).await;
         assert!(third.is_err(), "a third body was held beyond the budget");
+        // Unless it would rather be streamed: then it is not held, and does not wait.
+        let streamed = HeldBody::read(
+            &memory,
+            &path,
+            32 * MIB,
+            8 * MIB,
+            (true, true),
+            WhenFull::Stream,
+        );
+        let streamed = tokio::time::timeout(Duration::from_millis(200), streamed).await;
+        assert!(
+            matches!(streamed, Ok(Ok(None))),
+            "a body that may be streamed waited for memory, or was held beyond the budget"
+        );
         drop(first);
         assert!(
             !memory.spare.lock().is_empty(),
@@ -740,6 +784,12 @@ mod tests {
         assert!(hold(0, 33 * MIB).await.unwrap().is_none());
         drop((second, third));
         assert!(memory.spare.lock().is_empty(), "idle, no memory is kept");
+        // With room, a body that may be streamed is held all the same.
+        let room = HeldBody::read(&memory, &path, 0, 8 * MIB, (true, true), WhenFull::Stream);
+        assert!(
+            room.await.unwrap().is_some(),
+            "not held though there was room"
+        );
         assert_eq!(memory.budget.available_permits(), HELD_BUDGET as usize);
         // A range the file no longer has fails as a changed file, and gives its memory back.
         let short = hold(32 * MIB, 16 * MIB).await;

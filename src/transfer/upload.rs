@@ -22,8 +22,8 @@ use std::sync::atomic::Ordering;
 use tokio_util::sync::CancellationToken;
 
 use super::http::{
-    Activity, Crc32c, Failure, HeldBody, Md5Sum, Sums, Target, backoff, file_body, md5_of_range,
-    opaque_etag, send, sums_of_range,
+    Activity, Crc32c, Failure, HeldBody, Md5Sum, Sums, Target, WhenFull, backoff, file_body,
+    md5_of_range, opaque_etag, send, sums_of_range,
 };
 use super::resume::{ResumeNotice, ResumeStore, Slot, UPLOADS, UploadRecord, to_record_time};
 use super::{ByteCounter, Concurrency, EventSink, TransferEvent, UploadItem, UploadJob};
@@ -97,13 +97,12 @@ pub enum UploadOutcome {
 /// The smallest part of a multipart upload unless the caller says: 16 MiB to a server on this
 /// machine, 8 MiB to one elsewhere.
 ///
-/// The bodies in flight share 32 MiB of memory (see `transfer::http::HeldBody`), so this is
-/// also how many parts go at once: two to this machine, where the server shares the CPU and
-/// two of 16 MiB measured fastest (1 GiB to SeaweedFS on 2 cores, 4 rounds: 5.19-5.61 s in 3
-/// of them, against 5.65-6.39 for four of 8 MiB); four elsewhere, where one connection
-/// carries less than the link. Through a proxy capping each connection at 40 MiB/s with 25 ms each way
-/// (`benches/elsewhere.sh`), 256 MiB took 4.1-4.2 s in two parts of 16 MiB at a time and 2.5-2.6 s
-/// in four of 8 MiB, at the same 51-53 MiB of RSS.
+/// To this machine the bodies in flight share 32 MiB of memory (see
+/// `transfer::http::HeldBody`), so this is also how many parts go at once: two, where the
+/// server shares the CPU and two of 16 MiB measured fastest (1 GiB to SeaweedFS on 2 cores, 4
+/// rounds: 5.19-5.61 s in 3 of them, against 5.65-6.39 for four of 8 MiB). Elsewhere, where one
+/// connection carries less than the link, [`Concurrency::DEFAULT`] parts go at once: four
+/// held in that memory, the others streamed from the file.
 pub fn default_part_size(server_is_local: bool) -> u64 {
     if server_is_local { 16 * MIB } else { 8 * MIB }
 }
@@ -296,6 +295,7 @@ impl S3Client {
         let (mut check, held) = self.body_check(&item.path, 0, size, true).await?;
         let sent_body = BodySent {
             held: held.as_ref(),
+            memory: self.body_memory(),
             path: &item.path,
             offset: 0,
             len: size,
@@ -412,6 +412,11 @@ impl S3Client {
     /// server may check that (`crc_allowed`, and not known to ignore it), else its MD5; with
     /// the bytes themselves, read in the same pass, when the client's body memory has room
     /// for them (see [`HeldBody`]; then the file is read once, not once more to send it).
+    ///
+    /// To a server on this machine a body waits for that room: the client shares the CPU
+    /// with the server, and two parts held beat more parts read twice. To one elsewhere, a
+    /// body the memory has no room for now is streamed from the file instead, so more parts
+    /// go at once than the memory holds (see [`Concurrency::DEFAULT`]).
     async fn body_check(
         &self,
         path: &Path,
@@ -420,8 +425,20 @@ impl S3Client {
         crc_allowed: bool,
     ) -> Result<(BodyCheck, Option<HeldBody>)> {
         let crc = crc_allowed && !self.md5_only();
-        if let Some(held) = HeldBody::read(self.body_memory(), path, offset, len, !crc, crc).await?
-        {
+        let when_full = if self.is_on_this_machine() {
+            WhenFull::Wait
+        } else {
+            WhenFull::Stream
+        };
+        let held = HeldBody::read(
+            self.body_memory(),
+            path,
+            offset,
+            len,
+            (!crc, crc),
+            when_full,
+        );
+        if let Some(held) = held.await? {
             let check = match held.sums() {
                 Sums {
                     crc32c: Some(c), ..
@@ -952,6 +969,7 @@ impl S3Client {
         let (mut check, held) = self.body_check(&item.path, offset, len, crc_upload).await?;
         let sent_body = BodySent {
             held: held.as_ref(),
+            memory: self.body_memory(),
             path: &item.path,
             offset,
             len,
@@ -1095,6 +1113,8 @@ async fn streamed_check(path: &Path, offset: u64, len: u64, crc: bool) -> Result
 #[derive(Clone, Copy)]
 struct BodySent<'a> {
     held: Option<&'a HeldBody>,
+    /// Where a streamed body's read buffers come from (see [`file_body`]).
+    memory: &'a std::sync::Arc<crate::transfer::BodyMemory>,
     path: &'a Path,
     offset: u64,
     len: u64,
@@ -1117,6 +1137,7 @@ impl BodySent<'_> {
                     self.len,
                     counter.clone(),
                     activity.clone(),
+                    std::sync::Arc::clone(self.memory),
                 )
                 .await
             }
@@ -1373,15 +1394,15 @@ mod tests {
         assert_eq!(attempts, [1, 2]);
     }
 
-    /// The default parts fill the memory bodies share: two at a time to this machine, as many
-    /// as the concurrency allows elsewhere.
+    /// Two default parts fill the memory bodies share to this machine; elsewhere, more go at
+    /// once than that memory holds (the rest are streamed from the file).
     #[test]
-    fn default_parts_fill_the_held_memory() {
+    fn default_parts_and_the_held_memory() {
         let budget = u64::from(crate::transfer::http::HELD_BUDGET);
         assert_eq!(default_part_size(true), 16 * MIB);
         assert_eq!(budget / default_part_size(true), 2);
         let remote = Concurrency::DEFAULT.parts() as u64;
-        assert_eq!(budget / default_part_size(false), remote);
+        assert!(budget / default_part_size(false) < remote);
         assert!(default_part_size(false) >= 5 * MIB, "S3's smallest part");
     }
 

@@ -107,9 +107,9 @@ struct State {
     seen: Mutex<Vec<Seen>>,
 }
 
-/// The proxy, listening on loopback until the test's runtime ends.
+/// The proxy, listening (on loopback, unless started elsewhere) until the test's runtime ends.
 pub struct Proxy {
-    /// `http://127.0.0.1:PORT`, to use as the S3 endpoint.
+    /// `http://127.0.0.1:PORT` (or the address it listens on), to use as the S3 endpoint.
     pub endpoint: String,
     state: Arc<State>,
 }
@@ -117,6 +117,12 @@ pub struct Proxy {
 impl Proxy {
     /// Starts a proxy in front of `upstream` (an `http://host:port` endpoint).
     pub async fn start(upstream: &str) -> Proxy {
+        Self::start_on(upstream, std::net::Ipv4Addr::LOCALHOST).await
+    }
+
+    /// A proxy as [`start`](Self::start), listening on `ip`: at an address of this machine
+    /// that is not loopback, s3share takes the server behind it for one elsewhere.
+    pub async fn start_on(upstream: &str, ip: std::net::Ipv4Addr) -> Proxy {
         let authority = upstream.trim_start_matches("http://").trim_end_matches('/');
         let upstream = tokio::net::lookup_host(authority)
             .await
@@ -128,7 +134,7 @@ impl Proxy {
         // could not tell a slow reader from a stalled one.
         let socket = tokio::net::TcpSocket::new_v4().unwrap();
         socket.set_recv_buffer_size(128 * 1024).unwrap();
-        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        socket.bind(SocketAddr::from((ip, 0))).unwrap();
         let listener = socket.listen(1024).unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let state = Arc::new(State {
@@ -172,6 +178,17 @@ impl Proxy {
     /// The reasons of every request refused as malformed.
     pub fn refused(&self) -> Vec<String> {
         self.seen().into_iter().filter_map(|s| s.refused).collect()
+    }
+}
+
+/// An IPv4 address of this machine that is not loopback (the one its traffic would leave
+/// from), if it has one. No packet is sent: connecting a UDP socket only picks the route.
+pub fn address_elsewhere() -> Option<std::net::Ipv4Addr> {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    socket.connect("192.0.2.1:9").ok()?;
+    match socket.local_addr().ok()?.ip() {
+        std::net::IpAddr::V4(ip) if !ip.is_loopback() && !ip.is_unspecified() => Some(ip),
+        _ => None,
     }
 }
 

@@ -1,0 +1,123 @@
+//! How many connections a transfer opens depends on where the server is. Reached at an
+//! address of this machine that is not loopback (through the proxy), a server is taken for one
+//! elsewhere: an upload sends more parts at once than the memory held bodies share (the rest
+//! streamed from the file), and a big download comes in eight ranges. To a server on this
+//! machine, parts of 16 MiB go two at a time. The bytes arrive right either way.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use s3share::s3::Timeouts;
+use s3share::transfer::{DownloadJob, UploadItem, UploadJob};
+use tokio::sync::Barrier;
+
+use crate::on_both_servers;
+use crate::support::proxy::{Fault, Kind, Proxy, address_elsewhere};
+use crate::support::{TestServer, random_file, stored};
+
+const MIB: usize = 1024 * 1024;
+
+fn item(path: &std::path::Path, key: &str) -> UploadItem {
+    UploadItem {
+        path: path.to_owned(),
+        key: key.to_owned(),
+        size: std::fs::metadata(path).unwrap().len(),
+    }
+}
+
+/// This machine's address that is not loopback, or `None` (saying the test cannot run).
+fn elsewhere(test: &str) -> Option<std::net::Ipv4Addr> {
+    let ip = address_elsewhere();
+    if ip.is_none() {
+        eprintln!("{test}: not run, this machine has no address but loopback");
+    }
+    ip
+}
+
+async fn uploads_elsewhere_send_more_parts_than_memory_holds(s: &TestServer) {
+    let Some(ip) = elsewhere("uploads_elsewhere_send_more_parts_than_memory_holds") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // Twelve parts of the default size elsewhere (8 MiB); the memory holds four of them.
+    let sent = random_file(dir.path(), "far.bin", 96 * MIB, 41);
+    let proxy = Proxy::start_on(&s.endpoint, ip).await;
+    let client = s.client_at(&proxy.endpoint, Timeouts::default());
+    assert!(!client.is_on_this_machine(), "{}", proxy.endpoint);
+    // No part finishes until eight are in flight together.
+    let eight = Arc::new(Barrier::new(8));
+    proxy.fault(Kind::UploadPart, Fault::HoldLastByte(eight), 8);
+    let upload = client.upload_file(UploadJob::new(&s.bucket, item(&sent, "far.bin")));
+    let done = tokio::time::timeout(Duration::from_secs(60), upload).await;
+    let parts = proxy.seen_of(Kind::UploadPart).len();
+    assert!(
+        done.is_ok(),
+        "{}: fewer than eight parts went at once ({parts} part requests seen)",
+        s.name
+    );
+    done.unwrap().unwrap();
+    assert_eq!(parts, 12, "{}", s.name);
+    assert!(
+        stored(s, "far.bin").await.unwrap() == std::fs::read(&sent).unwrap(),
+        "{}: the object differs from the file",
+        s.name
+    );
+}
+
+async fn uploads_here_send_two_parts_at_once(s: &TestServer) {
+    let dir = tempfile::tempdir().unwrap();
+    // Four parts of the default size on this machine (16 MiB).
+    let sent = random_file(dir.path(), "near.bin", 64 * MIB, 42);
+    let proxy = Proxy::start(&s.endpoint).await;
+    let client = s.client_at(&proxy.endpoint, Timeouts::default());
+    assert!(client.is_on_this_machine(), "{}", proxy.endpoint);
+    // Parts are held until three are in flight: two at a time, they never are.
+    let three = Arc::new(Barrier::new(3));
+    proxy.fault(Kind::UploadPart, Fault::HoldLastByte(three), 3);
+    let upload = client.upload_file(UploadJob::new(&s.bucket, item(&sent, "near.bin")));
+    let done = tokio::time::timeout(Duration::from_secs(3), upload).await;
+    assert!(done.is_err(), "{}: three parts went at once", s.name);
+    assert_eq!(proxy.seen_of(Kind::UploadPart).len(), 2, "{}", s.name);
+}
+
+async fn big_downloads_from_elsewhere_come_in_eight_ranges(s: &TestServer) {
+    let Some(ip) = elsewhere("big_downloads_from_elsewhere_come_in_eight_ranges") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // Eight ranges of at least 16 MiB each.
+    let sent = random_file(dir.path(), "sent.bin", 128 * MIB, 43);
+    s.client
+        .upload_file(UploadJob::new(&s.bucket, item(&sent, "far.bin")))
+        .await
+        .unwrap();
+    let proxy = Proxy::start_on(&s.endpoint, ip).await;
+    let client = s.client_at(&proxy.endpoint, Timeouts::default());
+    let target = dir.path().join("got.bin");
+    client
+        .download_file(DownloadJob::file(&s.bucket, "far.bin", &target))
+        .await
+        .unwrap();
+    let gets = proxy.seen_of(Kind::GetObject);
+    let ranged = gets
+        .iter()
+        .filter(|g| !g.header("range").is_empty())
+        .count();
+    assert_eq!(
+        (gets.len(), ranged),
+        (8, 7),
+        "{}: one whole GET and seven ranged ones expected",
+        s.name
+    );
+    assert!(
+        std::fs::read(&target).unwrap() == std::fs::read(&sent).unwrap(),
+        "{}: the file differs from the object",
+        s.name
+    );
+}
+
+on_both_servers!(
+    uploads_elsewhere_send_more_parts_than_memory_holds,
+    uploads_here_send_two_parts_at_once,
+    big_downloads_from_elsewhere_come_in_eight_ranges,
+);
