@@ -1,15 +1,17 @@
 //! How many connections a transfer opens depends on where the server is. Reached at an
 //! address of this machine that is not loopback (through the proxy), a server is taken for one
 //! elsewhere: an upload sends more parts at once than the memory held bodies share (the rest
-//! streamed from the file), and a big download comes in eight ranges. To a server on this
-//! machine, parts of 16 MiB go two at a time. The bytes arrive right either way.
+//! streamed from the file, eight parts in flight for all files together), and a big download
+//! comes in eight ranges. To a server on this machine, parts of 16 MiB go two at a time. The
+//! bytes arrive right either way.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use s3share::s3::Timeouts;
-use s3share::transfer::{DownloadJob, UploadItem, UploadJob};
+use s3share::transfer::{DownloadJob, UploadItem, UploadJob, UploadOptions, no_events};
 use tokio::sync::Barrier;
+use tokio_util::sync::CancellationToken;
 
 use crate::on_both_servers;
 use crate::support::proxy::{Fault, Kind, Proxy, address_elsewhere};
@@ -62,6 +64,31 @@ async fn uploads_elsewhere_send_more_parts_than_memory_holds(s: &TestServer) {
         "{}: the object differs from the file",
         s.name
     );
+}
+
+async fn uploads_elsewhere_share_eight_parts_between_files(s: &TestServer) {
+    let Some(ip) = elsewhere("uploads_elsewhere_share_eight_parts_between_files") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // Two files of five 8 MiB parts: ten parts, each file's within the eight one file may send.
+    let items: Vec<UploadItem> = (0..2)
+        .map(|i| {
+            let path = random_file(dir.path(), &format!("f{i}.bin"), 40 * MIB, 50 + i);
+            item(&path, &format!("many/f{i}.bin"))
+        })
+        .collect();
+    let proxy = Proxy::start_on(&s.endpoint, ip).await;
+    let client = s.client_at(&proxy.endpoint, Timeouts::default());
+    // Parts are held until nine are in flight: the client's eight at a time never are.
+    let nine = Arc::new(Barrier::new(9));
+    proxy.fault(Kind::UploadPart, Fault::HoldLastByte(nine), 9);
+    let options = UploadOptions::default();
+    let cancel = CancellationToken::new();
+    let upload = client.upload_many(&s.bucket, &items, &options, no_events(), &cancel);
+    let done = tokio::time::timeout(Duration::from_secs(3), upload).await;
+    assert!(done.is_err(), "{}: nine parts went at once", s.name);
+    assert_eq!(proxy.seen_of(Kind::UploadPart).len(), 8, "{}", s.name);
 }
 
 async fn uploads_here_send_two_parts_at_once(s: &TestServer) {
@@ -118,6 +145,7 @@ async fn big_downloads_from_elsewhere_come_in_eight_ranges(s: &TestServer) {
 
 on_both_servers!(
     uploads_elsewhere_send_more_parts_than_memory_holds,
+    uploads_elsewhere_share_eight_parts_between_files,
     uploads_here_send_two_parts_at_once,
     big_downloads_from_elsewhere_come_in_eight_ranges,
 );

@@ -190,7 +190,7 @@ async fn read_range(
 
 /// The memory request bodies may hold at once (see [`HeldBody`]): two parts of 16 MiB (to a
 /// server on this machine) or four of 8 MiB (elsewhere, where the parts beyond those are
-/// streamed from the file), which keeps an upload's peak RSS near 55 MiB (66 elsewhere) however
+/// streamed from the file), which keeps an upload's peak RSS near 55 MiB (68 elsewhere) however
 /// many files and parts are in flight; a body larger than this is streamed from the file too.
 pub(crate) const HELD_BUDGET: u32 = 32 * 1024 * 1024;
 
@@ -201,14 +201,30 @@ pub(crate) const HELD_BUDGET: u32 = 32 * 1024 * 1024;
 pub(crate) struct BodyMemory {
     budget: Arc<tokio::sync::Semaphore>,
     spare: parking_lot::Mutex<Vec<Vec<u8>>>,
+    /// The bodies that may be streamed at once because the budget had no room for them (see
+    /// [`STREAMED_BODIES`]).
+    streams: Arc<tokio::sync::Semaphore>,
 }
+
+/// Bodies a client streams from their files at once because the memory had no room for them
+/// (to a server elsewhere): with four held parts of 8 MiB, eight parts in flight for all of a
+/// client's uploads together, as aws-cli's ten requests in flight are for all of its files.
+/// Without a shared cap, eight big files would send 64 parts at once.
+pub(crate) const STREAMED_BODIES: usize = 4;
 
 impl BodyMemory {
     pub(crate) fn new() -> Arc<Self> {
         Arc::new(Self {
             budget: Arc::new(tokio::sync::Semaphore::new(HELD_BUDGET as usize)),
             spare: parking_lot::Mutex::new(Vec::new()),
+            streams: Arc::new(tokio::sync::Semaphore::new(STREAMED_BODIES)),
         })
+    }
+
+    /// A place among the bodies streamed for want of memory, if one is free now (held until
+    /// dropped).
+    pub(crate) fn stream_slot(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.streams.clone().try_acquire_owned().ok()
     }
 
     /// An empty buffer with room for `want` bytes (at most a [`READ_CHUNK`]): a spare one, else
@@ -292,6 +308,11 @@ impl Drop for HeldBody {
 }
 
 impl HeldBody {
+    /// Whether a body of `len` bytes can ever be held (it is no larger than the whole budget).
+    pub(crate) fn fits(len: u64) -> bool {
+        len <= u64::from(HELD_BUDGET)
+    }
+
     /// Reads `len` bytes of `path` from `offset` with the sums asked for, once `memory`'s
     /// budget has room for them (or at once, see [`WhenFull`]); `None` when the range is
     /// larger than the whole budget, or the budget is spent and `when_full` says stream.
@@ -304,7 +325,7 @@ impl HeldBody {
         when_full: WhenFull,
     ) -> Result<Option<Self>, Error> {
         let (md5, crc32c) = sums;
-        let Some(bytes) = u32::try_from(len).ok().filter(|&b| b <= HELD_BUDGET) else {
+        let Some(bytes) = u32::try_from(len).ok().filter(|_| Self::fits(len)) else {
             return Ok(None);
         };
         let budget = memory.budget.clone();

@@ -23,7 +23,8 @@ pub struct Concurrency {
     /// machine every body sent is held in memory that all of a client's uploads share
     /// (32 MiB), so parts of the default size ([`default_part_size`](super::default_part_size),
     /// 16 MiB there) go two at a time whatever this says. To one elsewhere, bodies that do not
-    /// fit in that memory are streamed from the file, and this many go at once.
+    /// fit in that memory are streamed from the file, four at a time for all of a client's
+    /// uploads: parts of 8 MiB go eight at a time, of one file or of several.
     pub parts_in_flight: usize,
 }
 

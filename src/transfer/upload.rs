@@ -19,6 +19,7 @@ use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPa
 use futures::StreamExt as _;
 use reqwest::header::HeaderMap;
 use std::sync::atomic::Ordering;
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
 use super::http::{
@@ -292,7 +293,7 @@ impl S3Client {
     ) -> Result<()> {
         let (bucket, item, options, cancel) = job.parts();
         let size = before.len;
-        let (mut check, held) = self.body_check(&item.path, 0, size, true).await?;
+        let (mut check, held, _streaming) = self.body_check(&item.path, 0, size, true).await?;
         let sent_body = BodySent {
             held: held.as_ref(),
             memory: self.body_memory(),
@@ -415,30 +416,33 @@ impl S3Client {
     ///
     /// To a server on this machine a body waits for that room: the client shares the CPU
     /// with the server, and two parts held beat more parts read twice. To one elsewhere, a
-    /// body the memory has no room for now is streamed from the file instead, so more parts
-    /// go at once than the memory holds (see [`Concurrency::DEFAULT`]).
+    /// body the memory has no room for now is streamed from the file instead, while one of
+    /// the client's [`STREAMED_BODIES`](super::http::STREAMED_BODIES) places is free: the
+    /// third value holds that place until the body is sent (dropped).
     async fn body_check(
         &self,
         path: &Path,
         offset: u64,
         len: u64,
         crc_allowed: bool,
-    ) -> Result<(BodyCheck, Option<HeldBody>)> {
+    ) -> Result<(BodyCheck, Option<HeldBody>, Option<OwnedSemaphorePermit>)> {
         let crc = crc_allowed && !self.md5_only();
-        let when_full = if self.is_on_this_machine() {
-            WhenFull::Wait
-        } else {
-            WhenFull::Stream
-        };
-        let held = HeldBody::read(
-            self.body_memory(),
-            path,
-            offset,
-            len,
-            (!crc, crc),
-            when_full,
-        );
-        if let Some(held) = held.await? {
+        let sums = (!crc, crc);
+        let memory = self.body_memory();
+        let mut held = None;
+        let mut slot = None;
+        if HeldBody::fits(len) {
+            if !self.is_on_this_machine() {
+                held = HeldBody::read(memory, path, offset, len, sums, WhenFull::Stream).await?;
+                if held.is_none() {
+                    slot = memory.stream_slot();
+                }
+            }
+            if held.is_none() && slot.is_none() {
+                held = HeldBody::read(memory, path, offset, len, sums, WhenFull::Wait).await?;
+            }
+        }
+        if let Some(held) = held {
             let check = match held.sums() {
                 Sums {
                     crc32c: Some(c), ..
@@ -446,9 +450,9 @@ impl S3Client {
                 Sums { md5: Some(m), .. } => BodyCheck::Md5(m),
                 Sums { .. } => return Err(Error::Bug("a held body without its sum".into())),
             };
-            return Ok((check, Some(held)));
+            return Ok((check, Some(held), None));
         }
-        Ok((streamed_check(path, offset, len, crc).await?, None))
+        Ok((streamed_check(path, offset, len, crc).await?, None, slot))
     }
 
     /// Whether this server is known to ignore `x-amz-checksum-crc32c`.
@@ -966,7 +970,8 @@ impl S3Client {
                 .build();
             return Ok((part, Some(stored.md5)));
         }
-        let (mut check, held) = self.body_check(&item.path, offset, len, crc_upload).await?;
+        let (mut check, held, _streaming) =
+            self.body_check(&item.path, offset, len, crc_upload).await?;
         let sent_body = BodySent {
             held: held.as_ref(),
             memory: self.body_memory(),
