@@ -595,6 +595,45 @@ async fn a_server_that_stops_reading_a_body_fails_the_upload_in_bounded_time() {
     assert_nothing_left(&s, "big").await;
 }
 
+/// A slow link (1 MiB/s here: a home uplink, shared by the parts in flight) still holds what
+/// the kernel took of a body for seconds after its last byte was handed over: up to the send
+/// buffer (about 4 MiB here), some 4 s before the server can answer, twice the idle timeout.
+/// The answer is waited for as long as those bytes take at the rate the body went, and the
+/// body is sent once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_link_gets_the_time_to_drain_what_it_was_handed() {
+    let s = crate::support::embedded().await;
+    let proxy = Proxy::start(&s.endpoint).await;
+    // Longer than the kernel leaves a writer waiting between two wakeups at this rate (it
+    // wakes it once a third of the buffer is free), so the body keeps moving until it is
+    // all handed over.
+    let timeouts = Timeouts {
+        idle: Duration::from_secs(2),
+        ..quick_timeouts()
+    };
+    let client = s.client_at(&proxy.endpoint, timeouts);
+    proxy.fault(
+        Kind::PutObject,
+        Fault::Throttle {
+            bytes_per_sec: MIB as u64,
+        },
+        usize::MAX,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = random_file(dir.path(), "slow", 10 * MIB, 4);
+    let r = upload(
+        &client,
+        &s.bucket,
+        &item(&path, "drained.bin"),
+        &in_one(OnConflict::Fail),
+        no_events(),
+    )
+    .await;
+    assert!(matches!(r, Ok(UploadOutcome::Uploaded { .. })), "{r:?}");
+    assert_eq!(proxy.seen_of(Kind::PutObject).len(), 1, "sent once");
+    assert!(stored(&s, "drained.bin").await.unwrap() == std::fs::read(&path).unwrap());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_upload_that_keeps_moving_is_not_cut_off() {
     let s = crate::support::embedded().await;

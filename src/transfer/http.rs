@@ -408,7 +408,20 @@ pub(crate) struct Activity {
     /// Milliseconds after `start` of the last progress.
     last: AtomicU64,
     sent: AtomicU64,
+    /// Two checkpoints (milliseconds after `start`, bytes sent), the newer at least
+    /// [`RATE_WINDOW_MS`] after the older: the rate the body went at lately.
+    marks: parking_lot::Mutex<[(u64, u64); 2]>,
 }
+
+/// What may still be on its way once a body has been handed over: the kernel's send buffer
+/// (Linux grows it to 4 MiB by default) and what the path holds, twice that to be safe.
+const IN_FLIGHT_BOUND: u64 = 8 * 1024 * 1024;
+
+/// The longest time given to those bytes (8 MiB at 28 KiB/s).
+const MAX_DRAIN: Duration = Duration::from_secs(300);
+
+/// How far back the recent rate of a body is measured, at least.
+const RATE_WINDOW_MS: u64 = 500;
 
 impl Activity {
     pub(crate) fn new() -> Arc<Self> {
@@ -416,13 +429,34 @@ impl Activity {
             start: Instant::now(),
             last: AtomicU64::new(0),
             sent: AtomicU64::new(0),
+            marks: parking_lot::Mutex::new([(0, 0); 2]),
         })
     }
 
     fn touch(&self, bytes: u64) {
-        self.sent.fetch_add(bytes, Ordering::Relaxed);
+        let sent = self.sent.fetch_add(bytes, Ordering::Relaxed) + bytes;
         let now = self.start.elapsed().as_millis() as u64;
         self.last.fetch_max(now, Ordering::Relaxed);
+        let mut marks = self.marks.lock();
+        if now.saturating_sub(marks[1].0) >= RATE_WINDOW_MS {
+            *marks = [marks[1], (now, sent)];
+        }
+    }
+
+    /// How long the bytes handed over but perhaps not sent yet may take to go, at the rate
+    /// the body went lately: on a slow link, the kernel holds up to its send buffer of a body
+    /// for many seconds after the last byte was handed over, and the answer cannot come
+    /// before they are through.
+    fn drain(&self) -> Duration {
+        let sent = self.sent();
+        let last = self.last.load(Ordering::Relaxed);
+        let (since, then) = self.marks.lock()[0];
+        let (span, moved) = (last.saturating_sub(since), sent.saturating_sub(then));
+        if span == 0 || moved == 0 {
+            return Duration::ZERO;
+        }
+        let ms = u128::from(IN_FLIGHT_BOUND.min(sent)) * u128::from(span) / u128::from(moved);
+        Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX)).min(MAX_DRAIN)
     }
 
     /// Body bytes handed to the connection so far.
@@ -430,15 +464,17 @@ impl Activity {
         self.sent.load(Ordering::Relaxed)
     }
 
-    /// Resolves once nothing has moved for `idle`.
+    /// Resolves once nothing has moved for `idle`, beyond the time what was handed over may
+    /// still take to go (see [`drain`](Self::drain)).
     async fn stalled(&self, idle: Duration) {
         loop {
             let last = Duration::from_millis(self.last.load(Ordering::Relaxed));
             let quiet = self.start.elapsed().saturating_sub(last);
-            if quiet >= idle {
+            let allowed = idle + self.drain();
+            if quiet >= allowed {
                 return;
             }
-            tokio::time::sleep(idle.saturating_sub(quiet)).await;
+            tokio::time::sleep(allowed.saturating_sub(quiet)).await;
         }
     }
 }
