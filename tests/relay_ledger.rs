@@ -300,6 +300,10 @@ async fn revoked_links_are_refused_within_a_second(s: &TestServer) {
     assert!(!unknown.status.success());
     let err = String::from_utf8_lossy(&unknown.stderr);
     assert!(err.contains("no relay link with id AAAAAAAA"), "{err}");
+    // One id in 64 starts with '-' (base64url): it is an id, not an option.
+    let dashed = run(vec!["revoke".into(), "-AAAAAAA".into(), bucket_url.clone()]).await;
+    let err = String::from_utf8_lossy(&dashed.stderr);
+    assert!(err.contains("no relay link with id -AAAAAAA"), "{err}");
     let bad = run(vec!["revoke".into(), "../../x".into(), bucket_url.clone()]).await;
     assert!(String::from_utf8_lossy(&bad.stderr).contains("not a link id"));
 

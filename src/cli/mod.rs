@@ -334,6 +334,8 @@ pub enum Command {
     /// Revoke a relay link by its id: every running `serve` refuses it within a second.
     Revoke {
         /// The link id (printed by `link --relay`, listed by `s3share links`).
+        // One id in 64 starts with '-' (base64url).
+        #[arg(allow_hyphen_values = true)]
         id: String,
         /// s3://bucket the link is for (default: the embedded store's bucket, else the bucket
         /// whose ledger holds the id).
