@@ -595,6 +595,45 @@ async fn a_server_that_stops_reading_a_body_fails_the_upload_in_bounded_time() {
     assert_nothing_left(&s, "big").await;
 }
 
+/// The idle timeout of the two slow-link tests below: longer than the kernel leaves a writer
+/// waiting between two wakeups at their rates (it wakes it once a third of its send buffer is
+/// free), so their bodies keep moving until they are all handed over.
+const SLOW_LINK_IDLE: Duration = Duration::from_secs(2);
+
+/// Uploads `size` random bytes as `key` in one PUT through a link of `bytes_per_sec`, with an
+/// idle timeout of [`SLOW_LINK_IDLE`]; checks the upload succeeded, sent its body once and
+/// stored it byte for byte; returns how long it took.
+async fn upload_over_a_slow_link(bytes_per_sec: u64, size: usize, key: &str) -> Duration {
+    let s = crate::support::embedded().await;
+    let proxy = Proxy::start(&s.endpoint).await;
+    let timeouts = Timeouts {
+        idle: SLOW_LINK_IDLE,
+        ..quick_timeouts()
+    };
+    let client = s.client_at(&proxy.endpoint, timeouts);
+    proxy.fault(
+        Kind::PutObject,
+        Fault::Throttle { bytes_per_sec },
+        usize::MAX,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = random_file(dir.path(), "slow", size, 3);
+    let start = Instant::now();
+    let r = upload(
+        &client,
+        &s.bucket,
+        &item(&path, key),
+        &in_one(OnConflict::Fail),
+        no_events(),
+    )
+    .await;
+    let took = start.elapsed();
+    assert!(matches!(r, Ok(UploadOutcome::Uploaded { .. })), "{r:?}");
+    assert_eq!(proxy.seen_of(Kind::PutObject).len(), 1, "sent once");
+    assert!(stored(&s, key).await.unwrap() == std::fs::read(&path).unwrap());
+    took
+}
+
 /// A slow link (1 MiB/s here: a home uplink, shared by the parts in flight) still holds what
 /// the kernel took of a body for seconds after its last byte was handed over: up to the send
 /// buffer (about 4 MiB here), some 4 s before the server can answer, twice the idle timeout.
@@ -602,70 +641,13 @@ async fn a_server_that_stops_reading_a_body_fails_the_upload_in_bounded_time() {
 /// body is sent once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_link_gets_the_time_to_drain_what_it_was_handed() {
-    let s = crate::support::embedded().await;
-    let proxy = Proxy::start(&s.endpoint).await;
-    // Longer than the kernel leaves a writer waiting between two wakeups at this rate (it
-    // wakes it once a third of the buffer is free), so the body keeps moving until it is
-    // all handed over.
-    let timeouts = Timeouts {
-        idle: Duration::from_secs(2),
-        ..quick_timeouts()
-    };
-    let client = s.client_at(&proxy.endpoint, timeouts);
-    proxy.fault(
-        Kind::PutObject,
-        Fault::Throttle {
-            bytes_per_sec: MIB as u64,
-        },
-        usize::MAX,
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let path = random_file(dir.path(), "slow", 10 * MIB, 4);
-    let r = upload(
-        &client,
-        &s.bucket,
-        &item(&path, "drained.bin"),
-        &in_one(OnConflict::Fail),
-        no_events(),
-    )
-    .await;
-    assert!(matches!(r, Ok(UploadOutcome::Uploaded { .. })), "{r:?}");
-    assert_eq!(proxy.seen_of(Kind::PutObject).len(), 1, "sent once");
-    assert!(stored(&s, "drained.bin").await.unwrap() == std::fs::read(&path).unwrap());
+    upload_over_a_slow_link(MIB as u64, 10 * MIB, "drained.bin").await;
 }
 
+/// The body takes about 3 s to go through, longer than the idle timeout. What the kernel has
+/// taken but not yet sent (at most 4 MiB of send buffer here) drains in about half a second.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_upload_that_keeps_moving_is_not_cut_off() {
-    let s = crate::support::embedded().await;
-    let proxy = Proxy::start(&s.endpoint).await;
-    // The body takes about 3 s to go through, longer than the idle timeout. What the kernel
-    // has taken but not yet sent (at most 4 MiB of send buffer here) drains in about half a
-    // second: well within it.
-    let timeouts = Timeouts {
-        idle: Duration::from_secs(2),
-        ..quick_timeouts()
-    };
-    let client = s.client_at(&proxy.endpoint, timeouts);
-    proxy.fault(
-        Kind::PutObject,
-        Fault::Throttle {
-            bytes_per_sec: 8 * MIB as u64,
-        },
-        usize::MAX,
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let path = random_file(dir.path(), "slow", 24 * MIB, 3);
-    let start = Instant::now();
-    let r = upload(
-        &client,
-        &s.bucket,
-        &item(&path, "slow.bin"),
-        &in_one(OnConflict::Fail),
-        no_events(),
-    )
-    .await;
-    assert!(matches!(r, Ok(UploadOutcome::Uploaded { .. })), "{r:?}");
-    assert!(start.elapsed() > timeouts.idle, "{:?}", start.elapsed());
-    assert_eq!(proxy.seen_of(Kind::PutObject).len(), 1, "sent once");
-    assert!(stored(&s, "slow.bin").await.unwrap() == std::fs::read(&path).unwrap());
+    let took = upload_over_a_slow_link(8 * MIB as u64, 24 * MIB, "slow.bin").await;
+    assert!(took > SLOW_LINK_IDLE, "{took:?}");
 }
