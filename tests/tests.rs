@@ -18,7 +18,7 @@ use s3share::Error;
 use s3share::transfer::{
     self, OnConflict, TransferEvent, UploadItem, UploadOptions, UploadOutcome, no_events,
 };
-use support::{TestServer, put_via_link, random_file};
+use support::{TestServer, item, put_via_link, random_file};
 use tokio_util::sync::CancellationToken;
 
 const MIB: usize = 1024 * 1024;
@@ -37,15 +37,6 @@ const AWKWARD_KEYS: &[&str] = &[
     "deep/a/b/c/d/e/f/g/h/i/j/file.txt",
     "new\nline\ttab.txt",
 ];
-
-fn item(path: PathBuf, key: &str) -> UploadItem {
-    let size = std::fs::metadata(&path).unwrap().len();
-    UploadItem {
-        path,
-        key: key.to_owned(),
-        size,
-    }
-}
 
 /// Uploads with the default options, no events, no cancellation.
 async fn upload(s: &TestServer, items: &[UploadItem]) -> Vec<s3share::Result<UploadOutcome>> {

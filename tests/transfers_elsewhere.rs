@@ -15,17 +15,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::on_both_servers;
 use crate::support::proxy::{Fault, Kind, Proxy, address_elsewhere};
-use crate::support::{TestServer, random_file, stored};
+use crate::support::{TestServer, item, random_file, stored};
 
 const MIB: usize = 1024 * 1024;
-
-fn item(path: &std::path::Path, key: &str) -> UploadItem {
-    UploadItem {
-        path: path.to_owned(),
-        key: key.to_owned(),
-        size: std::fs::metadata(path).unwrap().len(),
-    }
-}
 
 /// This machine's address that is not loopback, or `None` (saying the test cannot run).
 fn elsewhere(test: &str) -> Option<std::net::Ipv4Addr> {

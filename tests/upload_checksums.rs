@@ -3,24 +3,14 @@
 //! answer the checksum back is taken to ignore it: the body is checked by its ETag, and later
 //! bodies carry `Content-MD5`. Against both servers, with the fault proxy in between.
 
-use std::path::Path;
-
 use s3share::s3::{S3Client, Timeouts};
 use s3share::transfer::{OnConflict, UploadItem, UploadJob, UploadOptions, UploadOutcome};
 
 use crate::support::proxy::{Fault, Kind, Proxy};
-use crate::support::{TestServer, random_file, stored};
+use crate::support::{TestServer, item, random_file, stored};
 
 const MIB: usize = 1024 * 1024;
 const CRC32C: &str = "x-amz-checksum-crc32c";
-
-fn item(path: &Path, key: &str) -> UploadItem {
-    UploadItem {
-        path: path.to_owned(),
-        key: key.to_owned(),
-        size: std::fs::metadata(path).unwrap().len(),
-    }
-}
 
 fn options(on_conflict: OnConflict, parts: bool) -> UploadOptions {
     UploadOptions {

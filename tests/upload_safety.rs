@@ -14,19 +14,11 @@ use s3share::transfer::{
 use tokio::sync::Barrier;
 
 use crate::support::proxy::{Fault, Kind, Proxy, black_hole};
-use crate::support::{TestServer, quick_timeouts, random_file, stored};
+use crate::support::{TestServer, item, quick_timeouts, random_file, stored};
 
 const MIB: usize = 1024 * 1024;
 /// How long a request to a silent server may take to fail, with [`quick_timeouts`].
 const BOUND: Duration = Duration::from_secs(10);
-
-fn item(path: &Path, key: &str) -> UploadItem {
-    UploadItem {
-        path: path.to_owned(),
-        key: key.to_owned(),
-        size: std::fs::metadata(path).unwrap().len(),
-    }
-}
 
 /// Files above 5 MiB go in 5 MiB parts.
 fn in_parts(on_conflict: OnConflict) -> UploadOptions {

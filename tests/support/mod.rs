@@ -211,6 +211,16 @@ pub fn s3share_command(home: &Path) -> std::process::Command {
     cmd
 }
 
+/// The upload of the file at `path` (its size as it is now) to `key`.
+pub fn item(path: impl AsRef<Path>, key: &str) -> s3share::transfer::UploadItem {
+    let path = path.as_ref();
+    s3share::transfer::UploadItem {
+        path: path.to_owned(),
+        key: key.to_owned(),
+        size: std::fs::metadata(path).unwrap().len(),
+    }
+}
+
 /// Writes `len` pseudo-random bytes (a cheap, seeded generator: tests need variety, not secrecy).
 pub fn random_file(dir: &Path, name: &str, len: usize, seed: u64) -> PathBuf {
     let mut x = seed
