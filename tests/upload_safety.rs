@@ -636,6 +636,17 @@ async fn a_slow_link_gets_the_time_to_drain_what_it_was_handed() {
     upload_over_a_slow_link(MIB as u64, 10 * MIB, "drained.bin").await;
 }
 
+/// At 512 KiB/s the kernel, holding megabytes of the body, frees room for more only every few
+/// seconds, longer than the idle timeout: the body waits for room without being taken for
+/// stalled, because the kernel still sees its bytes acknowledged (`TCP_USER_TIMEOUT`, which
+/// only Linux-like kernels have), and is sent once.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_waiting_longer_than_the_idle_timeout_for_room_is_not_cut_off() {
+    let took = upload_over_a_slow_link(512 * 1024, 5 * MIB, "room.bin").await;
+    assert!(took > 4 * SLOW_LINK_IDLE, "{took:?}");
+}
+
 /// The body takes about 3 s to go through, longer than the idle timeout. What the kernel has
 /// taken but not yet sent (at most 4 MiB of send buffer here) drains in about half a second.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -65,7 +65,8 @@ pub struct Timeouts {
     /// Time to open a connection.
     pub connect: Duration,
     /// Longest wait for the next byte of an answer (or for the server to take more of a body)
-    /// once a request is under way: the no-progress timeout.
+    /// once a request is under way: the no-progress timeout. On Linux it is also upload
+    /// connections' `TCP_USER_TIMEOUT`: the longest their sent bytes may go unacknowledged.
     pub idle: Duration,
     /// Deadline for a whole request without a streamed body (listings, HEAD, deletes,
     /// CompleteMultipartUpload); streamed bodies are bounded by `idle` instead.
@@ -167,9 +168,11 @@ impl S3Client {
             .map_err(setup)?;
         let upload_http = reqwest::Client::builder()
             .tls_backend_preconfigured(tls::client_config()?)
-            .connect_timeout(timeouts.connect)
-            .build()
-            .map_err(setup)?;
+            .connect_timeout(timeouts.connect);
+        // The kernel judges a body waiting for room in its socket (`transfer::http::Activity`).
+        #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+        let upload_http = upload_http.tcp_user_timeout(timeouts.idle);
+        let upload_http = upload_http.build().map_err(setup)?;
         let cache = credentials.map(presign::CredentialCache::new);
         let mut config = sdk.config().to_builder().timeout_config(timeouts.sdk());
         if let Some(cache) = &cache {

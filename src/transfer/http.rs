@@ -2,7 +2,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -387,10 +387,9 @@ impl HeldBody {
         });
         let stream = futures::stream::iter(slices).map(move |slice| {
             counter.add(slice.len() as u64);
-            activity.touch(slice.len() as u64);
             Ok::<_, std::io::Error>(slice)
         });
-        reqwest::Body::wrap_stream(stream)
+        reqwest::Body::wrap_stream(activity.watch(stream))
     }
 }
 
@@ -411,7 +410,22 @@ pub(crate) struct Activity {
     /// Two checkpoints (milliseconds after `start`, bytes sent), the newer at least
     /// [`RATE_WINDOW_MS`] after the older: the rate the body went at lately.
     marks: parking_lot::Mutex<[(u64, u64); 2]>,
+    /// The connection took a slice and has not asked for the next one yet: it is waiting for
+    /// room in the socket, which only the network's pace can make (see [`KERNEL_WATCHES`]).
+    waiting_for_room: AtomicBool,
 }
+
+/// Whether the kernel aborts a connection whose sent bytes stay unacknowledged, or whose
+/// receiver's window stays shut, for the idle timeout (`TCP_USER_TIMEOUT`, set on the upload
+/// client where the platform has it). There, a body waiting for room in its socket is the
+/// kernel's to judge: it sees every acknowledgement, where the body only sees the moments
+/// the kernel frees a third of its buffer, which a slow link (or a proxy that takes megabytes
+/// at once) can space further apart than the idle timeout.
+pub(crate) const KERNEL_WATCHES: bool = cfg!(any(
+    target_os = "android",
+    target_os = "fuchsia",
+    target_os = "linux"
+));
 
 /// What may still be on its way once a body has been handed over: the kernel's send buffer
 /// (Linux grows it to 4 MiB by default) and what the path holds, twice that to be safe.
@@ -430,6 +444,28 @@ impl Activity {
             last: AtomicU64::new(0),
             sent: AtomicU64::new(0),
             marks: parking_lot::Mutex::new([(0, 0); 2]),
+            waiting_for_room: AtomicBool::new(false),
+        })
+    }
+
+    /// `body` with its slices counted as handed over, and with the moments the connection asks
+    /// for the next one noted (see `waiting_for_room`).
+    fn watch<S>(
+        self: Arc<Self>,
+        body: S,
+    ) -> impl futures::Stream<Item = std::io::Result<Bytes>> + Send + 'static
+    where
+        S: futures::Stream<Item = std::io::Result<Bytes>> + Send + 'static,
+    {
+        let mut body = Box::pin(body);
+        futures::stream::poll_fn(move |cx| {
+            self.waiting_for_room.store(false, Ordering::Relaxed);
+            let next = body.as_mut().poll_next(cx);
+            if let std::task::Poll::Ready(Some(Ok(slice))) = &next {
+                self.touch(slice.len() as u64);
+                self.waiting_for_room.store(true, Ordering::Relaxed);
+            }
+            next
         })
     }
 
@@ -465,16 +501,23 @@ impl Activity {
     }
 
     /// Resolves once nothing has moved for `idle`, beyond the time what was handed over may
-    /// still take to go (see [`drain`](Self::drain)).
+    /// still take to go (see [`drain`](Self::drain)). While the connection waits for room in
+    /// its socket and the kernel watches it ([`KERNEL_WATCHES`]), the kernel judges a stall
+    /// and this only stops a wait of [`MAX_DRAIN`] beyond `idle`.
     async fn stalled(&self, idle: Duration) {
         loop {
             let last = Duration::from_millis(self.last.load(Ordering::Relaxed));
             let quiet = self.start.elapsed().saturating_sub(last);
-            let allowed = idle + self.drain();
+            let allowed = if KERNEL_WATCHES && self.waiting_for_room.load(Ordering::Relaxed) {
+                idle + MAX_DRAIN
+            } else {
+                idle + self.drain()
+            };
             if quiet >= allowed {
                 return;
             }
-            tokio::time::sleep(allowed.saturating_sub(quiet)).await;
+            // Looked at again within `idle`: the connection may stop waiting for room.
+            tokio::time::sleep(allowed.saturating_sub(quiet).min(idle)).await;
         }
     }
 }
@@ -530,7 +573,6 @@ pub(crate) async fn file_body(
             Ok(Some((chunk, next)))
         }
     });
-    let counted = activity.clone();
     let stream = chunks
         // Handed on in slices: the connection takes a slice whenever it has room, so a slow
         // link that keeps moving shows progress well within the idle timeout, where a whole
@@ -546,10 +588,10 @@ pub(crate) async fn file_body(
         .map(move |chunk: std::io::Result<Bytes>| {
             if let Ok(c) = &chunk {
                 counter.add(c.len() as u64);
-                counted.touch(c.len() as u64);
             }
             chunk
         });
+    let stream = activity.clone().watch(stream);
     // A file that shrank since it was measured must fail clearly, not as a short body.
     let shortfall = futures::stream::once(async move {
         let seen = activity.sent();
@@ -638,6 +680,11 @@ pub(crate) async fn send(
     let response = match result {
         Ok(r) => r,
         Err(e) => {
+            // The kernel gave up on the connection: nothing was acknowledged, or the server's
+            // window stayed shut, for the idle timeout (see `KERNEL_WATCHES`).
+            if timed_out(&e) {
+                return Err(stalled());
+            }
             // The URL is a secret (its signature works for anyone): never in messages or logs.
             let text = crate::error::error_chain(&e.without_url());
             // A local read error surfaces as a body error: retrying would read the same file.
@@ -672,6 +719,20 @@ pub(crate) async fn send(
         ));
     }
     Err(Failure::Fatal(refusal(what, bucket, key, answer)))
+}
+
+/// Whether a request failed because its connection timed out (`ETIMEDOUT` from the socket).
+fn timed_out(e: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if s.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 /// The error for a presigned request's refusal: a taken key, the credentials, a denied
@@ -884,6 +945,31 @@ mod tests {
             Md5Sum::multipart_etag(&[a]),
             format!("{}-1", Md5Sum(Md5::digest(a.0).into()).hex())
         );
+    }
+
+    /// A body whose connection took a slice and has not asked for more is waiting for room in
+    /// its socket: where the kernel watches sockets, that is not a stall of the body's own
+    /// making. Once the connection asks again and nothing comes, it is.
+    #[tokio::test]
+    async fn a_body_waiting_for_room_is_left_to_the_kernel() {
+        let idle = Duration::from_millis(50);
+        let activity = Activity::new();
+        let slices = futures::stream::iter([Ok(Bytes::from_static(b"one"))])
+            .chain(futures::stream::pending());
+        let mut body = Box::pin(activity.clone().watch(slices));
+        assert_eq!(body.next().await.unwrap().unwrap(), "one");
+        assert_eq!(activity.sent(), 3);
+        let waited = tokio::time::timeout(Duration::from_millis(400), activity.stalled(idle)).await;
+        assert_eq!(
+            waited.is_ok(),
+            !KERNEL_WATCHES,
+            "stalled while waiting for room"
+        );
+        // The connection asks for more, and the body has none to give: stalled within `idle`.
+        assert!(futures::poll!(body.next()).is_pending());
+        tokio::time::timeout(idle * 4, activity.stalled(idle))
+            .await
+            .expect("stalled once the body is what is waited for");
     }
 
     #[test]
