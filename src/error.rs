@@ -207,6 +207,17 @@ pub enum Error {
         /// Its size.
         size: u64,
     },
+    /// A stream (standard input) longer than an upload of unknown length can carry.
+    #[error(
+        "{} goes on beyond {limit} bytes, the most a stream can be uploaded in (10,000 parts); save it to a file and upload the file",
+        path.display()
+    )]
+    StreamTooLarge {
+        /// What names the stream (`-`).
+        path: PathBuf,
+        /// The most it could have been.
+        limit: u64,
+    },
     /// The transfer was cancelled by the user.
     #[error("cancelled")]
     Cancelled,

@@ -763,3 +763,4 @@ mod ui_resume;
 mod ui_worker;
 mod upload_checksums;
 mod upload_safety;
+mod upload_stream;

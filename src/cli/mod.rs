@@ -171,12 +171,18 @@ pub enum Command {
     /// but reported (the run fails, the rest is uploaded): name that folder itself to upload it.
     /// Named pipes, sockets and devices are reported the same way, never read.
     ///
+    /// `-` uploads standard input, to its end, as the destination's key (`tar c docs | s3share
+    /// put - s3://b/docs.tar`): held in memory part by part as it is read (at most 32 MiB), in
+    /// one PUT when it is short, else in parts that grow as it goes on (up to 273 GiB in all).
+    /// It cannot be resumed; a failure or Ctrl+C aborts it and leaves nothing on the server.
+    ///
     /// A multipart upload that was interrupted without a clean-up (the process killed, a crash,
     /// the network gone) continues when the same command runs again: the parts the server
     /// holds are checked against the file and kept, only the rest is sent. If the file changed
     /// in between, the old upload is aborted and the file sent from the start (and it says so).
     Put {
-        /// Files or folders, then the destination s3://bucket/folder (or s3://bucket/key for one file).
+        /// Files or folders, then the destination s3://bucket/folder (or s3://bucket/key for one
+        /// file); `-` alone for standard input, then s3://bucket/key.
         #[arg(required = true, num_args = 2..)]
         args: Vec<String>,
         /// Replace objects that already exist.

@@ -21,6 +21,14 @@ pub(super) async fn put(
 ) -> anyhow::Result<bool> {
     let dest = S3Location::parse(&args.pop().expect("clap requires two arguments"))?;
     let link_expiry = link.as_deref().map(links::parse_expiry).transpose()?;
+    if args.iter().any(|a| a == STDIN) {
+        if args.len() > 1 {
+            anyhow::bail!(
+                "`-` (standard input) goes alone: `put - s3://bucket/key`; upload the files in another run"
+            );
+        }
+        return put_stdin(conn, dest, on_conflict, link_expiry).await;
+    }
     let paths: Vec<PathBuf> = args.into_iter().map(PathBuf::from).collect();
     let client = &conn.client;
     // Up front: a missing bucket or refused credentials are named once, not once per file; and
@@ -152,6 +160,110 @@ pub(super) async fn put(
     if cancel.is_cancelled() {
         return Err(Error::Cancelled.into());
     }
+    Ok(ok)
+}
+
+/// The source that names standard input.
+const STDIN: &str = "-";
+
+/// `put - s3://bucket/key`: standard input, to its end, as that object.
+async fn put_stdin(
+    conn: &Connection,
+    dest: S3Location,
+    on_conflict: Option<PutConflict>,
+    link_expiry: Option<std::time::Duration>,
+) -> anyhow::Result<bool> {
+    let client = &conn.client;
+    let bucket = &dest.bucket;
+    if dest.key.is_empty() || dest.key.ends_with('/') {
+        anyhow::bail!(
+            "standard input has no name to go by: give the object's whole key, e.g. s3://{bucket}/{}stdin.bin",
+            dest.key
+        );
+    }
+    let found = probe(client, &dest).await?;
+    if found.folder.is_some() {
+        anyhow::bail!(
+            "s3://{bucket}/{} is a folder: give the key of the object standard input becomes, e.g. s3://{bucket}/{}/stdin.bin",
+            dest.key,
+            dest.key
+        );
+    }
+    let item = UploadItem {
+        path: PathBuf::from(STDIN),
+        key: dest.key.clone(),
+        size: 0,
+    };
+    let (on_conflict, item) = match on_conflict {
+        Some(PutConflict::Overwrite) => (OnConflict::Overwrite, item),
+        Some(PutConflict::Skip) => (OnConflict::Skip, item),
+        Some(PutConflict::KeepBoth) => {
+            let renamed = keep_both(client, bucket, vec![item]).await?;
+            (
+                OnConflict::Fail,
+                renamed.into_iter().next().expect("one item"),
+            )
+        }
+        // No question asked: standard input is the data, not the user's answers.
+        None => (OnConflict::Fail, item),
+    };
+    let key = item.key.clone();
+    let cancel = cancel_on_ctrl_c();
+    let bar = ProgressBar::new_spinner();
+    if !std::io::stderr().is_terminal() {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} uploading standard input: {binary_bytes} {binary_bytes_per_sec}",
+        )
+        .expect("valid template"),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    let shown = bar.clone();
+    let events: transfer::EventSink = Arc::new(move |e| {
+        if let TransferEvent::Progress { done, .. } = e {
+            shown.set_position(done);
+        }
+    });
+    let options = UploadOptions {
+        on_conflict,
+        ..UploadOptions::default()
+    };
+    let job = transfer::UploadJob::new(bucket.as_str(), item)
+        .options(options)
+        .events(events)
+        .cancel(cancel.clone());
+    let result = client.upload_stream(job, std::io::stdin()).await;
+    bar.finish_and_clear();
+    let target = format!("s3://{bucket}/{key}");
+    let ok = match result {
+        Ok(UploadOutcome::Uploaded { bytes, .. }) => {
+            eprintln!("uploaded standard input → {target} ({bytes} bytes)");
+            if let Some(expiry) = link_expiry {
+                let l = client.link_get(bucket, &key, expiry, None).await?;
+                match print_link(conn, &l, false) {
+                    Ok(()) | Err(Error::OutputClosed) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            true
+        }
+        Ok(UploadOutcome::Skipped) => {
+            eprintln!("skipped standard input ({target} exists)");
+            true
+        }
+        Err(Error::Cancelled) => return Err(Error::Cancelled.into()),
+        Err(e) => {
+            let hint = if matches!(e, Error::AlreadyExists { .. }) {
+                " (use --overwrite, --skip-existing or --keep-both)"
+            } else {
+                ""
+            };
+            eprintln!("error: standard input: {e}{hint}");
+            false
+        }
+    };
     Ok(ok)
 }
 

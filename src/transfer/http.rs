@@ -126,54 +126,18 @@ async fn read_range(
     // One blocking task per part rather than an async read per buffer: hashing is CPU work,
     // and each async file read is a hop to the blocking pool.
     let read = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
-        use std::io::{Read as _, Seek as _};
+        use std::io::Seek as _;
         // Read through the file's own cursor (this task opened it, nobody shares it): `File`
         // reads into a vector's spare room without zeroing it first.
         let mut file = std::fs::File::open(&owned)?;
         file.seek(std::io::SeekFrom::Start(offset))?;
-        let mut md5 = md5.then(Md5::new);
-        let mut crc = crc32c.then(|| crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32Iscsi));
-        let chunk = READ_CHUNK.min(len as usize).max(1);
-        let mut kept = Vec::new();
-        // Without `keep`, this one buffer serves every read.
-        let mut reused = Vec::with_capacity(chunk);
-        let mut seen = 0u64;
-        while seen < len {
-            let want = chunk.min((len - seen) as usize);
-            let mut buf = match &keep {
-                Some(memory) => memory.buffer(want),
-                None => std::mem::take(&mut reused),
-            };
-            buf.clear();
-            let n = (&file).take(want as u64).read_to_end(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            if let Some(h) = md5.as_mut() {
-                h.update(&buf);
-            }
-            if let Some(h) = crc.as_mut() {
-                h.update(&buf);
-            }
-            seen += n as u64;
-            match &keep {
-                Some(memory) => kept.push(Bytes::from_owner(Pooled {
-                    buf,
-                    home: memory.clone(),
-                })),
-                None => reused = buf,
-            }
-        }
+        let (sums, kept, seen) = read_chunks(&mut file, len, md5, crc32c, keep.as_ref())?;
         if seen != len {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,
                 format!("{CHANGED} (expected {len} bytes from offset {offset}, found {seen})"),
             ));
         }
-        let sums = Sums {
-            md5: md5.map(|h| Md5Sum(h.finalize().into())),
-            crc32c: crc.map(|h| Crc32c(h.finalize() as u32)),
-        };
         Ok((sums, kept))
     })
     .await
@@ -186,6 +150,67 @@ async fn read_range(
         path: path.to_owned(),
         source,
     })
+}
+
+/// Why a body could not be read from a stream (see [`HeldBody::read_stream`]).
+#[derive(Debug)]
+pub(crate) enum StreamError {
+    /// The stream failed.
+    Read(std::io::Error),
+    /// Something that cannot happen did.
+    Bug(String),
+}
+
+/// Reads up to `len` bytes of `reader` (fewer only at its end), returning the sums asked for,
+/// with `keep` the bytes themselves (in chunks of [`READ_CHUNK`], in that memory's buffers),
+/// and how many bytes there were.
+fn read_chunks(
+    reader: &mut dyn std::io::Read,
+    len: u64,
+    md5: bool,
+    crc32c: bool,
+    keep: Option<&Arc<BodyMemory>>,
+) -> std::io::Result<(Sums, Vec<Bytes>, u64)> {
+    use std::io::Read as _;
+    let mut md5 = md5.then(Md5::new);
+    let mut crc = crc32c.then(|| crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32Iscsi));
+    let chunk = READ_CHUNK.min(len as usize).max(1);
+    let mut kept = Vec::new();
+    // Without `keep`, this one buffer serves every read.
+    let mut reused = Vec::with_capacity(chunk);
+    let mut seen = 0u64;
+    while seen < len {
+        let want = chunk.min((len - seen) as usize);
+        let mut buf = match keep {
+            Some(memory) => memory.buffer(want),
+            None => std::mem::take(&mut reused),
+        };
+        buf.clear();
+        // A pipe gives what it has, a little at a time: the chunk is filled to the end.
+        let n = reader.take(want as u64).read_to_end(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        if let Some(h) = md5.as_mut() {
+            h.update(&buf);
+        }
+        if let Some(h) = crc.as_mut() {
+            h.update(&buf);
+        }
+        seen += n as u64;
+        match keep {
+            Some(memory) => kept.push(Bytes::from_owner(Pooled {
+                buf,
+                home: memory.clone(),
+            })),
+            None => reused = buf,
+        }
+    }
+    let sums = Sums {
+        md5: md5.map(|h| Md5Sum(h.finalize().into())),
+        crc32c: crc.map(|h| Crc32c(h.finalize() as u32)),
+    };
+    Ok((sums, kept, seen))
 }
 
 /// The memory request bodies may hold at once (see [`HeldBody`]): two parts of 16 MiB (to a
@@ -351,6 +376,44 @@ impl HeldBody {
         };
         (held.sums, held.chunks) = read?;
         Ok(Some(held))
+    }
+
+    /// Reads up to `len` bytes of `reader` (fewer only at its end: a stream, like standard
+    /// input) with the sums asked for, once `memory`'s budget has room for `len` of them;
+    /// returns the body, how many bytes it has, and the reader for what follows.
+    pub(crate) async fn read_stream<R: std::io::Read + Send + 'static>(
+        memory: &Arc<BodyMemory>,
+        mut reader: R,
+        len: u64,
+        sums: (bool, bool),
+    ) -> Result<(Self, u64, R), StreamError> {
+        let (md5, crc32c) = sums;
+        let bytes = u32::try_from(len)
+            .ok()
+            .filter(|_| Self::fits(len))
+            .ok_or_else(|| StreamError::Bug(format!("a stream body of {len} bytes")))?;
+        let permit = memory
+            .budget
+            .clone()
+            .acquire_many_owned(bytes)
+            .await
+            .map_err(|e| StreamError::Bug(format!("the body memory budget closed: {e}")))?;
+        let keep = memory.clone();
+        let (read, reader) = tokio::task::spawn_blocking(move || {
+            let read = read_chunks(&mut reader, len, md5, crc32c, Some(&keep));
+            (read, reader)
+        })
+        .await
+        .map_err(|e| StreamError::Bug(format!("the reading task failed: {e}")))?;
+        let mut held = Self {
+            chunks: Vec::new(),
+            sums: Sums::default(),
+            memory: memory.clone(),
+            permit: Some(permit),
+        };
+        let seen;
+        (held.sums, held.chunks, seen) = read.map_err(StreamError::Read)?;
+        Ok((held, seen, reader))
     }
 
     /// The sums read with the bytes.

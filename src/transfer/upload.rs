@@ -31,7 +31,11 @@ use super::{ByteCounter, Concurrency, EventSink, TransferEvent, UploadItem, Uplo
 use crate::error::{Error, Result};
 use crate::s3::{PresignOp, S3Client, sdk_error};
 
+mod stream;
+
 const MIB: u64 = 1024 * 1024;
+/// S3's smallest part (but the last).
+const MIN_PART: u64 = 5 * MIB;
 /// S3's limit on the number of parts of one upload.
 const MAX_PARTS: u64 = 10_000;
 /// S3's largest object.
@@ -291,9 +295,9 @@ impl S3Client {
         before: &FileState,
         counter: &ByteCounter,
     ) -> Result<()> {
-        let (bucket, item, options, cancel) = job.parts();
+        let (bucket, item, _, _) = job.parts();
         let size = before.len;
-        let (mut check, held, _streaming) = self.body_check(&item.path, 0, size, true).await?;
+        let (check, held, _streaming) = self.body_check(&item.path, 0, size, true).await?;
         let sent_body = BodySent {
             held: held.as_ref(),
             memory: self.body_memory(),
@@ -305,6 +309,30 @@ impl S3Client {
         if before.changed(&item.path).await {
             return Err(changed(item, bucket));
         }
+        let stored = self.send_object(job, check, sent_body, counter).await?;
+        // The server checked the bytes against the sum read before sending; but that read may
+        // have caught the file mid-rewrite, and then what is stored is no version of the file.
+        if before.changed(&item.path).await {
+            if let Some(etag) = &stored {
+                let client = self.try_for_bucket(bucket).await?;
+                self.remove_if_ours(&client, bucket, &item.key, etag).await;
+            }
+            return Err(changed(item, bucket));
+        }
+        Ok(())
+    }
+
+    /// Sends `sent_body` in one PUT with `check`, tried again as the options say; returns the
+    /// ETag (bare) of the object stored, once the server's answer vouched for its bytes.
+    async fn send_object(
+        &self,
+        job: &UploadJob,
+        mut check: BodyCheck,
+        sent_body: BodySent<'_>,
+        counter: &ByteCounter,
+    ) -> Result<Option<String>> {
+        let (bucket, item, options, cancel) = job.parts();
+        let size = sent_body.len;
         let client = self.try_for_bucket(bucket).await?;
         let keep_existing = options.on_conflict != OnConflict::Overwrite;
         let target = Target {
@@ -398,15 +426,7 @@ impl S3Client {
                 }
             }
         };
-        // The server checked the bytes against the sum read before sending; but that read may
-        // have caught the file mid-rewrite, and then what is stored is no version of the file.
-        if before.changed(&item.path).await {
-            if let Some(etag) = &stored {
-                self.remove_if_ours(&client, bucket, &item.key, etag).await;
-            }
-            return Err(changed(item, bucket));
-        }
-        Ok(())
+        Ok(stored)
     }
 
     /// The check a body of `len` bytes of `path` from `offset` carries: its CRC32C where the
@@ -813,12 +833,26 @@ impl S3Client {
         upload_id: &str,
         parts: Vec<(CompletedPart, Option<Md5Sum>)>,
     ) -> Result<()> {
-        let (bucket, item, options, _) = job.parts();
-        let target = job.target();
+        let (bucket, item, _, _) = job.parts();
         // Parts read at different times may come from different versions of the file.
         if before.changed(&item.path).await {
             return Err(changed(item, bucket));
         }
+        self.finish(client, job, before.len, upload_id, parts).await
+    }
+
+    /// Completes the upload of `size` bytes from `parts` (with `If-None-Match: *` unless
+    /// overwriting), once the key is checked to be still free.
+    async fn finish(
+        &self,
+        client: &aws_sdk_s3::Client,
+        job: &UploadJob,
+        size: u64,
+        upload_id: &str,
+        parts: Vec<(CompletedPart, Option<Md5Sum>)>,
+    ) -> Result<()> {
+        let (bucket, item, options, _) = job.parts();
+        let target = job.target();
         let keep_existing = options.on_conflict != OnConflict::Overwrite;
         // For servers that ignore If-None-Match on CompleteMultipartUpload.
         if keep_existing && self.head(bucket, &item.key).await?.is_some() {
@@ -887,7 +921,6 @@ impl S3Client {
             };
             // The server may have completed the upload though its answer was lost (a retry then
             // gets 412 or NoSuchUpload): if the key holds exactly our parts, it worked.
-            let size = before.len;
             let held = match &etag {
                 Some(etag) => self.holds(bucket, &item.key, etag, size).await,
                 None => false,
@@ -950,16 +983,15 @@ impl S3Client {
         part: Part<'_>,
         counter: &ByteCounter,
     ) -> Result<(CompletedPart, Option<Md5Sum>)> {
-        let (bucket, item, options, cancel) = job.parts();
+        let item = &job.item;
         let Part {
-            upload_id,
             number,
             offset,
             len,
             stored,
             crc32c: crc_upload,
+            ..
         } = part;
-        let key = item.key.as_str();
         if let Some(stored) = stored {
             // Already on the server with exactly these bytes (checked when resuming).
             counter.add(len);
@@ -970,7 +1002,7 @@ impl S3Client {
                 .build();
             return Ok((part, Some(stored.md5)));
         }
-        let (mut check, held, _streaming) =
+        let (check, held, _streaming) =
             self.body_check(&item.path, offset, len, crc_upload).await?;
         let sent_body = BodySent {
             held: held.as_ref(),
@@ -979,6 +1011,28 @@ impl S3Client {
             offset,
             len,
         };
+        self.send_part(job, part, check, sent_body, counter).await
+    }
+
+    /// Sends `sent_body` as `part` with `check`, tried again as the options say; returns it
+    /// with the MD5 of its bytes when known, once the server vouched for the bytes it stored.
+    async fn send_part(
+        &self,
+        job: &UploadJob,
+        part: Part<'_>,
+        mut check: BodyCheck,
+        sent_body: BodySent<'_>,
+        counter: &ByteCounter,
+    ) -> Result<(CompletedPart, Option<Md5Sum>)> {
+        let (bucket, item, options, cancel) = job.parts();
+        let Part {
+            upload_id,
+            number,
+            len,
+            crc32c: crc_upload,
+            ..
+        } = part;
+        let key = item.key.as_str();
         let target = Target {
             what: "upload part",
             bucket,
@@ -1209,7 +1263,7 @@ type Resumable = (String, u64, HashMap<i32, StoredPart>, bool);
 
 /// Whether `part_size` is one S3 accepts for a file of `size` bytes.
 fn part_size_fits(size: u64, part_size: u64) -> bool {
-    part_size >= 5 * MIB && size.div_ceil(part_size) <= MAX_PARTS
+    part_size >= MIN_PART && size.div_ceil(part_size) <= MAX_PARTS
 }
 
 /// `path` made absolute (so that the same file named from another folder is recognised).
