@@ -8,8 +8,15 @@ benches/elsewhere.sh.
 HOST (default 127.0.0.1; several separated by commas): an address of this machine that is
 not loopback makes the client take the server for one elsewhere. DELAY_MS delays everything
 each way (a round trip takes twice that).
+
+A real peer takes a few hundred KiB ahead of the link; this proxy on loopback would take
+megabytes (its receive buffer autotunes, and it queues 16 reads). For slow links
+(benches/slowlink.sh), CAPPROXY_RCVBUF caps its receive buffer (bytes) and CAPPROXY_QUEUE its
+queue (reads of 64 KiB then, not 256 KiB).
 """
 import asyncio
+import os
+import socket
 import sys
 import time
 
@@ -18,6 +25,9 @@ RATE = float(sys.argv[3]) * 1024 * 1024
 UP = len(sys.argv) > 4 and sys.argv[4] == "up"
 HOST = sys.argv[5] if len(sys.argv) > 5 else "127.0.0.1"
 DELAY = (float(sys.argv[6]) if len(sys.argv) > 6 else 0.0) / 1000
+RCVBUF = int(os.environ.get("CAPPROXY_RCVBUF", "0"))
+QUEUE = int(os.environ.get("CAPPROXY_QUEUE", "16"))
+READ = 64 * 1024 if RCVBUF else 256 * 1024
 
 
 async def pump(reader, writer, capped):
@@ -25,7 +35,7 @@ async def pump(reader, writer, capped):
     takes twice DELAY), and the capped way paced at RATE (a connection that sat idle does
     not get to burst)."""
     # A few MiB in flight at most, so a capped sender is held back as by a real link.
-    queue = asyncio.Queue(maxsize=16)
+    queue = asyncio.Queue(maxsize=QUEUE)
 
     async def deliver():
         try:
@@ -43,7 +53,7 @@ async def pump(reader, writer, capped):
     delivering = asyncio.create_task(deliver())
     due = time.monotonic()
     try:
-        while chunk := await reader.read(256 * 1024):
+        while chunk := await reader.read(READ):
             now = time.monotonic()
             due = max(due, now) + (len(chunk) / RATE if capped else 0)
             await queue.put((due + DELAY, chunk))
@@ -62,12 +72,25 @@ async def handle(client_reader, client_writer):
     )
 
 
+def listening(host):
+    """A socket listening on host:LISTEN, its receive buffer capped when asked (the sockets
+    it accepts inherit it)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(family, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if RCVBUF:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+    s.bind((host, LISTEN))
+    s.listen(128)
+    s.setblocking(False)
+    return s
+
+
 async def main():
-    server = await asyncio.start_server(handle, HOST.split(","), LISTEN)
+    servers = [await asyncio.start_server(handle, sock=listening(h)) for h in HOST.split(",")]
     way = "up" if UP else "down"
     print(f"capping each connection at {sys.argv[3]} MiB/s {way}, {DELAY * 1000:g} ms each way, on {HOST}:{LISTEN}", flush=True)
-    async with server:
-        await server.serve_forever()
+    await asyncio.gather(*(server.serve_forever() for server in servers))
 
 
 asyncio.run(main())
