@@ -1,6 +1,7 @@
 # Sourced by the bench scripts that run s3share on their own (from the repository's root,
 # after `log` and S3SHARE are set): the binary to measure, built when it is the default one
-# and missing, and an embedded store of its own below $WORK.
+# and missing, an embedded store of its own below $WORK, its keys, and an address of this
+# machine that is not loopback.
 
 # Builds target/release/s3share when S3SHARE names it and it is not there.
 build_s3share() {
@@ -29,4 +30,26 @@ start_store() {
         fi
         sleep 0.2
     done
+}
+
+# The store's port and keys, to reach it through a proxy as any S3 server: sets PORT, KEY and
+# SECRET (after start_store).
+store_keys() {
+    read -r PORT KEY SECRET < <(python3 -c '
+import json, sys
+s = json.load(open(sys.argv[1]))
+print(s["port"], s["access_key"], s["secret_key"])' "$WORK/config/s3share/local-store.json")
+}
+
+# An address of this machine that is not loopback (the one its traffic would leave from), or
+# nothing: a server reached there is taken for one elsewhere.
+far_address() {
+    python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+try:
+    s.connect(("192.0.2.1", 9)); a = s.getsockname()[0]
+    print("" if a.startswith("127.") else a)
+except OSError:
+    print("")'
 }

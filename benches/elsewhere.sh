@@ -52,21 +52,9 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 start_store
-# The store's port and keys, to reach it through the proxy as any S3 server.
-read -r PORT KEY SECRET < <(python3 -c '
-import json, sys
-s = json.load(open(sys.argv[1]))
-print(s["port"], s["access_key"], s["secret_key"])' "$WORK/config/s3share/local-store.json")
+store_keys
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-# An address of this machine that is not loopback (the one its traffic would leave from).
-FAR=$(python3 -c '
-import socket
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-try:
-    s.connect(("192.0.2.1", 9)); a = s.getsockname()[0]
-    print("" if a.startswith("127.") else a)
-except OSError:
-    print("")')
+FAR=$(far_address)
 PROXY=$(free_port)
 python3 benches/capproxy.py "$PROXY" "$PORT" "$CAP_MIB" down "127.0.0.1${FAR:+,$FAR}" "$DELAY_MS" >"$WORK/proxy.log" 2>&1 &
 PROXY_PID=$!

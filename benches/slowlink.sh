@@ -44,18 +44,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 start_store
-read -r PORT KEY SECRET < <(python3 -c '
-import json, sys
-s = json.load(open(sys.argv[1]))
-print(s["port"], s["access_key"], s["secret_key"])' "$WORK/config/s3share/local-store.json")
-FAR=$(python3 -c '
-import socket
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-try:
-    s.connect(("192.0.2.1", 9)); a = s.getsockname()[0]
-    print("" if a.startswith("127.") else a)
-except OSError:
-    print("")')
+store_keys
+FAR=$(far_address)
 [ -n "$FAR" ] || { log "this machine has no address but loopback: nothing to measure"; exit 1; }
 UP=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 CAPPROXY_RCVBUF=$((128 * 1024)) CAPPROXY_QUEUE=2 \

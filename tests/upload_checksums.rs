@@ -7,7 +7,7 @@ use s3share::s3::{S3Client, Timeouts};
 use s3share::transfer::{OnConflict, UploadItem, UploadJob, UploadOptions, UploadOutcome};
 
 use crate::support::proxy::{Fault, Kind, Proxy};
-use crate::support::{TestServer, item, random_file, stored};
+use crate::support::{TestServer, assert_nothing_left, item, random_file, stored};
 
 const MIB: usize = 1024 * 1024;
 const CRC32C: &str = "x-amz-checksum-crc32c";
@@ -38,16 +38,6 @@ async fn upload(
     client
         .upload_file(UploadJob::new(bucket, it.clone()).options(options.clone()))
         .await
-}
-
-async fn assert_nothing_left(s: &TestServer, key: &str) {
-    assert!(
-        s.client.head(&s.bucket, key).await.unwrap().is_none(),
-        "{}: an object was left at {key}",
-        s.name
-    );
-    let open = s.client.list_open_uploads(&s.bucket, "").await.unwrap();
-    assert!(open.is_empty(), "{}: uploads left open: {open:?}", s.name);
 }
 
 async fn corrupted_single_put_is_refused_and_the_old_object_kept(s: &TestServer) {

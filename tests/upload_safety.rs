@@ -14,7 +14,7 @@ use s3share::transfer::{
 use tokio::sync::Barrier;
 
 use crate::support::proxy::{Fault, Kind, Proxy, black_hole};
-use crate::support::{TestServer, item, quick_timeouts, random_file, stored};
+use crate::support::{TestServer, assert_nothing_left, item, quick_timeouts, random_file, stored};
 
 const MIB: usize = 1024 * 1024;
 /// How long a request to a silent server may take to fail, with [`quick_timeouts`].
@@ -55,17 +55,6 @@ async fn upload(
                 .events(sink),
         )
         .await
-}
-
-/// Neither an object at `key` nor an unfinished upload anywhere in the bucket.
-async fn assert_nothing_left(s: &TestServer, key: &str) {
-    assert!(
-        s.client.head(&s.bucket, key).await.unwrap().is_none(),
-        "{}: an object was left at {key}",
-        s.name
-    );
-    let open = s.client.list_open_uploads(&s.bucket, "").await.unwrap();
-    assert!(open.is_empty(), "{}: uploads left open: {open:?}", s.name);
 }
 
 /// Runs `fut`, failing the test if it has not finished within a minute (a race gated on the

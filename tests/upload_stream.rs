@@ -14,7 +14,7 @@ use s3share::transfer::{
 use tokio_util::sync::CancellationToken;
 
 use crate::support::proxy::{Fault, Kind, Proxy};
-use crate::support::{TestServer, quick_timeouts, stored};
+use crate::support::{TestServer, assert_nothing_left, quick_timeouts, stored};
 
 const MIB: usize = 1024 * 1024;
 
@@ -79,17 +79,6 @@ impl Read for Pipe {
         self.read.fetch_add(n as u64, Ordering::SeqCst);
         Ok(n)
     }
-}
-
-/// Neither an object at `key` nor an unfinished upload in the bucket.
-async fn assert_nothing_left(s: &TestServer, key: &str) {
-    assert!(
-        s.client.head(&s.bucket, key).await.unwrap().is_none(),
-        "{}: object left",
-        s.name
-    );
-    let open = s.client.list_open_uploads(&s.bucket, "").await.unwrap();
-    assert!(open.is_empty(), "{}: uploads left open: {open:?}", s.name);
 }
 
 /// 23 MiB in 5 MiB parts: five parts (the last 3 MiB), stored byte for byte, nothing left open.

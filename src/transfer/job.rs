@@ -159,6 +159,14 @@ impl UploadJob {
         format!("s3://{}/{}", self.bucket, self.item.key)
     }
 
+    /// The error for its key being taken.
+    pub(crate) fn taken(&self) -> crate::Error {
+        crate::Error::AlreadyExists {
+            bucket: self.bucket.clone(),
+            key: self.item.key.clone(),
+        }
+    }
+
     /// The pieces the upload's steps use: bucket, item, options and what cancels it.
     pub(crate) fn parts(&self) -> (&str, &UploadItem, &UploadOptions, &CancellationToken) {
         (&self.bucket, &self.item, &self.options, &self.cancel)

@@ -203,16 +203,15 @@ impl S3Client {
     /// [`Error::Changed`] and leaves nothing behind.
     pub async fn upload_file(&self, job: UploadJob) -> Result<UploadOutcome> {
         let result = self.upload_file_inner(&job).await;
-        let (id, events) = (job.id, &job.events);
-        match &result {
-            Ok(UploadOutcome::Uploaded { .. }) => events(TransferEvent::Finished { id }),
-            Ok(UploadOutcome::Skipped) => events(TransferEvent::Skipped { id }),
-            Err(e) => {
-                tracing::info!(key = %job.item.key, "upload failed: {e}");
-                events(TransferEvent::failed(id, e));
-            }
-        }
+        report(&job, &result);
         result
+    }
+
+    /// Whether the job's key exists and its rule keeps what exists: looked at before anything
+    /// is sent (the PUT or the completion then guards the race with `If-None-Match: *`).
+    async fn key_is_kept(&self, job: &UploadJob) -> Result<bool> {
+        Ok(job.options.on_conflict != OnConflict::Overwrite
+            && self.head(&job.bucket, &job.item.key).await?.is_some())
     }
 
     async fn upload_file_inner(&self, job: &UploadJob) -> Result<UploadOutcome> {
@@ -230,19 +229,9 @@ impl S3Client {
                 size,
             });
         }
-        let skip = |e: Error| match e {
-            Error::AlreadyExists { .. } if options.on_conflict == OnConflict::Skip => {
-                Ok(UploadOutcome::Skipped)
-            }
-            e => Err(e),
-        };
-        if options.on_conflict != OnConflict::Overwrite
-            && self.head(bucket, &item.key).await?.is_some()
-        {
-            return skip(Error::AlreadyExists {
-                bucket: bucket.to_owned(),
-                key: item.key.clone(),
-            });
+        let skip = |e| skip_if_asked(options, e);
+        if self.key_is_kept(job).await? {
+            return skip(job.taken());
         }
         events(TransferEvent::Started { id, total: size });
         let counter = ByteCounter::new(id, events);
@@ -1110,6 +1099,29 @@ impl S3Client {
                 Confirmed::Wrong(why) => return Err(abandoned(why)),
             }
         }
+    }
+}
+
+/// Tells the job's events how it ended.
+fn report(job: &UploadJob, result: &Result<UploadOutcome>) {
+    let (id, events) = (job.id, &job.events);
+    match result {
+        Ok(UploadOutcome::Uploaded { .. }) => events(TransferEvent::Finished { id }),
+        Ok(UploadOutcome::Skipped) => events(TransferEvent::Skipped { id }),
+        Err(e) => {
+            tracing::info!(key = %job.item.key, "upload failed: {e}");
+            events(TransferEvent::failed(id, e));
+        }
+    }
+}
+
+/// `e`, or a skip where it is a taken key and the options say to skip those.
+fn skip_if_asked(options: &UploadOptions, e: Error) -> Result<UploadOutcome> {
+    match e {
+        Error::AlreadyExists { .. } if options.on_conflict == OnConflict::Skip => {
+            Ok(UploadOutcome::Skipped)
+        }
+        e => Err(e),
     }
 }
 

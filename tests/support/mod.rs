@@ -240,6 +240,17 @@ pub fn random_file(dir: &Path, name: &str, len: usize, seed: u64) -> PathBuf {
     path
 }
 
+/// Neither an object at `key` nor an unfinished upload anywhere in the bucket.
+pub async fn assert_nothing_left(s: &TestServer, key: &str) {
+    assert!(
+        s.client.head(&s.bucket, key).await.unwrap().is_none(),
+        "{}: an object was left at {key}",
+        s.name
+    );
+    let open = s.client.list_open_uploads(&s.bucket, "").await.unwrap();
+    assert!(open.is_empty(), "{}: uploads left open: {open:?}", s.name);
+}
+
 /// Runs one async test body against both servers, as two tests.
 #[macro_export]
 macro_rules! on_both_servers {

@@ -76,15 +76,7 @@ impl S3Client {
         reader: R,
     ) -> Result<UploadOutcome> {
         let result = self.upload_stream_inner(&job, reader).await;
-        let (id, events) = (job.id, &job.events);
-        match &result {
-            Ok(UploadOutcome::Uploaded { .. }) => events(TransferEvent::Finished { id }),
-            Ok(UploadOutcome::Skipped) => events(TransferEvent::Skipped { id }),
-            Err(e) => {
-                tracing::info!(key = %job.item.key, "upload failed: {e}");
-                events(TransferEvent::failed(id, e));
-            }
-        }
+        report(&job, &result);
         result
     }
 
@@ -93,24 +85,13 @@ impl S3Client {
         job: &UploadJob,
         reader: R,
     ) -> Result<UploadOutcome> {
-        let (bucket, item, options, cancel) = job.parts();
-        if cancel.is_cancelled() {
+        if job.cancel.is_cancelled() {
             return Err(Error::Cancelled);
         }
-        let skip = |e: Error| match e {
-            Error::AlreadyExists { .. } if options.on_conflict == OnConflict::Skip => {
-                Ok(UploadOutcome::Skipped)
-            }
-            e => Err(e),
-        };
+        let skip = |e| skip_if_asked(&job.options, e);
         // Before a byte is read: a stream refused now is still whole for another try.
-        if options.on_conflict != OnConflict::Overwrite
-            && self.head(bucket, &item.key).await?.is_some()
-        {
-            return skip(Error::AlreadyExists {
-                bucket: bucket.to_owned(),
-                key: item.key.clone(),
-            });
+        if self.key_is_kept(job).await? {
+            return skip(job.taken());
         }
         (job.events)(TransferEvent::Started {
             id: job.id,
