@@ -209,7 +209,7 @@ pub enum Error {
     },
     /// A stream (standard input) longer than an upload of unknown length can carry.
     #[error(
-        "{} goes on beyond {limit} bytes, the most a stream can be uploaded in (10,000 parts); save it to a file and upload the file",
+        "{} goes on beyond {limit} bytes, the most an upload of unknown length holds in S3's 10,000 parts; save it to a file and upload the file",
         path.display()
     )]
     StreamTooLarge {
