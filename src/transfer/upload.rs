@@ -587,7 +587,6 @@ impl S3Client {
         let (bucket, item, options, cancel) = job.parts();
         let size = before.len;
         let client = self.try_for_bucket(bucket).await?;
-        let target = job.target();
         let endpoint = self.endpoint_label();
         // The record of this destination, held while this upload runs (`None`: no resume).
         let slot = options.resume.as_ref().and_then(|r| {
@@ -611,22 +610,7 @@ impl S3Client {
                 // Parts with CRC32C checksums (S3 wants the upload created for them, and their
                 // checksums listed at completion), unless this server is known to ignore them.
                 let crc32c = !self.md5_only();
-                let created = client
-                    .create_multipart_upload()
-                    .bucket(bucket)
-                    .key(&item.key)
-                    .content_type(content_type(&item.key))
-                    .set_checksum_algorithm(crc32c.then_some(ChecksumAlgorithm::Crc32C))
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("CreateMultipartUpload", &target, &endpoint, e))?;
-                let upload_id = created
-                    .upload_id()
-                    .ok_or_else(|| Error::S3 {
-                        operation: format!("CreateMultipartUpload on {target}"),
-                        message: "no upload id in the answer".into(),
-                    })?
-                    .to_owned();
+                let upload_id = self.create_upload(&client, job, crc32c).await?;
                 let min = options
                     .min_part_size
                     .unwrap_or_else(|| default_part_size(self.is_on_this_machine()));
@@ -696,6 +680,31 @@ impl S3Client {
             // Whatever went wrong, no unfinished upload stays behind to cost storage.
             Err(e) => Err(self.abort(&client, job, &upload_id, slot, e).await),
         }
+    }
+
+    /// Creates the job's multipart upload (for CRC32C part checksums with `crc32c`); returns
+    /// its id.
+    async fn create_upload(
+        &self,
+        client: &aws_sdk_s3::Client,
+        job: &UploadJob,
+        crc32c: bool,
+    ) -> Result<String> {
+        let (bucket, key, target) = (&job.bucket, &job.item.key, job.target());
+        let created = client
+            .create_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .content_type(content_type(key))
+            .set_checksum_algorithm(crc32c.then_some(ChecksumAlgorithm::Crc32C))
+            .send()
+            .await
+            .map_err(|e| sdk_error("CreateMultipartUpload", &target, &self.endpoint_label(), e))?;
+        let id = created.upload_id().ok_or_else(|| Error::S3 {
+            operation: format!("CreateMultipartUpload on {target}"),
+            message: "no upload id in the answer".into(),
+        })?;
+        Ok(id.to_owned())
     }
 
     /// The interrupted upload recorded in `slot`, if it can be continued: its id, part size

@@ -142,23 +142,7 @@ impl S3Client {
         }
 
         let client = self.try_for_bucket(bucket).await?;
-        let target = job.target();
-        let created = client
-            .create_multipart_upload()
-            .bucket(bucket)
-            .key(&item.key)
-            .content_type(content_type(&item.key))
-            .set_checksum_algorithm(crc.then_some(ChecksumAlgorithm::Crc32C))
-            .send()
-            .await
-            .map_err(|e| sdk_error("CreateMultipartUpload", &target, &self.endpoint_label(), e))?;
-        let upload_id = created
-            .upload_id()
-            .ok_or_else(|| Error::S3 {
-                operation: format!("CreateMultipartUpload on {target}"),
-                message: "no upload id in the answer".into(),
-            })?
-            .to_owned();
+        let upload_id = self.create_upload(&client, job, crc).await?;
         let upload_id = upload_id.as_str();
 
         let send = |number: u64, held: HeldBody, len: u64| async move {
