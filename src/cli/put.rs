@@ -144,11 +144,7 @@ pub(super) async fn put(
             Err(e) => {
                 failed += 1;
                 ok = false;
-                let hint = if matches!(e, Error::AlreadyExists { .. }) {
-                    " (use --overwrite, --skip-existing or --keep-both)"
-                } else {
-                    ""
-                };
+                let hint = conflict_hint(&e);
                 progress.println(format!("error: {}: {e}{hint}", item.path.display()));
             }
         }
@@ -161,6 +157,16 @@ pub(super) async fn put(
         return Err(Error::Cancelled.into());
     }
     Ok(ok)
+}
+
+/// What to add to an upload's error so the user knows the choices: for a key that exists,
+/// the flags that decide.
+fn conflict_hint(e: &Error) -> &'static str {
+    if matches!(e, Error::AlreadyExists { .. }) {
+        " (use --overwrite, --skip-existing or --keep-both)"
+    } else {
+        ""
+    }
 }
 
 /// The source that names standard input.
@@ -255,11 +261,7 @@ async fn put_stdin(
         }
         Err(Error::Cancelled) => return Err(Error::Cancelled.into()),
         Err(e) => {
-            let hint = if matches!(e, Error::AlreadyExists { .. }) {
-                " (use --overwrite, --skip-existing or --keep-both)"
-            } else {
-                ""
-            };
+            let hint = conflict_hint(&e);
             eprintln!("error: standard input: {e}{hint}");
             false
         }

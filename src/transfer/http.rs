@@ -152,15 +152,6 @@ async fn read_range(
     })
 }
 
-/// Why a body could not be read from a stream (see [`HeldBody::read_stream`]).
-#[derive(Debug)]
-pub(crate) enum StreamError {
-    /// The stream failed.
-    Read(std::io::Error),
-    /// Something that cannot happen did.
-    Bug(String),
-}
-
 /// Reads up to `len` bytes of `reader` (fewer only at its end), returning the sums asked for,
 /// with `keep` the bytes themselves (in chunks of [`READ_CHUNK`], in that memory's buffers),
 /// and how many bytes there were.
@@ -244,6 +235,34 @@ impl BodyMemory {
             spare: parking_lot::Mutex::new(Vec::new()),
             streams: Arc::new(tokio::sync::Semaphore::new(STREAMED_BODIES)),
         })
+    }
+
+    /// `len` bytes of the budget, once it has room for them (or, with [`WhenFull::Stream`],
+    /// only if it has now); `None` when it never will (more than the whole budget) or has not
+    /// now.
+    async fn reserve(
+        &self,
+        len: u64,
+        when_full: WhenFull,
+    ) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, Error> {
+        let closed =
+            |e: &dyn std::fmt::Display| Error::Bug(format!("the body memory budget closed: {e}"));
+        let Some(bytes) = u32::try_from(len).ok().filter(|_| HeldBody::fits(len)) else {
+            return Ok(None);
+        };
+        let budget = self.budget.clone();
+        match when_full {
+            WhenFull::Wait => budget
+                .acquire_many_owned(bytes)
+                .await
+                .map(Some)
+                .map_err(|e| closed(&e)),
+            WhenFull::Stream => match budget.try_acquire_many_owned(bytes) {
+                Ok(permit) => Ok(Some(permit)),
+                Err(tokio::sync::TryAcquireError::NoPermits) => Ok(None),
+                Err(e) => Err(closed(&e)),
+            },
+        }
     }
 
     /// A place among the bodies streamed for want of memory, if one is free now (held until
@@ -350,20 +369,8 @@ impl HeldBody {
         when_full: WhenFull,
     ) -> Result<Option<Self>, Error> {
         let (md5, crc32c) = sums;
-        let Some(bytes) = u32::try_from(len).ok().filter(|_| Self::fits(len)) else {
+        let Some(permit) = memory.reserve(len, when_full).await? else {
             return Ok(None);
-        };
-        let budget = memory.budget.clone();
-        let permit = match when_full {
-            WhenFull::Wait => budget
-                .acquire_many_owned(bytes)
-                .await
-                .map_err(|e| Error::Bug(format!("the body memory budget closed: {e}")))?,
-            WhenFull::Stream => match budget.try_acquire_many_owned(bytes) {
-                Ok(permit) => permit,
-                Err(tokio::sync::TryAcquireError::NoPermits) => return Ok(None),
-                Err(e) => return Err(Error::Bug(format!("the body memory budget closed: {e}"))),
-            },
         };
         let read = read_range(path, offset, len, md5, crc32c, Some(memory.clone())).await;
         // Built before the read's result is looked at: a failed read gives its memory back
@@ -379,32 +386,31 @@ impl HeldBody {
     }
 
     /// Reads up to `len` bytes of `reader` (fewer only at its end: a stream, like standard
-    /// input) with the sums asked for, once `memory`'s budget has room for `len` of them;
-    /// returns the body, how many bytes it has, and the reader for what follows.
+    /// input, that `path` names in messages) with the sums asked for, once `memory`'s budget
+    /// has room for `len` of them; returns the body, how many bytes it has, and the reader for
+    /// what follows.
     pub(crate) async fn read_stream<R: std::io::Read + Send + 'static>(
         memory: &Arc<BodyMemory>,
+        path: &Path,
         mut reader: R,
         len: u64,
         sums: (bool, bool),
-    ) -> Result<(Self, u64, R), StreamError> {
+    ) -> Result<(Self, u64, R), Error> {
         let (md5, crc32c) = sums;
-        let bytes = u32::try_from(len)
-            .ok()
-            .filter(|_| Self::fits(len))
-            .ok_or_else(|| StreamError::Bug(format!("a stream body of {len} bytes")))?;
         let permit = memory
-            .budget
-            .clone()
-            .acquire_many_owned(bytes)
-            .await
-            .map_err(|e| StreamError::Bug(format!("the body memory budget closed: {e}")))?;
+            .reserve(len, WhenFull::Wait)
+            .await?
+            .ok_or_else(|| Error::Bug(format!("a stream body of {len} bytes")))?;
         let keep = memory.clone();
         let (read, reader) = tokio::task::spawn_blocking(move || {
             let read = read_chunks(&mut reader, len, md5, crc32c, Some(&keep));
             (read, reader)
         })
         .await
-        .map_err(|e| StreamError::Bug(format!("the reading task failed: {e}")))?;
+        .map_err(|e| Error::TaskFailed {
+            task: "reading",
+            detail: e.to_string(),
+        })?;
         let mut held = Self {
             chunks: Vec::new(),
             sums: Sums::default(),
@@ -412,7 +418,11 @@ impl HeldBody {
             permit: Some(permit),
         };
         let seen;
-        (held.sums, held.chunks, seen) = read.map_err(StreamError::Read)?;
+        (held.sums, held.chunks, seen) = read.map_err(|source| Error::Local {
+            what: "cannot read",
+            path: path.to_owned(),
+            source,
+        })?;
         Ok((held, seen, reader))
     }
 

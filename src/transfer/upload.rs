@@ -452,14 +452,7 @@ impl S3Client {
             }
         }
         if let Some(held) = held {
-            let check = match held.sums() {
-                Sums {
-                    crc32c: Some(c), ..
-                } => BodyCheck::Crc32c(c),
-                Sums { md5: Some(m), .. } => BodyCheck::Md5(m),
-                Sums { .. } => return Err(Error::Bug("a held body without its sum".into())),
-            };
-            return Ok((check, Some(held), None));
+            return Ok((BodyCheck::of_held(&held)?, Some(held), None));
         }
         Ok((streamed_check(path, offset, len, crc).await?, None, slot))
     }
@@ -1151,6 +1144,18 @@ enum BodyCheck {
 }
 
 impl BodyCheck {
+    /// The check of a body held in memory: the sum read with its bytes (its CRC32C when that
+    /// was asked for, else its MD5).
+    fn of_held(held: &HeldBody) -> Result<Self> {
+        match held.sums() {
+            Sums {
+                crc32c: Some(c), ..
+            } => Ok(Self::Crc32c(c)),
+            Sums { md5: Some(m), .. } => Ok(Self::Md5(m)),
+            Sums { .. } => Err(Error::Bug("a held body without its sum".into())),
+        }
+    }
+
     /// `Content-MD5`, and the other headers to sign.
     fn headers(&self) -> (Option<String>, Vec<(&'static str, String)>) {
         match self {

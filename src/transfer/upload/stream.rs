@@ -13,7 +13,7 @@ use futures::StreamExt as _;
 use futures::stream::FuturesUnordered;
 
 use super::*;
-use crate::transfer::http::{HELD_BUDGET, StreamError};
+use crate::transfer::http::HELD_BUDGET;
 
 /// The size of part `number` (1-based) of a stream whose first parts are `first` bytes. Its
 /// length is unknown, so the parts grow: each thousand parts twice the size of the thousand
@@ -29,18 +29,6 @@ fn stream_part_size(number: u64, first: u64) -> u64 {
 /// The most a stream with first parts of `first` bytes can carry in [`MAX_PARTS`] parts.
 fn stream_capacity(first: u64) -> u64 {
     (1..=MAX_PARTS).map(|n| stream_part_size(n, first)).sum()
-}
-
-/// The check a body read from a stream carries (its CRC32C where the server checks that, else
-/// its MD5: see `S3Client::body_check`).
-fn held_check(held: &HeldBody) -> Result<BodyCheck> {
-    match held.sums() {
-        Sums {
-            crc32c: Some(c), ..
-        } => Ok(BodyCheck::Crc32c(c)),
-        Sums { md5: Some(m), .. } => Ok(BodyCheck::Md5(m)),
-        Sums { .. } => Err(Error::Bug("a stream body without its sum".into())),
-    }
 }
 
 /// A body of `len` bytes read from the stream that `path` names, held in memory.
@@ -120,22 +108,13 @@ impl S3Client {
             .unwrap_or_else(|| default_part_size(self.is_on_this_machine()))
             .clamp(MIN_PART, u64::from(HELD_BUDGET));
         let crc = !self.md5_only();
-        let read = |reader: R, len: u64| async move {
-            HeldBody::read_stream(self.body_memory(), reader, len, (!crc, crc))
-                .await
-                .map_err(|e| match e {
-                    StreamError::Read(source) => Error::Local {
-                        what: "cannot read",
-                        path: item.path.clone(),
-                        source,
-                    },
-                    StreamError::Bug(what) => Error::Bug(what),
-                })
+        let read = |reader: R, len: u64| {
+            HeldBody::read_stream(self.body_memory(), &item.path, reader, len, (!crc, crc))
         };
         let (held, len, reader) = cancellable(cancel, read(reader, first)).await?;
         if len < first {
             // The whole stream: one PUT, as a small file.
-            let check = held_check(&held)?;
+            let check = BodyCheck::of_held(&held)?;
             let body = held_body(self, &held, &item.path, len);
             cancellable(cancel, self.send_object(job, check, body, counter)).await?;
             return Ok((len, false));
@@ -154,7 +133,7 @@ impl S3Client {
                 stored: None,
                 crc32c: crc,
             };
-            let check = held_check(&held)?;
+            let check = BodyCheck::of_held(&held)?;
             let body = held_body(self, &held, &item.path, len);
             self.send_part(job, part, check, body, counter).await
         };
