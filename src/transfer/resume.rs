@@ -320,7 +320,12 @@ impl Drop for Slot {
         if !self.record.exists() {
             let _ = std::fs::remove_file(&self.lock_path);
         }
-        let _ = &self.lock;
+        // Released here, not left to the close: a process this one is spawning right now (in
+        // any thread) holds a copy of the descriptor until its exec, and the lock belongs to
+        // what both copies share. Left to the close, the slot would look taken for that
+        // moment: the app's list of interrupted uploads would miss one, and an upload would
+        // run without resume.
+        let _ = self.lock.unlock();
     }
 }
 
@@ -497,6 +502,41 @@ impl DownloadRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The release must not wait for processes spawned meanwhile (they hold the descriptor
+    /// until their exec): with the lock left to the close, most claims here failed.
+    #[test]
+    fn a_released_slot_can_be_claimed_at_once_while_processes_are_spawned() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let store = ResumeStore::new(dir.path());
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let spawners: Vec<_> = (0..2)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        let _ = std::process::Command::new("true").status();
+                    }
+                })
+            })
+            .collect();
+        let mut refused = 0;
+        for _ in 0..500 {
+            match store.claim(UPLOADS, &["e", "b", "k"]) {
+                Some(slot) => {
+                    slot.save(&1u8).unwrap();
+                    std::thread::yield_now();
+                }
+                None => refused += 1,
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        for s in spawners {
+            s.join().unwrap();
+        }
+        assert_eq!(refused, 0, "claims refused after the slot was released");
+    }
 
     #[test]
     fn a_slot_is_held_by_one_claimant_and_records_round_trip() {
