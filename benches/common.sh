@@ -1,7 +1,22 @@
-# Sourced by the bench scripts that run s3share on their own (from the repository's root,
-# after `log` and S3SHARE are set): the binary to measure, built when it is the default one
-# and missing, an embedded store of its own below $WORK, its keys, and an address of this
-# machine that is not loopback.
+# Sourced first by the bench scripts that run s3share on their own (store.sh, relay.sh,
+# elsewhere.sh, slowlink.sh, tls.sh), which then call to_repository: `log`, the binaries to
+# measure (built when the default one is missing), an embedded store of their own below $WORK,
+# its keys, and an address of this machine that is not loopback.
+
+BENCHES_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+log() { echo "== $*" >&2; }
+
+# The binaries given as the script's arguments in ARGS, and S3SHARE (default
+# target/release/s3share), made absolute; then goes to the repository's root, where the
+# scripts run.
+to_repository() {
+    ARGS=()
+    local b
+    for b in "$@"; do case "$b" in /*) ARGS+=("$b") ;; *) ARGS+=("$PWD/$b") ;; esac; done
+    case "${S3SHARE:-}" in ""|/*) ;; */*) S3SHARE=$PWD/$S3SHARE ;; esac
+    cd "$BENCHES_DIR/.."
+    S3SHARE=${S3SHARE:-target/release/s3share}
+}
 
 # Builds target/release/s3share when S3SHARE names it and it is not there.
 build_s3share() {

@@ -17,18 +17,15 @@
 #   S3SHARE=/path/to/s3share benches/elsewhere.sh
 set -euo pipefail
 
-case "${S3SHARE:-}" in ""|/*) ;; */*) S3SHARE=$PWD/$S3SHARE ;; esac
-cd "$(dirname "$0")/.."
-S3SHARE=${S3SHARE:-target/release/s3share}
+. "$(dirname "$0")/common.sh"
+to_repository
 SIZE_MIB=${BENCH_SIZE_MIB:-256}
 ROUNDS=${BENCH_ROUNDS:-3}
 CAP_MIB=${BENCH_CAP_MIB:-40}
 DELAY_MS=${BENCH_DELAY_MS:-25}
 RANGES=${BENCH_RANGES:-1 2 4 8}
-log() { echo "== $*" >&2; }
 
 command -v python3 >/dev/null || { log "python3 is missing"; exit 1; }
-. benches/common.sh
 build_s3share
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/s3share-elsewhere-bench.XXXXXX")

@@ -14,12 +14,10 @@
 # and nginx (apt).
 set -euo pipefail
 
-case "${S3SHARE:-}" in ""|/*) ;; */*) S3SHARE=$PWD/$S3SHARE ;; esac
-cd "$(dirname "$0")/.."
-S3SHARE=${S3SHARE:-target/release/s3share}
+. "$(dirname "$0")/common.sh"
+to_repository
 SECONDS_EACH=${BENCH_SECONDS:-8}
 CONNECTIONS=${BENCH_CONNECTIONS:-50}
-log() { echo "== $*" >&2; }
 
 missing=()
 for tool in wrk nginx curl; do command -v "$tool" >/dev/null || missing+=("$tool"); done
@@ -28,7 +26,6 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq >&2
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
 fi
-. benches/common.sh
 build_s3share
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/s3share-relay-bench.XXXXXX")

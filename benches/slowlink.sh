@@ -14,17 +14,12 @@
 #   benches/slowlink.sh /path/to/old/s3share target/release/s3share
 set -euo pipefail
 
-ARGS=()
-for b in "$@"; do case "$b" in /*) ARGS+=("$b") ;; *) ARGS+=("$PWD/$b") ;; esac; done
-case "${S3SHARE:-}" in ""|/*) ;; */*) S3SHARE=$PWD/$S3SHARE ;; esac
-cd "$(dirname "$0")/.."
-S3SHARE=${S3SHARE:-target/release/s3share}
+. "$(dirname "$0")/common.sh"
+to_repository "$@"
 SIZE_MIB=${BENCH_SIZE_MIB:-4}
 RATE_MIB=${BENCH_RATE_MIB:-0.04}
-log() { echo "== $*" >&2; }
 
 command -v python3 >/dev/null || { log "python3 is missing"; exit 1; }
-. benches/common.sh
 [ ${#ARGS[@]} -gt 0 ] || { build_s3share; ARGS=("$S3SHARE"); }
 S3SHARE=${ARGS[0]}
 

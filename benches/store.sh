@@ -9,16 +9,13 @@
 #   S3SHARE=/path/to/s3share benches/store.sh
 set -euo pipefail
 
-case "${S3SHARE:-}" in ""|/*) ;; */*) S3SHARE=$PWD/$S3SHARE ;; esac
-cd "$(dirname "$0")/.."
-S3SHARE=${S3SHARE:-target/release/s3share}
+. "$(dirname "$0")/common.sh"
+to_repository
 SIZE_MIB=${BENCH_SIZE_MIB:-1024}
 ROUNDS=${BENCH_ROUNDS:-3}
-log() { echo "== $*" >&2; }
 
 [ -x /usr/bin/time ] || { log "GNU time is missing (Debian: apt-get install time)"; exit 1; }
 command -v curl >/dev/null || { log "curl is missing"; exit 1; }
-. benches/common.sh
 build_s3share
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/s3share-store-bench.XXXXXX")

