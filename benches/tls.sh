@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Transfers over TLS with a server elsewhere that speaks HTTP/2, without a network: SeaweedFS
 # on loopback serving S3 over HTTPS (Go's server takes HTTP/2 when the client offers it, as
-# MinIO's and R2's do), reached through benches/capproxy.py at an address of this machine that
+# Cloudflare R2 does), reached through benches/capproxy.py at an address of this machine that
 # is not loopback, delaying everything BENCH_DELAY_MS each way. Prints, for each binary given
-# (and aws-cli, and rclone when installed), the seconds of a `put` and a `get` (to tmpfs when there is one)
-# of BENCH_SIZE_MIB MiB per round, then the medians.
+# (and aws-cli, and rclone when installed), the seconds and peak RSS of a `put` and a `get` (to
+# tmpfs when there is one) of BENCH_SIZE_MIB MiB per round, then the medians.
 #
 # Parts and ranges sent side by side as streams of one HTTP/2 connection share its one window:
 # compare a build that offers HTTP/2 with one that offers HTTP/1.1 alone.
@@ -19,7 +19,7 @@ SIZE_MIB=${BENCH_SIZE_MIB:-256}
 ROUNDS=${BENCH_ROUNDS:-3}
 DELAY_MS=${BENCH_DELAY_MS:-25}
 
-for tool in python3 openssl aws; do
+for tool in python3 openssl aws /usr/bin/time; do
     command -v "$tool" >/dev/null || { log "$tool is missing (benches/upload.sh installs aws-cli)"; exit 1; }
 done
 [ ${#ARGS[@]} -gt 0 ] || { build_s3share; ARGS=("$S3SHARE"); }
@@ -90,25 +90,18 @@ RCLONE=(env -u AWS_CA_BUNDLE RCLONE_CONFIG="$WORK/rclone.conf" RCLONE_CONFIG_BEN
     rclone --ca-cert "$WORK/ca.pem" --ignore-times)
 command -v rclone >/dev/null && TOOLS+=(rclone)
 head -c "$((SIZE_MIB * 1024 * 1024))" /dev/urandom >"$WORK/f.bin"
-# One command of one tool: put (up) or get (down) of the file, to the key of that tool.
-run() {
+# The command of one tool in CMD: put (up) or get (down) of the file, at the tool's key. An
+# array, not a function, because /usr/bin/time must exec it.
+command_for() {
     local tool=$1 way=$2 key=bench/$3.bin
-    if [ "$tool" = aws-cli ]; then
-        case $way in
-            up) "${CLEAN_ENV[@]}" "$AWS_BIN" --endpoint-url "$ENDPOINT" s3 cp --quiet "$WORK/f.bin" "s3://$key" ;;
-            down) "${CLEAN_ENV[@]}" "$AWS_BIN" --endpoint-url "$ENDPOINT" s3 cp --quiet "s3://$key" "$OUT/back.bin" ;;
-        esac
-    elif [ "$tool" = rclone ]; then
-        case $way in
-            up) "${RCLONE[@]}" copyto "$WORK/f.bin" "bench:$key" ;;
-            down) "${RCLONE[@]}" copyto "bench:$key" "$OUT/back.bin" ;;
-        esac
-    else
-        case $way in
-            up) "${CLEAN_ENV[@]}" "$tool" --endpoint-url "$ENDPOINT" put --overwrite "$WORK/f.bin" "s3://$key" ;;
-            down) "${CLEAN_ENV[@]}" "$tool" --endpoint-url "$ENDPOINT" get --overwrite "s3://$key" "$OUT/back.bin" ;;
-        esac
-    fi
+    case $tool:$way in
+        aws-cli:up) CMD=("${CLEAN_ENV[@]}" "$AWS_BIN" --endpoint-url "$ENDPOINT" s3 cp --quiet "$WORK/f.bin" "s3://$key") ;;
+        aws-cli:down) CMD=("${CLEAN_ENV[@]}" "$AWS_BIN" --endpoint-url "$ENDPOINT" s3 cp --quiet "s3://$key" "$OUT/back.bin") ;;
+        rclone:up) CMD=("${RCLONE[@]}" copyto "$WORK/f.bin" "bench:$key") ;;
+        rclone:down) CMD=("${RCLONE[@]}" copyto "bench:$key" "$OUT/back.bin") ;;
+        *:up) CMD=("${CLEAN_ENV[@]}" "$tool" --endpoint-url "$ENDPOINT" put --overwrite "$WORK/f.bin" "s3://$key") ;;
+        *:down) CMD=("${CLEAN_ENV[@]}" "$tool" --endpoint-url "$ENDPOINT" get --overwrite "s3://$key" "$OUT/back.bin") ;;
+    esac
 }
 
 # Until SeaweedFS answers: the bucket (on its plain port), then one untimed upload.
@@ -121,35 +114,39 @@ up_or_wait() {
 }
 until "${CLEAN_ENV[@]}" "$AWS_BIN" --endpoint-url "http://127.0.0.1:${P[6]}" s3api create-bucket \
     --bucket bench >/dev/null 2>"$WORK/up.err"; do up_or_wait; done
-until run "${ARGS[0]}" up warm >/dev/null 2>"$WORK/up.err"; do up_or_wait; done
+command_for "${ARGS[0]}" up warm
+until "${CMD[@]}" >/dev/null 2>"$WORK/up.err"; do up_or_wait; done
 log "$SIZE_MIB MiB over TLS through a proxy delaying $DELAY_MS ms each way, $ROUNDS rounds, $(nproc) cores"
 : >"$WORK/times"
 for round in $(seq "$ROUNDS"); do
     for i in "${!TOOLS[@]}"; do
         for way in up down; do
             rm -f "$OUT/back.bin"
-            t0=$(date +%s.%N)
-            if run "${TOOLS[$i]}" $way "t$i" >/dev/null 2>"$WORK/err"; then
-                t1=$(date +%s.%N)
+            command_for "${TOOLS[$i]}" $way "t$i"
+            if /usr/bin/time -o "$WORK/time" -f "%e %M" "${CMD[@]}" >/dev/null 2>"$WORK/err"; then
                 if [ $way = down ] && ! cmp -s "$WORK/f.bin" "$OUT/back.bin"; then
                     log "${TOOLS[$i]}: the download differs from the file"; exit 1
                 fi
-                s=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", b - a}')
+                read -r s rss <"$WORK/time"
+                rss=$((rss / 1024))
             else
-                s=failed; log "${TOOLS[$i]} $way: $(tail -1 "$WORK/err")"
+                s=failed rss=-; log "${TOOLS[$i]} $way: $(tail -1 "$WORK/err")"
             fi
-            printf 'round %s\t%s\t%s\t%s s\n' "$round" "${TOOLS[$i]}" "$way" "$s"
-            printf '%s\t%s\t%s\n' "$i" "$way" "$s" >>"$WORK/times"
+            printf 'round %s\t%s\t%s\t%s s\t%s MiB\n' "$round" "${TOOLS[$i]}" "$way" "$s" "$rss"
+            printf '%s\t%s\t%s\t%s\n' "$i" "$way" "$s" "$rss" >>"$WORK/times"
         done
     done
 done
 echo "medians ($SIZE_MIB MiB, $DELAY_MS ms each way):"
 for i in "${!TOOLS[@]}"; do
     for way in up down; do
-        med=$(awk -F'\t' -v i="$i" -v w="$way" '$1 == i && $2 == w && $3 != "failed" {print $3}' "$WORK/times" \
-            | sort -n | awk '{a[NR] = $1} END {if (NR) print a[int((NR + 1) / 2)]}')
+        median() {
+            awk -F'\t' -v i="$i" -v w="$way" -v c="$1" '$1 == i && $2 == w && $3 != "failed" {print $c}' \
+                "$WORK/times" | sort -n | awk '{a[NR] = $1} END {if (NR) print a[int((NR + 1) / 2)]}'
+        }
+        med=$(median 3)
         [ -n "$med" ] || { printf '%s\t%s\tfailed\n' "${TOOLS[$i]}" "$way"; continue; }
-        printf '%s\t%s\t%s s\t%s MiB/s\n' "${TOOLS[$i]}" "$way" "$med" \
-            "$(awk -v s="$SIZE_MIB" -v t="$med" 'BEGIN {printf "%.1f", s / t}')"
+        printf '%s\t%s\t%s s\t%s MiB/s\tpeak RSS %s MiB\n' "${TOOLS[$i]}" "$way" "$med" \
+            "$(awk -v s="$SIZE_MIB" -v t="$med" 'BEGIN {printf "%.1f", s / t}')" "$(median 4)"
     done
 done

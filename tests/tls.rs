@@ -179,9 +179,9 @@ async fn an_http_endpoint_never_reads_the_systems_roots() {
 }
 
 /// Over TLS, transfers offer HTTP/1.1 alone, even to a server that would take HTTP/2 (SeaweedFS
-/// does, as MinIO and R2 do): the parts an upload sends side by side then go on connections of
-/// their own. As streams of one HTTP/2 connection they would share its one window (through a
-/// proxy delaying 25 ms each way, 256 MiB went up at 17 MiB/s that way, at 120 on connections
+/// does, as Cloudflare R2 does): the parts an upload sends side by side then go on connections
+/// of their own. As streams of one HTTP/2 connection they would share its one window (through a
+/// proxy delaying 25 ms each way, 256 MiB went up at 17 MiB/s that way, at 125 on connections
 /// of their own; `benches/tls.sh`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transfers_over_tls_take_http1_connections_of_their_own() {

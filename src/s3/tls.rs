@@ -57,13 +57,14 @@ pub(crate) fn client_config() -> Result<rustls::ClientConfig> {
                 .dangerous()
                 .with_custom_certificate_verifier(verifier)
                 .with_no_client_auth();
-            // HTTP/1.1 alone, though servers over TLS (MinIO, SeaweedFS, R2) would take
-            // HTTP/2: there, the parts and ranges a transfer sends side by side would be
-            // streams of one connection, which carries what one TCP connection and the
-            // server's HTTP/2 window let through, not the link. Through a proxy delaying 25 ms
-            // each way to SeaweedFS over TLS, 256 MiB went up at 17 MiB/s over HTTP/2 (about
-            // what Go's default 1 MiB HTTP/2 upload window lets through a round trip) and at
-            // 120 over HTTP/1.1, and came down at 99 against 249 (`benches/tls.sh`).
+            // HTTP/1.1 alone, though some servers over TLS (SeaweedFS, Cloudflare R2, any
+            // behind an HTTP/2 proxy) would take HTTP/2: there, the parts and ranges a transfer
+            // sends side by side would be streams of one connection, which carries what one TCP
+            // connection and the server's HTTP/2 window let through, not the link. Through a
+            // proxy delaying 25 ms each way to SeaweedFS over TLS, 256 MiB went up at 17 MiB/s
+            // over HTTP/2 (about what Go's default 1 MiB HTTP/2 upload window lets through a
+            // round trip) and at 125 over HTTP/1.1, and came down at 100 against 246
+            // (`benches/tls.sh`). rclone, which takes HTTP/2, went at 16 and 91.
             config.alpn_protocols = vec![b"http/1.1".to_vec()];
             Ok(config)
         });
