@@ -106,6 +106,21 @@ pub enum Error {
         /// The `s3://` destination.
         target: String,
     },
+    /// The server answered an SDK call with success, but not with S3's answer to it. A server
+    /// that does not take the bucket in the host name answers a virtual-hosted request so: it
+    /// sees a request for itself (a `GET /` lists its buckets).
+    #[error(
+        "S3 {operation} failed: the server answered {answer} but not with S3's answer to it; \
+         if it does not take buckets in the host name (many S3-compatible servers do not), \
+         use path-style addressing (--path-style, or \"Path-style addressing\" in the app's \
+         connection)"
+    )]
+    NotAnS3Answer {
+        /// What was being done, and on what.
+        operation: String,
+        /// The server's answer.
+        answer: Box<S3Answer>,
+    },
     /// Any other error answered by S3 to an SDK call.
     #[error("S3 {operation} failed: {answer}")]
     Service {
@@ -453,6 +468,7 @@ impl Error {
             }
             Error::AccessDenied { answer, .. }
             | Error::Service { answer, .. }
+            | Error::NotAnS3Answer { answer, .. }
             | Error::Http { answer, .. } => Some(answer),
             Error::Unaborted { cause, .. } => cause.s3_answer(),
             _ => None,

@@ -140,6 +140,82 @@ async fn an_upload_that_cannot_be_aborted_keeps_its_causes_facts(s: &TestServer)
     assert_eq!(report.credentials, Some(CredentialProblem::Expired));
 }
 
+/// Through an HTTP proxy (`HTTP_PROXY`), to an endpoint whose name only the proxy reaches: a
+/// server that does not take the bucket in the host name answers a virtual-hosted listing with
+/// its own list of buckets, and s3share says to use path-style addressing (before: "failed:
+/// HTTP 200: OK"). With `--path-style`, everything goes through the proxy: the SDK's requests
+/// and the presigned parts and download.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_a_proxy_a_server_without_buckets_in_its_host_name_asks_for_path_style() {
+    use crate::support::proxy::{Kind, Proxy};
+    let s = crate::support::seaweed().await;
+    let proxy = Proxy::start(&s.endpoint).await;
+    let home = tempfile::tempdir().unwrap();
+    let file = crate::support::random_file(home.path(), "via proxy.bin", 40 << 20, 21);
+    let back = home.path().join("back.bin");
+    // `.test` names never resolve: only the proxy can reach this endpoint.
+    let endpoint = "http://s3.through-a-proxy.test:8333";
+    let run = |args: &[&str]| {
+        let mut cmd = crate::support::s3share_command(home.path());
+        for var in [
+            "NO_PROXY",
+            "no_proxy",
+            "ALL_PROXY",
+            "all_proxy",
+            "http_proxy",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.env("HTTP_PROXY", &proxy.endpoint)
+            .env("AWS_ACCESS_KEY_ID", &s.access_key)
+            .env("AWS_SECRET_ACCESS_KEY", &s.secret_key)
+            .env("AWS_REGION", "us-east-1")
+            .args(["--endpoint-url", endpoint])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+
+    let folder = format!("s3://{}/", s.bucket);
+    let out = run(&["ls", &folder]);
+    let err = text(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("not with S3's answer") && err.contains("--path-style"),
+        "says what to do: {err}"
+    );
+
+    let key = format!("s3://{}/proxied/via proxy.bin", s.bucket);
+    for args in [
+        &["--path-style", "put", file.to_str().unwrap(), &key][..],
+        &["--path-style", "get", &key, back.to_str().unwrap()],
+        &["--path-style", "ls", &folder],
+    ] {
+        let out = run(args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+    }
+    assert!(std::fs::read(&back).unwrap() == std::fs::read(&file).unwrap());
+    let parts = proxy.seen_of(Kind::UploadPart);
+    assert!(
+        parts.len() >= 3
+            && parts
+                .iter()
+                .all(|p| p.target.starts_with("http://s3.through-a-proxy.test:8333/")),
+        "the presigned parts went through the proxy: {:?}",
+        parts.iter().map(|p| &p.target).collect::<Vec<_>>()
+    );
+    // (The proxy's kinds read paths, not the absolute URLs sent to a proxy: look at those.)
+    let object = format!("{endpoint}/{}/proxied/via%20proxy.bin?", s.bucket);
+    assert!(
+        proxy
+            .seen()
+            .iter()
+            .any(|r| r.method == "GET" && r.target.starts_with(&object)),
+        "the download went through the proxy"
+    );
+}
+
 /// SeaweedFS only: the embedded store (s3s) sends no request ids.
 macro_rules! on_seaweed {
     ($($name:ident),* $(,)?) => {

@@ -69,6 +69,12 @@ pub(crate) fn from_answer(operation: &str, target: &str, answer: S3Answer) -> Er
     if let Some(e) = Error::from_credentials_answer(target, answer.clone()) {
         return e;
     }
+    if answer.code.is_none() && answer.status.is_some_and(|s| (200..300).contains(&s)) {
+        return Error::NotAnS3Answer {
+            operation: format!("{operation} on {target}"),
+            answer: Box::new(answer),
+        };
+    }
     match answer.code.as_deref().unwrap_or("") {
         // A HEAD answer has no body: a bare 403 is all it says.
         "" if answer.status == Some(403) => Error::AccessDenied {
@@ -118,6 +124,20 @@ mod tests {
     use aws_credential_types::provider::{ProvideCredentials, future};
 
     use super::*;
+
+    #[test]
+    fn a_success_without_s3s_answer_asks_for_path_style() {
+        let answer = |status| S3Answer {
+            status: Some(status),
+            ..Default::default()
+        };
+        let e = from_answer("ListObjectsV2", "s3://b/", answer(200));
+        assert!(matches!(e, Error::NotAnS3Answer { .. }), "{e:?}");
+        assert!(e.to_string().contains("--path-style"), "{e}");
+        // A failure without a code stays what it was.
+        let e = from_answer("ListObjectsV2", "s3://b/", answer(502));
+        assert!(matches!(e, Error::Service { .. }), "{e:?}");
+    }
 
     /// A credential provider that fails the way `make` says.
     #[derive(Debug)]
