@@ -223,3 +223,67 @@ fn help_and_no_display() {
         "{err}"
     );
 }
+
+/// A proxy in the environment (`HTTP_PROXY`, as on many company machines) is for servers
+/// elsewhere: requests to one on this machine go straight to it, since a proxy cannot reach
+/// this machine's loopback. The embedded default (a first run) and SeaweedFS on 127.0.0.1 both
+/// work with a proxy set, and the proxy sees none of their requests: the SDK's, the presigned
+/// parts, the download. Before, every request went to the proxy (and the embedded store was
+/// unreachable).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_in_the_environment_is_not_used_for_servers_on_this_machine() {
+    let s = crate::support::seaweed().await;
+    // A working proxy, in front of SeaweedFS: it would carry what it is sent, and counts it.
+    let proxy = crate::support::proxy::Proxy::start(&s.endpoint).await;
+    let home = tempfile::tempdir().unwrap();
+    let file = random_file(home.path(), "straight.bin", 40 << 20, 31);
+    let back = home.path().join("back.bin");
+    let run = |args: &[&str]| {
+        let mut cmd = crate::support::s3share_command(home.path());
+        for var in [
+            "NO_PROXY",
+            "no_proxy",
+            "ALL_PROXY",
+            "all_proxy",
+            "http_proxy",
+        ] {
+            cmd.env_remove(var);
+        }
+        let out = cmd
+            .env("HTTP_PROXY", &proxy.endpoint)
+            .env("AWS_ACCESS_KEY_ID", &s.access_key)
+            .env("AWS_SECRET_ACCESS_KEY", &s.secret_key)
+            .env("AWS_REGION", "us-east-1")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        out
+    };
+
+    let key = format!("s3://{}/straight.bin", s.bucket);
+    let seaweed = ["--endpoint-url", s.endpoint.as_str()];
+    run(&[&seaweed[..], &["put", file.to_str().unwrap(), &key]].concat());
+    run(&[&seaweed[..], &["get", &key, back.to_str().unwrap()]].concat());
+    assert!(std::fs::read(&back).unwrap() == std::fs::read(&file).unwrap());
+    let listed = run(&[&seaweed[..], &["ls", &format!("s3://{}/", s.bucket)]].concat());
+    assert!(text(&listed.stdout).contains("straight.bin"));
+
+    // The embedded store, as a first run without any account uses it.
+    run(&[
+        "--local",
+        "put",
+        file.to_str().unwrap(),
+        "s3://s3share/straight.bin",
+    ]);
+    let listed = run(&["--local", "ls", "s3://s3share/"]);
+    assert!(text(&listed.stdout).contains("straight.bin"));
+
+    let seen = proxy.seen();
+    assert!(
+        seen.is_empty(),
+        "the proxy carried {} requests, e.g. {:?}",
+        seen.len(),
+        seen.first().map(|r| (&r.method, &r.target))
+    );
+}

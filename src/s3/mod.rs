@@ -160,15 +160,13 @@ impl S3Client {
         timeouts: Timeouts,
     ) -> Result<Self> {
         let setup = |e: reqwest::Error| Error::Config(format!("cannot set up HTTP client: {e}"));
-        let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls::client_config()?)
+        let loopback = endpoint.as_deref().is_some_and(is_loopback);
+        let http = tls::client_builder(loopback)?
             .connect_timeout(timeouts.connect)
             .read_timeout(timeouts.idle)
             .build()
             .map_err(setup)?;
-        let upload_http = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls::client_config()?)
-            .connect_timeout(timeouts.connect);
+        let upload_http = tls::client_builder(loopback)?.connect_timeout(timeouts.connect);
         // The kernel judges a body waiting for room in its socket (`transfer::http::Activity`).
         #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
         let upload_http = upload_http.tcp_user_timeout(timeouts.idle);
@@ -194,7 +192,7 @@ impl S3Client {
                 presigner: presign::Presigner::new(cache),
                 upload_checks: std::sync::atomic::AtomicU8::new(0),
                 body_memory: crate::transfer::BodyMemory::new(),
-                receivers: crate::transfer::Receivers::new(timeouts.connect),
+                receivers: crate::transfer::Receivers::new(timeouts.connect, loopback),
                 extra_connections: crate::transfer::ranges::ExtraConnections::new(
                     crate::transfer::ranges::SHARED_EXTRA,
                 ),

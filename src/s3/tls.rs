@@ -73,14 +73,35 @@ pub(crate) fn client_config() -> Result<rustls::ClientConfig> {
         .map_err(|e| Error::Config(format!("cannot set up TLS: {e}")))
 }
 
-/// The SDK's HTTP client for `endpoint`, when the default one would load roots for nothing: an
-/// `http://` endpoint reached without a proxy, where no connection can be TLS. `None` keeps the
-/// SDK's default (an `https://` endpoint, AWS itself, or a proxy that might be `https://`).
+/// A builder of the HTTP clients that send presigned requests: the shared TLS set-up, and for
+/// a server on this machine (`loopback`), no proxy. `HTTP_PROXY` and the like apply to servers
+/// elsewhere; a proxy cannot reach this machine's loopback (the embedded store, a local MinIO),
+/// and with one set in the environment, as on many company machines, every request to them
+/// failed. Go's HTTP client never sends loopback through a proxy either.
+pub(crate) fn client_builder(loopback: bool) -> Result<reqwest::ClientBuilder> {
+    let builder = reqwest::Client::builder().tls_backend_preconfigured(client_config()?);
+    Ok(if loopback {
+        builder.no_proxy()
+    } else {
+        builder
+    })
+}
+
+/// The SDK's HTTP client for `endpoint`, when the default one would not do: one on this
+/// machine, which never goes through a proxy (see [`client_builder`]); or an `http://` endpoint
+/// reached without a proxy, where no connection can be TLS, so the default would load roots
+/// for nothing. `None` keeps the SDK's default (AWS itself, an `https://` endpoint elsewhere, or
+/// one behind a proxy that might be `https://`).
 pub(crate) fn sdk_http_client(endpoint: Option<&str>) -> Option<SharedHttpClient> {
+    let endpoint = endpoint?;
     let plain = endpoint
-        .and_then(|e| e.parse::<http::Uri>().ok())
-        .is_some_and(|uri| uri.scheme() == Some(&http::uri::Scheme::HTTP));
-    if !plain || proxy_configured() {
+        .parse::<http::Uri>()
+        .is_ok_and(|uri| uri.scheme() == Some(&http::uri::Scheme::HTTP));
+    if !plain {
+        // Built without the proxy the default takes from the environment.
+        return super::is_loopback(endpoint).then(|| like_the_sdks_default(TlsContext::default()));
+    }
+    if proxy_configured() && !super::is_loopback(endpoint) {
         return None;
     }
     // As the SDK's default, only without the platform's roots: a TLS handshake, if one ever
@@ -233,15 +254,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_plain_http_endpoints_get_a_client_without_roots() {
-        // A proxy in the test's environment keeps the default everywhere.
+    fn the_sdk_gets_a_client_of_its_own_for_plain_http_and_for_this_machine() {
+        // A proxy in the test's environment keeps the default for plain HTTP elsewhere.
         let plain = !proxy_configured();
-        assert_eq!(
-            sdk_http_client(Some("http://127.0.0.1:9000")).is_some(),
-            plain
-        );
         assert_eq!(sdk_http_client(Some("HTTP://minio.lan")).is_some(), plain);
-        assert!(sdk_http_client(Some("https://127.0.0.1:9000")).is_none());
+        // On this machine, never the default (it would take a proxy from the environment).
+        assert!(sdk_http_client(Some("http://127.0.0.1:9000")).is_some());
+        assert!(sdk_http_client(Some("https://127.0.0.1:9000")).is_some());
+        assert!(sdk_http_client(Some("https://localhost")).is_some());
         assert!(sdk_http_client(Some("https://s3.example.com/http://")).is_none());
         assert!(sdk_http_client(None).is_none(), "AWS itself is https");
     }

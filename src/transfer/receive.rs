@@ -30,6 +30,8 @@ pub(crate) struct Receivers {
     most: usize,
     next: AtomicUsize,
     connect: Duration,
+    /// The server is on this machine: no proxy (see `s3::tls::client_builder`).
+    loopback: bool,
 }
 
 struct ReceiverThread {
@@ -41,7 +43,7 @@ struct ReceiverThread {
 
 impl ReceiverThread {
     /// Starts a thread; `connect` bounds opening a connection.
-    fn start(connect: Duration) -> std::io::Result<Self> {
+    fn start(connect: Duration, loopback: bool) -> std::io::Result<Self> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -54,10 +56,8 @@ impl ReceiverThread {
                     let _ = stopped.await;
                 });
             })?;
-        let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(
-                crate::s3::tls::client_config().map_err(std::io::Error::other)?,
-            )
+        let http = crate::s3::tls::client_builder(loopback)
+            .map_err(std::io::Error::other)?
             .connect_timeout(connect)
             .build()
             .map_err(std::io::Error::other)?;
@@ -70,13 +70,15 @@ impl ReceiverThread {
 }
 
 impl Receivers {
-    /// No thread yet; `connect` bounds opening a connection.
-    pub(crate) fn new(connect: Duration) -> Self {
+    /// No thread yet; `connect` bounds opening a connection; `loopback`: the server is on this
+    /// machine.
+    pub(crate) fn new(connect: Duration, loopback: bool) -> Self {
         Self {
             threads: parking_lot::Mutex::new(Vec::new()),
             most: std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
             next: AtomicUsize::new(0),
             connect,
+            loopback,
         }
     }
 
@@ -87,7 +89,7 @@ impl Receivers {
         if let Some(t) = threads.get(at) {
             return Ok(t.clone());
         }
-        let started = Arc::new(ReceiverThread::start(self.connect)?);
+        let started = Arc::new(ReceiverThread::start(self.connect, self.loopback)?);
         threads.push(started.clone());
         Ok(started)
     }
