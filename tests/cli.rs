@@ -239,21 +239,7 @@ async fn a_proxy_in_the_environment_is_not_used_for_servers_on_this_machine() {
     let file = random_file(home.path(), "straight.bin", 40 << 20, 31);
     let back = home.path().join("back.bin");
     let run = |args: &[&str]| {
-        let mut cmd = crate::support::s3share_command(home.path());
-        for var in [
-            "NO_PROXY",
-            "no_proxy",
-            "ALL_PROXY",
-            "all_proxy",
-            "http_proxy",
-        ] {
-            cmd.env_remove(var);
-        }
-        let out = cmd
-            .env("HTTP_PROXY", &proxy.endpoint)
-            .env("AWS_ACCESS_KEY_ID", &s.access_key)
-            .env("AWS_SECRET_ACCESS_KEY", &s.secret_key)
-            .env("AWS_REGION", "us-east-1")
+        let out = crate::support::s3share_through_proxy(home.path(), &s, &proxy.endpoint)
             .args(args)
             .output()
             .unwrap();

@@ -156,20 +156,7 @@ async fn through_a_proxy_a_server_without_buckets_in_its_host_name_asks_for_path
     // `.test` names never resolve: only the proxy can reach this endpoint.
     let endpoint = "http://s3.through-a-proxy.test:8333";
     let run = |args: &[&str]| {
-        let mut cmd = crate::support::s3share_command(home.path());
-        for var in [
-            "NO_PROXY",
-            "no_proxy",
-            "ALL_PROXY",
-            "all_proxy",
-            "http_proxy",
-        ] {
-            cmd.env_remove(var);
-        }
-        cmd.env("HTTP_PROXY", &proxy.endpoint)
-            .env("AWS_ACCESS_KEY_ID", &s.access_key)
-            .env("AWS_SECRET_ACCESS_KEY", &s.secret_key)
-            .env("AWS_REGION", "us-east-1")
+        crate::support::s3share_through_proxy(home.path(), &s, &proxy.endpoint)
             .args(["--endpoint-url", endpoint])
             .args(args)
             .output()

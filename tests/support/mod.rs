@@ -211,6 +211,25 @@ pub fn s3share_command(home: &Path) -> std::process::Command {
     cmd
 }
 
+/// [`s3share_command`] with `s`'s keys, and `proxy` as its only proxy setting (`HTTP_PROXY`).
+pub fn s3share_through_proxy(home: &Path, s: &TestServer, proxy: &str) -> std::process::Command {
+    let mut cmd = s3share_command(home);
+    for var in [
+        "NO_PROXY",
+        "no_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+        "http_proxy",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("HTTP_PROXY", proxy)
+        .env("AWS_ACCESS_KEY_ID", &s.access_key)
+        .env("AWS_SECRET_ACCESS_KEY", &s.secret_key)
+        .env("AWS_REGION", "us-east-1");
+    cmd
+}
+
 /// The upload of the file at `path` (its size as it is now) to `key`.
 pub fn item(path: impl AsRef<Path>, key: &str) -> s3share::transfer::UploadItem {
     let path = path.as_ref();
