@@ -111,9 +111,7 @@ impl RelayState {
 /// overall timeout (large files take long), but connecting and each read are bounded so a
 /// silent store cannot hold a connection forever.
 fn streaming_client() -> crate::Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(crate::s3::tls::client_config()?)
-        .no_proxy()
+    crate::s3::tls::client_builder(true)?
         .connect_timeout(Duration::from_secs(10))
         .read_timeout(Duration::from_secs(120))
         .redirect(reqwest::redirect::Policy::none())

@@ -97,11 +97,12 @@ pub(crate) fn sdk_http_client(endpoint: Option<&str>) -> Option<SharedHttpClient
     let plain = endpoint
         .parse::<http::Uri>()
         .is_ok_and(|uri| uri.scheme() == Some(&http::uri::Scheme::HTTP));
+    let loopback = super::is_loopback(endpoint);
     if !plain {
         // Built without the proxy the default takes from the environment.
-        return super::is_loopback(endpoint).then(|| like_the_sdks_default(TlsContext::default()));
+        return loopback.then(|| like_the_sdks_default(TlsContext::default()));
     }
-    if proxy_configured() && !super::is_loopback(endpoint) {
+    if proxy_configured() && !loopback {
         return None;
     }
     // As the SDK's default, only without the platform's roots: a TLS handshake, if one ever

@@ -476,13 +476,11 @@ async fn probe(port: u16, secret: &str) -> Probe {
     rand::rng().fill(&mut nonce);
     let nonce = hex(&nonce);
     // Plain HTTP on loopback: the shared TLS set-up keeps the system's roots unread.
-    let tls = match crate::s3::tls::client_config() {
-        Ok(tls) => tls,
+    let builder = match crate::s3::tls::client_builder(true) {
+        Ok(builder) => builder,
         Err(e) => return Probe::Refused(format!("cannot send the challenge: {e}")),
     };
-    let client = match reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
-        .no_proxy()
+    let client = match builder
         .redirect(reqwest::redirect::Policy::none())
         .timeout(PROOF_TIMEOUT)
         .build()
