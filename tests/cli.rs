@@ -273,3 +273,70 @@ async fn a_proxy_in_the_environment_is_not_used_for_servers_on_this_machine() {
         seen.first().map(|r| (&r.method, &r.target))
     );
 }
+
+/// A server that is not AWS, with no region configured (usual for MinIO or SeaweedFS): the EC2
+/// metadata service is never asked for one. Away from EC2 that cost every command three
+/// seconds and three warnings. The region comes from the environment, else the profile, else
+/// us-east-1; a link's signature says which, and works with each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_is_not_aws_never_waits_on_the_metadata_service_for_a_region() {
+    let s = crate::support::seaweed().await;
+    // A metadata service that accepts connections and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    silent.set_nonblocking(true).unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let aws_config = home.path().join("aws-config");
+    std::fs::write(&aws_config, "[profile lab]\nregion = eu-central-1\n").unwrap();
+    let file = random_file(home.path(), "hello.bin", 1000, 32);
+    let key = format!("s3://{}/hello.bin", s.bucket);
+    let run = |env: &[(&str, &str)], args: &[&str]| {
+        let mut cmd = crate::support::s3share_command(home.path());
+        for var in [
+            "AWS_REGION",
+            "AWS_DEFAULT_REGION",
+            "AWS_EC2_METADATA_DISABLED",
+        ] {
+            cmd.env_remove(var);
+        }
+        let out = cmd
+            .env(
+                "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+                format!("http://{}", silent.local_addr().unwrap()),
+            )
+            .env("AWS_CONFIG_FILE", &aws_config)
+            .env("AWS_ACCESS_KEY_ID", &s.access_key)
+            .env("AWS_SECRET_ACCESS_KEY", &s.secret_key)
+            .envs(env.iter().copied())
+            .args(["--endpoint-url", s.endpoint.as_str()])
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = text(&out.stderr);
+        assert!(out.status.success(), "{env:?} {args:?}: {stderr}");
+        assert!(!stderr.contains("IMDS"), "{env:?} {args:?}: {stderr}");
+        text(&out.stdout)
+    };
+
+    run(&[], &["put", file.to_str().unwrap(), &key]);
+    for (env, args, region) in [
+        (&[][..], &[][..], "us-east-1"),
+        (&[("AWS_REGION", "ap-south-1")][..], &[][..], "ap-south-1"),
+        (&[][..], &["--profile", "lab"][..], "eu-central-1"),
+    ] {
+        let link = run(env, &[args, &["link", &key]].concat());
+        let url = link.lines().find(|l| l.starts_with("http")).unwrap();
+        assert!(
+            url.contains(&format!("%2F{region}%2Fs3%2Faws4_request")),
+            "{env:?} {args:?}: {url}"
+        );
+        let got = reqwest::get(url).await.unwrap();
+        assert_eq!(got.status(), 200, "{region}");
+        assert!(got.bytes().await.unwrap() == std::fs::read(&file).unwrap());
+    }
+    assert!(
+        silent
+            .accept()
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::WouldBlock),
+        "the metadata service was asked"
+    );
+}

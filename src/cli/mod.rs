@@ -112,7 +112,8 @@ pub struct ConnectionArgs {
     /// S3-compatible endpoint, e.g. http://127.0.0.1:9000 (default: $AWS_ENDPOINT_URL, else AWS).
     #[arg(long, global = true)]
     pub endpoint_url: Option<String>,
-    /// Region to sign for (default: from the AWS config; buckets elsewhere are found anyway).
+    /// Region to sign for (default: $AWS_REGION, else the profile's, else us-east-1; buckets
+    /// elsewhere are found anyway).
     #[arg(long, global = true)]
     pub region: Option<String>,
     /// Force path-style addressing (automatic for IP addresses and localhost).

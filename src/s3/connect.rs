@@ -104,10 +104,12 @@ impl ConnectOptions {
         if let Some(files) = &self.aws_files {
             loader = loader.profile_files(profile_files(files));
         }
+        let endpoint = self.endpoint();
         if let Some(r) = &self.region {
             loader = loader.region(Region::new(r.clone()));
+        } else if endpoint.as_deref().is_some_and(|e| !is_aws_endpoint(e)) {
+            loader = loader.region(configured_region(self));
         }
-        let endpoint = self.endpoint();
         if let Some(e) = &endpoint {
             check_endpoint(e)?;
             loader = loader.endpoint_url(sdk_endpoint(e));
@@ -116,7 +118,7 @@ impl ConnectOptions {
         let mut builder = aws_sdk_s3::config::Builder::from(&sdk_config);
         if sdk_config.region().is_none() {
             // Signing needs some region; AWS buckets are then found in their own.
-            builder = builder.region(Region::new("us-east-1"));
+            builder = builder.region(Region::new(UNCONFIGURED_REGION));
         }
         let path_style = self.force_path_style || endpoint.as_deref().is_some_and(needs_path_style);
         let conf = tuned(builder, endpoint.as_deref())
@@ -133,6 +135,43 @@ impl ConnectOptions {
         })
     }
 }
+
+/// The region the environment or the profile names, without the default chain's last resort,
+/// the EC2 metadata service: a server that is not AWS has no use for an instance's region, and
+/// away from EC2 asking for it cost every command three seconds and three warnings (a region
+/// is rarely configured for MinIO or SeaweedFS). With none, the client signs for
+/// [`UNCONFIGURED_REGION`].
+fn configured_region(options: &ConnectOptions) -> aws_config::meta::region::RegionProviderChain {
+    use aws_config::environment::region::EnvironmentVariableRegionProvider;
+    use aws_config::meta::region::RegionProviderChain;
+    use aws_config::profile::ProfileFileRegionProvider;
+    let mut profile = ProfileFileRegionProvider::builder();
+    if let Some(p) = &options.profile {
+        profile = profile.profile_name(p);
+    }
+    if let Some(files) = &options.aws_files {
+        profile = profile.profile_files(profile_files(files));
+    }
+    // Never none: the credential chain would look for a region itself, the metadata service
+    // included.
+    RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new())
+        .or_else(profile.build())
+        .or_else(Region::new(UNCONFIGURED_REGION))
+}
+
+/// Whether `url` is one of AWS's own S3 endpoints (a regional, FIPS or VPC endpoint), where
+/// an EC2 instance's region and credentials belong.
+fn is_aws_endpoint(url: &str) -> bool {
+    let Ok(uri) = url.parse::<http::Uri>() else {
+        return false;
+    };
+    let host = uri.host().unwrap_or("").trim_end_matches('.');
+    host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn")
+}
+
+/// The region signed for when none is configured (S3's first; most S3-compatible servers
+/// take any, or this one).
+const UNCONFIGURED_REGION: &str = "us-east-1";
 
 /// `files` as the SDK's loader takes them.
 #[allow(
@@ -299,6 +338,21 @@ mod tests {
         assert!(needs_path_style("http://[::1]:9000"));
         assert!(!needs_path_style("https://s3.eu-west-1.amazonaws.com"));
         assert!(!needs_path_style("https://minio.example.com"));
+    }
+
+    #[test]
+    fn only_aws_endpoints_ask_an_instance_for_its_region() {
+        assert!(is_aws_endpoint("https://s3.eu-west-1.amazonaws.com"));
+        assert!(is_aws_endpoint(
+            "https://bucket.vpce-0a1b-2c3d.s3.eu-west-1.vpce.amazonaws.com"
+        ));
+        assert!(is_aws_endpoint("https://s3.cn-north-1.amazonaws.com.cn"));
+        assert!(!is_aws_endpoint("http://127.0.0.1:9000"));
+        assert!(!is_aws_endpoint("https://minio.example.com"));
+        assert!(!is_aws_endpoint(
+            "https://0123abcd.r2.cloudflarestorage.com"
+        ));
+        assert!(!is_aws_endpoint("https://amazonaws.com.example.org"));
     }
 
     #[test]
