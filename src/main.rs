@@ -13,10 +13,14 @@ fn main() -> std::process::ExitCode {
     // bug report. A directive matches every target that starts with it (`s3s` also matches
     // s3s_fs and s3share), and the longest match wins: hence the explicit `s3share=`.
     let serving = matches!(cli.command, Some(s3share::cli::Command::Serve { .. }));
+    // An instance's region is asked for only when none is configured; away from EC2 its
+    // failure is expected, and the chain goes on to us-east-1 (a warning at -v).
     let default_level = match cli.verbose {
         // A relay's access log is what its operator watches: on by default for `serve`.
-        0 if serving => "warn,s3s=off,s3share=warn,s3share::relay::access=info",
-        0 => "warn,s3s=off,s3share=warn",
+        0 if serving => {
+            "warn,s3s=off,s3share=warn,s3share::relay::access=info,aws_config::imds::region=error"
+        }
+        0 => "warn,s3s=off,s3share=warn,aws_config::imds::region=error",
         1 => "info,s3s=warn,s3share=info",
         _ => {
             "debug,s3s=warn,s3share=debug,aws_sigv4=info,aws_smithy_runtime=info,\

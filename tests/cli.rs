@@ -340,3 +340,51 @@ async fn a_server_that_is_not_aws_never_waits_on_the_metadata_service_for_a_regi
         "the metadata service was asked"
     );
 }
+
+/// AWS with no region configured: the EC2 metadata service is asked once (the SDK's default
+/// chain asked four times, 1 s each where it does not answer, and printed three warnings),
+/// quietly, and the command goes on to S3 (here a proxy that refuses, so it fails fast).
+#[test]
+fn aws_without_a_region_asks_the_metadata_service_once_and_quietly() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    silent.set_nonblocking(true).unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_proxy = format!("http://{}", dead.local_addr().unwrap());
+    drop(dead);
+    let mut cmd = crate::support::s3share_command(home.path());
+    for var in [
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_EC2_METADATA_DISABLED",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+        "NO_PROXY",
+        "no_proxy",
+        "https_proxy",
+    ] {
+        cmd.env_remove(var);
+    }
+    let out = cmd
+        .env(
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+            format!("http://{}", silent.local_addr().unwrap()),
+        )
+        .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+        .env("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+        .env("HTTPS_PROXY", &dead_proxy)
+        .args(["ls", "s3://s3share-region-test/"])
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("cannot reach"), "{stderr}");
+    assert!(!stderr.contains("IMDS"), "{stderr}");
+    let mut asked = 0;
+    while silent.accept().is_ok() {
+        asked += 1;
+    }
+    assert_eq!(asked, 1, "connections to the metadata service");
+}

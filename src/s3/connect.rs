@@ -107,19 +107,16 @@ impl ConnectOptions {
         let endpoint = self.endpoint();
         if let Some(r) = &self.region {
             loader = loader.region(Region::new(r.clone()));
-        } else if endpoint.as_deref().is_some_and(|e| !is_aws_endpoint(e)) {
-            loader = loader.region(configured_region(self));
+        } else {
+            let aws = endpoint.as_deref().is_none_or(is_aws_endpoint);
+            loader = loader.region(configured_region(self, aws));
         }
         if let Some(e) = &endpoint {
             check_endpoint(e)?;
             loader = loader.endpoint_url(sdk_endpoint(e));
         }
         let sdk_config = loader.load().await;
-        let mut builder = aws_sdk_s3::config::Builder::from(&sdk_config);
-        if sdk_config.region().is_none() {
-            // Signing needs some region; AWS buckets are then found in their own.
-            builder = builder.region(Region::new(UNCONFIGURED_REGION));
-        }
+        let builder = aws_sdk_s3::config::Builder::from(&sdk_config);
         let path_style = self.force_path_style || endpoint.as_deref().is_some_and(needs_path_style);
         let conf = tuned(builder, endpoint.as_deref())
             .force_path_style(path_style)
@@ -136,13 +133,18 @@ impl ConnectOptions {
     }
 }
 
-/// The region the environment or the profile names, without the default chain's last resort,
-/// the EC2 metadata service: a server that is not AWS has no use for an instance's region, and
-/// away from EC2 asking for it cost every command three seconds and three warnings (a region
-/// is rarely configured for MinIO or SeaweedFS). With none, the client signs for
-/// [`UNCONFIGURED_REGION`].
-fn configured_region(options: &ConnectOptions) -> aws_config::meta::region::RegionProviderChain {
+/// The region the environment or the profile names, else (for AWS, `ask_instance`) the EC2
+/// instance's, else [`UNCONFIGURED_REGION`]. Unlike the SDK's default chain it asks the
+/// metadata service only for AWS, and once: a server that is not AWS has no use for an
+/// instance's region, and away from EC2 (where 169.254.169.254 does not answer) the default
+/// chain cost every command three 1 s timeouts and three warnings, being asked again by the
+/// credential chain whenever it found no region. It never comes back empty for that reason.
+fn configured_region(
+    options: &ConnectOptions,
+    ask_instance: bool,
+) -> aws_config::meta::region::RegionProviderChain {
     use aws_config::environment::region::EnvironmentVariableRegionProvider;
+    use aws_config::imds::region::ImdsRegionProvider;
     use aws_config::meta::region::RegionProviderChain;
     use aws_config::profile::ProfileFileRegionProvider;
     let mut profile = ProfileFileRegionProvider::builder();
@@ -152,11 +154,14 @@ fn configured_region(options: &ConnectOptions) -> aws_config::meta::region::Regi
     if let Some(files) = &options.aws_files {
         profile = profile.profile_files(profile_files(files));
     }
-    // Never none: the credential chain would look for a region itself, the metadata service
-    // included.
-    RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new())
-        .or_else(profile.build())
-        .or_else(Region::new(UNCONFIGURED_REGION))
+    let mut chain = RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new())
+        .or_else(profile.build());
+    if ask_instance {
+        // One attempt: on EC2 the service answers at once.
+        let once = aws_config::imds::Client::builder().max_attempts(1).build();
+        chain = chain.or_else(ImdsRegionProvider::builder().imds_client(once).build());
+    }
+    chain.or_else(Region::new(UNCONFIGURED_REGION))
 }
 
 /// Whether `url` is one of AWS's own S3 endpoints (a regional, FIPS or VPC endpoint), where
@@ -170,7 +175,7 @@ fn is_aws_endpoint(url: &str) -> bool {
 }
 
 /// The region signed for when none is configured (S3's first; most S3-compatible servers
-/// take any, or this one).
+/// take any, or this one; AWS buckets elsewhere are then found in their own).
 const UNCONFIGURED_REGION: &str = "us-east-1";
 
 /// `files` as the SDK's loader takes them.
