@@ -373,7 +373,10 @@ fn aws_without_a_region_asks_the_metadata_service_once_and_quietly() {
             format!("http://{}", silent.local_addr().unwrap()),
         )
         .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
-        .env("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+        .env(
+            "AWS_SECRET_ACCESS_KEY",
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        )
         .env("HTTPS_PROXY", &dead_proxy)
         .args(["ls", "s3://s3share-region-test/"])
         .output()

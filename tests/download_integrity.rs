@@ -238,7 +238,66 @@ async fn gaps_take_turns_on_the_connections_allowed(s: &TestServer) {
     }
 }
 
+/// A GET's conditions hold on either server: `If-Match` and `If-Range` guard a resumed download
+/// against splicing two versions of an object (the CLI's resume and a browser's, through the
+/// relay, count on them). The embedded store ignored them all: after the object changed, a
+/// range under the old ETag came from the new bytes.
+async fn conditions_on_a_get_hold_after_the_object_changed(s: &TestServer) {
+    let key = "changing.txt";
+    let old = crate::support::put_via_link(&s.client, &s.bucket, key, "the first version").await;
+    assert!(old.status().is_success());
+    let old_etag = old.headers()["etag"].to_str().unwrap().to_owned();
+    let new = crate::support::put_via_link(&s.client, &s.bucket, key, "THE SECOND VERSION").await;
+    let new_etag = new.headers()["etag"].to_str().unwrap().to_owned();
+    assert_ne!(old_etag, new_etag);
+    let link = s
+        .client
+        .link_get(&s.bucket, key, std::time::Duration::from_secs(60), None)
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let get = |headers: &[(&str, &str)]| {
+        let mut req = http.get(&link.url);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        req.send()
+    };
+    let name = s.name;
+    let got = get(&[("if-match", &old_etag)]).await.unwrap();
+    assert_eq!(got.status(), 412, "{name}: If-Match of the old version");
+    let got = get(&[("if-match", &new_etag)]).await.unwrap();
+    assert_eq!(got.status(), 200, "{name}: If-Match of this version");
+    let got = get(&[("if-none-match", &new_etag)]).await.unwrap();
+    assert_eq!(got.status(), 304, "{name}: If-None-Match of this version");
+    let got = get(&[("if-none-match", &old_etag)]).await.unwrap();
+    assert_eq!(
+        got.status(),
+        200,
+        "{name}: If-None-Match of the old version"
+    );
+
+    // A range under the old version's ETag: the whole new object, never a piece of it. Not
+    // asked of SeaweedFS, which ignores If-Range (4.48 answers 206 from the new bytes; S3's API
+    // does not name the header); the embedded store honours it, as the relay's streaming of
+    // it passes browsers' resumed downloads through.
+    if s.name != "embedded" {
+        return;
+    }
+    let got = get(&[("range", "bytes=4-9"), ("if-range", &old_etag)])
+        .await
+        .unwrap();
+    assert_eq!(got.status(), 200, "{name}: If-Range of the old version");
+    assert_eq!(got.bytes().await.unwrap(), "THE SECOND VERSION", "{name}");
+    let got = get(&[("range", "bytes=4-9"), ("if-range", &new_etag)])
+        .await
+        .unwrap();
+    assert_eq!(got.status(), 206, "{name}: If-Range of this version");
+    assert_eq!(got.bytes().await.unwrap(), "SECOND", "{name}");
+}
+
 on_both_servers!(
+    conditions_on_a_get_hold_after_the_object_changed,
     a_download_damaged_on_the_way_is_refused,
     gaps_take_turns_on_the_connections_allowed,
     a_big_download_comes_in_ranges_checked_whole

@@ -18,6 +18,7 @@
 //!   program could have taken the port, and it must not receive the user's files.
 
 mod body;
+mod conditions;
 mod multipart;
 mod private;
 mod verify;
