@@ -619,7 +619,76 @@ async fn delete_many_reports_every_key_that_failed(s: &TestServer) {
     assert_eq!(keys(s).await, ["a", "b"]);
 }
 
+/// Keys that XML cannot carry as they are (an escape sequence, a carriage return) beside keys
+/// with `+`, `%`, spaces and unicode: listed by their exact names, downloaded, deleted one by
+/// one and with `-r`. Before, the embedded store's listing failed as a whole (with a wrong
+/// hint about path-style), SeaweedFS's named them with U+FFFD, `get -r` found nothing,
+/// `rm -r` said "deleted" and left them, and `rm` of the key failed with MalformedXML.
+async fn keys_with_control_characters_are_listed_fetched_and_deleted(s: &TestServer) {
+    let odd = [
+        "odd/x\u{1b}[31mRED\u{1b}[0m\r.txt",
+        "odd/a b+c%d é.txt",
+        "odd/\u{1}bell",
+    ];
+    put_keys(s, &odd).await;
+    let home = tempfile::tempdir().unwrap();
+    let listed = keys(s).await;
+    let mut want: Vec<String> = odd.iter().map(|k| (*k).to_owned()).collect();
+    want.sort();
+    assert_eq!(listed, want, "{}", s.name);
+    let out = run(
+        s,
+        home.path(),
+        &["ls", "--json", &format!("s3://{}/odd/", s.bucket)],
+    );
+    assert!(out.status.success(), "{}: {}", s.name, text(&out.stderr));
+    for key in &odd {
+        let json = serde_json::to_string(key).unwrap();
+        assert!(
+            text(&out.stdout).contains(&json),
+            "{}: {key:?} in {}",
+            s.name,
+            text(&out.stdout)
+        );
+    }
+    let dest = home.path().join("back");
+    let out = run(
+        s,
+        home.path(),
+        &[
+            "get",
+            "-r",
+            &format!("s3://{}/odd", s.bucket),
+            dest.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}: {}", s.name, text(&out.stderr));
+    let got = std::fs::read_dir(&dest).unwrap().count();
+    assert_eq!(got, odd.len(), "{}: files downloaded", s.name);
+
+    let out = run(
+        s,
+        home.path(),
+        &["rm", &format!("s3://{}/{}", s.bucket, odd[0])],
+    );
+    assert!(out.status.success(), "{}: {}", s.name, text(&out.stderr));
+    assert_eq!(
+        keys(s).await.len(),
+        odd.len() - 1,
+        "{}: rm of one key",
+        s.name
+    );
+    let out = run(
+        s,
+        home.path(),
+        &["rm", "-r", "--yes", &format!("s3://{}/odd", s.bucket)],
+    );
+    assert!(out.status.success(), "{}: {}", s.name, text(&out.stderr));
+    assert_eq!(keys(s).await, Vec::<String>::new(), "{}: rm -r", s.name);
+}
+
 on_both_servers!(
+    keys_with_control_characters_are_listed_fetched_and_deleted,
     delete_many_reports_every_key_that_failed,
     rm_r_deletes_the_folder_and_nothing_else,
     ls_and_get_name_the_folder,

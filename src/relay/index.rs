@@ -66,6 +66,7 @@ pub(crate) async fn list_folder_page(
         .bucket(bucket)
         .prefix(prefix)
         .delimiter("/")
+        .encoding_type(aws_sdk_s3::types::EncodingType::Url)
         .max_keys(i32::try_from(max.clamp(1, 1000)).unwrap_or(1000))
         .set_continuation_token(continuation.map(str::to_owned))
         .send()
@@ -78,17 +79,18 @@ pub(crate) async fn list_folder_page(
                 e,
             )
         })?;
+    let name = crate::s3::Names::of(&out);
     let folders = out
         .common_prefixes()
         .iter()
-        .filter_map(|p| p.prefix().map(str::to_owned))
+        .filter_map(|p| p.prefix().map(|p| name.decoded(p)))
         .collect();
     let files = out
         .contents()
         .iter()
         .filter_map(|o| {
             Some(ObjectEntry {
-                key: o.key()?.to_owned(),
+                key: name.decoded(o.key()?),
                 size: o.size().unwrap_or(0).max(0) as u64,
                 modified: o
                     .last_modified()

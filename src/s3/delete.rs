@@ -55,22 +55,30 @@ impl S3Client {
             }
         };
         let client = &client;
+        // XML 1.0 cannot carry most control characters, even escaped: a DeleteObjects naming
+        // such a key is refused whole (MalformedXML). Those keys go one by one.
+        let (batched, alone): (Vec<String>, Vec<String>) =
+            keys.iter().cloned().partition(|k| xml_can_carry(k));
+        let mut failed = self.delete_each(bucket, &alone).await;
         // Owned batches and keys below: a future that borrows its closure's argument is not
         // known to be `Send`, and the app runs this on a spawned task.
-        futures::stream::iter(keys.chunks(BATCH).map(<[String]>::to_vec))
-            .map(|batch| async move {
-                match self.delete_batch(client, bucket, &batch).await {
-                    Ok(failed) => failed,
-                    Err(e) => batch
-                        .iter()
-                        .map(|k| (k.clone(), for_key(&e, bucket, k)))
-                        .collect(),
-                }
-            })
-            .buffer_unordered(BATCHES_IN_FLIGHT)
-            .flat_map(futures::stream::iter)
-            .collect()
-            .await
+        let batches: Vec<(String, Error)> =
+            futures::stream::iter(batched.chunks(BATCH).map(<[String]>::to_vec))
+                .map(|batch| async move {
+                    match self.delete_batch(client, bucket, &batch).await {
+                        Ok(failed) => failed,
+                        Err(e) => batch
+                            .iter()
+                            .map(|k| (k.clone(), for_key(&e, bucket, k)))
+                            .collect(),
+                    }
+                })
+                .buffer_unordered(BATCHES_IN_FLIGHT)
+                .flat_map(futures::stream::iter)
+                .collect()
+                .await;
+        failed.extend(batches);
+        failed
     }
 
     /// Each of `keys` in its own DeleteObject, a few at a time; returns those that failed.
@@ -145,6 +153,15 @@ impl S3Client {
     }
 }
 
+/// Whether a key can be named in an XML request: XML 1.0 allows no C0 control character but
+/// tab, line feed and carriage return (which the SDK escapes), nor U+FFFE and U+FFFF.
+fn xml_can_carry(key: &str) -> bool {
+    !key.chars().any(|c| {
+        (c.is_control() && !matches!(c, '\t' | '\n' | '\r' | '\u{7f}'..='\u{9f}'))
+            || matches!(c, '\u{fffe}' | '\u{ffff}')
+    })
+}
+
 /// Whether a server answered that it has no such operation (some S3-compatible servers lack
 /// DeleteObjects), as opposed to refusing this request.
 fn not_implemented(
@@ -198,5 +215,20 @@ fn for_key(e: &Error, bucket: &str, key: &str) -> Error {
             operation: format!("DeleteObjects of {target}"),
             message: other.to_string(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_with_control_characters_are_not_put_in_xml() {
+        assert!(xml_can_carry("plain/key.txt"));
+        assert!(xml_can_carry("tab\tline\ncr\r<&>é日本"));
+        assert!(!xml_can_carry("x\u{1b}[31m.txt"));
+        assert!(!xml_can_carry("nul\u{0}"));
+        assert!(xml_can_carry("del\u{7f}\u{85}"));
+        assert!(!xml_can_carry("\u{ffff}"));
     }
 }

@@ -3,6 +3,7 @@
 
 use std::time::SystemTime;
 
+use aws_sdk_s3::types::EncodingType;
 use futures::Stream;
 
 use super::{S3Client, sdk_error};
@@ -62,7 +63,11 @@ impl S3Client {
                     return;
                 }
             };
-            let mut req = client.list_objects_v2().bucket(&bucket).prefix(&prefix);
+            let mut req = client
+                .list_objects_v2()
+                .bucket(&bucket)
+                .prefix(&prefix)
+                .encoding_type(EncodingType::Url);
             if !recursive {
                 req = req.delimiter("/");
             }
@@ -72,31 +77,34 @@ impl S3Client {
             let hide_reserved = !is_reserved(&prefix);
             while let Some(page) = pages.next().await {
                 let page = page
-                    .map(|out| ListPage {
-                        folders: out
-                            .common_prefixes()
-                            .iter()
-                            .filter_map(|p| p.prefix().map(str::to_owned))
-                            .filter(|p| !(hide_reserved && is_reserved(p)))
-                            .collect(),
-                        objects: out
-                            .contents()
-                            .iter()
-                            .filter_map(|o| {
-                                let key = o.key()?;
-                                if hide_reserved && is_reserved(key) {
-                                    return None;
-                                }
-                                (key != prefix || !key.ends_with('/')).then(|| ObjectEntry {
-                                    key: key.to_owned(),
-                                    size: o.size().unwrap_or(0).max(0) as u64,
-                                    modified: o
-                                        .last_modified()
-                                        .and_then(|t| SystemTime::try_from(*t).ok()),
-                                    etag: o.e_tag().map(|t| t.trim_matches('"').to_owned()),
+                    .map(|out| {
+                        let name = Names::of(&out);
+                        ListPage {
+                            folders: out
+                                .common_prefixes()
+                                .iter()
+                                .filter_map(|p| p.prefix().map(|p| name.decoded(p)))
+                                .filter(|p| !(hide_reserved && is_reserved(p)))
+                                .collect(),
+                            objects: out
+                                .contents()
+                                .iter()
+                                .filter_map(|o| {
+                                    let key = name.decoded(o.key()?);
+                                    if hide_reserved && is_reserved(&key) {
+                                        return None;
+                                    }
+                                    (key != prefix || !key.ends_with('/')).then(|| ObjectEntry {
+                                        key,
+                                        size: o.size().unwrap_or(0).max(0) as u64,
+                                        modified: o
+                                            .last_modified()
+                                            .and_then(|t| SystemTime::try_from(*t).ok()),
+                                        etag: o.e_tag().map(|t| t.trim_matches('"').to_owned()),
+                                    })
                                 })
-                            })
-                            .collect(),
+                                .collect(),
+                        }
                     })
                     .map_err(|e| {
                         sdk_error(
@@ -128,6 +136,38 @@ impl S3Client {
     }
 }
 
+/// How a listing's answer gives its names. Listings ask for `encoding-type=url`: XML cannot
+/// carry a key with control characters (an escape sequence, a carriage return), and a listing
+/// holding one failed as a whole, or named it wrongly (and a delete of that wrong name
+/// "succeeded"). A server that ignores the request gives names as they are, and says so by
+/// leaving `EncodingType` out of its answer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Names {
+    url_encoded: bool,
+}
+
+impl Names {
+    /// How `out` gives its names.
+    pub(crate) fn of(out: &aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output) -> Self {
+        Self {
+            url_encoded: out.encoding_type() == Some(&EncodingType::Url),
+        }
+    }
+
+    /// A key or prefix of the answer, as it is named in the bucket. URL encoding as S3 does
+    /// it: `+` for a space, `%2B` for a plus. A name that does not decode to UTF-8 is kept as
+    /// sent rather than guessed at.
+    pub(crate) fn decoded(self, name: &str) -> String {
+        if !self.url_encoded {
+            return name.to_owned();
+        }
+        let spaced = name.replace('+', " ");
+        percent_encoding::percent_decode_str(&spaced)
+            .decode_utf8()
+            .map_or_else(|_| name.to_owned(), std::borrow::Cow::into_owned)
+    }
+}
+
 /// A stream fed by a spawned task through a small bounded channel: the producer runs one page
 /// ahead of the consumer, no more.
 fn async_stream<T, F, Fut>(produce: F) -> impl Stream<Item = T> + Send + 'static
@@ -151,5 +191,21 @@ struct AbortOnDrop(tokio::task::JoinHandle<()>);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_encoded_names_decode_as_s3_encodes_them() {
+        let encoded = Names { url_encoded: true };
+        assert_eq!(encoded.decoded("enc/a+b%2Bc%25d.txt"), "enc/a b+c%d.txt");
+        assert_eq!(encoded.decoded("e%1B%5B1m%0D.txt"), "e\u{1b}[1m\r.txt");
+        assert_eq!(encoded.decoded("%C3%A9t%C3%A9/"), "été/");
+        assert_eq!(encoded.decoded("bad%FF.txt"), "bad%FF.txt");
+        let plain = Names { url_encoded: false };
+        assert_eq!(plain.decoded("a+b%2B.txt"), "a+b%2B.txt");
     }
 }

@@ -29,6 +29,7 @@ pub use connect::{ConnectOptions, Connection, static_client, static_client_with_
 pub use delete::DeleteReport;
 pub(crate) use errors::{from_answer, sdk_error};
 pub use keys::numbered_key;
+pub(crate) use listing::Names;
 pub use listing::{ListPage, ObjectEntry, RESERVED_PREFIX, is_reserved};
 pub use multipart::StoredPart;
 pub(crate) use presign::check_lifetime;

@@ -19,6 +19,7 @@
 
 mod body;
 mod conditions;
+mod listing;
 mod multipart;
 mod private;
 mod verify;

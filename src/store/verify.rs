@@ -35,6 +35,7 @@ use s3s::{S3, S3Request, S3Response, S3Result, StdError, s3_error};
 
 use super::body::{FileBody, range_start};
 use super::conditions::{Conditions, Verdict, range_applies};
+use super::listing;
 use super::multipart::{Completion, PartSums, hex, identity, md5_of, part_path};
 
 /// The embedded store's S3 implementation: s3s-fs plus integrity checks and upload listing.
@@ -567,7 +568,10 @@ impl_s3_delegating! {
         Ok(response)
     }
 
-    async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
+    async fn list_objects_v2(&self, mut req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
+        let token_sent = req.input.continuation_token.take();
+        req.input.continuation_token = token_sent.as_deref().map(listing::key_of_token);
+        let url_encoded = req.input.encoding_type.as_ref().is_some_and(|e| e.as_str() == EncodingType::URL);
         let input = &req.input;
         // s3s-fs's continuation tokens are keys: this page covers the keys after `start` and
         // up to its next token.
@@ -596,6 +600,12 @@ impl_s3_delegating! {
             prefixes.sort_by(|a, b| a.prefix.cmp(&b.prefix));
             let count = prefixes.len() + response.output.contents.as_ref().map_or(0, Vec::len);
             response.output.key_count = Some(count as i32);
+        }
+        let out = &mut response.output;
+        out.continuation_token = token_sent;
+        out.next_continuation_token = out.next_continuation_token.as_deref().map(listing::token_of_key);
+        if url_encoded {
+            listing::url_encode(out);
         }
         Ok(response)
     }
