@@ -478,7 +478,64 @@ async fn a_failed_complete_is_aborted(s: &TestServer) {
     assert_nothing_left(s, "refused.bin").await;
 }
 
+/// A part that fails for good ends its upload at once: the parts in flight stop and no other
+/// starts. Before, every part of the file was still tried, each with its retries: with the
+/// server gone, a 3 GiB upload in the app sat at "0 B/s" for minutes before failing.
+async fn a_failed_part_stops_the_upload(s: &TestServer) {
+    let proxy = Proxy::start(&s.endpoint).await;
+    let client = s.client_at(&proxy.endpoint, Timeouts::default());
+    let dir = tempfile::tempdir().unwrap();
+    let path = random_file(dir.path(), "f", 8 * MIB, 13);
+    proxy.fault(
+        Kind::UploadPart,
+        Fault::Fail {
+            status: 500,
+            code: "InternalError",
+        },
+        1000,
+    );
+    let options = UploadOptions {
+        multipart_threshold: MIB as u64,
+        min_part_size: Some(MIB as u64),
+        concurrency: s3share::transfer::Concurrency {
+            parts_in_flight: 2,
+            ..Default::default()
+        },
+        retries: 1,
+        ..Default::default()
+    };
+    let r = upload(
+        &client,
+        &s.bucket,
+        &item(&path, "stops.bin"),
+        &options,
+        no_events(),
+    )
+    .await;
+    assert!(r.is_err(), "{}: {r:?}", s.name);
+    let mut tried: Vec<String> = proxy
+        .seen_of(Kind::UploadPart)
+        .iter()
+        .filter_map(|r| {
+            let (_, query) = r.target.split_once('?')?;
+            query
+                .split('&')
+                .find_map(|p| p.strip_prefix("partNumber="))
+                .map(str::to_owned)
+        })
+        .collect();
+    tried.sort();
+    tried.dedup();
+    assert!(
+        (1..=2).contains(&tried.len()),
+        "{}: parts tried of 8 (2 in flight): {tried:?}",
+        s.name
+    );
+    assert_nothing_left(s, "stops.bin").await;
+}
+
 crate::on_both_servers!(
+    a_failed_part_stops_the_upload,
     requests_are_clean_http,
     racing_single_puts_have_one_winner,
     racing_multipart_uploads_have_one_winner,

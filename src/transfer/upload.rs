@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime};
 
 use aws_sdk_s3::error::ProvideErrorMetadata as _;
 use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
-use futures::StreamExt as _;
+use futures::{StreamExt as _, TryStreamExt as _};
 use reqwest::header::HeaderMap;
 use std::sync::atomic::Ordering;
 use tokio::sync::OwnedSemaphorePermit;
@@ -633,25 +633,26 @@ impl S3Client {
 
         let parts = size.div_ceil(part_size);
         let work = async {
-            let done: Vec<Result<(CompletedPart, Option<Md5Sum>)>> =
-                futures::stream::iter(1..=parts)
-                    .map(|number| {
-                        let offset = (number - 1) * part_size;
-                        let len = part_size.min(size - offset);
-                        let part = Part {
-                            upload_id: &upload_id,
-                            number: number as i32,
-                            offset,
-                            len,
-                            stored: stored.get(&(number as i32)),
-                            crc32c,
-                        };
-                        self.put_part(job, part, counter)
-                    })
-                    .buffer_unordered(options.concurrency.parts())
-                    .collect()
-                    .await;
-            let mut parts = done.into_iter().collect::<Result<Vec<_>>>()?;
+            // The first part that fails for good ends the upload: the parts in flight are
+            // dropped and no other starts (collecting every result first tried each part of
+            // the file, with its retries, after the server had gone).
+            let mut parts: Vec<(CompletedPart, Option<Md5Sum>)> = futures::stream::iter(1..=parts)
+                .map(|number| {
+                    let offset = (number - 1) * part_size;
+                    let len = part_size.min(size - offset);
+                    let part = Part {
+                        upload_id: &upload_id,
+                        number: number as i32,
+                        offset,
+                        len,
+                        stored: stored.get(&(number as i32)),
+                        crc32c,
+                    };
+                    self.put_part(job, part, counter)
+                })
+                .buffer_unordered(options.concurrency.parts())
+                .try_collect()
+                .await?;
             parts.sort_by_key(|(p, _)| p.part_number());
             Ok(parts)
         };
