@@ -7,6 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
+use s3share::app::backend::ConnectionTarget;
 use s3share::app::{RelayStatus, S3ShareApp};
 
 use crate::support::{random_file, store_paths};
@@ -252,4 +253,70 @@ fn every_relay_widget_can_be_reached_by_name() {
     assert!(shown(&h, "No relay links in this bucket yet."));
     let unnamed = h.unnamed_widgets();
     assert!(unnamed.is_empty(), "the panel: {unnamed:?}");
+}
+
+/// Asks the worker something after whatever it is doing now, and waits for the answer: the
+/// worker takes commands in turn, so every event it sent before (a relay started again on a
+/// new connection, or not) has reached the app by then.
+fn settle(h: &mut Harness<'_, S3ShareApp>) {
+    h.state_mut().buckets = None;
+    h.state_mut().retry_buckets();
+    wait_for(h, "the worker's answer", |a| a.buckets.is_some());
+}
+
+/// A free port on loopback, to listen on at a fixed address.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn the_relay_moves_to_a_new_connection_on_its_own_address_and_stays_off_when_it_failed() {
+    let f = Fixture::new();
+    f.put("shared/report 2024.txt", b"x");
+    let mut h = in_shared_folder(&f);
+    let port = free_port();
+    h.state_mut().settings.relay_listen = format!("127.0.0.1:{port}");
+    h.get_by_label("Run the relay").click();
+    wait_for(&mut h, "the relay", |a| a.relay_url().is_some());
+
+    // Another connection (the same store again): the relay restarts for it at the same
+    // address. It said "Address already in use" and switched itself off: the old relay's
+    // socket was still open when the new one bound.
+    h.state_mut().connect(ConnectionTarget::Local);
+    wait_for(&mut h, "connected again", |a| a.place.is_some());
+    settle(&mut h);
+    assert!(
+        matches!(h.state().relay, RelayStatus::On { .. }),
+        "{:?}",
+        h.state().relay
+    );
+    assert!(h.state().settings.relay_on);
+    let url = format!("http://127.0.0.1:{port}/");
+    assert!(get(&f, &url).is_ok(), "the relay answers on its address");
+
+    // A relay that could not start stays off: another program holds the address when it is
+    // switched on; once it is free, a new connection must not start the relay the app shows
+    // as off (it did, and handed out relay links under an unticked switch).
+    h.get_by_label("Run the relay").click();
+    wait_for(&mut h, "the relay to stop", |a| a.relay_url().is_none());
+    assert_refused_soon(&f, &url);
+    let squatter = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    h.get_by_label("Run the relay").click();
+    wait_for(&mut h, "the failure", |a| {
+        matches!(a.relay, RelayStatus::Failed(_))
+    });
+    assert!(!h.state().settings.relay_on);
+    drop(squatter);
+    h.state_mut().connect(ConnectionTarget::Local);
+    wait_for(&mut h, "connected again", |a| a.place.is_some());
+    settle(&mut h);
+    assert!(h.state().relay_url().is_none(), "{:?}", h.state().relay);
+    assert!(
+        get(&f, &url).is_err_and(|e| e.is_connect()),
+        "nothing listens on the relay's address"
+    );
 }

@@ -54,6 +54,12 @@ impl RunningRelay {
         self.server.stop();
         self.watch.abort();
     }
+
+    /// [`RunningRelay::stop`], returning once its address is free to listen on again.
+    pub async fn stop_and_release(self) {
+        self.watch.abort();
+        self.server.stop_and_release().await;
+    }
 }
 
 impl Drop for RunningRelay {

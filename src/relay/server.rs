@@ -74,6 +74,8 @@ pub struct RelayServer {
     addr: SocketAddr,
     stop: CancellationToken,
     limits: Arc<Limits>,
+    /// The task that owns the listening socket: the address is free once it has ended.
+    accepting: parking_lot::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl Drop for RelayServer {
@@ -119,8 +121,13 @@ impl RelayServer {
                 task: "starting the relay's threads",
                 detail: e.to_string(),
             })?;
-        tokio::spawn(accept_loop(listener, shared, workers));
-        Ok(Self { addr, stop, limits })
+        let accepting = tokio::spawn(accept_loop(listener, shared, workers));
+        Ok(Self {
+            addr,
+            stop,
+            limits,
+            accepting: parking_lot::Mutex::new(Some(accepting)),
+        })
     }
 
     /// Clients whose refused requests are being counted (at most
@@ -142,6 +149,17 @@ impl RelayServer {
     /// Stops accepting connections (those under way finish within their lifetime).
     pub fn stop(&self) {
         self.stop.cancel();
+    }
+
+    /// [`RelayServer::stop`], returning once the listening socket is closed, so that a relay
+    /// started next on the same address can bind it (right after `stop` it could not: the
+    /// socket closes when the accepting task next runs).
+    pub async fn stop_and_release(&self) {
+        self.stop.cancel();
+        let accepting = self.accepting.lock().take();
+        if let Some(task) = accepting {
+            let _ = task.await;
+        }
     }
 }
 

@@ -380,7 +380,7 @@ impl Worker {
             Command::RelayStop => {
                 self.relay_wanted = None;
                 if let Some(r) = self.relay.take() {
-                    r.stop();
+                    r.stop_and_release().await;
                 }
                 self.out.emit(Event::RelayStopped).await;
             }
@@ -597,7 +597,8 @@ impl Worker {
             return;
         };
         if let Some(old) = self.relay.take() {
-            old.stop();
+            // Its address is the one wanted again: bound anew only once it is free.
+            old.stop_and_release().await;
         }
         let Some(client) = self.client.clone() else {
             // Started once a connection is made (see `connect`).
@@ -605,7 +606,7 @@ impl Worker {
         };
         let secret_file = match self.relay_secret_path() {
             Ok(p) => p,
-            Err(e) => return self.out.emit(Event::RelayFailed((&e).into())).await,
+            Err(e) => return self.relay_failed(&e).await,
         };
         let options = RelayOptions {
             listen,
@@ -624,8 +625,15 @@ impl Worker {
                 self.relay = Some(r);
                 self.out.emit(Event::RelayStarted { url }).await;
             }
-            Err(e) => self.out.emit(Event::RelayFailed((&e).into())).await,
+            Err(e) => self.relay_failed(&e).await,
         }
+    }
+
+    /// The relay could not start: the switch goes off (the app unticks it), and so does the
+    /// wish, or the next connection would start a relay the app shows as off.
+    async fn relay_failed(&mut self, e: &crate::Error) {
+        self.relay_wanted = None;
+        self.out.emit(Event::RelayFailed(e.into())).await;
     }
 }
 
