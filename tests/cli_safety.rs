@@ -687,7 +687,42 @@ async fn keys_with_control_characters_are_listed_fetched_and_deleted(s: &TestSer
     assert_eq!(keys(s).await, Vec::<String>::new(), "{}: rm -r", s.name);
 }
 
+/// `link --put` names one object: a folder gets an error that says what to do (a presigned
+/// URL for `up/` made `curl -T FILE URL` fail with SignatureDoesNotMatch), and an existing key
+/// gets a note that the link replaces it.
+async fn an_upload_link_names_one_object(s: &TestServer) {
+    put_keys(s, &["up/there.txt"]).await;
+    let home = tempfile::tempdir().unwrap();
+    for folder in ["up/", "up"] {
+        let at = format!("s3://{}/{folder}", s.bucket);
+        let out = run(s, home.path(), &["link", "--put", &at]);
+        let err = text(&out.stderr);
+        assert!(!out.status.success(), "{}: {folder}: {err}", s.name);
+        assert!(
+            err.contains("is a folder; an upload link names one object"),
+            "{}: {err}",
+            s.name
+        );
+        assert!(out.stdout.is_empty(), "{}: no link printed", s.name);
+    }
+    let out = run(
+        s,
+        home.path(),
+        &["link", "--put", &format!("s3://{}/up/there.txt", s.bucket)],
+    );
+    assert!(out.status.success(), "{}", s.name);
+    assert!(text(&out.stderr).contains("exists: an upload through this link replaces it"));
+    let out = run(
+        s,
+        home.path(),
+        &["link", "--put", &format!("s3://{}/up/new.txt", s.bucket)],
+    );
+    assert!(out.status.success(), "{}", s.name);
+    assert!(!text(&out.stderr).contains("replaces it"));
+}
+
 on_both_servers!(
+    an_upload_link_names_one_object,
     keys_with_control_characters_are_listed_fetched_and_deleted,
     delete_many_reports_every_key_that_failed,
     rm_r_deletes_the_folder_and_nothing_else,

@@ -17,8 +17,26 @@ pub(super) async fn link(
     let client = &conn.client;
     // HEAD answers a bare 404 both for a missing key and a missing bucket (and 403 without a
     // reason): the probe's listing tells them apart.
+    if put && location.key.ends_with('/') {
+        // A presigned URL names one key; `curl -T FILE URL` would not add the file's name.
+        bail!(
+            "{location} is a folder; an upload link names one object (s3://{}/{}NAME), or make a folder that takes uploads with `link --relay --put {location}`",
+            location.bucket,
+            location.key
+        );
+    }
     let found = probe(client, &location).await?;
     let link = if put {
+        if found.object.is_none() && found.folder.is_some() {
+            bail!(
+                "{location} is a folder; an upload link names one object (s3://{}/{}/NAME)",
+                location.bucket,
+                location.key
+            );
+        }
+        if found.object.is_some() {
+            eprintln!("note: {location} exists: an upload through this link replaces it");
+        }
         client
             .link_put(&location.bucket, &location.key, expires)
             .await?

@@ -241,7 +241,9 @@ pub enum Command {
         /// File name the browser saves the download as (direct and relay links to one file).
         #[arg(long)]
         filename: Option<String>,
-        /// A link that uploads with `curl -T FILE URL` instead of downloading.
+        /// A link that uploads with `curl -T FILE URL` instead of downloading. Presigned: to one
+        /// key, replacing what is there; with --relay, also to a folder, never replacing
+        /// without --overwrite.
         #[arg(long)]
         put: bool,
         /// Print a JSON object.
