@@ -452,6 +452,18 @@ fn a_connection_that_fails_says_what_to_do() {
     });
 }
 
+/// Empties the path field, which opens holding the user's Downloads or home folder (checked:
+/// an absolute folder, ending with a separator, for the name to follow).
+pub(crate) fn clear_path_field(h: &mut Harness<'_, S3ShareApp>) {
+    let (_, start) = h.state_mut().path_prompt.as_mut().unwrap();
+    if !start.is_empty() {
+        assert!(std::path::Path::new(start.as_str()).is_absolute(), "{start}");
+        assert!(start.ends_with(std::path::MAIN_SEPARATOR), "{start}");
+    }
+    start.clear();
+    h.step();
+}
+
 #[test]
 fn download_through_the_path_field_when_no_file_dialog_exists() {
     // Under a bare test (no desktop portal) rfd answers at once with nothing: the app must offer
@@ -464,6 +476,7 @@ fn download_through_the_path_field_when_no_file_dialog_exists() {
     h.step();
     h.get_by_label("⬇ Download…").click();
     wait_for(&mut h, "the path field", |a| a.path_prompt.is_some());
+    clear_path_field(&mut h);
     let target = f.dir.path().join("saved report.csv");
     h.event(egui::Event::Text(target.to_string_lossy().into_owned()));
     h.step();
@@ -650,6 +663,7 @@ fn downloading_several_files_keeps_local_files_and_stays_confined() {
     h.step();
     h.get_by_label("⬇ Download…").click();
     wait_for(&mut h, "the path field", |a| a.path_prompt.is_some());
+    clear_path_field(&mut h);
     h.event(egui::Event::Text(dest.to_string_lossy().into_owned()));
     h.step();
     h.key_press(egui::Key::Enter);

@@ -125,6 +125,7 @@ fn the_upload_and_copy_link_button_works_through_the_path_field() {
     });
     h.get_by_label("🔗 Upload and copy link…").click();
     wait_for(&mut h, "the path field", |a| a.path_prompt.is_some());
+    crate::ui::clear_path_field(&mut h);
     assert!(shown(&h, "Upload a file or folder and copy its link"));
     h.event(egui::Event::Text(file.to_string_lossy().into_owned()));
     h.step();

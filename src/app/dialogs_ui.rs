@@ -338,7 +338,7 @@ fn path_prompt_ui(app: &mut S3ShareApp, ctx: &Context) {
         let edit = ui.add(
             egui::TextEdit::singleline(path)
                 .desired_width(440.0)
-                .hint_text("/home/me/file.txt"),
+                .hint_text("~/file.txt"),
         );
         if ui.memory(|m| m.focused().is_none()) {
             edit.request_focus();
@@ -352,7 +352,7 @@ fn path_prompt_ui(app: &mut S3ShareApp, ctx: &Context) {
     });
     if go && !path.trim().is_empty() {
         let (kind, path) = app.path_prompt.take().expect("open");
-        let path = std::path::PathBuf::from(path.trim());
+        let path = super::pickers::typed_path(&path, &super::pickers::UserFolders::of_user());
         match kind {
             PathPromptKind::Upload(then) => app.upload_paths_then(vec![path], then),
             PathPromptKind::Download(keys) => app.download_to(keys, path),
