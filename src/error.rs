@@ -110,10 +110,10 @@ pub enum Error {
     /// that does not take the bucket in the host name answers a virtual-hosted request so: it
     /// sees a request for itself (a `GET /` lists its buckets).
     #[error(
-        "S3 {operation} failed: the server answered {answer} but not with S3's answer to it; \
-         if it does not take buckets in the host name (many S3-compatible servers do not), \
-         use path-style addressing (--path-style, or \"Path-style addressing\" in the app's \
-         connection)"
+        "S3 {operation} failed: the server answered {answer} but not with S3's answer to it. \
+         Check that the endpoint is an S3 server; if it is one that does not take buckets in \
+         the host name (many S3-compatible servers do not), use path-style addressing \
+         (--path-style, or \"Path-style addressing\" in the app's connection)"
     )]
     NotAnS3Answer {
         /// What was being done, and on what.
