@@ -391,3 +391,45 @@ fn aws_without_a_region_asks_the_metadata_service_once_and_quietly() {
     }
     assert_eq!(asked, 1, "connections to the metadata service");
 }
+
+/// A destination with an empty or a dot segment is refused before anything is sent, saying
+/// what is wrong. The embedded store (as SeaweedFS) stored `d//e/f.txt` as `d/e/f.txt` while
+/// `put` reported the key as typed, `s3://s3share//abs.txt` failed with HTTP 500 and `x/../y`
+/// with "the server does not accept these AWS credentials".
+#[test]
+fn put_refuses_a_destination_with_empty_or_dot_segments() {
+    let home = tempfile::tempdir().unwrap();
+    let file = random_file(home.path(), "f.txt", 10, 40);
+    for (dest, says) in [
+        ("s3://s3share/d//e/f.txt", "empty path segment"),
+        ("s3://s3share//abs.txt", "empty path segment"),
+        ("s3://s3share/d//", "empty path segment"),
+        ("s3://s3share/x/../y.txt", "has a `..` segment"),
+        ("s3://s3share/./z.txt", "has a `.` segment"),
+    ] {
+        let out = crate::support::s3share_command(home.path())
+            .args(["--local", "put", file.to_str().unwrap(), dest])
+            .output()
+            .unwrap();
+        let err = text(&out.stderr);
+        assert!(!out.status.success(), "{dest}: {err}");
+        assert!(err.contains(says), "{dest}: {err}");
+    }
+    let out = crate::support::s3share_command(home.path())
+        .args(["--local", "ls", "-r", "s3://s3share/"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(text(&out.stdout), "", "nothing was stored");
+    // Dots inside a name are names like any other.
+    let out = crate::support::s3share_command(home.path())
+        .args([
+            "--local",
+            "put",
+            file.to_str().unwrap(),
+            "s3://s3share/v1..2/.f.txt",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}

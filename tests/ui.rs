@@ -457,7 +457,10 @@ fn a_connection_that_fails_says_what_to_do() {
 pub(crate) fn clear_path_field(h: &mut Harness<'_, S3ShareApp>) {
     let (_, start) = h.state_mut().path_prompt.as_mut().unwrap();
     if !start.is_empty() {
-        assert!(std::path::Path::new(start.as_str()).is_absolute(), "{start}");
+        assert!(
+            std::path::Path::new(start.as_str()).is_absolute(),
+            "{start}"
+        );
         assert!(start.ends_with(std::path::MAIN_SEPARATOR), "{start}");
     }
     start.clear();

@@ -170,7 +170,8 @@ pub enum Command {
     /// (then key/FILE). Two files that would get the same key: the second is reported, not sent.
     /// A symbolic link goes by its own name; inside a folder, a link to a folder is not followed
     /// but reported (the run fails, the rest is uploaded): name that folder itself to upload it.
-    /// Named pipes, sockets and devices are reported the same way, never read.
+    /// Named pipes, sockets and devices are reported the same way, never read. A destination
+    /// with an empty segment (a//b) or a `.` or `..` segment is refused.
     ///
     /// `-` uploads standard input, to its end, as the destination's key (`tar c docs | s3share
     /// put - s3://b/docs.tar`): held in memory part by part as it is read (at most 32 MiB), in

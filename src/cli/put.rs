@@ -13,6 +13,28 @@ pub(super) enum PutConflict {
     KeepBoth,
 }
 
+/// Refuses a destination whose key has an empty segment (`a//b`, or a leading `/`) or a `.` or
+/// `..` segment. S3 keeps such a key as written, but servers that keep objects as files (the
+/// embedded store, SeaweedFS) store `a//b` as `a/b` and refuse dot segments with unrelated
+/// errors, no download can write it back to the same path, and the relay cannot serve it:
+/// almost always a typing slip.
+fn check_destination(dest: &S3Location) -> anyhow::Result<()> {
+    let key = dest.key.strip_suffix('/').unwrap_or(&dest.key);
+    if key.is_empty() {
+        return Ok(());
+    }
+    let odd = key
+        .split('/')
+        .find(|segment| segment.is_empty() || *segment == "." || *segment == "..");
+    match odd {
+        Some("") => bail!(
+            "{dest} has an empty path segment (`//`, or a `/` after the bucket); write it without"
+        ),
+        Some(dot) => bail!("{dest} has a `{dot}` segment; write the folder it means instead"),
+        None => Ok(()),
+    }
+}
+
 pub(super) async fn put(
     conn: &Connection,
     mut args: Vec<String>,
@@ -20,6 +42,7 @@ pub(super) async fn put(
     link: Option<String>,
 ) -> anyhow::Result<bool> {
     let dest = S3Location::parse(&args.pop().expect("clap requires two arguments"))?;
+    check_destination(&dest)?;
     let link_expiry = link.as_deref().map(links::parse_expiry).transpose()?;
     if args.iter().any(|a| a == STDIN) {
         if args.len() > 1 {
