@@ -72,7 +72,10 @@ fn main() -> std::process::ExitCode {
         return match s3share::app::run_desktop(&runtime) {
             Ok(()) => std::process::ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("error: {e:#}\n(run `s3share --help` for the command line)");
+                eprintln!(
+                    "error: {}\n(run `s3share --help` for the command line)",
+                    s3share::cli::shown_message(&format!("{e:#}"))
+                );
                 std::process::ExitCode::FAILURE
             }
         };
@@ -91,7 +94,7 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::from(130)
         }
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", s3share::cli::shown_message(&format!("{e:#}")));
             std::process::ExitCode::FAILURE
         }
     }

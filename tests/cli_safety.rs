@@ -651,6 +651,21 @@ async fn keys_with_control_characters_are_listed_fetched_and_deleted(s: &TestSer
             text(&out.stdout)
         );
     }
+    // Printed for a person, a key's control characters are escapes: an escape sequence in
+    // someone's key must not drive the reader's terminal, nor a line break split an entry.
+    let out = run(s, home.path(), &["ls", &format!("s3://{}/odd/", s.bucket)]);
+    let listed = text(&out.stdout);
+    assert!(
+        !listed.contains('\u{1b}') && !listed.contains('\r'),
+        "{}: {listed:?}",
+        s.name
+    );
+    assert!(
+        listed.contains("x\\x1b[31mRED\\x1b[0m\\r.txt"),
+        "{}: {listed}",
+        s.name
+    );
+    assert_eq!(listed.lines().count(), odd.len(), "{}: {listed}", s.name);
     let dest = home.path().join("back");
     let out = run(
         s,

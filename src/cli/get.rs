@@ -67,15 +67,15 @@ pub(super) async fn get(
             Ok(n) => progress.println(format!(
                 "downloaded s3://{}/{} → {} ({n} bytes)",
                 location.bucket,
-                item.key,
-                item.path.display()
+                shown(&item.key),
+                shown(&item.path.display().to_string())
             )),
             Err(Error::Cancelled) => {}
             Err(e) => errors.push(e),
         }
     }
     for e in &errors {
-        eprintln!("error: {e}");
+        eprintln!("error: {}", shown_message(&e.to_string()));
     }
     if cancel.is_cancelled() {
         return Err(Error::Cancelled.into());
@@ -116,7 +116,7 @@ async fn to_standard_output(
         Ok(_) => Ok(true),
         Err(e @ (Error::Cancelled | Error::OutputClosed)) => Err(e.into()),
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", shown_message(&e.to_string()));
             Ok(false)
         }
     }

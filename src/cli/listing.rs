@@ -46,7 +46,7 @@ pub(super) async fn ls(
             let line = if json {
                 serde_json::json!({ "type": "folder", "key": folder }).to_string()
             } else {
-                format!("{:>12}  {:16}  {folder}", "DIR", "")
+                format!("{:>12}  {:16}  {}", "DIR", "", shown(folder))
             };
             writeln!(out, "{line}").map_err(Error::writing_output)?;
         }
@@ -73,6 +73,6 @@ pub(super) fn write_entry(
         )
     } else {
         let modified = o.modified.map(links::format_time_short).unwrap_or_default();
-        writeln!(out, "{:>12}  {:16}  {}", o.size, modified, o.key)
+        writeln!(out, "{:>12}  {:16}  {}", o.size, modified, shown(&o.key))
     }
 }

@@ -63,7 +63,7 @@ pub(super) async fn put(
     let errors: Vec<Error> = scan_errors.into_iter().chain(plan_errors).collect();
     let mut ok = errors.is_empty();
     for e in &errors {
-        eprintln!("error: {e}");
+        eprintln!("error: {}", shown_message(&e.to_string()));
     }
 
     // Batches with their own conflict rule: overwriting only what the user allowed, and
@@ -87,7 +87,7 @@ pub(super) async fn put(
         None => batches.push((OnConflict::Fail, items)),
     }
     for item in &skipped_by_answer {
-        eprintln!("skipped {} (exists)", item.key);
+        eprintln!("skipped {} (exists)", shown(&item.key));
     }
     // After the questions: Ctrl+C at a question just quits, nothing has started yet.
     let cancel = cancel_on_ctrl_c();
@@ -133,9 +133,9 @@ pub(super) async fn put(
                 uploaded += 1;
                 progress.println(format!(
                     "uploaded {} → s3://{}/{} ({bytes} bytes)",
-                    item.path.display(),
+                    shown(&item.path.display().to_string()),
                     dest.bucket,
-                    item.key
+                    shown(&item.key)
                 ));
                 if let Some(expiry) = link_expiry
                     && output_open
@@ -148,7 +148,7 @@ pub(super) async fn put(
                     if let Err(e) = print_link(conn, &l, false) {
                         output_open = false;
                         if !matches!(e, Error::OutputClosed) {
-                            progress.println(format!("error: {e}"));
+                            progress.println(format!("error: {}", shown_message(&e.to_string())));
                             ok = false;
                         }
                     }
@@ -158,9 +158,9 @@ pub(super) async fn put(
                 skipped += 1;
                 progress.println(format!(
                     "skipped {} (s3://{}/{} exists)",
-                    item.path.display(),
+                    shown(&item.path.display().to_string()),
                     dest.bucket,
-                    item.key
+                    shown(&item.key)
                 ));
             }
             Err(Error::Cancelled) => failed += 1,
@@ -168,7 +168,11 @@ pub(super) async fn put(
                 failed += 1;
                 ok = false;
                 let hint = conflict_hint(&e);
-                progress.println(format!("error: {}: {e}{hint}", item.path.display()));
+                progress.println(format!(
+                    "error: {}: {}{hint}",
+                    shown(&item.path.display().to_string()),
+                    shown_message(&e.to_string())
+                ));
             }
         }
     }

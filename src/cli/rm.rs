@@ -76,7 +76,7 @@ pub(super) async fn rm(
     if dry_run {
         for (bucket, keys) in &targets {
             for (key, _) in keys {
-                say!("would delete s3://{bucket}/{key}")?;
+                say!("would delete s3://{bucket}/{}", shown(key))?;
             }
         }
         eprintln!(
@@ -91,7 +91,7 @@ pub(super) async fn rm(
             .iter()
             .flat_map(|(b, keys)| keys.iter().map(move |(k, _)| (b, k)));
         for (bucket, key) in all.take(SHOWN_BEFORE_ASKING) {
-            eprintln!("  s3://{bucket}/{key}");
+            eprintln!("  s3://{bucket}/{}", shown(key));
         }
         if count > SHOWN_BEFORE_ASKING {
             eprintln!("  … and {} more", count - SHOWN_BEFORE_ASKING);
@@ -123,11 +123,15 @@ pub(super) async fn rm(
         let report = client.delete_many(bucket, &names).await;
         for key in &report.deleted {
             deleted += 1;
-            eprintln!("deleted s3://{bucket}/{key}");
+            eprintln!("deleted s3://{bucket}/{}", shown(key));
         }
         for (key, e) in &report.failed {
             failed += 1;
-            eprintln!("error: not deleted: s3://{bucket}/{key}: {e}");
+            eprintln!(
+                "error: not deleted: s3://{bucket}/{}: {}",
+                shown(key),
+                shown_message(&e.to_string())
+            );
         }
     }
     if failed == 0 {
