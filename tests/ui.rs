@@ -420,6 +420,64 @@ fn delete_asks_first() {
 }
 
 #[test]
+fn a_folder_is_deleted_with_everything_in_it_after_saying_how_much() {
+    let f = Fixture::new();
+    f.put("old/a.txt", b"aa");
+    f.put("old/deep/b.txt", b"bbb");
+    f.put("old-notes.txt", b"kept");
+    f.put("empty/", b"");
+    let mut h = f.harness();
+    wait_for(&mut h, "the listing", |a| {
+        listed(a, "old") && listed(a, "empty")
+    });
+    h.get_by_label_contains("old-notes.txt").click();
+    h.step();
+    h.get_by_label("📁  old")
+        .click_modifiers(egui::Modifiers::COMMAND);
+    h.step();
+    h.key_press(egui::Key::Delete);
+    wait_for(&mut h, "the count", |a| {
+        a.confirm_delete
+            .as_ref()
+            .is_some_and(s3share::app::DeletePlan::ready)
+    });
+    assert!(h.query_by_label("Delete 1 folder and 1 file?").is_some());
+    assert!(
+        h.query_by_label_contains("With everything in the folder: 2 files (5 B)")
+            .is_some()
+    );
+    assert!(
+        listed(h.state(), "old"),
+        "nothing is deleted before confirming"
+    );
+    h.get_by_label("🗑 Delete permanently").click();
+    wait_for(&mut h, "the deletion", |a| {
+        !listed(a, "old") && !listed(a, "old-notes.txt")
+    });
+    let head = |key: &str| {
+        f.runtime
+            .block_on(f.store.client.head("s3share", key))
+            .unwrap()
+    };
+    assert!(head("old/a.txt").is_none() && head("old/deep/b.txt").is_none());
+    assert!(head("old-notes.txt").is_none());
+
+    // A folder made with "New folder" holds only its marker: it can be deleted too.
+    h.get_by_label("📁  empty").click();
+    h.step();
+    h.key_press(egui::Key::Delete);
+    wait_for(&mut h, "the count", |a| {
+        a.confirm_delete
+            .as_ref()
+            .is_some_and(s3share::app::DeletePlan::ready)
+    });
+    assert!(h.query_by_label("Delete this folder?").is_some());
+    h.get_by_label("🗑 Delete permanently").click();
+    wait_for(&mut h, "the deletion", |a| !listed(a, "empty"));
+    assert!(head("empty/").is_none());
+}
+
+#[test]
 fn a_connection_that_fails_says_what_to_do() {
     let f = Fixture::new();
     let mut h = f.harness();

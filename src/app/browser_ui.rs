@@ -151,7 +151,8 @@ fn toolbar_ui(app: &mut S3ShareApp, ui: &mut Ui) {
         {
             app.pick_download();
         }
-        let delete = ui.add_enabled(files_selected > 0, egui::Button::new("🗑 Delete"));
+        let anything_selected = !app.listing.selected.is_empty();
+        let delete = ui.add_enabled(anything_selected, egui::Button::new("🗑 Delete"));
         if delete.on_hover_text("Delete (Del)").clicked() {
             app.request_delete();
         }
@@ -436,6 +437,8 @@ fn context_menu_ui(ui: &mut Ui, is_folder: bool) -> Option<MenuAction> {
     );
     if is_folder {
         item(ui, "🔗 Copy upload link…", "", MenuAction::UploadLink);
+        ui.separator();
+        item(ui, "🗑 Delete…", "Del", MenuAction::Delete);
     } else {
         item(ui, "🔗 Copy link…", "Ctrl+C", MenuAction::CopyLink);
         item(ui, "⬇ Download…", "", MenuAction::Download);

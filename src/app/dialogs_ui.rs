@@ -211,27 +211,59 @@ fn share_ui(app: &mut S3ShareApp, ctx: &Context) {
 }
 
 fn delete_ui(app: &mut S3ShareApp, ctx: &Context) {
-    let Some(keys) = &app.confirm_delete else {
+    let Some(plan) = &app.confirm_delete else {
         return;
     };
     let mut confirm = false;
     let mut cancel = false;
     let closed = modal(ctx, "delete", |ui| {
-        ui.heading(if keys.len() == 1 {
-            "Delete this file?".to_owned()
-        } else {
-            format!("Delete {} files?", keys.len())
-        });
-        for k in keys.iter().take(8) {
-            ui.label(RichText::new(k).monospace());
+        ui.heading(delete_question(plan));
+        let names = plan.folders.iter().chain(&plan.files);
+        for k in names.clone().take(8) {
+            ui.label(RichText::new(crate::cli::shown(k)).monospace());
         }
-        if keys.len() > 8 {
-            ui.label(format!("… and {} more", keys.len() - 8));
+        let count = names.count();
+        if count > 8 {
+            ui.label(format!("… and {} more", count - 8));
+        }
+        let ready = plan.ready();
+        match &plan.contents {
+            _ if plan.folders.is_empty() => {}
+            None => {
+                ui.horizontal(|ui| {
+                    ui.spinner();
+                    ui.label("Counting what the folders hold…");
+                });
+            }
+            Some(Ok((keys, bytes))) => {
+                let files = keys.iter().filter(|k| !k.ends_with('/')).count();
+                ui.label(format!(
+                    "With everything in the {}: {} ({}).",
+                    if plan.folders.len() == 1 {
+                        "folder"
+                    } else {
+                        "folders"
+                    },
+                    plural(files, "file", "files"),
+                    super::model::format_size(*bytes)
+                ));
+            }
+            Some(Err(e)) => {
+                ui.colored_label(
+                    ui.visuals().error_fg_color,
+                    format!("Cannot list what the folders hold, so nothing is deleted: {e}"),
+                );
+            }
         }
         ui.label(RichText::new("This cannot be undone.").weak());
         ui.horizontal(|ui| {
             confirm = ui
-                .button(RichText::new("🗑 Delete permanently").color(ui.visuals().error_fg_color))
+                .add_enabled(
+                    ready,
+                    egui::Button::new(
+                        RichText::new("🗑 Delete permanently").color(ui.visuals().error_fg_color),
+                    ),
+                )
                 .clicked();
             cancel = ui.button("Cancel").clicked();
         });
@@ -240,6 +272,29 @@ fn delete_ui(app: &mut S3ShareApp, ctx: &Context) {
         app.confirm_delete();
     } else if cancel || closed {
         app.confirm_delete = None;
+    }
+}
+
+/// "Delete this file?", "Delete 2 folders and 3 files?"…
+fn delete_question(plan: &super::DeletePlan) -> String {
+    match (plan.folders.len(), plan.files.len()) {
+        (0, 1) => "Delete this file?".into(),
+        (1, 0) => "Delete this folder?".into(),
+        (0, n) => format!("Delete {n} files?"),
+        (n, 0) => format!("Delete {n} folders?"),
+        (d, f) => format!(
+            "Delete {} and {}?",
+            plural(d, "folder", "folders"),
+            plural(f, "file", "files")
+        ),
+    }
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
     }
 }
 

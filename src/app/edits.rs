@@ -4,26 +4,88 @@ use super::S3ShareApp;
 use super::backend::Command;
 use super::model::Entry;
 
-impl S3ShareApp {
-    /// Asks to delete the selection (after confirmation).
-    pub fn request_delete(&mut self) {
-        let keys = self.listing.selected_files();
-        if keys.is_empty() {
-            return self.toast_error(
-                "Select files to delete (folders are deleted by deleting what is in them).".into(),
-            );
-        }
-        self.confirm_delete = Some(keys);
+/// A delete waiting for its confirmation: the files and folders selected, and (for folders)
+/// everything they hold, listed before anything is asked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeletePlan {
+    /// The bucket they are in.
+    pub bucket: String,
+    /// Files selected.
+    pub files: Vec<String>,
+    /// Folders selected (prefixes ending with `/`).
+    pub folders: Vec<String>,
+    /// The keys below the folders and their total size; `None` while they are being listed.
+    pub contents: Option<Result<(Vec<String>, u64), String>>,
+}
+
+impl DeletePlan {
+    /// Whether everything it would delete is known.
+    pub fn ready(&self) -> bool {
+        self.folders.is_empty() || matches!(self.contents, Some(Ok(_)))
     }
 
-    /// Deletes after confirmation.
+    /// Every key it deletes.
+    pub fn keys(&self) -> Vec<String> {
+        let inside = match &self.contents {
+            Some(Ok((keys, _))) => keys.as_slice(),
+            _ => &[],
+        };
+        self.files.iter().chain(inside).cloned().collect()
+    }
+}
+
+impl S3ShareApp {
+    /// Asks to delete the selection (after confirmation). Selected folders are listed first,
+    /// so the confirmation says how many files, and how many bytes, go with them.
+    pub fn request_delete(&mut self) {
+        let Some(place) = &self.place else { return };
+        let selection = self.listing.selection();
+        if selection.is_empty() {
+            return self.toast_error("Select the files or folders to delete.".into());
+        }
+        let (folders, files): (Vec<_>, Vec<_>) = selection.into_iter().partition(|e| e.is_folder);
+        let plan = DeletePlan {
+            bucket: place.bucket.clone(),
+            files: files.into_iter().map(|e| e.key.clone()).collect(),
+            folders: folders.into_iter().map(|e| e.key.clone()).collect(),
+            contents: None,
+        };
+        if !plan.folders.is_empty() {
+            self.backend.send(Command::ListForDelete {
+                bucket: plan.bucket.clone(),
+                folders: plan.folders.clone(),
+            });
+        }
+        self.confirm_delete = Some(plan);
+    }
+
+    /// What the folders of the waiting delete hold.
+    pub(super) fn folder_contents(
+        &mut self,
+        bucket: String,
+        folders: Vec<String>,
+        result: Result<(Vec<String>, u64), String>,
+    ) {
+        if let Some(plan) = &mut self.confirm_delete
+            && plan.bucket == bucket
+            && plan.folders == folders
+        {
+            plan.contents = Some(result);
+        }
+    }
+
+    /// Deletes after confirmation: what the confirmation showed, nothing added since.
     pub fn confirm_delete(&mut self) {
-        let (Some(keys), Some(place)) = (self.confirm_delete.take(), &self.place) else {
+        let Some(plan) = self.confirm_delete.take() else {
             return;
         };
+        if !plan.ready() {
+            self.confirm_delete = Some(plan);
+            return;
+        }
         self.backend.send(Command::Delete {
-            bucket: place.bucket.clone(),
-            keys,
+            bucket: plan.bucket.clone(),
+            keys: plan.keys(),
         });
     }
 
@@ -57,8 +119,13 @@ impl S3ShareApp {
         } else {
             " on the connection you left"
         };
-        if !deleted.is_empty() {
-            self.toast(format!("Deleted {} file(s){there}", deleted.len()));
+        // Folders' own markers are not files to the user.
+        let files = deleted.iter().filter(|k| !k.ends_with('/')).count();
+        match files {
+            0 if !deleted.is_empty() => self.toast(format!("Deleted{there}")),
+            0 => {}
+            1 => self.toast(format!("Deleted 1 file{there}")),
+            n => self.toast(format!("Deleted {n} files{there}")),
         }
         for e in errors {
             self.toast_error(e);

@@ -86,6 +86,14 @@ impl S3ShareApp {
                 self.deleted(bucket, deleted, errors, here);
             }
             Event::FolderCreated { bucket, prefix } => self.folder_created(bucket, prefix),
+            Event::FolderContents {
+                bucket,
+                folders,
+                result,
+            } => {
+                let result = result.map_err(|e| e.message);
+                self.folder_contents(bucket, folders, result);
+            }
             Event::FolderFailed(e) => {
                 self.note_credentials_here(&e);
                 self.toast_error(e.message);

@@ -45,6 +45,7 @@ mod transfers;
 mod transfers_ui;
 
 pub use connection::{ConnectionState, CredentialsTrouble};
+pub use edits::DeletePlan;
 pub use navigation::History;
 pub use pickers::PathPromptKind;
 pub use preview::Preview;

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::backend::{Backend, BackendConfig, ConnectionTarget, CustomEndpoint, TransferId};
 use super::clipboard::Clipboard;
+use super::edits::DeletePlan;
 use super::model::{Listing, Place, Transfer};
 use super::navigation::History;
 use super::pickers::{DialogAnswer, PathPromptKind};
@@ -76,8 +77,8 @@ pub struct S3ShareApp {
     pub conflicts: Option<ConflictPrompt>,
     /// The share dialog.
     pub share: Option<ShareDialog>,
-    /// Keys waiting for a delete confirmation.
-    pub confirm_delete: Option<Vec<String>>,
+    /// A delete waiting for its confirmation.
+    pub confirm_delete: Option<DeletePlan>,
     /// A new folder's name being typed.
     pub new_folder: Option<String>,
     /// The preview panel.

@@ -158,6 +158,14 @@ pub enum Command {
         /// Keys of the objects to delete.
         keys: Vec<String>,
     },
+    /// List everything below `folders` (recursively), to say what deleting them deletes;
+    /// answered by [`Event::FolderContents`].
+    ListForDelete {
+        /// Bucket they are in.
+        bucket: String,
+        /// Folder prefixes, each ending with `/`.
+        folders: Vec<String>,
+    },
     /// Create a folder marker.
     CreateFolder {
         /// Bucket to create it in.
@@ -355,6 +363,16 @@ pub enum Event {
         /// the keys were deleted there, and the listing on screen (another connection's,
         /// perhaps with a bucket of the same name) stays as it is.
         here: bool,
+    },
+    /// What lies below the folders a delete names (the answer to
+    /// [`Command::ListForDelete`]): every key, the folders' own markers included.
+    FolderContents {
+        /// Bucket they are in.
+        bucket: String,
+        /// The folders asked about.
+        folders: Vec<String>,
+        /// Their keys and total size, or why they could not be listed.
+        result: Result<(Vec<String>, u64), ErrorReport>,
     },
     /// A folder was created.
     FolderCreated {

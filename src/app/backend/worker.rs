@@ -311,6 +311,21 @@ impl Worker {
                     out.emit_for(current.asked, deleted).await;
                 });
             }
+            Command::ListForDelete { bucket, folders } => {
+                let Some(client) = self.client() else { return };
+                let (out, current) = (self.out.clone(), self.current());
+                tokio::spawn(async move {
+                    let result = folder_contents(&client, &bucket, &folders)
+                        .await
+                        .map_err(|e| ErrorReport::from(&e));
+                    let event = Event::FolderContents {
+                        bucket,
+                        folders,
+                        result,
+                    };
+                    current.emit(&out, event).await;
+                });
+            }
             Command::CreateFolder { bucket, prefix } => {
                 let Some(client) = self.client() else { return };
                 let (out, current) = (self.out.clone(), self.current());
@@ -635,6 +650,23 @@ impl Worker {
         self.relay_wanted = None;
         self.out.emit(Event::RelayFailed(e.into())).await;
     }
+}
+
+/// Every key below `folders` (their own `folder/` markers too, whether or not they exist: a
+/// delete of a key that is not there succeeds) and the bytes they hold.
+async fn folder_contents(
+    client: &S3Client,
+    bucket: &str,
+    folders: &[String],
+) -> crate::Result<(Vec<String>, u64)> {
+    let (mut keys, mut bytes) = (Vec::new(), 0);
+    for folder in folders {
+        let all = client.list_all(bucket, folder, true).await?;
+        bytes += all.objects.iter().map(|o| o.size).sum::<u64>();
+        keys.extend(all.objects.into_iter().map(|o| o.key));
+        keys.push(folder.clone());
+    }
+    Ok((keys, bytes))
 }
 
 /// Connects (or takes the embedded store's client) and checks the connection works.
