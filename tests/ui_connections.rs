@@ -127,3 +127,39 @@ fn a_late_bucket_list_of_the_previous_connection_is_dropped() {
     assert_eq!(h.state().buckets, None);
     assert_eq!(h.state().place, None, "the old connection's bucket opened");
 }
+
+#[test]
+fn removing_the_endpoint_in_use_goes_back_to_the_embedded_store() {
+    let f = Fixture::new();
+    let mut h = f.harness();
+    wait_for(&mut h, "the embedded store", |a| a.place.is_some());
+    let endpoint = CustomEndpoint {
+        name: "typo".into(),
+        // Nothing listens on port 1: the connect fails at once.
+        endpoint: "http://127.0.0.1:1".into(),
+        region: "us-east-1".into(),
+        path_style: true,
+        profile: String::new(),
+    };
+    let typo = ConnectionTarget::Custom(endpoint.clone());
+    h.state_mut()
+        .settings
+        .custom_endpoints
+        .push(endpoint.clone());
+    h.state_mut().connect(typo.clone());
+    wait_for(
+        &mut h,
+        "the connect to fail",
+        |a| matches!(&a.connection, ConnectionState::Failed(t, _) if *t == typo),
+    );
+    h.state_mut().remove_endpoint(&endpoint);
+    wait_for(&mut h, "the embedded store again", |a| {
+        matches!(&a.connection, ConnectionState::Connected { target, .. } if *target == ConnectionTarget::Local)
+            && a.place.is_some()
+    });
+    assert!(h.state().settings.custom_endpoints.is_empty());
+    assert!(
+        !shown(&h, "typo"),
+        "nothing of the removed endpoint is left on screen"
+    );
+}

@@ -3,7 +3,7 @@
 use std::time::SystemTime;
 
 use super::S3ShareApp;
-use super::backend::{Command, ConnectionTarget};
+use super::backend::{Command, ConnectionTarget, CustomEndpoint};
 use super::model::Place;
 use crate::{CredentialProblem, ErrorReport};
 
@@ -52,6 +52,25 @@ impl S3ShareApp {
         self.listing.reset(0);
         self.listing.loading = false;
         self.backend.connect(target);
+    }
+
+    /// Removes an endpoint the user added. When it is the connection in use (or being tried,
+    /// or the one that failed), the app goes to the embedded store: it stayed on the removed
+    /// endpoint, its error on screen and "Reconnect" reconnecting to it, with no entry left
+    /// to select.
+    pub fn remove_endpoint(&mut self, endpoint: &CustomEndpoint) {
+        self.settings.custom_endpoints.retain(|e| e != endpoint);
+        let removed = ConnectionTarget::Custom(endpoint.clone());
+        self.connection_problems.remove(&removed);
+        let current = match &self.connection {
+            ConnectionState::Connecting(t)
+            | ConnectionState::Connected { target: t, .. }
+            | ConnectionState::Failed(t, _) => Some(t),
+            ConnectionState::Idle => None,
+        };
+        if current == Some(&removed) {
+            self.connect(ConnectionTarget::Local);
+        }
     }
 
     /// Connects as a start does: if `target` fails, the app lands on the embedded store and

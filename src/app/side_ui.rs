@@ -202,7 +202,7 @@ pub fn connections_ui(app: &mut S3ShareApp, ui: &mut Ui) {
             }
         });
     if let Some(c) = remove {
-        app.settings.custom_endpoints.retain(|e| *e != c);
+        app.remove_endpoint(&c);
     }
     ui.add_space(4.0);
     if ui.button("➕ Add S3-compatible endpoint…").clicked() {
