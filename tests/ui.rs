@@ -796,3 +796,53 @@ pub(crate) fn state(h: &Harness<'_, S3ShareApp>, name: &str) -> TransferState {
         .map(|t| t.state.clone())
         .unwrap_or_else(|| panic!("no transfer of {name}"))
 }
+
+#[test]
+fn new_folder_says_why_a_name_cannot_be_used() {
+    use egui_kittest::kittest::NodeT as _;
+    let f = Fixture::new();
+    f.put("reports/q1.txt", b"x");
+    f.put("notes", b"x");
+    let mut h = f.harness();
+    wait_for(&mut h, "the listing", |a| {
+        listed(a, "reports") && listed(a, "notes")
+    });
+    h.get_by_label("➕ New folder").click();
+    wait_for(&mut h, "the dialog", |a| a.new_folder.is_some());
+    h.step();
+    // (Queried by "contains": the exact-label query leaves disabled buttons out.)
+    let create_enabled = |h: &Harness<'_, S3ShareApp>| {
+        h.query_all_by_label_contains("Create")
+            .find(|n| n.accesskit_node().label().as_deref() == Some("Create"))
+            .map(|n| !n.accesskit_node().is_disabled())
+            .expect("the Create button")
+    };
+    assert!(!create_enabled(&h), "no name yet");
+    for (name, says) in [
+        (
+            "reports",
+            "There is already a folder named \"reports\" here.",
+        ),
+        ("notes", "There is already a file named \"notes\" here."),
+        ("a/../b", "cannot have empty"),
+    ] {
+        h.state_mut().new_folder = Some(name.into());
+        h.step();
+        h.step();
+        assert!(h.query_by_label_contains(says).is_some(), "{name}");
+        assert!(!create_enabled(&h), "{name}");
+        h.key_press(egui::Key::Enter);
+        h.step();
+        h.step();
+        assert!(
+            h.state().new_folder.is_some(),
+            "{name}: the dialog stays open"
+        );
+    }
+    h.state_mut().new_folder = Some("reports 2024".into());
+    h.step();
+    h.step();
+    assert!(create_enabled(&h));
+    h.get_by_label("Create").click();
+    wait_for(&mut h, "the new folder", |a| listed(a, "reports 2024"));
+}

@@ -304,18 +304,29 @@ fn new_folder_ui(app: &mut S3ShareApp, ctx: &Context) {
     };
     let mut create = false;
     let mut cancel = false;
+    let typed = name.clone();
+    let problem = app.folder_name_problem(&typed);
     let closed = modal(ctx, "new_folder", |ui| {
         ui.heading("New folder");
-        let edit = ui.text_edit_singleline(name);
+        let Some(name) = &mut app.new_folder else {
+            return;
+        };
+        let edit = ui.add(egui::TextEdit::singleline(name).hint_text("Folder name"));
         edit.request_focus();
         create = (edit.lost_focus() || edit.has_focus())
             && ui.input(|i| i.key_pressed(egui::Key::Enter));
+        // Nothing typed yet is not an error to show; the button waits for a name.
+        if let Some(p) = problem.as_ref().filter(|_| !typed.trim().is_empty()) {
+            ui.colored_label(ui.visuals().error_fg_color, p);
+        }
         ui.horizontal(|ui| {
-            create |= ui.button("Create").clicked();
+            create |= ui
+                .add_enabled(problem.is_none(), egui::Button::new("Create"))
+                .clicked();
             cancel = ui.button("Cancel").clicked();
         });
     });
-    if create {
+    if create && problem.is_none() {
         let name = app.new_folder.take().unwrap_or_default();
         app.create_folder(&name);
     } else if cancel || closed {

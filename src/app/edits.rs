@@ -89,6 +89,32 @@ impl S3ShareApp {
         });
     }
 
+    /// What is wrong with `name` for a new folder here, if anything: none given, a name
+    /// taken by a folder or a file of this folder, or empty, `.` or `..` segments (which
+    /// servers that keep objects as files store otherwise).
+    pub fn folder_name_problem(&self, name: &str) -> Option<String> {
+        let name = name.trim().trim_matches('/');
+        if name.is_empty() {
+            return Some("Type a name for the folder.".into());
+        }
+        if name
+            .split('/')
+            .any(|s| s.is_empty() || s == "." || s == "..")
+        {
+            return Some("A folder name cannot have empty, \".\" or \"..\" parts.".into());
+        }
+        let place = self.place.as_ref()?;
+        let first = name.split('/').next().unwrap_or(name);
+        let here = format!("{}{first}", place.prefix);
+        if name == first && self.listing.get(&format!("{here}/")).is_some() {
+            return Some(format!("There is already a folder named \"{first}\" here."));
+        }
+        if self.listing.get(&here).is_some() {
+            return Some(format!("There is already a file named \"{first}\" here."));
+        }
+        None
+    }
+
     /// Creates a folder in the current folder.
     pub fn create_folder(&mut self, name: &str) {
         let Some(place) = &self.place else { return };
