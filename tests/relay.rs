@@ -708,6 +708,93 @@ async fn signed_length_binds_the_upload(s: &TestServer) {
 
 on_both_servers!(signed_length_binds_the_upload);
 
+/// A redirect's signature never outlives its link: a link with seconds left hands out GET, PUT
+/// and DELETE URLs that storage itself refuses once the link has expired.
+async fn redirects_expire_with_their_link(s: &TestServer) {
+    let relay = start_relay(s, Secret::random()).await;
+    let key = "brief/kept.txt";
+    put_via_link(&s.client, &s.bucket, key, "original")
+        .await
+        .error_for_status()
+        .unwrap();
+    // Expiries are whole seconds: this link has 2 to 3 s left.
+    let mut g = Grant::new(
+        &s.bucket,
+        Scope::Key(key.into()),
+        Methods {
+            read: true,
+            put: true,
+            delete: true,
+        },
+        SystemTime::now() + Duration::from_secs(3),
+    );
+    g.overwrite = true;
+    let url = relay.link(&g);
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .build()
+        .unwrap();
+    let mut locations = Vec::new();
+    for method in [
+        reqwest::Method::GET,
+        reqwest::Method::PUT,
+        reqwest::Method::DELETE,
+    ] {
+        let r = http
+            .request(method.clone(), &url)
+            .body("replaced")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 307, "{}: {method}", s.name);
+        let location = r.headers()["location"].to_str().unwrap().to_owned();
+        let expires: u64 = location
+            .split(['?', '&'])
+            .find_map(|p| p.strip_prefix("X-Amz-Expires="))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{}: {method}: no X-Amz-Expires", s.name));
+        assert!(
+            (1..=3).contains(&expires),
+            "{}: {method}: signed for {expires} s, the link has at most 3 s left",
+            s.name
+        );
+        locations.push((method, location));
+    }
+    // Past the link's expiry (and past a second of clock rounding): the relay refuses the link
+    // and storage refuses every URL it handed out.
+    let wait = g
+        .expires_at()
+        .duration_since(SystemTime::now())
+        .unwrap_or_default()
+        + Duration::from_millis(1500);
+    tokio::time::sleep(wait).await;
+    let r = http.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 403, "{}: the link expired", s.name);
+    for (method, location) in locations {
+        let r = http
+            .request(method.clone(), &location)
+            .body("replaced")
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            r.status().is_client_error(),
+            "{}: {method} after the link expired: {}",
+            s.name,
+            r.status()
+        );
+    }
+    assert_eq!(
+        crate::support::stored(s, key).await.as_deref(),
+        Some(&b"original"[..]),
+        "{}: the expired PUT or DELETE URL changed the object",
+        s.name
+    );
+}
+
+on_both_servers!(redirects_expire_with_their_link);
+
 /// Hundreds of idle or half-sent connections neither stop a real request from being answered
 /// nor stay open past the header-read timeout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -29,7 +29,7 @@ pub struct RelayState {
     /// The `Host` values accepted (lower case, with the port where one is needed). Anything
     /// else is refused, so a DNS-rebinding page cannot talk to the relay under another name.
     pub hosts: Vec<String>,
-    /// How long each redirect's signature lives.
+    /// How long each redirect's signature lives at most (less when the link expires sooner).
     pub redirect_lifetime: Duration,
     /// Stream every GET, HEAD, PUT and DELETE through the relay instead of redirecting: set
     /// for the embedded store, which listens on the sharer's `127.0.0.1` where teammates
@@ -282,7 +282,7 @@ async fn answer(
         method: sign_method,
         bucket: grant.bucket.clone(),
         key: parsed.key.clone(),
-        lifetime: state.redirect_lifetime,
+        lifetime: signature_lifetime(state.redirect_lifetime, &grant, now),
         if_none_match: false,
         content_length: None,
         filename: None,
@@ -351,6 +351,20 @@ async fn answer(
             )
         }
     }
+}
+
+/// How long a signature for `grant` may live at `now`: `longest`, cut to what is left of the
+/// link, so that a Location (or a streamed request) never outlives the link it came from — a
+/// link made for 2 s must not hand out a URL good for 5 min. Whole seconds, rounded down (S3's
+/// `X-Amz-Expires`), and at least the 1 s S3 accepts: a link in its last second gives a
+/// signature that may outlive it by less than a second.
+fn signature_lifetime(longest: Duration, grant: &Grant, now: SystemTime) -> Duration {
+    let left = grant
+        .expires_at()
+        .duration_since(now)
+        .unwrap_or_default()
+        .as_secs();
+    longest.min(Duration::from_secs(left.max(1)))
 }
 
 /// The request's `Content-Length`, when it is a number.
@@ -831,6 +845,47 @@ mod tests {
             2,
             "refusals never reach the signer"
         );
+    }
+
+    #[tokio::test]
+    async fn signatures_never_outlive_the_link() {
+        let rec = Arc::new(Recorder::default());
+        let st = state(rec.clone());
+        // Half a second past a whole second, as link expiries are whole seconds.
+        let second = SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let now = std::time::UNIX_EPOCH + Duration::from_millis(second * 1000 + 500);
+        // (link expires after `now` by, the signature's lifetime)
+        for (ahead, want) in [(3600, 300), (3, 2), (1, 1)] {
+            let mut g = Grant::new(
+                "bkt",
+                Scope::Key("k".into()),
+                Methods {
+                    read: true,
+                    put: true,
+                    delete: true,
+                },
+                std::time::UNIX_EPOCH + Duration::from_secs(second + ahead),
+            );
+            g.overwrite = true;
+            let url = link(&st, &g);
+            for m in ["GET", "HEAD", "PUT", "DELETE"] {
+                let r = handle(&request(m, &url, &[]), now, &st).await;
+                assert_eq!(
+                    r.response.status(),
+                    StatusCode::TEMPORARY_REDIRECT,
+                    "{m} {ahead}"
+                );
+                let signed = rec.signed.lock().last().unwrap().lifetime;
+                assert_eq!(
+                    signed,
+                    Duration::from_secs(want),
+                    "{m}: a link {ahead} s ahead (less half a second)"
+                );
+            }
+        }
     }
 
     #[tokio::test]

@@ -44,8 +44,9 @@ use crate::error::{Error, Result};
 pub use crate::s3::Presigned;
 use crate::s3::{PresignOp, S3Client};
 
-/// How long each redirect's signature lives: long enough for a slow client to follow it, short
-/// enough that a leaked Location is soon worthless.
+/// How long each redirect's signature lives at most: long enough for a slow client to follow
+/// it, short enough that a leaked Location is soon worthless. A link that expires sooner cuts
+/// it short (a Location never outlives its link).
 pub const REDIRECT_LIFETIME: Duration = Duration::from_secs(5 * 60);
 
 /// The default listen address of `s3share serve`.
