@@ -668,7 +668,15 @@ async fn signed_length_binds_the_upload(s: &TestServer) {
         .no_proxy()
         .build()
         .unwrap();
-    let r = http.put(&url).body(vec![1u8; 1000]).send().await.unwrap();
+    // A client that sends If-None-Match: * is redirected (others are streamed by the relay),
+    // and must send it again with the signed URL.
+    let r = http
+        .put(&url)
+        .header("if-none-match", "*")
+        .body(vec![1u8; 1000])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 307);
     let location = r.headers()["location"].to_str().unwrap().to_owned();
     assert!(
@@ -678,6 +686,7 @@ async fn signed_length_binds_the_upload(s: &TestServer) {
     );
     let r = http
         .put(&location)
+        .header("if-none-match", "*")
         .body(vec![2u8; 5000])
         .send()
         .await
@@ -695,6 +704,7 @@ async fn signed_length_binds_the_upload(s: &TestServer) {
     );
     let r = http
         .put(&location)
+        .header("if-none-match", "*")
         .body(vec![3u8; 1000])
         .send()
         .await
@@ -794,6 +804,121 @@ async fn redirects_expire_with_their_link(s: &TestServer) {
 }
 
 on_both_servers!(redirects_expire_with_their_link);
+
+/// An upload link without `--overwrite` never hands a client that does not send
+/// `If-None-Match: *` (plain `curl -L -T`) a PUT URL, which could be replayed or raced to
+/// replace the object: the relay sends the body on itself with the header signed and sent.
+async fn plain_uploads_never_replace_an_object(s: &TestServer) {
+    use crate::support::proxy::{Fault, Kind, Proxy};
+    // The relay reaches storage through a proxy that logs what it is sent.
+    let proxy = Proxy::start(&s.endpoint).await;
+    let via_proxy = TestServer {
+        client: s.client_at(&proxy.endpoint, Default::default()),
+        name: s.name,
+        bucket: s.bucket.clone(),
+        _connection: None,
+        _dir: None,
+        endpoint: proxy.endpoint.clone(),
+        access_key: s.access_key.clone(),
+        secret_key: s.secret_key.clone(),
+    };
+    let relay = start_relay(&via_proxy, Secret::random()).await;
+    let base = relay.link(&Grant::new(
+        &s.bucket,
+        Scope::Prefix("drop/".into()),
+        Methods::UPLOAD,
+        later(),
+    ));
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .build()
+        .unwrap();
+    let url = format!("{base}once.txt");
+    let r = http.put(&url).body("first").send().await.unwrap();
+    assert_eq!(r.status(), 200, "{}: the first upload", s.name);
+    assert!(
+        r.headers().get("location").is_none(),
+        "{}: a PUT URL was handed out",
+        s.name
+    );
+    assert_eq!(
+        crate::support::stored(s, "drop/once.txt").await.as_deref(),
+        Some(&b"first"[..])
+    );
+    let r = http.put(&url).body("second").send().await.unwrap();
+    assert_eq!(r.status(), 412, "{}: the second upload", s.name);
+    assert!(r.headers().get("location").is_none());
+    assert_eq!(
+        crate::support::stored(s, "drop/once.txt").await.as_deref(),
+        Some(&b"first"[..]),
+        "{}: replaced",
+        s.name
+    );
+
+    // Two `curl -L -T` racing on one name: both pass the relay's check for an existing object
+    // (the proxy holds each upload's last byte until both have reached storage), and storage's
+    // own If-None-Match decides.
+    let dir = tempfile::tempdir().unwrap();
+    let files = [
+        random_file(dir.path(), "a", 10_000, 1),
+        random_file(dir.path(), "b", 20_000, 2),
+    ];
+    proxy.fault(
+        Kind::PutObject,
+        Fault::HoldLastByte(Arc::new(tokio::sync::Barrier::new(2))),
+        2,
+    );
+    let put = |file: &Path| {
+        curl(vec![
+            "-L".into(),
+            "-o".into(),
+            "/dev/null".into(),
+            "-T".into(),
+            file.display().to_string(),
+            format!("{base}raced.bin"),
+        ])
+    };
+    let (a, b) = tokio::join!(put(&files[0]), put(&files[1]));
+    let codes = [a.0.as_str(), b.0.as_str()];
+    let puts = proxy.seen_of(Kind::PutObject);
+    assert_eq!(puts.len(), 3, "{}: {puts:?}", s.name);
+    for p in &puts {
+        assert_eq!(
+            p.header("if-none-match"),
+            ["*"],
+            "{}: an upload went to storage unguarded",
+            s.name
+        );
+    }
+    let won: Vec<&std::path::PathBuf> = codes
+        .iter()
+        .zip(&files)
+        .filter(|(c, _)| **c == "200")
+        .map(|(_, f)| f)
+        .collect();
+    if s.name == "seaweedfs" {
+        // SeaweedFS checks If-None-Match when a request starts, not atomically with its write
+        // (see upload_safety): both may win there. What the relay controls still holds: it
+        // asked for the condition (above), and every loser is a 412.
+        assert!(
+            codes.iter().all(|c| *c == "200" || *c == "412") && !won.is_empty(),
+            "{}: {codes:?}",
+            s.name
+        );
+    } else {
+        assert_eq!(won.len(), 1, "{}: one winner: {codes:?}", s.name);
+        assert!(codes.contains(&"412"), "{}: {codes:?}", s.name);
+    }
+    let bytes = crate::support::stored(s, "drop/raced.bin").await.unwrap();
+    assert!(
+        won.iter().any(|f| bytes == std::fs::read(f).unwrap()),
+        "{}: the object is not a winner's bytes",
+        s.name
+    );
+}
+
+on_both_servers!(plain_uploads_never_replace_an_object);
 
 /// Hundreds of idle or half-sent connections neither stop a real request from being answered
 /// nor stay open past the header-read timeout.

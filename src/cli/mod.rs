@@ -258,7 +258,9 @@ pub enum Command {
         /// Relay link: allow DELETE (`curl -L -X DELETE <link>`).
         #[arg(long, requires = "relay")]
         delete: bool,
-        /// Relay link with --put: allow replacing existing objects.
+        /// Relay link with --put: allow replacing existing objects (every upload is then
+        /// redirected; without it, an upload that does not send `If-None-Match: *` is streamed
+        /// through the relay, which sends that header itself).
         #[arg(long, requires = "relay")]
         overwrite: bool,
         /// Relay link with --put: largest upload accepted, e.g. 100M.
@@ -310,6 +312,10 @@ pub enum Command {
     Store,
     /// Run the relay: answer `link --relay` links with redirects to freshly signed S3 URLs,
     /// until Ctrl+C. With -v, one access-log line per request (never tokens or signed URLs).
+    ///
+    /// Uploads to links made without --overwrite, from clients that do not send
+    /// `If-None-Match: *` (plain `curl -L -T`), are not redirected: the relay streams them to
+    /// S3 itself with that header, so S3 refuses to replace an object.
     ///
     /// Links revoked with `s3share revoke` are refused within a second (the relay polls each
     /// served bucket's small revocation list; requests are checked in memory). The secret file

@@ -295,8 +295,18 @@ async fn answer(
             Err(why) => return text(StatusCode::BAD_REQUEST, why),
         }
     }
+    let client_sent_inm = parts
+        .headers
+        .get(header::IF_NONE_MATCH)
+        .is_some_and(|v| v.as_bytes() == b"*");
+    // A link that never replaces objects cannot redirect a client that does not send
+    // `If-None-Match: *` (plain `curl -T`): a redirect cannot add the header to the client's
+    // next request, and an unguarded PUT URL could be replayed, or raced by another uploader,
+    // to replace the object. The relay sends such an upload on itself, with the header.
+    let guarded_here = sign_method == SignMethod::Put && !grant.overwrite && !client_sent_inm;
     let streamed = state.stream_always
-        || (sign_method == SignMethod::Put && parts.headers.contains_key(STREAM_HEADER));
+        || (sign_method == SignMethod::Put
+            && (parts.headers.contains_key(STREAM_HEADER) || guarded_here));
     if sign_method == SignMethod::Put {
         if streamed && !parts.headers.contains_key(header::CONTENT_LENGTH) {
             // The relay sends the body on with its length (S3 takes no chunked uploads to a
@@ -637,8 +647,8 @@ async fn check_upload(
             // The client repeats it to S3 after the redirect: signed, S3 enforces it atomically.
             req.if_none_match = true;
         } else {
-            // A redirect cannot add a header to the client's next request, so signing
-            // If-None-Match would break plain `curl -T`; check first instead.
+            // Such an upload is streamed with the header signed and sent, which S3 enforces
+            // atomically; this check only refuses a taken name before the body is read.
             match state.signer.exists(&grant.bucket, &req.key).await {
                 Ok(false) => {}
                 Ok(true) => {
@@ -981,6 +991,8 @@ mod tests {
             .await,
             400,
         );
+        // Without If-None-Match, no PUT URL is handed out: the relay sends the body on itself
+        // with the header signed (here to a storage that does not exist: 502).
         let r = run(
             &st,
             "PUT",
@@ -988,7 +1000,7 @@ mod tests {
             &[("content-length", "100")],
         )
         .await;
-        assert_eq!(r.response.status(), StatusCode::TEMPORARY_REDIRECT);
+        assert_refused(&r, 502);
         let r = run(
             &st,
             "PUT",
@@ -1001,7 +1013,7 @@ mod tests {
         assert_eq!(signed.len(), 2);
         assert_eq!(signed[0].key, "drop/sub/new.txt");
         assert_eq!(signed[0].content_length, Some(100));
-        assert!(!signed[0].if_none_match);
+        assert!(signed[0].if_none_match);
         assert!(signed[1].if_none_match);
 
         // With --overwrite, an existing key is replaced.
