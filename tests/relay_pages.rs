@@ -481,9 +481,116 @@ async fn folder_index_lists_escapes_and_pages(s: &TestServer) {
     );
 }
 
+/// A link to a whole bucket (`link --relay s3://bucket/`): its index page and JSON, a
+/// sub-folder's breadcrumb back to it, its upload page, never the reserved `.s3share/`.
+async fn bucket_root_links_work(s: &TestServer) {
+    let dir = tempfile::tempdir().unwrap();
+    for key in ["top.txt", "sub/inner.txt", ".s3share/ledger/secret-link"] {
+        put_via_link(&s.client, &s.bucket, key, format!("bytes of {key}"))
+            .await
+            .error_for_status()
+            .unwrap();
+    }
+    let relay = start_relay(s, false, 1000).await;
+    let base = relay.link(&Grant::new(
+        &s.bucket,
+        Scope::Prefix(String::new()),
+        Methods::READ,
+        later(),
+    ));
+    assert!(base.ends_with('/'), "{base}");
+    let out = dir.path().join("out");
+    let code = curl_status(&out, &["-H", "Accept: application/json", &base]).await;
+    assert_eq!(code, "200", "{}: the root's JSON: {}", s.name, read(&out));
+    let v: serde_json::Value = serde_json::from_str(&read(&out)).unwrap();
+    assert_eq!(v["folder"], "", "{}", s.name);
+    let names = |k: &str| -> Vec<String> {
+        v[k].as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(names("files"), ["top.txt"], "{}", s.name);
+    assert_eq!(names("folders"), ["sub/"], "{}: no .s3share/", s.name);
+    let href = v["files"][0]["href"].as_str().unwrap();
+    let code = curl_status(&out, &["-L", &format!("{base}{}", &href[2..])]).await;
+    assert_eq!(
+        (code.as_str(), read(&out).as_str()),
+        ("200", "bytes of top.txt")
+    );
+
+    let code = curl_status(&out, &["-H", "Accept: text/html", &base]).await;
+    assert_eq!(code, "200", "{}: the root's page", s.name);
+    let html = read(&out);
+    assert!(html.contains("href=\"./top.txt\""), "{html}");
+    assert!(
+        !html.contains("s3share/") && !html.contains("secret-link"),
+        "{html}"
+    );
+
+    // A sub-folder's page leads back to the root, which opens.
+    let code = curl_status(&out, &["-H", "Accept: text/html", &format!("{base}sub/")]).await;
+    assert_eq!(code, "200", "{}", s.name);
+    let html = read(&out);
+    let crumb = html
+        .split("<nav")
+        .nth(1)
+        .and_then(|n| n.split("href=\"").nth(1))
+        .and_then(|h| h.split('"').next())
+        .unwrap_or_else(|| panic!("no breadcrumb: {html}"));
+    let back = reqwest::Url::parse(&format!("{base}sub/"))
+        .unwrap()
+        .join(crumb)
+        .unwrap();
+    assert_eq!(back.as_str(), base, "{}: the breadcrumb", s.name);
+    let code = curl_status(&out, &["-H", "Accept: text/html", back.as_str()]).await;
+    assert_eq!(code, "200", "{}: back at the root", s.name);
+
+    // The reserved prefix stays hidden, and path tricks stay refused, at the root too.
+    for tail in [".s3share/", ".s3share/ledger/secret-link"] {
+        let code = curl_status(&out, &["-L", &format!("{base}{tail}")]).await;
+        assert_eq!(code, "404", "{}: {tail}", s.name);
+        assert!(!read(&out).contains("bytes of"), "{}: {tail}", s.name);
+    }
+    for tail in ["/", "%2e%2e/", "..%2ftop.txt", "%2Ftop.txt"] {
+        let code = curl_status(&out, &["--path-as-is", &format!("{base}{tail}")]).await;
+        assert_eq!(code, "400", "{}: {tail}", s.name);
+    }
+
+    // An upload link to the whole bucket: its page opens, and a file sent from it arrives.
+    let up = relay.link(&Grant::new(
+        &s.bucket,
+        Scope::Prefix(String::new()),
+        Methods::UPLOAD,
+        later(),
+    ));
+    let code = curl_status(&out, &["-H", "Accept: text/html", &up]).await;
+    assert_eq!(code, "200", "{}: the upload page", s.name);
+    assert!(read(&out).contains("<h1>Upload to "), "{}", read(&out));
+    let file = random_file(dir.path(), "up.bin", 5000, 3);
+    let code = curl_status(
+        &out,
+        &[
+            "-H",
+            "X-S3share-Stream: 1",
+            "-T",
+            &file.display().to_string(),
+            &format!("{up}from%20page.bin"),
+        ],
+    )
+    .await;
+    assert_eq!(code, "200", "{}: {}", s.name, read(&out));
+    assert_eq!(
+        stored(s, "from page.bin").await.as_deref(),
+        Some(std::fs::read(&file).unwrap().as_slice())
+    );
+}
+
 on_both_servers!(
     curl_streams_through_the_relay,
-    folder_index_lists_escapes_and_pages
+    folder_index_lists_escapes_and_pages,
+    bucket_root_links_work
 );
 
 // ---- Headless Chromium over WebDriver ----

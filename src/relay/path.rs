@@ -12,7 +12,8 @@ pub const MAX_KEY_BYTES: usize = 1024;
 pub struct RelayPath<'a> {
     /// The token segment, as sent (tokens are base64url: nothing to decode).
     pub token: &'a str,
-    /// The decoded key; ends with `/` when the request names a folder.
+    /// The decoded key; ends with `/` when the request names a folder, and is empty for the
+    /// bucket's root (`/<token>/`).
     pub key: String,
 }
 
@@ -45,9 +46,17 @@ pub fn parse(path: &str) -> Result<RelayPath<'_>, PathError> {
     {
         return Err(PathError::Bad("the token has characters no token has"));
     }
-    let Some(key_part) = key_part.filter(|k| !k.is_empty()) else {
+    let Some(key_part) = key_part else {
         return Err(PathError::Bad("no key after the token"));
     };
+    if key_part.is_empty() {
+        // `/<token>/`: the bucket's root, which only a link to the whole bucket covers (the
+        // token's MAC is over the scope, so any other link fails verification).
+        return Ok(RelayPath {
+            token,
+            key: String::new(),
+        });
+    }
     let (body, folder) = match key_part.strip_suffix('/') {
         Some(b) => (b, true),
         None => (key_part, false),
@@ -130,6 +139,8 @@ mod tests {
         assert_eq!(p.token, "TOKEN");
         assert_eq!(p.key, "a b/ü%25.txt");
         assert_eq!(parse("/T/folder/").unwrap().key, "folder/");
+        // The bucket's root: a link to the whole bucket.
+        assert_eq!(parse("/T/").unwrap().key, "");
         for bad in [
             "/T/../x",
             "/T/a/%2e%2e/x",
@@ -147,7 +158,6 @@ mod tests {
             "/T/a%2",
             "/T/%ff",
             "/T",
-            "/T/",
             "T/x",
             "/T%41/x",
             "/T//",
@@ -180,6 +190,8 @@ mod tests {
         #[test]
         fn decoded_keys_are_clean(path in "/[A-Za-z0-9_-]{1,5}/[a-z%./\\\\0-9A-F]{0,40}") {
             if let Ok(p) = parse(&path) {
+                // The bucket's root (`/T/`) has no segments at all.
+                prop_assume!(!p.key.is_empty());
                 let body = p.key.strip_suffix('/').unwrap_or(&p.key);
                 for seg in body.split('/') {
                     prop_assert!(!seg.is_empty() && seg != "." && seg != "..", "{:?}", p.key);
