@@ -291,12 +291,13 @@ pub enum Error {
         detail: String,
     },
     /// A socket that could not be opened or read (the relay's listener).
-    #[error("cannot listen on {address}: {source}")]
+    #[error("cannot listen on {address}: {reason}{}", listen_hint(reason))]
     Listen {
         /// The address asked for.
         address: String,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error: in the message only, not a source, so that printing the error with
+        /// its sources (`{:#}`) does not say it twice.
+        reason: std::io::Error,
     },
     /// An object s3share keeps in the bucket (a link record, the revocation list) that cannot
     /// be read back.
@@ -517,6 +518,22 @@ impl ErrorReport {
 impl std::fmt::Display for ErrorReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.message)
+    }
+}
+
+/// What to do about a listener that could not be opened, for the failures with a usual cause.
+fn listen_hint(reason: &std::io::Error) -> &'static str {
+    match reason.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            " (another program, or another s3share, uses that port: choose another port)"
+        }
+        std::io::ErrorKind::AddrNotAvailable => {
+            " (no network interface of this machine has that address)"
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            " (ports below 1024 need administrator rights: choose a port above 1024)"
+        }
+        _ => "",
     }
 }
 

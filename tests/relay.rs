@@ -1093,6 +1093,128 @@ async fn serve_binary_answers_cli_links() {
     );
 }
 
+/// `serve` refuses, before binding anything, to listen on every address without
+/// `--public-url` (its links would name 0.0.0.0); takes `localhost:PORT`; and says a bind
+/// failure once, with what to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_starts_only_where_its_links_work() {
+    use std::io::BufRead as _;
+    let s = crate::support::seaweed().await;
+    let home = tempfile::tempdir().unwrap();
+    let secret_file = home.path().join("relay-secret");
+    let env = CliEnv {
+        home: home.path().to_owned(),
+        endpoint: s.endpoint.clone(),
+        access_key: s.access_key.clone(),
+        secret_key: s.secret_key.clone(),
+    };
+    // `serve` that should refuse to start; one that serves instead is stopped after 15 s.
+    let serve = |listen: &str| {
+        let mut cmd = env.command(vec![
+            "serve".to_owned(),
+            "--listen".into(),
+            listen.to_owned(),
+            "--secret-file".into(),
+            secret_file.display().to_string(),
+        ]);
+        tokio::task::spawn_blocking(move || {
+            let mut child = cmd
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let deadline = std::time::Instant::now() + Duration::from_secs(15);
+            while child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            child.wait_with_output().unwrap()
+        })
+    };
+    let free_port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+
+    let port = free_port();
+    let out = serve(&format!("0.0.0.0:{port}")).await.unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "served on 0.0.0.0: {err}");
+    assert!(
+        err.contains(&format!("--public-url http://THIS-MACHINE:{port}"))
+            && !err.contains("relay on"),
+        "{err}"
+    );
+    // Refused before anything was done: no secret created, no links base noted.
+    assert!(!secret_file.exists() && !home.path().join("relay-secret.url").exists());
+    // With the address teammates use, it starts (and stops when killed, below).
+    let mut with_url = env
+        .command(vec![
+            "serve".into(),
+            "--listen".into(),
+            "0.0.0.0:0".into(),
+            "--public-url".into(),
+            "http://files.lan:8457".into(),
+            "--secret-file".into(),
+            secret_file.display().to_string(),
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let first = std::io::BufReader::new(with_url.stderr.take().unwrap())
+        .lines()
+        .next()
+        .unwrap()
+        .unwrap();
+    let _ = with_url.kill();
+    let _ = with_url.wait();
+    assert!(
+        first.starts_with("relay on http://0.0.0.0:")
+            && first.contains("links: http://files.lan:8457"),
+        "{first}"
+    );
+
+    // `localhost:PORT` is 127.0.0.1.
+    let mut local = env
+        .command(vec![
+            "serve".into(),
+            "--listen".into(),
+            "localhost:0".into(),
+            "--secret-file".into(),
+            secret_file.display().to_string(),
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let first = std::io::BufReader::new(local.stderr.take().unwrap())
+        .lines()
+        .next()
+        .unwrap()
+        .unwrap();
+    let _ = local.kill();
+    let _ = local.wait();
+    assert!(first.starts_with("relay on http://127.0.0.1:"), "{first}");
+    let out = serve("nowhere:80").await.unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("localhost:8457"),
+        "an address it cannot read: {err}"
+    );
+
+    // A port in use: said once, with what to do.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let out = serve(&taken.local_addr().unwrap().to_string())
+        .await
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert_eq!(err.matches("in use").count(), 1, "{err}");
+    assert!(err.contains("choose another port"), "{err}");
+}
+
 /// With threads of its own (as `serve` runs it), the relay answers its connections even while
 /// the runtime that started it stands still: a kept-alive connection gets its second redirect
 /// while this test's only runtime thread is blocked.

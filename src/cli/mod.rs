@@ -323,11 +323,15 @@ pub enum Command {
     /// instances with one secret file serve the same links (e.g. behind a load balancer, each
     /// with the same --public-url).
     Serve {
-        /// Address to listen on; anything but loopback is reachable from other machines.
-        #[arg(long, value_name = "ADDR:PORT", default_value = crate::relay::DEFAULT_LISTEN)]
+        /// Address to listen on (`localhost:PORT` is 127.0.0.1); anything but loopback is
+        /// reachable from other machines, and every address (0.0.0.0 or [::]) needs
+        /// --public-url.
+        #[arg(long, value_name = "ADDR:PORT", default_value = crate::relay::DEFAULT_LISTEN,
+              value_parser = parse_listen)]
         listen: std::net::SocketAddr,
         /// The relay's address as teammates reach it (e.g. https://files.example.com); its
         /// host name is accepted in the Host header besides the listen address and localhost.
+        /// Required with --listen 0.0.0.0:PORT: links need a name other machines can use.
         #[arg(long, value_name = "URL", env = "S3SHARE_RELAY_PUBLIC_URL")]
         public_url: Option<String>,
         /// The secret file (default: $S3SHARE_RELAY_SECRET_FILE, else relay-secret in the
@@ -377,6 +381,22 @@ pub enum RelaySecretCommand {
         #[arg(long, value_name = "FILE")]
         secret_file: Option<PathBuf>,
     },
+}
+
+/// `serve --listen`: an IP address and port, or `localhost:PORT` (127.0.0.1, the address
+/// the relay's loopback names stand for; never a DNS lookup, which could name anything).
+fn parse_listen(text: &str) -> Result<std::net::SocketAddr, String> {
+    let bad = || {
+        format!(
+            "cannot read {text:?} as an address to listen on; write ADDRESS:PORT, e.g. 127.0.0.1:8457, localhost:8457 or 0.0.0.0:8457"
+        )
+    };
+    let lower = text.trim().to_ascii_lowercase();
+    if let Some(port) = lower.strip_prefix("localhost:") {
+        let port: u16 = port.parse().map_err(|_| bad())?;
+        return Ok((std::net::Ipv4Addr::LOCALHOST, port).into());
+    }
+    lower.parse().map_err(|_| bad())
 }
 
 /// Runs a subcommand (without one, the binary opens the desktop app instead); `Ok(false)`

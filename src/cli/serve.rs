@@ -30,6 +30,14 @@ pub(super) async fn serve(
     secret_file: Option<PathBuf>,
 ) -> anyhow::Result<bool> {
     let public_url = public_url.filter(|u| !u.is_empty());
+    if listen.ip().is_unspecified() && public_url.is_none() {
+        // Refused before anything is bound or noted: the default base of the links would be
+        // http://0.0.0.0:PORT, which no client can open and the relay itself refuses (421).
+        bail!(
+            "--listen {listen} answers on every address of this machine, so links need the address teammates reach it by: add --public-url http://THIS-MACHINE:{port} (this machine's name or network address), or listen on 127.0.0.1:{port} for this machine only",
+            port = listen.port()
+        );
+    }
     let options = crate::relay::run::RelayOptions {
         listen,
         public_url: public_url.clone(),
@@ -56,11 +64,6 @@ pub(super) async fn serve(
     if conn.local_store.is_some() {
         eprintln!(
             "note: the embedded store listens on 127.0.0.1 only, so this relay streams its files itself instead of redirecting"
-        );
-    }
-    if !addr.ip().is_loopback() && public_url.is_none() {
-        eprintln!(
-            "note: listening beyond loopback; pass --public-url with the address teammates use, or the relay refuses their Host header"
         );
     }
     tokio::signal::ctrl_c().await?;

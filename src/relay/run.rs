@@ -77,13 +77,13 @@ pub async fn start(client: S3Client, options: RelayOptions) -> Result<RunningRel
     let secret = Secret::load_or_create(&secret_path)?;
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
-        .map_err(|source| Error::Listen {
+        .map_err(|reason| Error::Listen {
             address: options.listen.to_string(),
-            source,
+            reason,
         })?;
-    let addr = listener.local_addr().map_err(|source| Error::Listen {
+    let addr = listener.local_addr().map_err(|reason| Error::Listen {
         address: options.listen.to_string(),
-        source,
+        reason,
     })?;
     let public_url = options.public_url.filter(|u| !u.is_empty());
     let mut state = RelayState::new(

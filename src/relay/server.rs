@@ -89,9 +89,9 @@ impl RelayServer {
     pub async fn start(state: Arc<RelayState>, config: ServerConfig) -> Result<Self> {
         let listener = TcpListener::bind(config.listen)
             .await
-            .map_err(|source| Error::Listen {
+            .map_err(|reason| Error::Listen {
                 address: config.listen.to_string(),
-                source,
+                reason,
             })?;
         Self::serve(listener, state, config)
     }
@@ -102,9 +102,9 @@ impl RelayServer {
         state: Arc<RelayState>,
         config: ServerConfig,
     ) -> Result<Self> {
-        let addr = listener.local_addr().map_err(|source| Error::Listen {
+        let addr = listener.local_addr().map_err(|reason| Error::Listen {
             address: config.listen.to_string(),
-            source,
+            reason,
         })?;
         let stop = CancellationToken::new();
         let limits = Limits::new(config.limits.clone());
