@@ -1215,6 +1215,109 @@ async fn serve_starts_only_where_its_links_work() {
     assert!(err.contains("choose another port"), "{err}");
 }
 
+/// A `--public-url` with a query, a fragment or a user name and password is refused by
+/// `link --relay` (no link made, none recorded) and by `serve` (nothing started): each would
+/// end up in every link.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn public_urls_hold_only_an_address() {
+    let s = crate::support::seaweed().await;
+    put_via_link(&s.client, &s.bucket, "f.txt", "x")
+        .await
+        .error_for_status()
+        .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let secret_file = home.path().join("relay-secret").display().to_string();
+    let env = CliEnv {
+        home: home.path().to_owned(),
+        endpoint: s.endpoint.clone(),
+        access_key: s.access_key.clone(),
+        secret_key: s.secret_key.clone(),
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    for (url, why) in [
+        (format!("http://127.0.0.1:{port}?x=1"), "query"),
+        (format!("http://127.0.0.1:{port}/#top"), "fragment"),
+        (format!("http://user:hunter2@127.0.0.1:{port}"), "password"),
+    ] {
+        let out = env
+            .clone()
+            .run_async(vec![
+                "link".into(),
+                "--relay".into(),
+                "--public-url".into(),
+                url.clone(),
+                "--secret-file".into(),
+                secret_file.clone(),
+                format!("s3://{}/f.txt", s.bucket),
+            ])
+            .await;
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && out.stdout.is_empty(),
+            "link --public-url {url}: {err}"
+        );
+        assert!(
+            err.contains(why) && !err.contains("hunter2"),
+            "{url}: {err}"
+        );
+        // `serve` refuses it before listening (a serve that starts would not exit: the
+        // command is bounded, and the port stays free).
+        let mut cmd = env.command(vec![
+            "serve".into(),
+            "--listen".into(),
+            format!("127.0.0.1:{port}"),
+            "--public-url".into(),
+            url.clone(),
+            "--secret-file".into(),
+            secret_file.clone(),
+        ]);
+        let out = tokio::task::spawn_blocking(move || {
+            let mut child = cmd
+                .stderr(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let deadline = std::time::Instant::now() + Duration::from_secs(15);
+            while child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            child.wait_with_output().unwrap()
+        })
+        .await
+        .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && !err.contains("relay on") && err.contains(why),
+            "serve --public-url {url}: {err}"
+        );
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+    // No link was recorded.
+    let out = env
+        .clone()
+        .run_async(vec![
+            "links".into(),
+            "--json".into(),
+            format!("s3://{}", s.bucket),
+        ])
+        .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).trim().is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
 /// With threads of its own (as `serve` runs it), the relay answers its connections even while
 /// the runtime that started it stands still: a kept-alive connection gets its second redirect
 /// while this test's only runtime thread is blocked.

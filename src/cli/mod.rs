@@ -269,9 +269,9 @@ pub enum Command {
         /// Relay link: a note kept with the link in the ledger (shown by `s3share links`).
         #[arg(long, requires = "relay")]
         note: Option<String>,
-        /// Relay link: the relay's address as teammates reach it (default:
-        /// $S3SHARE_RELAY_PUBLIC_URL, else the address the last `serve` with the same secret
-        /// noted, else http://127.0.0.1:8457).
+        /// Relay link: the relay's address as teammates reach it, with no query, fragment or
+        /// user name (default: $S3SHARE_RELAY_PUBLIC_URL, else the address the last `serve`
+        /// with the same secret noted, else http://127.0.0.1:8457).
         #[arg(long, requires = "relay", value_name = "URL")]
         public_url: Option<String>,
         /// Relay link: the relay's secret file (default: $S3SHARE_RELAY_SECRET_FILE, else
@@ -329,8 +329,8 @@ pub enum Command {
         #[arg(long, value_name = "ADDR:PORT", default_value = crate::relay::DEFAULT_LISTEN,
               value_parser = parse_listen)]
         listen: std::net::SocketAddr,
-        /// The relay's address as teammates reach it (e.g. https://files.example.com); its
-        /// host name is accepted in the Host header besides the listen address and localhost.
+        /// The relay's address as teammates reach it (e.g. https://files.example.com; no
+        /// query, fragment or user name: it starts every link); its host name is accepted in the Host header besides the listen address and localhost.
         /// Required with --listen 0.0.0.0:PORT: links need a name other machines can use.
         #[arg(long, value_name = "URL", env = "S3SHARE_RELAY_PUBLIC_URL")]
         public_url: Option<String>,

@@ -30,6 +30,10 @@ pub(super) async fn serve(
     secret_file: Option<PathBuf>,
 ) -> anyhow::Result<bool> {
     let public_url = public_url.filter(|u| !u.is_empty());
+    if let Some(url) = &public_url {
+        // Checked before binding, as `link --relay` checks it before minting.
+        crate::relay::handler::public_hosts(url)?;
+    }
     if listen.ip().is_unspecified() && public_url.is_none() {
         // Refused before anything is bound or noted: the default base of the links would be
         // http://0.0.0.0:PORT, which no client can open and the relay itself refuses (421).

@@ -127,7 +127,22 @@ pub fn public_hosts(url: &str) -> crate::Result<Vec<String>> {
             "--public-url {url:?} {why}; write it like http://files.example.com or http://192.168.1.5:8457"
         ))
     };
+    // Every link starts with this URL: anything in it but where the relay is would end up in
+    // every link — a query or fragment (`?x=1/<token>/…` is no relay path), or a user name and
+    // password (sent to whoever receives a link). The URL is not repeated in that last
+    // refusal, as it holds a password.
+    if url.contains('#') {
+        return Err(bad("has a fragment (#…)"));
+    }
     let uri: http::Uri = url.parse().map_err(|_| bad("is not a URL"))?;
+    if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+        return Err(crate::Error::Config(
+            "--public-url must not hold a user name or password (it would be in every link); write it like http://files.example.com or http://192.168.1.5:8457".into(),
+        ));
+    }
+    if uri.query().is_some() {
+        return Err(bad("has a query (?…)"));
+    }
     let default_port = match uri.scheme_str() {
         Some("http") => 80,
         Some("https") => 443,
@@ -895,6 +910,33 @@ mod tests {
                     "{m}: a link {ahead} s ahead (less half a second)"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn public_urls_hold_only_where_the_relay_is() {
+        assert_eq!(
+            public_hosts("http://files.lan:8457").unwrap(),
+            ["files.lan:8457"]
+        );
+        assert_eq!(
+            public_hosts("https://Files.Example.com/").unwrap(),
+            ["files.example.com:443", "files.example.com"]
+        );
+        for (bad, why) in [
+            ("http://files.lan:8457?x=1", "query"),
+            ("http://files.lan:8457/?x=1", "query"),
+            ("http://files.lan:8457?", "query"),
+            ("http://files.lan#top", "fragment"),
+            ("http://files.lan/#", "fragment"),
+            ("http://user:pw@files.lan", "password"),
+            ("http://user@files.lan:8457", "password"),
+            ("ftp://files.lan", "http://"),
+            ("files.lan:8457", "http://"),
+        ] {
+            let e = public_hosts(bad).unwrap_err().to_string();
+            assert!(e.contains(why), "{bad}: {e}");
+            assert!(!e.contains("pw@"), "{bad}: the password repeated: {e}");
         }
     }
 
