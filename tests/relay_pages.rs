@@ -587,10 +587,59 @@ async fn bucket_root_links_work(s: &TestServer) {
     );
 }
 
+/// A range beyond the end of a streamed file: the relay's own short answer with the file's
+/// size (`Content-Range: bytes */SIZE`), never storage's XML error.
+async fn unsatisfiable_ranges_get_the_relays_answer(s: &TestServer) {
+    let dir = tempfile::tempdir().unwrap();
+    put_via_link(&s.client, &s.bucket, "ranged.bin", vec![7u8; 1000])
+        .await
+        .error_for_status()
+        .unwrap();
+    let relay = start_relay(s, true, 1000).await;
+    let url = relay.link(&Grant::new(
+        &s.bucket,
+        Scope::Key("ranged.bin".into()),
+        Methods::READ,
+        later(),
+    ));
+    let out = dir.path().join("out");
+    let (dump, exit, err) = curl(vec![
+        "-D".into(),
+        "-".into(),
+        "-o".into(),
+        out.display().to_string(),
+        "-r".into(),
+        "5000-5999".into(),
+        url,
+    ])
+    .await;
+    assert_eq!(exit, 0, "{err}");
+    let h = headers_of(&dump);
+    assert!(h.starts_with("http/1.1 416"), "{}: {dump}", s.name);
+    assert!(
+        h.contains("\r\ncontent-range: bytes */1000\r\n"),
+        "{}: no size: {dump}",
+        s.name
+    );
+    assert!(
+        h.contains("\r\ncontent-type: text/plain") && !h.contains("x-amz-"),
+        "{}: {dump}",
+        s.name
+    );
+    let body = read(&out);
+    assert!(
+        !body.contains('<') && !body.contains("InvalidRange"),
+        "{}: storage's body: {body}",
+        s.name
+    );
+    assert!(body.contains("not within the file"), "{}: {body}", s.name);
+}
+
 on_both_servers!(
     curl_streams_through_the_relay,
     folder_index_lists_escapes_and_pages,
-    bucket_root_links_work
+    bucket_root_links_work,
+    unsatisfiable_ranges_get_the_relays_answer
 );
 
 // ---- Headless Chromium over WebDriver ----

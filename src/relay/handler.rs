@@ -346,7 +346,19 @@ async fn answer(
             upload = Some((body, length));
         }
         return match state.signer.sign(&req).await {
-            Ok(signed) => stream::forward(&state.http, &signed, &parts.headers, upload).await,
+            Ok(signed) => {
+                let mut r = stream::forward(&state.http, &signed, &parts.headers, upload).await;
+                if r.status() == StatusCode::RANGE_NOT_SATISFIABLE
+                    && !r.headers().contains_key(header::CONTENT_RANGE)
+                    && let Some(size) = stored_size(state, &req).await
+                {
+                    // What HTTP asks of a 416: the size, so a client can ask again within it.
+                    if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                        r.headers_mut().insert(header::CONTENT_RANGE, v);
+                    }
+                }
+                r
+            }
             Err(e) => {
                 tracing::warn!(link = ?link_id, "cannot sign a streamed request: {e}");
                 text(
@@ -390,6 +402,28 @@ fn signature_lifetime(longest: Duration, grant: &Grant, now: SystemTime) -> Dura
         .unwrap_or_default()
         .as_secs();
     longest.min(Duration::from_secs(left.max(1)))
+}
+
+/// The size of the object `req` names, from a HEAD of its own to storage; `None` when storage
+/// does not say (the answer then goes without it).
+async fn stored_size(state: &RelayState, req: &SignRequest) -> Option<u64> {
+    let head = SignRequest {
+        method: SignMethod::Head,
+        filename: None,
+        if_none_match: false,
+        content_length: None,
+        ..req.clone()
+    };
+    let signed = state.signer.sign(&head).await.ok()?;
+    let mut r = state.http.head(&signed.url);
+    for (k, v) in &signed.headers {
+        r = r.header(k.as_str(), v.as_str());
+    }
+    let answer = r.send().await.ok()?;
+    if !answer.status().is_success() {
+        return None;
+    }
+    content_length(answer.headers())
 }
 
 /// The request's `Content-Length`, when it is a number.

@@ -161,8 +161,8 @@ const RESPONSE_HEADERS: &[HeaderName] = &[
 /// `request_headers` are the client's; only the range, conditional and content headers listed
 /// above go on, plus the headers the signature requires. The answer keeps storage's status for
 /// success, ranges and conditional outcomes (200, 204, 206, 304, 412, 416), and turns storage's
-/// errors into short texts of the relay's own (never storage's error body, which names the
-/// bucket and the signature).
+/// errors (416 included) into short texts of the relay's own (never storage's error body, which
+/// names the bucket and the signature).
 pub async fn forward(
     http: &reqwest::Client,
     signed: &Presigned,
@@ -219,11 +219,25 @@ pub async fn forward(
         }
     };
     let status = upstream.status();
-    let passes = status.is_success()
-        || matches!(
-            status,
-            StatusCode::NOT_MODIFIED | StatusCode::RANGE_NOT_SATISFIABLE
+    if status == StatusCode::RANGE_NOT_SATISFIABLE {
+        // Storage's body here is its XML error (naming the bucket and key): the relay's own
+        // words instead, with storage's `Content-Range: bytes */SIZE` when it sent one (the
+        // handler adds it otherwise), so a client knows the file's size.
+        let mut r = plain(
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            "the range asked for is not within the file",
         );
+        if let Some(v) = upstream
+            .headers()
+            .get(header::CONTENT_RANGE)
+            .filter(|v| v.as_bytes().starts_with(b"bytes */"))
+        {
+            r.headers_mut().insert(header::CONTENT_RANGE, v.clone());
+        }
+        security_headers(r.headers_mut());
+        return r;
+    }
+    let passes = status.is_success() || status == StatusCode::NOT_MODIFIED;
     if !passes {
         return match status {
             StatusCode::NOT_FOUND => plain(StatusCode::NOT_FOUND, "no such file"),
