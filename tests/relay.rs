@@ -1318,6 +1318,89 @@ async fn public_urls_hold_only_an_address() {
     );
 }
 
+/// `serve` logs one access line per request without -v (as its --help says), and a refused
+/// request whose token was tampered with is logged under no link id, not the real link's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_lines_name_only_verified_links() {
+    let s = crate::support::seaweed().await;
+    put_via_link(&s.client, &s.bucket, "logged.txt", "x")
+        .await
+        .error_for_status()
+        .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let secret_file = home.path().join("relay-secret").display().to_string();
+    let env = CliEnv {
+        home: home.path().to_owned(),
+        endpoint: s.endpoint.clone(),
+        access_key: s.access_key.clone(),
+        secret_key: s.secret_key.clone(),
+    };
+    let help = env
+        .clone()
+        .run_async(vec!["serve".into(), "--help".into()])
+        .await;
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        !help.contains("With -v, one access-log line"),
+        "the help says access lines need -v: {help}"
+    );
+    let serve =
+        crate::relay_ledger::Serve::start(&env, &["--secret-file".into(), secret_file.clone()])
+            .await;
+    let out = env
+        .clone()
+        .run_async(vec![
+            "link".into(),
+            "--relay".into(),
+            "--json".into(),
+            "--public-url".into(),
+            format!("http://{}", serve.addr),
+            "--secret-file".into(),
+            secret_file,
+            format!("s3://{}/logged.txt", s.bucket),
+        ])
+        .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (url, id) = (v["url"].as_str().unwrap(), v["id"].as_str().unwrap());
+    // One character of the token's MAC (its last bytes) changed: the id inside stays the
+    // real link's.
+    let token = url.rsplit('/').nth(1).unwrap();
+    let mut forged: Vec<char> = token.chars().collect();
+    let at = forged.len() - 4;
+    forged[at] = if forged[at] == 'A' { 'B' } else { 'A' };
+    let forged: String = forged.into_iter().collect();
+    let tampered = url.replace(token, &forged);
+    let (code, _, _) = curl(vec!["-o".into(), "/dev/null".into(), url.to_owned()]).await;
+    assert_eq!(code, "307");
+    let (code, _, _) = curl(vec!["-o".into(), "/dev/null".into(), tampered]).await;
+    assert_eq!(code, "403");
+    // The lines are written as the answers go out; give the reader a moment.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while serve.log.lock().matches("status=").count() < 2 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let log = serve.log.lock().clone();
+    drop(serve);
+    let line = |status: &str| {
+        log.lines()
+            .find(|l| l.contains(&format!("status={status}")))
+            .unwrap_or_else(|| panic!("no access line for {status} without -v:\n{log}"))
+            .to_owned()
+    };
+    assert!(line("307").contains(&format!("link=\"{id}\"")), "{log}");
+    let refused = line("403");
+    assert!(
+        !refused.contains(id) && refused.contains("link=\"-\""),
+        "a tampered token logged under the real link: {refused}"
+    );
+    assert!(!log.contains(token) && !log.contains(&forged), "{log}");
+}
+
 /// With threads of its own (as `serve` runs it), the relay answers its connections even while
 /// the runtime that started it stands still: a kept-alive connection gets its second redirect
 /// while this test's only runtime thread is blocked.

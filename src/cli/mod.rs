@@ -311,7 +311,8 @@ pub enum Command {
     /// Keep the embedded store running (so its links work) until Ctrl+C.
     Store,
     /// Run the relay: answer `link --relay` links with redirects to freshly signed S3 URLs,
-    /// until Ctrl+C. With -v, one access-log line per request (never tokens or signed URLs).
+    /// until Ctrl+C. Logs one access line per request to stderr (never tokens or signed URLs;
+    /// RUST_LOG=warn turns them off).
     ///
     /// Uploads to links made without --overwrite, from clients that do not send
     /// `If-None-Match: *` (plain `curl -L -T`), are not redirected: the relay streams them to

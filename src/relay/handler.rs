@@ -246,16 +246,23 @@ async fn answer(
         Err(e @ PathError::Bad(_)) => return text(StatusCode::BAD_REQUEST, &e.to_string()),
     };
     *logged_key = Some(parsed.key.clone());
-    let grant = match Token::parse(parsed.token) {
-        Ok(t) => {
-            *link_id = Some(t.id_text());
-            match t.verify(&state.secret, &parsed.key, now) {
-                Ok(g) => g,
-                Err(e) => return text(StatusCode::FORBIDDEN, &e.to_string()),
-            }
-        }
+    let token = match Token::parse(parsed.token) {
+        Ok(t) => t,
         Err(e) => return text(StatusCode::FORBIDDEN, &e.to_string()),
     };
+    let grant = match token.verify(&state.secret, &parsed.key, now) {
+        Ok(g) => g,
+        Err(e) => {
+            // The log names a link only once its MAC is verified (an expired link is checked
+            // for expiry after its MAC): an unverified id is whatever the sender wrote, and a
+            // real link's id with its MAC altered would put the refusal on that link.
+            if e == TokenError::Expired {
+                *link_id = Some(token.id_text());
+            }
+            return text(StatusCode::FORBIDDEN, &e.to_string());
+        }
+    };
+    *link_id = Some(grant.id_text());
     debug_assert!(in_scope(&grant, &parsed.key));
     if !in_scope(&grant, &parsed.key) {
         return text(StatusCode::FORBIDDEN, &TokenError::Invalid.to_string());
@@ -896,7 +903,22 @@ mod tests {
         assert!(expired.response.body().as_text().contains("expired"));
         let other = Secret::from_bytes([8; 32]);
         let forged = crate::relay::make_link(&g, &other, "").unwrap().url;
-        assert_refused(&run(&st, "GET", &forged, &[]).await, 403);
+        let r = run(&st, "GET", &forged, &[]).await;
+        assert_refused(&r, 403);
+        assert_eq!(
+            r.link_id, None,
+            "a forged token's id is not logged as the link's"
+        );
+        // The real token with one character of its MAC changed.
+        let mut tampered: Vec<char> = url.chars().collect();
+        let at = url[1..].find('/').unwrap() - 4;
+        tampered[at] = if tampered[at] == 'A' { 'B' } else { 'A' };
+        let tampered: String = tampered.into_iter().collect();
+        let r = run(&st, "GET", &tampered, &[]).await;
+        assert_refused(&r, 403);
+        assert_eq!(r.link_id, None, "{tampered}");
+        // An expired link is still that link: its id is verified.
+        assert_eq!(expired.link_id.as_deref(), Some(g.id_text().as_str()));
         assert_refused(&run(&st, "GET", "/", &[]).await, 404);
         assert_refused(&run(&st, "GET", "/garbage/docs/a%20b.txt", &[]).await, 403);
         assert_eq!(
