@@ -159,9 +159,17 @@ pub fn format_time_short(t: SystemTime) -> String {
         .to_string()
 }
 
-/// `1h 30m`, `7d`, `45s`: short and rounded to what a person cares about.
+/// `1h 30m`, `7d`, `45s`: short and rounded to what a person cares about (to the hour when
+/// days are shown, the minute when hours are, else the second: a link of 7 days, a moment
+/// after it was signed, is "7d", not "6d 23h").
 pub fn format_duration(d: Duration) -> String {
-    let s = d.as_secs();
+    let s = (d + Duration::from_millis(500)).as_secs();
+    let unit = match s {
+        86_400.. => 3600,
+        3600.. => 60,
+        _ => 1,
+    };
+    let s = (s + unit / 2) / unit * unit;
     let (days, hours, mins, secs) = (s / 86400, s % 86400 / 3600, s % 3600 / 60, s % 60);
     let parts: Vec<String> = [(days, "d"), (hours, "h"), (mins, "m"), (secs, "s")]
         .into_iter()
@@ -251,5 +259,14 @@ mod tests {
         );
         assert_eq!(format_duration(MAX_EXPIRY), "7d");
         assert_eq!(format_duration(Duration::from_secs(0)), "0s");
+        // What is left of a link a moment after it was signed.
+        let less_a_moment = |s: u64| Duration::from_millis(s * 1000 - 20);
+        assert_eq!(format_duration(less_a_moment(MAX_EXPIRY.as_secs())), "7d");
+        assert_eq!(format_duration(less_a_moment(3600)), "1h");
+        assert_eq!(format_duration(less_a_moment(90)), "1m 30s");
+        assert_eq!(
+            format_duration(Duration::from_secs(2 * 86400 + 5 * 3600 + 1799)),
+            "2d 5h"
+        );
     }
 }

@@ -397,7 +397,7 @@ fn aws_without_a_region_asks_the_metadata_service_once_and_quietly() {
 /// `put` reported the key as typed, `s3://s3share//abs.txt` failed with HTTP 500 and `x/../y`
 /// with "the server does not accept these AWS credentials".
 #[test]
-fn put_refuses_a_destination_with_empty_or_dot_segments() {
+fn put_and_mkdir_refuse_a_destination_with_empty_or_dot_segments() {
     let home = tempfile::tempdir().unwrap();
     let file = random_file(home.path(), "f.txt", 10, 40);
     for (dest, says) in [
@@ -421,6 +421,21 @@ fn put_refuses_a_destination_with_empty_or_dot_segments() {
         .unwrap();
     assert!(out.status.success());
     assert_eq!(text(&out.stdout), "", "nothing was stored");
+
+    // mkdir: the same refusal, and a folder that is there is said to be there.
+    let mkdir = |dest: &str| {
+        crate::support::s3share_command(home.path())
+            .args(["--local", "mkdir", dest])
+            .output()
+            .unwrap()
+    };
+    let out = mkdir("s3://s3share/a//b/");
+    assert!(!out.status.success() && text(&out.stderr).contains("empty path segment"));
+    let out = mkdir("s3://s3share/made");
+    assert_eq!(text(&out.stdout), "created s3://s3share/made/\n");
+    let out = mkdir("s3://s3share/made/");
+    assert!(out.status.success());
+    assert_eq!(text(&out.stdout), "s3://s3share/made/ exists already\n");
     // Dots inside a name are names like any other.
     let out = crate::support::s3share_command(home.path())
         .args([

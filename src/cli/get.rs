@@ -65,10 +65,11 @@ pub(super) async fn get(
     for (item, r) in items.iter().zip(results) {
         match r {
             Ok(n) => progress.println(format!(
-                "downloaded s3://{}/{} → {} ({n} bytes)",
+                "downloaded s3://{}/{} → {} ({})",
                 location.bucket,
                 shown(&item.key),
-                shown(&item.path.display().to_string())
+                shown(&item.path.display().to_string()),
+                byte_count(n)
             )),
             Err(Error::Cancelled) => {}
             Err(e) => errors.push(e),

@@ -303,7 +303,7 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Create an empty folder.
+    /// Create an empty folder (one that is there already is left as it is, and said to be).
     Mkdir {
         /// s3://bucket/prefix/
         location: S3Location,
@@ -486,6 +486,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
             dry_run,
         } => rm(&conn, locations, recursive, yes, dry_run).await,
         Command::Mkdir { location } => {
+            if location.key.trim_matches('/').is_empty() {
+                bail!(
+                    "name the folder to create: s3://{}/FOLDER/",
+                    location.bucket
+                );
+            }
+            put::check_destination(&location)?;
+            // As `mkdir -p`: a folder that is there already is no error, but not "created".
+            if let Some(folder) = probe(&conn.client, &location).await?.folder {
+                say!("s3://{}/{folder} exists already", location.bucket)?;
+                return Ok(true);
+            }
             let key = conn
                 .client
                 .create_folder(&location.bucket, &location.key)
@@ -605,6 +617,15 @@ fn escaped(text: &str, keep_layout: bool) -> std::borrow::Cow<'_, str> {
         }
     }
     std::borrow::Cow::Owned(out)
+}
+
+/// `1 byte`, `300 bytes`: the exact count, for lines that report a transfer.
+fn byte_count(n: u64) -> String {
+    if n == 1 {
+        "1 byte".into()
+    } else {
+        format!("{n} bytes")
+    }
 }
 
 fn no_such_key(location: &S3Location) -> Error {

@@ -18,7 +18,7 @@ pub(super) enum PutConflict {
 /// embedded store, SeaweedFS) store `a//b` as `a/b` and refuse dot segments with unrelated
 /// errors, no download can write it back to the same path, and the relay cannot serve it:
 /// almost always a typing slip.
-fn check_destination(dest: &S3Location) -> anyhow::Result<()> {
+pub(super) fn check_destination(dest: &S3Location) -> anyhow::Result<()> {
     let key = dest.key.strip_suffix('/').unwrap_or(&dest.key);
     if key.is_empty() {
         return Ok(());
@@ -132,10 +132,11 @@ pub(super) async fn put(
             Ok(UploadOutcome::Uploaded { bytes, .. }) => {
                 uploaded += 1;
                 progress.println(format!(
-                    "uploaded {} → s3://{}/{} ({bytes} bytes)",
+                    "uploaded {} → s3://{}/{} ({})",
                     shown(&item.path.display().to_string()),
                     dest.bucket,
-                    shown(&item.key)
+                    shown(&item.key),
+                    byte_count(bytes)
                 ));
                 if let Some(expiry) = link_expiry
                     && output_open
@@ -272,7 +273,7 @@ async fn put_stdin(
     let target = format!("s3://{bucket}/{key}");
     let ok = match result {
         Ok(UploadOutcome::Uploaded { bytes, .. }) => {
-            eprintln!("uploaded standard input → {target} ({bytes} bytes)");
+            eprintln!("uploaded standard input → {target} ({})", byte_count(bytes));
             if let Some(expiry) = link_expiry {
                 let l = client.link_get(bucket, &key, expiry, None).await?;
                 match print_link(conn, &l, false) {
