@@ -846,3 +846,83 @@ fn new_folder_says_why_a_name_cannot_be_used() {
     h.get_by_label("Create").click();
     wait_for(&mut h, "the new folder", |a| listed(a, "reports 2024"));
 }
+
+/// The keyboard moves through a long folder and the table follows it: ↓, End, Home, Page Down,
+/// Shift to extend, Ctrl+A. The arrows moved the selection out of view before (the table's
+/// scroll looked for keys the shortcuts had consumed), and the others did nothing.
+#[test]
+fn the_keyboard_moves_through_a_long_folder_in_view() {
+    let f = Fixture::new();
+    let client = f.store.client.clone();
+    let puts = (1..=120).map(|n| {
+        let client = client.clone();
+        async move {
+            let key = format!("file {n:03}.txt");
+            crate::support::put_via_link(&client, "s3share", &key, "x")
+                .await
+                .error_for_status()
+                .unwrap()
+        }
+    });
+    f.runtime.block_on(futures::future::join_all(puts));
+    let mut h = f.harness();
+    // The table scrolls over a few frames.
+    fn frames(h: &mut Harness<'_, S3ShareApp>) {
+        for _ in 0..10 {
+            h.step();
+        }
+    }
+    wait_for(&mut h, "the listing", |a| {
+        listed(a, "file 120.txt") && !a.listing.loading
+    });
+    let in_view =
+        |h: &Harness<'_, S3ShareApp>, name: &str| h.query_by_label_contains(name).is_some();
+    let selected = |h: &Harness<'_, S3ShareApp>| {
+        h.state()
+            .listing
+            .selected
+            .iter()
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        !in_view(&h, "file 060.txt"),
+        "a long folder: row 60 is out of view at first"
+    );
+
+    h.get_by_label_contains("file 001.txt").click();
+    h.step();
+    for _ in 0..59 {
+        h.key_press(egui::Key::ArrowDown);
+    }
+    frames(&mut h);
+    assert_eq!(selected(&h), ["file 060.txt"]);
+    assert!(
+        in_view(&h, "file 060.txt"),
+        "the table follows the selection"
+    );
+
+    h.key_press(egui::Key::End);
+    frames(&mut h);
+    assert_eq!(selected(&h), ["file 120.txt"]);
+    assert!(in_view(&h, "file 120.txt"));
+    h.key_press(egui::Key::Home);
+    frames(&mut h);
+    assert_eq!(selected(&h), ["file 001.txt"]);
+    assert!(in_view(&h, "file 001.txt"));
+    h.key_press(egui::Key::PageDown);
+    frames(&mut h);
+    assert_eq!(selected(&h), ["file 021.txt"]);
+
+    h.key_press_modifiers(egui::Modifiers::SHIFT, egui::Key::ArrowDown);
+    h.key_press_modifiers(egui::Modifiers::SHIFT, egui::Key::ArrowDown);
+    h.step();
+    assert_eq!(
+        selected(&h),
+        ["file 021.txt", "file 022.txt", "file 023.txt"]
+    );
+
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.step();
+    assert_eq!(h.state().listing.selected.len(), 120);
+}

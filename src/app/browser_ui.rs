@@ -240,15 +240,38 @@ fn shortcuts(app: &mut S3ShareApp, ui: &mut Ui) {
     if copy {
         app.quick_copy_links();
     }
-    let (enter, back, delete, up, down) = ctx.input_mut(|i| {
+    let (enter, back, delete, select_all) = ctx.input_mut(|i| {
         (
             i.consume_key(Modifiers::NONE, Key::Enter),
             i.consume_key(Modifiers::NONE, Key::Backspace),
             i.consume_key(Modifiers::NONE, Key::Delete),
-            i.consume_key(Modifiers::NONE, Key::ArrowUp),
-            i.consume_key(Modifiers::NONE, Key::ArrowDown),
+            i.consume_key(Modifiers::COMMAND, Key::A),
         )
     });
+    // Moves, each with Shift to extend the selection: ↑ ↓, Page Up/Down, Home, End.
+    let moved = ctx.input_mut(|i| {
+        let mut moved = None;
+        for (key, step) in [
+            (Key::ArrowUp, -1),
+            (Key::ArrowDown, 1),
+            (Key::PageUp, -PAGE_ROWS),
+            (Key::PageDown, PAGE_ROWS),
+            (Key::Home, isize::MIN),
+            (Key::End, isize::MAX),
+        ] {
+            // Shift first: a shortcut without Shift also matches with it.
+            for (mods, extend) in [(Modifiers::SHIFT, true), (Modifiers::NONE, false)] {
+                if i.consume_key(mods, key) {
+                    moved = Some((step, extend));
+                }
+            }
+        }
+        moved
+    });
+    if select_all {
+        app.listing.select_all();
+        select_changed(app);
+    }
     if enter && let Some(e) = app.listing.selection().first().map(|e| (*e).clone()) {
         app.activate(&e);
     }
@@ -258,22 +281,21 @@ fn shortcuts(app: &mut S3ShareApp, ui: &mut Ui) {
     if delete {
         app.request_delete();
     }
-    if (up || down) && !app.listing.is_empty() {
-        let current = app.listing.anchor.unwrap_or(0);
-        let next = if down {
-            (current + 1).min(app.listing.len() - 1)
-        } else {
-            current.saturating_sub(1)
+    if let Some((step, extend)) = moved
+        && !app.listing.is_empty()
+    {
+        let next = match app.listing.cursor.or(app.listing.anchor) {
+            // Nothing chosen yet: the first row.
+            None => 0,
+            Some(current) => current.saturating_add_signed(step),
         };
-        let next = if app.listing.anchor.is_none() {
-            0
-        } else {
-            next
-        };
-        app.listing.click(next, false, false);
+        app.listing.move_to(next, extend);
         select_changed(app);
     }
 }
+
+/// Rows Page Up and Page Down move by.
+const PAGE_ROWS: isize = 20;
 
 fn header_ui(app: &mut S3ShareApp, ui: &mut Ui, label: &str, by: SortBy) {
     let arrow = match app.listing.sort {
@@ -315,10 +337,8 @@ fn table_ui(app: &mut S3ShareApp, ui: &mut Ui) {
     let mut clicked: Option<(usize, Modifiers)> = None;
     let mut activated: Option<Entry> = None;
     let mut menu_action: Option<(MenuAction, usize)> = None;
-    let scroll_to = app
-        .listing
-        .anchor
-        .filter(|_| ui.input(|i| i.key_pressed(Key::ArrowDown) || i.key_pressed(Key::ArrowUp)));
+    // The keyboard moved: its row comes into view (the keys were consumed by `shortcuts`).
+    let scroll_to = app.listing.scroll_to.take();
     let mut table = TableBuilder::new(ui)
         .striped(true)
         .sense(egui::Sense::click())

@@ -134,6 +134,11 @@ pub struct Listing {
     pub selected: BTreeSet<String>,
     /// Anchor of shift-click range selection (an index into `visible`).
     pub anchor: Option<usize>,
+    /// The row the keyboard is on: the last one clicked or moved to (the anchor stays where
+    /// a Shift range began).
+    pub cursor: Option<usize>,
+    /// A row to bring into view at the next frame (the keyboard moved to it).
+    pub scroll_to: Option<usize>,
     /// Filter text (case-insensitive substring of the name).
     pub filter: String,
     /// Sort column and direction.
@@ -215,6 +220,7 @@ impl Listing {
         self.visible.clear();
         self.selected.clear();
         self.anchor = None;
+        self.cursor = None;
         self.request = request;
         self.loading = true;
         self.error = None;
@@ -400,6 +406,7 @@ impl Listing {
     /// Clicking row `i`: alone, with Ctrl (toggle) or with Shift (range from the anchor).
     pub fn click(&mut self, i: usize, ctrl: bool, shift: bool) {
         let key = self.row(i).key.clone();
+        self.cursor = Some(i);
         match (shift, self.anchor) {
             (true, Some(anchor)) => {
                 if !ctrl {
@@ -427,6 +434,26 @@ impl Listing {
                 self.anchor = Some(i);
             }
         }
+    }
+
+    /// Moves the keyboard's row to `i` (clamped to the rows), extending the selection from
+    /// the anchor with `extend` (Shift), and asks for it to be brought into view.
+    pub fn move_to(&mut self, i: usize, extend: bool) {
+        if self.is_empty() {
+            return;
+        }
+        let i = i.min(self.len() - 1);
+        self.click(i, false, extend && self.anchor.is_some());
+        self.scroll_to = Some(i);
+    }
+
+    /// Selects every row shown.
+    pub fn select_all(&mut self) {
+        self.selected = self
+            .visible
+            .iter()
+            .map(|&i| self.entries[i].key.clone())
+            .collect();
     }
 
     /// Folder and file counts and the total size of the files shown.
