@@ -296,6 +296,47 @@ fn copy_link_gives_a_link_that_returns_the_bytes() {
     );
 }
 
+/// "Custom" opens its field ready to type, shows no error before anything is typed, and a
+/// custom lifetime is for these links only: the one remembered stays the last chosen from
+/// the list (a one-off "90s" had become every later link's).
+#[test]
+fn a_custom_link_lifetime_is_asked_quietly_and_used_once() {
+    let f = Fixture::new();
+    f.put("notes.txt", b"n");
+    let mut h = f.harness();
+    wait_for(&mut h, "the listing", |a| listed(a, "notes.txt"));
+    h.get_by_label_contains("notes.txt").click();
+    h.step();
+    h.get_by_label("🔗 Copy link…").click();
+    wait_for(&mut h, "the share dialog", |a| a.share.is_some());
+    let remembered = h.state().settings.link_expiry_secs;
+    h.get_by_label("Custom").click();
+    h.step();
+    h.step();
+    assert!(
+        h.query_all_by_label_contains("cannot read the expiry")
+            .next()
+            .is_none(),
+        "no error before anything is typed"
+    );
+    h.event(egui::Event::Text("90s".into()));
+    h.step();
+    assert_eq!(
+        h.state().share.as_ref().unwrap().custom,
+        "90s",
+        "typed into the field"
+    );
+    h.get_by_label("🔗 Copy link").click();
+    wait_for(&mut h, "the clipboard", |_| f.clipboard.0.lock().is_some());
+    let url = f.clipboard.0.lock().clone().unwrap();
+    assert!(url.contains("X-Amz-Expires=90"), "{url}");
+    assert_eq!(
+        h.state().settings.link_expiry_secs,
+        remembered,
+        "the lifetime remembered is the list's"
+    );
+}
+
 #[test]
 fn ctrl_c_copies_links_of_several_files() {
     let f = Fixture::new();

@@ -100,13 +100,18 @@ fn share_ui(app: &mut S3ShareApp, ctx: &Context) {
             for (label, secs) in EXPIRY_CHOICES {
                 ui.selectable_value(&mut dialog.expiry, Some(secs), label);
             }
-            ui.selectable_value(&mut dialog.expiry, None, "Custom");
+            let chose_custom = ui
+                .selectable_value(&mut dialog.expiry, None, "Custom")
+                .clicked();
             if dialog.expiry.is_none() {
-                ui.add(
+                let field = ui.add(
                     egui::TextEdit::singleline(&mut dialog.custom)
                         .hint_text("e.g. 2h, 3d")
                         .desired_width(80.0),
                 );
+                if chose_custom {
+                    field.request_focus();
+                }
             }
         });
         if !dialog.upload && dialog.keys.len() == 1 {
@@ -117,6 +122,8 @@ fn share_ui(app: &mut S3ShareApp, ctx: &Context) {
         }
         // The honest expiry, before anything is copied.
         match (&requested, honest) {
+            // Nothing typed yet is no mistake to point at; the button says what it needs.
+            (Err(_), _) if dialog.expiry.is_none() && dialog.custom.trim().is_empty() => {}
             (Err(e), _) => {
                 ui.colored_label(ui.visuals().error_fg_color, e);
             }

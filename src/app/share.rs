@@ -140,7 +140,11 @@ impl S3ShareApp {
         dialog.busy = true;
         dialog.error = None;
         dialog.request = self.backend.next_id();
-        self.settings.link_expiry_secs = expires.as_secs();
+        // A lifetime from the list is remembered for the next links; a custom one is for
+        // these (a one-off "90s" must not become every later link's).
+        if dialog.expiry.is_some() {
+            self.settings.link_expiry_secs = expires.as_secs();
+        }
         self.backend.send(Command::MakeLinks {
             request: dialog.request,
             bucket: dialog.bucket.clone(),
