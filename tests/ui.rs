@@ -967,3 +967,39 @@ fn the_keyboard_moves_through_a_long_folder_in_view() {
     h.step();
     assert_eq!(h.state().listing.selected.len(), 120);
 }
+
+/// F5 lists the folder again and keeps what the user chose in it: the selection, the preview
+/// and the filter (it closed the preview and cleared the selection, the file still there).
+#[test]
+fn refreshing_keeps_the_selection_the_preview_and_the_filter() {
+    let f = Fixture::new();
+    f.put("notes.txt", b"hello");
+    f.put("other.txt", b"x");
+    let mut h = f.harness();
+    wait_for(&mut h, "the listing", |a| {
+        listed(a, "notes.txt") && !a.listing.loading
+    });
+    h.state_mut().listing.filter = "notes".into();
+    h.state_mut().listing.refresh();
+    h.get_by_label_contains("notes.txt").click();
+    h.step();
+    let entry = h.state().listing.selection()[0].clone();
+    h.state_mut().activate(&entry);
+    wait_for(&mut h, "the preview", |a| a.preview.is_some());
+    f.put("new.txt", b"n");
+    h.key_press(egui::Key::F5);
+    wait_for(&mut h, "the listing again", |a| !a.listing.loading);
+    assert!(h.state().listing.selected.contains("notes.txt"));
+    assert!(h.state().preview.is_some(), "the preview stays");
+    assert_eq!(h.state().listing.filter, "notes");
+    assert!(
+        !listed(h.state(), "new.txt") && !listed(h.state(), "other.txt"),
+        "filtered"
+    );
+    h.state_mut().listing.filter.clear();
+    h.state_mut().listing.refresh();
+    assert!(
+        listed(h.state(), "new.txt"),
+        "listed again: the new file is there"
+    );
+}

@@ -107,7 +107,16 @@ impl S3ShareApp {
     /// Lists the current folder again.
     pub fn refresh(&mut self) {
         if let Some(p) = self.place.clone() {
+            // The same folder again: what the user chose in it stays (F5 closed the preview
+            // and lost the selection and the filter). Selected keys that are gone since are
+            // simply not shown.
+            let selected = std::mem::take(&mut self.listing.selected);
+            let filter = std::mem::take(&mut self.listing.filter);
+            let preview = self.preview.take();
             self.show(p);
+            self.listing.selected = selected;
+            self.listing.filter = filter;
+            self.preview = preview;
         }
     }
 
