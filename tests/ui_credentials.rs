@@ -155,3 +155,30 @@ fn refused_credentials_on_creating_a_folder_offer_to_sign_in_again() {
         })
     );
 }
+
+/// An endpoint of one's own whose profile has no keys: the app says where the keys go, not
+/// "aws sso login", and one line of the credential chain's details, not all of them.
+#[test]
+fn an_endpoint_without_keys_says_where_they_go() {
+    let f = Fixture::new();
+    let (mut h, endpoint) = app_with_profiles(&f);
+    let config = f.dir.path().join("aws").join("config");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("[profile nokeys]\nregion = us-east-1\n");
+    std::fs::write(&config, text).unwrap();
+    let lab = custom("lab", &endpoint, "nokeys");
+    h.state_mut().connect(lab.clone());
+    wait_for(&mut h, "the failure", |a| failed_on(a, &lab));
+    let ConnectionState::Failed(_, message) = &h.state().connection else {
+        unreachable!()
+    };
+    assert!(
+        message.starts_with("no keys in profile \"nokeys\" for this endpoint: add aws_access_key_id and aws_secret_access_key"),
+        "{message}"
+    );
+    assert!(
+        !message.contains('\n') && !message.contains("aws sso login"),
+        "{message}"
+    );
+    assert!(shown(&h, "no keys in profile"));
+}

@@ -518,7 +518,9 @@ impl Worker {
         let local = (target == ConnectionTarget::Local).then(|| self.local.clone());
         let answer = self.probed.0.clone();
         tokio::spawn(async move {
-            let result = probe(&options, local).await.map_err(|e| for_app(&e));
+            let result = probe(&options, local)
+                .await
+                .map_err(|e| for_app(&e, &target));
             let _ = answer
                 .send(Probed {
                     generation,
@@ -706,24 +708,43 @@ async fn probe(
 
 /// An error as the app shows it: the library's messages name CLI flags where the CLI can help;
 /// the app says what to do in the app instead.
-fn for_app(e: &crate::Error) -> ErrorReport {
+fn for_app(e: &crate::Error, target: &ConnectionTarget) -> ErrorReport {
     ErrorReport {
-        message: app_message(e),
+        message: app_message(e, target),
         ..e.into()
     }
 }
 
-fn app_message(e: &crate::Error) -> String {
-    match e {
-        // What to do first: the chain's details can run to many lines.
-        crate::Error::Credentials {
-            problem: crate::CredentialProblem::Missing,
-            detail: why,
-            ..
-        } => format!(
+fn app_message(e: &crate::Error, target: &ConnectionTarget) -> String {
+    use crate::CredentialProblem::{Missing, Unavailable};
+    let crate::Error::Credentials {
+        problem: problem @ (Missing | Unavailable),
+        detail,
+        answer: None,
+    } = e
+    else {
+        return e.to_string();
+    };
+    // What to do first; of the chain's details (they run to many lines, with the SDK's
+    // debug text) the first line.
+    let why = detail.lines().next().unwrap_or_default();
+    let why = match why.char_indices().nth(200) {
+        Some((cut, _)) => format!("{}…", &why[..cut]),
+        None => why.to_owned(),
+    };
+    match (target, problem) {
+        // An endpoint of one's own has keys of its own, never from `aws sso login`.
+        (ConnectionTarget::Custom(c), _) if c.profile.is_empty() => format!(
+            "no keys for this endpoint: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY before starting s3share, or name a profile with its keys (in ~/.aws/credentials) in this endpoint's settings, then Retry. Details: {why}"
+        ),
+        (ConnectionTarget::Custom(c), _) => format!(
+            "no keys in profile \"{}\" for this endpoint: add aws_access_key_id and aws_secret_access_key to it in ~/.aws/credentials, then Retry. Details: {why}",
+            c.profile
+        ),
+        (_, Missing) => format!(
             "no AWS credentials found: run `aws configure` or `aws sso login`, then Retry, or use the embedded store (first in the list of connections). Details: {why}"
         ),
-        e => e.to_string(),
+        _ => e.to_string(),
     }
 }
 
