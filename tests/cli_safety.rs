@@ -736,7 +736,83 @@ async fn an_upload_link_names_one_object(s: &TestServer) {
     assert!(!text(&out.stderr).contains("replaces it"));
 }
 
+/// Empty folders make the round trip: `put` of a tree sends its empty folders as folder
+/// markers, and `get -r` makes a folder for each marker (and the destination of a folder with
+/// nothing but markers). Both dropped them without a word ("0 uploaded, 0 failed").
+async fn empty_folders_go_up_and_come_back(s: &TestServer) {
+    let home = tempfile::tempdir().unwrap();
+    let tree = home.path().join("tree");
+    std::fs::create_dir_all(tree.join("a/b")).unwrap();
+    std::fs::create_dir_all(tree.join("c")).unwrap();
+    std::fs::write(tree.join("a/f.txt"), "f").unwrap();
+    let out = run(
+        s,
+        home.path(),
+        &[
+            "put",
+            tree.to_str().unwrap(),
+            &format!("s3://{}/up/", s.bucket),
+        ],
+    );
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{}: {err}", s.name);
+    assert!(
+        err.contains("1 uploaded, 2 empty folders, 0 skipped, 0 failed"),
+        "{}: {err}",
+        s.name
+    );
+    let listed = keys(s).await;
+    for key in ["up/tree/a/b/", "up/tree/c/", "up/tree/a/f.txt"] {
+        assert!(
+            listed.iter().any(|k| k == key),
+            "{}: {key} in {listed:?}",
+            s.name
+        );
+    }
+
+    let back = home.path().join("back");
+    let out = run(
+        s,
+        home.path(),
+        &[
+            "get",
+            "-r",
+            &format!("s3://{}/up/tree", s.bucket),
+            back.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}: {}", s.name, text(&out.stderr));
+    assert!(
+        back.join("a/b").is_dir() && back.join("c").is_dir(),
+        "{}",
+        s.name
+    );
+    assert_eq!(std::fs::read(back.join("a/f.txt")).unwrap(), b"f");
+
+    // A folder with nothing but its marker.
+    let out = run(
+        s,
+        home.path(),
+        &["mkdir", &format!("s3://{}/bare/", s.bucket)],
+    );
+    assert!(out.status.success(), "{}: {}", s.name, text(&out.stderr));
+    let bare = home.path().join("bare-copy");
+    let out = run(
+        s,
+        home.path(),
+        &[
+            "get",
+            "-r",
+            &format!("s3://{}/bare", s.bucket),
+            bare.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}: {}", s.name, text(&out.stderr));
+    assert!(bare.is_dir(), "{}: the folder is made", s.name);
+}
+
 on_both_servers!(
+    empty_folders_go_up_and_come_back,
     an_upload_link_names_one_object,
     keys_with_control_characters_are_listed_fetched_and_deleted,
     delete_many_reports_every_key_that_failed,

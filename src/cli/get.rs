@@ -21,10 +21,27 @@ pub(super) async fn get(
     }
     // A trailing `/` (or the bucket alone) names a folder even without -r.
     let want_folder = recursive || location.is_prefix();
+    // The folders to make even with no file in them: the destination of a folder, and each
+    // folder marker below it (an empty folder made with "New folder" or `mkdir`).
+    let mut folders: Vec<PathBuf> = Vec::new();
     let (items, mut errors) = match (found.folder, found.object) {
         (Some(prefix), _) if want_folder => {
             let listing = client.list_all(&location.bucket, &prefix, true).await?;
-            transfer::plan_download(&listing.objects, &prefix, &dest)
+            folders.push(dest.clone());
+            let mut errors = Vec::new();
+            for marker in listing.objects.iter().filter(|o| o.key.ends_with('/')) {
+                let relative = marker
+                    .key
+                    .strip_prefix(prefix.as_str())
+                    .unwrap_or(&marker.key);
+                match transfer::confined_path(&dest, relative.trim_end_matches('/')) {
+                    Ok(path) => folders.push(path),
+                    Err(e) => errors.push(e),
+                }
+            }
+            let (items, more) = transfer::plan_download(&listing.objects, &prefix, &dest);
+            errors.extend(more);
+            (items, errors)
         }
         (_, Some(object)) => {
             let path = if dest.is_dir() || dest.as_os_str().to_string_lossy().ends_with('/') {
@@ -73,6 +90,22 @@ pub(super) async fn get(
             )),
             Err(Error::Cancelled) => {}
             Err(e) => errors.push(e),
+        }
+    }
+    // Not after a Ctrl+C: the run stops there.
+    for folder in folders.iter().filter(|_| !cancel.is_cancelled()) {
+        let existed = folder.is_dir();
+        match std::fs::create_dir_all(folder) {
+            Ok(()) if !existed && folder != &dest => progress.println(format!(
+                "made folder {}",
+                shown(&folder.display().to_string())
+            )),
+            Ok(()) => {}
+            Err(source) => errors.push(Error::Local {
+                what: "cannot make folder",
+                path: folder.clone(),
+                source,
+            }),
         }
     }
     for e in &errors {

@@ -177,8 +177,32 @@ pub(super) async fn put(
             }
         }
     }
+    // Empty folders go as folder markers (as "New folder" makes them): they held nothing to
+    // upload, and were lost without a word.
+    let mut folders = 0;
+    for key in transfer::empty_folder_keys(&dest.key, &inputs) {
+        if cancel.is_cancelled() {
+            break;
+        }
+        match client.create_folder(&dest.bucket, &key).await {
+            Ok(_) => {
+                folders += 1;
+                eprintln!("made folder s3://{}/{}", dest.bucket, shown(&key));
+            }
+            Err(e) => {
+                failed += 1;
+                ok = false;
+                eprintln!("error: {}", shown_message(&e.to_string()));
+            }
+        }
+    }
+    let folders = match folders {
+        0 => String::new(),
+        1 => ", 1 empty folder".into(),
+        n => format!(", {n} empty folders"),
+    };
     eprintln!(
-        "{uploaded} uploaded, {skipped} skipped, {} failed",
+        "{uploaded} uploaded{folders}, {skipped} skipped, {} failed",
         failed + errors.len()
     );
     if cancel.is_cancelled() {

@@ -179,6 +179,27 @@ impl VerifyingFs {
         ))
     }
 
+    /// The folder markers recorded in `bucket` whose keys start with `prefix`, with when each
+    /// was made.
+    fn markers_below(&self, bucket: &str, prefix: &str) -> Vec<(String, Option<std::time::SystemTime>)> {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let tag = format!(".s3share-folder.{}.", URL_SAFE_NO_PAD.encode(bucket));
+        let Ok(entries) = std::fs::read_dir(&self.root) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                let key = URL_SAFE_NO_PAD.decode(name.strip_prefix(&tag)?).ok()?;
+                let key = String::from_utf8(key).ok()?;
+                // A marker whose folder is gone (removed behind the store's back) is no folder.
+                let here = key.starts_with(prefix) && self.folder_marker(bucket, &key).is_some();
+                here.then(|| (key, e.metadata().ok().and_then(|m| m.modified().ok())))
+            })
+            .collect()
+    }
+
     /// After a delete of `key`: a folder marker is forgotten; a file's now-empty folders go,
     /// up to the first folder that holds a marker (or anything else).
     fn forget(&self, bucket: &str, key: &str) {
@@ -581,8 +602,34 @@ impl_s3_delegating! {
         };
         let folders_wanted = input.delimiter.as_deref() == Some("/");
         let bucket_dir = self.root.join(&input.bucket);
+        let bucket = input.bucket.clone();
         let prefix = input.prefix.clone().unwrap_or_default();
+        let recursive = input.delimiter.is_none();
         let mut response = self.inner.list_objects_v2(req).await?;
+        if recursive {
+            // A recursive listing shows folder markers as S3 does (as empty objects): s3s-fs
+            // lists files only, so `get -r` never saw an empty folder to make. Each on the one
+            // page whose key range holds it.
+            let end = response.output.next_continuation_token.clone();
+            let in_page = |k: &String| {
+                start.as_ref().is_none_or(|s| k > s) && end.as_ref().is_none_or(|e| k <= e)
+            };
+            let contents = response.output.contents.get_or_insert_with(Vec::new);
+            for (key, modified) in self.markers_below(&bucket, &prefix) {
+                if in_page(&key) && !contents.iter().any(|o| o.key.as_deref() == Some(key.as_str())) {
+                    contents.push(Object {
+                        key: Some(key),
+                        size: Some(0),
+                        e_tag: Some(ETag::Strong(EMPTY_MD5.to_owned())),
+                        last_modified: modified.map(Timestamp::from),
+                        ..Default::default()
+                    });
+                }
+            }
+            contents.sort_by(|a, b| a.key.cmp(&b.key));
+            let count = contents.len() + response.output.common_prefixes.as_ref().map_or(0, Vec::len);
+            response.output.key_count = Some(count as i32);
+        }
         if folders_wanted {
             // s3s-fs derives folders from the files below them, so a new, empty folder (the
             // `prefix/` marker, stored as a bare directory) would never show. Each is added on

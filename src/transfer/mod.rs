@@ -20,8 +20,8 @@ pub use download::{
 pub(crate) use http::BodyMemory;
 pub use job::{Concurrency, DownloadJob, UploadJob};
 pub use plan::{
-    InputKind, LocalFile, LocalInput, UploadItem, plan_keys, plan_upload, plan_upload_into,
-    scan_inputs,
+    InputKind, LocalFile, LocalInput, UploadItem, empty_folder_keys, plan_keys, plan_upload,
+    plan_upload_into, scan_inputs,
 };
 pub use ranges::MAX_RANGES;
 pub(crate) use receive::Receivers;

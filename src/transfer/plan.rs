@@ -48,6 +48,9 @@ pub enum InputKind {
     Folder {
         /// Every file below the folder.
         files: Vec<LocalFile>,
+        /// The folders below it (or the folder itself, `[]`) with nothing in them, one name
+        /// per level: uploaded as folder markers, so an empty folder is not silently lost.
+        empty: Vec<Vec<String>>,
     },
 }
 
@@ -107,9 +110,9 @@ pub fn scan_inputs(paths: &[PathBuf]) -> (Vec<LocalInput>, Vec<Error>) {
             }
         };
         let kind = if meta.is_dir() {
-            let mut files = Vec::new();
-            walk(path, &mut Vec::new(), &mut files, &mut errors);
-            InputKind::Folder { files }
+            let (mut files, mut empty) = (Vec::new(), Vec::new());
+            walk(path, &mut Vec::new(), &mut files, &mut empty, &mut errors);
+            InputKind::Folder { files, empty }
         } else if let Some(kind) = special(&meta) {
             errors.push(Error::NotAFile {
                 path: path.clone(),
@@ -193,7 +196,7 @@ pub fn plan_keys(
                 *size,
                 &mut errors,
             ),
-            InputKind::Folder { files } => {
+            InputKind::Folder { files, .. } => {
                 for file in files {
                     if file.relative.is_empty() {
                         errors.push(bad_name(&file.path));
@@ -214,6 +217,37 @@ pub fn plan_keys(
         }
     }
     (items, errors)
+}
+
+/// The folder markers that keep the empty folders of `inputs` (see [`InputKind::Folder`])
+/// under `dest`, as [`plan_keys`] places their files. Folders whose names cannot be keys are
+/// left out.
+pub fn empty_folder_keys(dest: &str, inputs: &[LocalInput]) -> Vec<String> {
+    let base = if dest.is_empty() || dest.ends_with('/') {
+        dest.to_owned()
+    } else {
+        format!("{dest}/")
+    };
+    let mut keys = Vec::new();
+    for input in inputs {
+        let InputKind::Folder { empty, .. } = &input.kind else {
+            continue;
+        };
+        for relative in empty {
+            let names = std::iter::once(&input.name).chain(relative);
+            if names
+                .clone()
+                .any(|n| check_segment(&input.path, n).is_err())
+            {
+                continue;
+            }
+            let key = format!("{base}{}/", names.cloned().collect::<Vec<_>>().join("/"));
+            if key.len() <= MAX_KEY_BYTES {
+                keys.push(key);
+            }
+        }
+    }
+    keys
 }
 
 /// S3's longest key, in bytes of UTF-8.
@@ -239,6 +273,7 @@ fn walk(
     dir: &Path,
     relative: &mut Vec<String>,
     files: &mut Vec<LocalFile>,
+    empty: &mut Vec<Vec<String>>,
     errors: &mut Vec<Error>,
 ) {
     let entries = match std::fs::read_dir(dir) {
@@ -264,6 +299,9 @@ fn walk(
         })
         .collect();
     entries.sort_by_key(std::fs::DirEntry::file_name);
+    if entries.is_empty() {
+        empty.push(relative.clone());
+    }
     for entry in entries {
         let path = entry.path();
         // The entry's own name: a symlinked file keeps its name, not its target's.
@@ -278,7 +316,7 @@ fn walk(
             Ok(m) if let Some(kind) = special(&m) => errors.push(Error::NotAFile { path, kind }),
             Ok(m) if m.is_dir() => {
                 relative.push(name);
-                walk(&path, relative, files, errors);
+                walk(&path, relative, files, empty, errors);
                 relative.pop();
             }
             Ok(m) => {
@@ -536,7 +574,13 @@ mod tests {
                 size: 1,
             })
             .collect();
-        input(path, InputKind::Folder { files })
+        input(
+            path,
+            InputKind::Folder {
+                files,
+                empty: Vec::new(),
+            },
+        )
     }
 
     fn keys(dest: &str, is_folder: bool, inputs: &[LocalInput]) -> (Vec<String>, usize) {
@@ -625,6 +669,7 @@ mod properties {
                             size: 1,
                         })
                         .collect(),
+                    empty: Vec::new(),
                 },
                 name: n,
             });
@@ -646,7 +691,7 @@ mod properties {
                 .map(|i| match &i.kind {
                     _ if check_segment(&i.path, &i.name).is_err() => 1,
                     InputKind::File { .. } => 1,
-                    InputKind::Folder { files } => files.len(),
+                    InputKind::Folder { files, .. } => files.len(),
                 })
                 .sum();
             prop_assert_eq!(items.len() + errors.len(), expected);
