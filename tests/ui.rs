@@ -337,6 +337,42 @@ fn a_custom_link_lifetime_is_asked_quietly_and_used_once() {
     );
 }
 
+/// In a small window the share dialog (its QR code shown) fits by scrolling: its title is not
+/// cut off above the window, and its last button can be scrolled to. It ran past both edges.
+#[test]
+fn the_share_dialog_fits_a_small_window() {
+    let f = Fixture::new();
+    f.put("notes.txt", b"n");
+    let mut h = f.harness();
+    h.set_size(egui::vec2(800.0, 500.0));
+    wait_for(&mut h, "the listing", |a| listed(a, "notes.txt"));
+    h.get_by_label_contains("notes.txt").click();
+    h.step();
+    h.get_by_label("🔗 Copy link…").click();
+    wait_for(&mut h, "the share dialog", |a| a.share.is_some());
+    h.get_by_label("🔗 Copy link").click();
+    wait_for(&mut h, "the QR code", |a| {
+        a.share.as_ref().is_some_and(|s| s.qr.is_some())
+    });
+    h.step();
+    let window = egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(800.0, 500.0));
+    let title = h.get_by_label("Share a link").rect();
+    assert!(
+        window.contains_rect(title),
+        "the title {title:?} is in the window"
+    );
+    let relay = h.get_by_label("🔗 Share via relay");
+    relay.scroll_to_me();
+    for _ in 0..10 {
+        h.step();
+    }
+    let relay = h.get_by_label("🔗 Share via relay").rect();
+    assert!(
+        window.contains_rect(relay),
+        "the last button {relay:?} can be reached"
+    );
+}
+
 #[test]
 fn ctrl_c_copies_links_of_several_files() {
     let f = Fixture::new();

@@ -17,9 +17,15 @@ pub fn dialogs_ui(app: &mut S3ShareApp, ctx: &Context) {
 }
 
 pub(super) fn modal(ctx: &Context, id: &str, add: impl FnOnce(&mut egui::Ui)) -> bool {
+    // A dialog taller than the window (the share dialog with its QR code, in a small window)
+    // scrolls, rather than putting its title and buttons out of reach.
+    let max_height = (ctx.content_rect().height() - 64.0).max(120.0);
     let response = egui::Modal::new(egui::Id::unique(id)).show(ctx, |ui| {
         ui.set_max_width(520.0);
-        add(ui);
+        egui::ScrollArea::vertical()
+            .max_height(max_height)
+            .auto_shrink([true, true])
+            .show(ui, add);
     });
     response.should_close()
 }

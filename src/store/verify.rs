@@ -181,7 +181,11 @@ impl VerifyingFs {
 
     /// The folder markers recorded in `bucket` whose keys start with `prefix`, with when each
     /// was made.
-    fn markers_below(&self, bucket: &str, prefix: &str) -> Vec<(String, Option<std::time::SystemTime>)> {
+    fn markers_below(
+        &self,
+        bucket: &str,
+        prefix: &str,
+    ) -> Vec<(String, Option<std::time::SystemTime>)> {
         use base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let tag = format!(".s3share-folder.{}.", URL_SAFE_NO_PAD.encode(bucket));
         let Ok(entries) = std::fs::read_dir(&self.root) else {
