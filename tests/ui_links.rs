@@ -102,13 +102,14 @@ fn dropping_on_upload_and_copy_link_puts_one_link_per_line_on_the_clipboard() {
     *f.clipboard.0.lock() = None;
     let buttons = h.query_all_by_label("🔗 Copy link").count();
     assert_eq!(buttons, 3, "one per finished upload");
-    h.query_all_by_label("🔗 Copy link").next().unwrap().click();
+    // Newest on top: the last row is the first upload, the plain one.
+    h.query_all_by_label("🔗 Copy link").last().unwrap().click();
     wait_for(&mut h, "the row's link", |_| f.clipboard.0.lock().is_some());
     let one = f.clipboard.0.lock().clone().unwrap();
     assert_eq!(one.lines().count(), 1, "{one}");
     assert!(
         one.contains("plain.bin"),
-        "the first row is the plain upload: {one}"
+        "the last row is the plain upload: {one}"
     );
     assert!(shown(&h, "Link copied. It works until"));
 }

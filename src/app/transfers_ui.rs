@@ -60,10 +60,13 @@ pub fn transfers_ui(app: &mut S3ShareApp, ui: &mut Ui) {
     let mut cancel = None;
     let mut retry = None;
     let mut copy = None;
+    // Newest first: what was just dropped (and is running) is at the top, in view, not below
+    // the rows of earlier transfers.
+    let rows = app.transfers.len();
     egui::ScrollArea::vertical()
         .auto_shrink([false, false])
-        .show_rows(ui, 22.0, app.transfers.len(), |ui, range| {
-            for t in &app.transfers[range] {
+        .show_rows(ui, 22.0, rows, |ui, range| {
+            for t in range.map(|i| &app.transfers[rows - 1 - i]) {
                 ui.horizontal(|ui| {
                     ui.label(if t.direction == Direction::Upload {
                         "⬆"
