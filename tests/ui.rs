@@ -1039,3 +1039,45 @@ fn refreshing_keeps_the_selection_the_preview_and_the_filter() {
         "listed again: the new file is there"
     );
 }
+
+/// The filter: the status bar says what the counts are out of, Escape clears it; and choosing
+/// a folder closes the preview of the file chosen before (it read as the folder's).
+#[test]
+fn the_filter_says_what_it_hides_and_escape_clears_it() {
+    let f = Fixture::new();
+    f.put("notes.txt", b"hello");
+    f.put("other.txt", b"x");
+    f.put("docs/a.txt", b"a");
+    let mut h = f.harness();
+    wait_for(&mut h, "the listing", |a| {
+        listed(a, "notes.txt") && !a.listing.loading
+    });
+    h.get_by_label_contains("notes.txt").click();
+    h.step();
+    let entry = h.state().listing.selection()[0].clone();
+    h.state_mut().activate(&entry);
+    wait_for(&mut h, "the preview", |a| a.preview.is_some());
+    h.get_by_label("📁  docs").click();
+    h.step();
+    assert!(
+        h.state().preview.is_none(),
+        "a folder chosen: no file's preview"
+    );
+
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::F);
+    h.step();
+    h.event(egui::Event::Text("notes".into()));
+    h.step();
+    assert_eq!(h.state().listing.filter, "notes");
+    assert!(!listed(h.state(), "other.txt"));
+    h.step();
+    assert!(
+        h.query_by_label_contains("shown of 3 (filter \"notes\")")
+            .is_some(),
+        "the status bar says what the counts are out of"
+    );
+    h.key_press(egui::Key::Escape);
+    h.step();
+    assert_eq!(h.state().listing.filter, "");
+    assert!(listed(h.state(), "other.txt"));
+}

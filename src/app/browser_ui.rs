@@ -163,7 +163,14 @@ fn toolbar_ui(app: &mut S3ShareApp, ui: &mut Ui) {
         if std::mem::take(&mut app.focus_filter) {
             filter.request_focus();
         }
-        if filter.changed() {
+        // Escape in the filter clears it (and leaves it).
+        let escape =
+            (filter.has_focus() || filter.lost_focus()) && ui.input(|i| i.key_pressed(Key::Escape));
+        if escape && !app.listing.filter.is_empty() {
+            app.listing.filter.clear();
+            filter.surrender_focus();
+            app.listing.refresh();
+        } else if filter.changed() {
             app.listing.refresh();
         }
     });
@@ -416,12 +423,14 @@ fn table_ui(app: &mut S3ShareApp, ui: &mut Ui) {
 /// A single selected file gets its preview.
 fn select_changed(app: &mut S3ShareApp) {
     let selection = app.listing.selection();
-    if let [one] = selection.as_slice()
-        && !one.is_folder
-        && app.preview.is_some()
-    {
-        let e = (*one).clone();
-        app.activate(&e);
+    match selection.as_slice() {
+        [one] if !one.is_folder && app.preview.is_some() => {
+            let e = (*one).clone();
+            app.activate(&e);
+        }
+        // A folder (or several rows) chosen: the preview of another file would read as theirs.
+        _ if app.preview.is_some() => app.preview = None,
+        _ => {}
     }
 }
 
@@ -513,6 +522,17 @@ pub fn status_bar_ui(app: &mut S3ShareApp, ui: &mut Ui) {
                 counted(files, "file", "files"),
                 format_size(bytes)
             ));
+            // Filtered: what the counts are out of.
+            if !app.listing.filter.is_empty() {
+                ui.label(
+                    RichText::new(format!(
+                        "shown of {} (filter \"{}\")",
+                        app.listing.all().len(),
+                        app.listing.filter
+                    ))
+                    .weak(),
+                );
+            }
             if app.listing.stale {
                 ui.separator();
                 ui.colored_label(ui.visuals().warn_fg_color, "stale: the last listing");
