@@ -1081,3 +1081,40 @@ fn the_filter_says_what_it_hides_and_escape_clears_it() {
     assert_eq!(h.state().listing.filter, "");
     assert!(listed(h.state(), "other.txt"));
 }
+
+/// A dropped folder keeps its empty folders (as folder markers), and a dropped empty folder
+/// appears at once; both were dropped without a word.
+#[test]
+fn dropped_folders_keep_their_empty_folders() {
+    let f = Fixture::new();
+    let local = f.dir.path().join("local");
+    std::fs::create_dir_all(local.join("project/drafts")).unwrap();
+    std::fs::create_dir_all(local.join("inbox")).unwrap();
+    random_file(&local.join("project"), "plan.txt", 100, 3);
+    let mut h = f.harness();
+    wait_for(&mut h, "the bucket", |a| {
+        a.place.is_some() && !a.listing.loading
+    });
+    for name in ["project", "inbox"] {
+        h.input_mut()
+            .dropped_files
+            .push(Arc::new(DroppedPath(local.join(name))));
+    }
+    wait_for(&mut h, "the folders to be listed", |a| {
+        listed(a, "project") && listed(a, "inbox")
+    });
+    let head = |key: &str| {
+        f.runtime
+            .block_on(f.store.client.head("s3share", key))
+            .unwrap()
+    };
+    assert!(head("project/drafts/").is_some(), "the empty folder inside");
+    assert!(head("inbox/").is_some(), "the empty folder dropped");
+    wait_for(&mut h, "the upload", |a| {
+        a.transfers
+            .iter()
+            .all(|t| t.state == TransferState::Finished)
+            && !a.transfers.is_empty()
+    });
+    assert!(head("project/plan.txt").is_some());
+}

@@ -808,8 +808,38 @@ async fn plan_upload(
     paths: Vec<PathBuf>,
     then: AfterUpload,
 ) {
-    let planned = tokio::task::spawn_blocking(move || transfer::plan_upload(&paths, &prefix)).await;
-    let Ok((items, errors)) = planned else { return };
+    let at = prefix.clone();
+    let planned = tokio::task::spawn_blocking(move || {
+        let (inputs, mut errors) = transfer::scan_inputs(&paths);
+        let (items, plan_errors) = transfer::plan_keys(&at, false, &inputs);
+        errors.extend(plan_errors);
+        (items, errors, transfer::empty_folder_keys(&at, &inputs))
+    })
+    .await;
+    let Ok((items, errors, empty_folders)) = planned else {
+        return;
+    };
+    let mut errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    // A dropped folder's empty folders go as folder markers, as "New folder" makes them
+    // (they held nothing to upload, and were lost without a word).
+    for key in empty_folders {
+        match client.create_folder(&bucket, &key).await {
+            // One level below the folder shown: it appears there at once.
+            Ok(key)
+                if key
+                    .strip_prefix(prefix.as_str())
+                    .is_some_and(|r| !r.trim_end_matches('/').contains('/')) =>
+            {
+                let made = Event::FolderCreated {
+                    bucket: bucket.clone(),
+                    prefix: key,
+                };
+                out.emit(made).await;
+            }
+            Ok(_) => {}
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
     // Unknown counts as free: such an upload is still sent with If-None-Match, so a key that
     // does exist fails as taken rather than being replaced.
     let keys: Vec<String> = items.iter().map(|i| i.key.clone()).collect();
@@ -831,7 +861,7 @@ async fn plan_upload(
     out.emit(Event::UploadPlanned {
         bucket,
         uploads,
-        errors: errors.iter().map(ToString::to_string).collect(),
+        errors,
         then,
     })
     .await;
