@@ -549,6 +549,7 @@ fn a_folder_is_deleted_with_everything_in_it_after_saying_how_much() {
             .is_some_and(s3share::app::DeletePlan::ready)
     });
     assert!(h.query_by_label("Delete this folder?").is_some());
+    assert!(h.query_by_label("The folder is empty.").is_some());
     h.get_by_label("🗑 Delete permanently").click();
     wait_for(&mut h, "the deletion", |a| !listed(a, "empty"));
     assert!(head("empty/").is_none());

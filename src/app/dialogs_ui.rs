@@ -248,6 +248,13 @@ fn delete_ui(app: &mut S3ShareApp, ctx: &Context) {
                     ui.label("Counting what the folders hold…");
                 });
             }
+            Some(Ok((keys, _))) if keys.iter().all(|k| k.ends_with('/')) => {
+                ui.label(if plan.folders.len() == 1 {
+                    "The folder is empty."
+                } else {
+                    "The folders are empty."
+                });
+            }
             Some(Ok((keys, bytes))) => {
                 let files = keys.iter().filter(|k| !k.ends_with('/')).count();
                 ui.label(format!(
