@@ -612,3 +612,43 @@ fn verbose_logs_carry_no_secret_or_signature() {
         }
     }
 }
+
+/// Keys the embedded store cannot keep as file names (a part over 255 bytes) are refused at once
+/// with the reason; it answered a bare 500, retried for seconds, after warnings. A long key whose
+/// parts fit works, with no warning about bookkeeping files s3s-fs could not name.
+#[test]
+fn keys_longer_than_a_file_name_are_refused_saying_why() {
+    let home = tempfile::tempdir().unwrap();
+    let file = random_file(home.path(), "f.txt", 100, 41);
+    let put = |key: &str| {
+        crate::support::s3share_command(home.path())
+            .args([
+                "--local",
+                "put",
+                file.to_str().unwrap(),
+                &format!("s3://s3share/{key}"),
+            ])
+            .output()
+            .unwrap()
+    };
+    let out = put(&"y".repeat(300));
+    let err = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("each part of a key between slashes is at most 255 bytes"),
+        "{err}"
+    );
+    assert!(!err.contains("WARN"), "{err}");
+    assert!(!err.contains("InternalError"), "{err}");
+
+    let long = format!(
+        "{}/{}/{}/f.txt",
+        "a".repeat(60),
+        "b".repeat(60),
+        "c".repeat(60)
+    );
+    let out = put(&long);
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("WARN"), "{err}");
+}

@@ -191,8 +191,21 @@ impl<S> PrivateFs<S> {
     }
 
     fn fix(&self, path: &Path) {
-        if let Err(e) = make_private(path) {
-            tracing::warn!(path = %path.display(), "embedded store: cannot make private: {e}");
+        match make_private(path) {
+            Ok(()) => {}
+            // Nothing there to protect: a request that failed, or a bookkeeping file s3s-fs
+            // could not write (its names grow with the key's, past what a file name holds).
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::InvalidFilename
+                ) =>
+            {
+                tracing::debug!(path = %path.display(), "embedded store: nothing to make private: {e}");
+            }
+            Err(e) => {
+                tracing::warn!(path = %path.display(), "embedded store: cannot make private: {e}");
+            }
         }
     }
 

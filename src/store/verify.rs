@@ -59,6 +59,21 @@ fn file_identity_of(file: &std::fs::File) -> Option<(u64, u64)> {
     file.metadata().ok().map(|m| identity(&m))
 }
 
+/// The store keeps each part of a key between slashes as a file or folder name, of at most 255
+/// bytes on common file systems. A longer one failed deep in s3s-fs with a bare 500, which
+/// clients retried for seconds before reporting "InternalError"; refused at once, saying why.
+fn fits_a_file_name(key: &str) -> S3Result<()> {
+    const NAME_MAX: usize = 255;
+    match key.split('/').find(|part| part.len() > NAME_MAX) {
+        Some(part) => Err(s3_error!(
+            KeyTooLongError,
+            "the embedded store keeps objects as files: each part of a key between slashes is at most {NAME_MAX} bytes, and one here is {}",
+            part.len()
+        )),
+        None => Ok(()),
+    }
+}
+
 /// The conditions a GET carries.
 fn conditions_of_get(input: &GetObjectInput) -> Conditions {
     Conditions {
@@ -353,7 +368,6 @@ impl_s3_delegating! {
         head_bucket(HeadBucketInput) -> HeadBucketOutput;
         list_buckets(ListBucketsInput) -> ListBucketsOutput;
         list_objects(ListObjectsInput) -> ListObjectsOutput;
-        create_multipart_upload(CreateMultipartUploadInput) -> CreateMultipartUploadOutput;
         upload_part_copy(UploadPartCopyInput) -> UploadPartCopyOutput;
 {
 
@@ -489,7 +503,16 @@ impl_s3_delegating! {
         Ok(response)
     }
 
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        fits_a_file_name(&req.input.key)?;
+        self.inner.create_multipart_upload(req).await
+    }
+
     async fn put_object(&self, mut req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+        fits_a_file_name(&req.input.key)?;
         let _turn = self.writes.turn(&req.input.bucket, &req.input.key).await;
         if req.input.key.ends_with('/') {
             let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
