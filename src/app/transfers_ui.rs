@@ -92,14 +92,18 @@ pub fn transfers_ui(app: &mut S3ShareApp, ui: &mut Ui) {
                             .desired_width(180.0)
                             .desired_height(14.0),
                     );
-                    ui.label(
-                        RichText::new(format!(
-                            "{} / {}",
-                            format_size(t.done),
-                            format_size(t.total)
-                        ))
-                        .small(),
-                    );
+                    // Cells of fixed width: the buttons after them stay put while the
+                    // figures change (Cancel moved under the pointer as the speed did).
+                    fixed_width(ui, 130.0, |ui| {
+                        ui.label(
+                            RichText::new(format!(
+                                "{} / {}",
+                                format_size(t.done),
+                                format_size(t.total)
+                            ))
+                            .small(),
+                        );
+                    });
                     match &t.state {
                         TransferState::Queued => {
                             ui.label(RichText::new("queued").weak());
@@ -114,10 +118,15 @@ pub fn transfers_ui(app: &mut S3ShareApp, ui: &mut Ui) {
                                     )
                                 })
                                 .unwrap_or_default();
-                            ui.label(
-                                RichText::new(format!("{}/s{eta}", format_size(t.speed as u64)))
+                            fixed_width(ui, 150.0, |ui| {
+                                ui.label(
+                                    RichText::new(format!(
+                                        "{}/s{eta}",
+                                        format_size(t.speed as u64)
+                                    ))
                                     .small(),
-                            );
+                                );
+                            });
                         }
                         TransferState::Finished => {
                             ui.label(
@@ -141,8 +150,9 @@ pub fn transfers_ui(app: &mut S3ShareApp, ui: &mut Ui) {
                             if ui.small_button("⟳ Retry").clicked() {
                                 retry = Some(t.id);
                             }
-                            ui.add(egui::Label::new(RichText::new(e).small()).truncate())
-                                .on_hover_text(e);
+                            // A truncated label shows its whole text on hover by itself: a
+                            // tooltip of ours came on top of it, the same text twice.
+                            ui.add(egui::Label::new(RichText::new(e).small()).truncate());
                         }
                     }
                     if t.is_active() && ui.small_button("✖ Cancel").clicked() {
@@ -161,4 +171,13 @@ pub fn transfers_ui(app: &mut S3ShareApp, ui: &mut Ui) {
         let expires = std::time::Duration::from_secs(app.settings.upload_link_expiry_secs);
         app.copy_links(bucket, vec![key], expires);
     }
+}
+
+/// A cell `width` wide, whatever it holds.
+fn fixed_width(ui: &mut Ui, width: f32, add: impl FnOnce(&mut Ui)) {
+    let layout = egui::Layout::left_to_right(egui::Align::Center);
+    ui.allocate_ui_with_layout(egui::vec2(width, 18.0), layout, |ui| {
+        ui.set_min_width(width);
+        add(ui);
+    });
 }
