@@ -105,8 +105,12 @@ pub fn transfers_ui(app: &mut S3ShareApp, ui: &mut Ui) {
                         );
                     });
                     match &t.state {
+                        // As wide as a running row's figures: Cancel stays where it was
+                        // when the row starts.
                         TransferState::Queued => {
-                            ui.label(RichText::new("queued").weak());
+                            fixed_width(ui, 150.0, |ui| {
+                                ui.label(RichText::new("queued").weak());
+                            });
                         }
                         TransferState::Running => {
                             let eta = t
