@@ -1150,27 +1150,35 @@ async fn serve_starts_only_where_its_links_work() {
     );
     // Refused before anything was done: no secret created, no links base noted.
     assert!(!secret_file.exists() && !home.path().join("relay-secret.url").exists());
-    // With the address teammates use, it starts (and stops when killed, below).
-    let mut with_url = env
-        .command(vec![
-            "serve".into(),
-            "--listen".into(),
-            "0.0.0.0:0".into(),
-            "--public-url".into(),
-            "http://files.lan:8457".into(),
-            "--secret-file".into(),
+    // `serve` that starts: the first line it says, then it is stopped.
+    let first_line = |args: &[&str]| {
+        let mut args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        args.extend([
+            "--secret-file".to_owned(),
             secret_file.display().to_string(),
-        ])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let first = std::io::BufReader::new(with_url.stderr.take().unwrap())
-        .lines()
-        .next()
-        .unwrap()
-        .unwrap();
-    let _ = with_url.kill();
-    let _ = with_url.wait();
+        ]);
+        let mut child = env
+            .command(args)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let first = std::io::BufReader::new(child.stderr.take().unwrap())
+            .lines()
+            .next()
+            .unwrap()
+            .unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        first
+    };
+    // With the address teammates use, it starts.
+    let first = first_line(&[
+        "serve",
+        "--listen",
+        "0.0.0.0:0",
+        "--public-url",
+        "http://files.lan:8457",
+    ]);
     assert!(
         first.starts_with("relay on http://0.0.0.0:")
             && first.contains("links: http://files.lan:8457"),
@@ -1178,24 +1186,7 @@ async fn serve_starts_only_where_its_links_work() {
     );
 
     // `localhost:PORT` is 127.0.0.1.
-    let mut local = env
-        .command(vec![
-            "serve".into(),
-            "--listen".into(),
-            "localhost:0".into(),
-            "--secret-file".into(),
-            secret_file.display().to_string(),
-        ])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let first = std::io::BufReader::new(local.stderr.take().unwrap())
-        .lines()
-        .next()
-        .unwrap()
-        .unwrap();
-    let _ = local.kill();
-    let _ = local.wait();
+    let first = first_line(&["serve", "--listen", "localhost:0"]);
     assert!(first.starts_with("relay on http://127.0.0.1:"), "{first}");
     let out = serve("nowhere:80").await.unwrap();
     let err = String::from_utf8_lossy(&out.stderr);

@@ -262,12 +262,7 @@ fn copy_link_gives_a_link_that_returns_the_bytes() {
     wait_for(&mut h, "the listing", |a| listed(a, "shared"));
     let folder = h.state().listing.row(0).clone();
     h.state_mut().activate(&folder);
-    wait_for(&mut h, "the folder", |a| listed(a, "résumé final.pdf"));
-
-    h.get_by_label_contains("résumé final.pdf").click();
-    h.step();
-    h.get_by_label("🔗 Copy link…").click();
-    wait_for(&mut h, "the share dialog", |a| a.share.is_some());
+    share_dialog_for(&mut h, "résumé final.pdf");
     h.get_by_label("1 day").click();
     h.step();
     assert!(
@@ -296,6 +291,15 @@ fn copy_link_gives_a_link_that_returns_the_bytes() {
     );
 }
 
+/// Chooses `name` in the folder shown and opens the share dialog for it.
+fn share_dialog_for(h: &mut Harness<'_, S3ShareApp>, name: &str) {
+    wait_for(h, "the listing", |a| listed(a, name));
+    h.get_by_label_contains(name).click();
+    h.step();
+    h.get_by_label("🔗 Copy link…").click();
+    wait_for(h, "the share dialog", |a| a.share.is_some());
+}
+
 /// "Custom" opens its field ready to type, shows no error before anything is typed, and a
 /// custom lifetime is for these links only: the one remembered stays the last chosen from
 /// the list (a one-off "90s" had become every later link's).
@@ -304,11 +308,7 @@ fn a_custom_link_lifetime_is_asked_quietly_and_used_once() {
     let f = Fixture::new();
     f.put("notes.txt", b"n");
     let mut h = f.harness();
-    wait_for(&mut h, "the listing", |a| listed(a, "notes.txt"));
-    h.get_by_label_contains("notes.txt").click();
-    h.step();
-    h.get_by_label("🔗 Copy link…").click();
-    wait_for(&mut h, "the share dialog", |a| a.share.is_some());
+    share_dialog_for(&mut h, "notes.txt");
     let remembered = h.state().settings.link_expiry_secs;
     h.get_by_label("Custom").click();
     h.step();
@@ -345,11 +345,7 @@ fn the_share_dialog_fits_a_small_window() {
     f.put("notes.txt", b"n");
     let mut h = f.harness();
     h.set_size(egui::vec2(800.0, 500.0));
-    wait_for(&mut h, "the listing", |a| listed(a, "notes.txt"));
-    h.get_by_label_contains("notes.txt").click();
-    h.step();
-    h.get_by_label("🔗 Copy link…").click();
-    wait_for(&mut h, "the share dialog", |a| a.share.is_some());
+    share_dialog_for(&mut h, "notes.txt");
     h.get_by_label("🔗 Copy link").click();
     wait_for(&mut h, "the QR code", |a| {
         a.share.as_ref().is_some_and(|s| s.qr.is_some())
