@@ -503,12 +503,7 @@ async fn cli_relay_link_is_accepted_by_a_running_relay() {
     // The relay first, so the CLI finds its port; the secret file is created by the CLI.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let env = CliEnv {
-        home: home.path().to_owned(),
-        endpoint: s.endpoint.clone(),
-        access_key: s.access_key.clone(),
-        secret_key: s.secret_key.clone(),
-    };
+    let env = CliEnv::of(&s, home.path());
     let s3share = move |args: Vec<String>| {
         let env = env.clone();
         tokio::task::spawn_blocking(move || env.run(args))
@@ -603,6 +598,16 @@ pub(crate) struct CliEnv {
 }
 
 impl CliEnv {
+    /// The CLI with `s`'s endpoint and keys, and a private `home`.
+    pub(crate) fn of(s: &crate::support::TestServer, home: &std::path::Path) -> Self {
+        Self {
+            home: home.to_owned(),
+            endpoint: s.endpoint.clone(),
+            access_key: s.access_key.clone(),
+            secret_key: s.secret_key.clone(),
+        }
+    }
+
     pub(crate) fn run(&self, args: Vec<String>) -> std::process::Output {
         self.command(args).output().expect("s3share runs")
     }
@@ -991,12 +996,7 @@ async fn serve_binary_answers_cli_links() {
         .await
         .error_for_status()
         .unwrap();
-    let env = CliEnv {
-        home: home.path().to_owned(),
-        endpoint: s.endpoint.clone(),
-        access_key: s.access_key.clone(),
-        secret_key: s.secret_key.clone(),
-    };
+    let env = CliEnv::of(&s, home.path());
     let serve = crate::relay_ledger::Serve::start(
         &env,
         &[
@@ -1102,12 +1102,7 @@ async fn serve_starts_only_where_its_links_work() {
     let s = crate::support::seaweed().await;
     let home = tempfile::tempdir().unwrap();
     let secret_file = home.path().join("relay-secret");
-    let env = CliEnv {
-        home: home.path().to_owned(),
-        endpoint: s.endpoint.clone(),
-        access_key: s.access_key.clone(),
-        secret_key: s.secret_key.clone(),
-    };
+    let env = CliEnv::of(&s, home.path());
     // `serve` that should refuse to start; one that serves instead is stopped after 15 s.
     let serve = |listen: &str| {
         let mut cmd = env.command(vec![
@@ -1218,12 +1213,7 @@ async fn public_urls_hold_only_an_address() {
         .unwrap();
     let home = tempfile::tempdir().unwrap();
     let secret_file = home.path().join("relay-secret").display().to_string();
-    let env = CliEnv {
-        home: home.path().to_owned(),
-        endpoint: s.endpoint.clone(),
-        access_key: s.access_key.clone(),
-        secret_key: s.secret_key.clone(),
-    };
+    let env = CliEnv::of(&s, home.path());
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -1320,12 +1310,7 @@ async fn access_lines_name_only_verified_links() {
         .unwrap();
     let home = tempfile::tempdir().unwrap();
     let secret_file = home.path().join("relay-secret").display().to_string();
-    let env = CliEnv {
-        home: home.path().to_owned(),
-        endpoint: s.endpoint.clone(),
-        access_key: s.access_key.clone(),
-        secret_key: s.secret_key.clone(),
-    };
+    let env = CliEnv::of(&s, home.path());
     let help = env
         .clone()
         .run_async(vec!["serve".into(), "--help".into()])

@@ -3,22 +3,12 @@
 //! against real S3 servers, with the real `curl`.
 
 use std::io::BufRead as _;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::on_both_servers;
 use crate::relay::{CliEnv, curl};
 use crate::support::{TestServer, put_via_link};
-
-fn env_for(s: &TestServer, home: &Path) -> CliEnv {
-    CliEnv {
-        home: home.to_owned(),
-        endpoint: s.endpoint.clone(),
-        access_key: s.access_key.clone(),
-        secret_key: s.secret_key.clone(),
-    }
-}
 
 /// A running `s3share serve` process; killed when dropped.
 pub(crate) struct Serve {
@@ -132,7 +122,7 @@ fn json_lines(text: &str) -> Vec<serde_json::Value> {
 /// hidden from `ls`, `get -r` and `rm -r` of the bucket.
 async fn revoked_links_are_refused_within_a_second(s: &TestServer) {
     let home = tempfile::tempdir().unwrap();
-    let env = env_for(s, home.path());
+    let env = CliEnv::of(s, home.path());
     let secret = home.path().join("relay-secret");
     let secret_arg = || vec!["--secret-file".to_owned(), secret.display().to_string()];
     put_via_link(&s.client, &s.bucket, "shared/a.txt", "alpha")
@@ -400,7 +390,7 @@ on_both_servers!(revoked_links_are_refused_within_a_second);
 async fn rotation_keeps_old_links_for_the_grace_period() {
     let s = crate::support::seaweed().await;
     let home = tempfile::tempdir().unwrap();
-    let env = env_for(&s, home.path());
+    let env = CliEnv::of(&s, home.path());
     let secret = home.path().join("servers/relay-secret");
     put_via_link(&s.client, &s.bucket, "r.txt", "rotated")
         .await
