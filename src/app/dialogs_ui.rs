@@ -233,7 +233,7 @@ fn delete_ui(app: &mut S3ShareApp, ctx: &Context) {
         ui.heading(delete_question(plan));
         let names = plan.folders.iter().chain(&plan.files);
         for k in names.clone().take(8) {
-            ui.label(RichText::new(crate::cli::shown(k)).monospace());
+            ui.label(RichText::new(crate::location::shown(k)).monospace());
         }
         let count = names.count();
         if count > 8 {

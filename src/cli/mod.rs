@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use crate::Error;
 use crate::links::{self, Link};
 use crate::location::S3Location;
+pub use crate::location::{shown, shown_message};
 use crate::s3::{ConnectOptions, Connection, ObjectInfo, S3Client};
 use crate::transfer::{self, OnConflict, TransferEvent, UploadItem, UploadOptions, UploadOutcome};
 
@@ -587,38 +588,6 @@ async fn probe(client: &S3Client, location: &S3Location) -> anyhow::Result<Probe
     })
 }
 
-/// A key (or a file's path) as printed for a person: control characters written as escapes
-/// (`\n`, `\r`, `\t`, `\x1b`…). Keys come from anyone who can write to the bucket; printed as
-/// they are, an escape sequence in one would drive the reader's terminal (colours, the title,
-/// a line rewritten) and a newline would pass for two entries. `--json` gives them exactly.
-pub fn shown(name: &str) -> std::borrow::Cow<'_, str> {
-    escaped(name, false)
-}
-
-/// A message as printed for a person: as [`shown`], but its own line breaks and tabs kept.
-pub fn shown_message(message: &str) -> std::borrow::Cow<'_, str> {
-    escaped(message, true)
-}
-
-fn escaped(text: &str, keep_layout: bool) -> std::borrow::Cow<'_, str> {
-    let escape = |c: char| c.is_control() && !(keep_layout && matches!(c, '\n' | '\t'));
-    if !text.chars().any(escape) {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        match c {
-            c if !escape(c) => out.push(c),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x100 => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
-        }
-    }
-    std::borrow::Cow::Owned(out)
-}
-
 /// `1 byte`, `300 bytes`: the exact count, for lines that report a transfer.
 fn byte_count(n: u64) -> String {
     if n == 1 {
@@ -792,15 +761,6 @@ fn prompt_verbatim(question: &str) -> anyhow::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::BatchDone;
-
-    #[test]
-    fn names_are_printed_with_their_control_characters_escaped() {
-        use super::{shown, shown_message};
-        assert_eq!(shown("plain/é 日本+%.txt"), "plain/é 日本+%.txt");
-        assert_eq!(shown("x\u{1b}[31m\r\n\t\u{7}"), "x\\x1b[31m\\r\\n\\t\\x07");
-        assert_eq!(shown("c1\u{9b}"), "c1\\x9b");
-        assert_eq!(shown_message("two\nlines\u{1b}[2J"), "two\nlines\\x1b[2J");
-    }
 
     #[test]
     fn the_eta_waits_for_a_rate() {
