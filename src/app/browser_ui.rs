@@ -5,7 +5,7 @@ use egui::{Key, Modifiers, RichText, Ui};
 use egui_extras::{Column, TableBuilder};
 
 use super::backend::AfterUpload;
-use super::model::{Entry, SortBy, format_size};
+use super::model::{Entry, SortBy, counted, format_size};
 use super::{ConnectionState, EXPIRY_CHOICES, S3ShareApp};
 use crate::links;
 
@@ -502,11 +502,6 @@ fn file_icon(name: &str) -> &'static str {
         "pdf" => "📕",
         _ => "🗋",
     }
-}
-
-/// `n` with its noun: "1 file", "2 files".
-fn counted(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// Folder and file counts, total size, and listing progress.

@@ -3,6 +3,7 @@
 use egui::{Context, RichText};
 
 use super::backend::{AfterUpload, ConflictChoice, CustomEndpoint};
+use super::model::counted;
 use super::{EXPIRY_CHOICES, PathPromptKind, S3ShareApp};
 use crate::links;
 
@@ -264,7 +265,7 @@ fn delete_ui(app: &mut S3ShareApp, ctx: &Context) {
                     } else {
                         "folders"
                     },
-                    plural(files, "file", "files"),
+                    counted(files, "file", "files"),
                     super::model::format_size(*bytes)
                 ));
             }
@@ -304,17 +305,9 @@ fn delete_question(plan: &super::DeletePlan) -> String {
         (n, 0) => format!("Delete {n} folders?"),
         (d, f) => format!(
             "Delete {} and {}?",
-            plural(d, "folder", "folders"),
-            plural(f, "file", "files")
+            counted(d, "folder", "folders"),
+            counted(f, "file", "files")
         ),
-    }
-}
-
-fn plural(n: usize, one: &str, many: &str) -> String {
-    if n == 1 {
-        format!("1 {one}")
-    } else {
-        format!("{n} {many}")
     }
 }
 

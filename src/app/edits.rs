@@ -2,7 +2,7 @@
 
 use super::S3ShareApp;
 use super::backend::Command;
-use super::model::Entry;
+use super::model::{Entry, counted};
 
 /// A delete waiting for its confirmation: the files and folders selected, and (for folders)
 /// everything they hold, listed before anything is asked.
@@ -150,8 +150,7 @@ impl S3ShareApp {
         match files {
             0 if !deleted.is_empty() => self.toast(format!("Deleted{there}")),
             0 => {}
-            1 => self.toast(format!("Deleted 1 file{there}")),
-            n => self.toast(format!("Deleted {n} files{there}")),
+            n => self.toast(format!("Deleted {}{there}", counted(n, "file", "files"))),
         }
         for e in errors {
             self.toast_error(e);

@@ -3,7 +3,7 @@
 use egui::{RichText, Ui};
 
 use super::backend::{ConnectionTarget, CustomEndpoint, PreviewContent};
-use super::model::{Place, format_size};
+use super::model::{Place, format_size, shortened};
 use super::{ConnectionState, S3ShareApp};
 use crate::links;
 
@@ -248,14 +248,6 @@ pub fn connections_ui(app: &mut S3ShareApp, ui: &mut Ui) {
     }
     ui.separator();
     super::relay_ui::relay_switch_ui(app, ui);
-}
-
-/// The first `max` characters of `text`, with an ellipsis when it goes on.
-fn shortened(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((at, _)) => format!("{}…", &text[..at]),
-        None => text.to_owned(),
-    }
 }
 
 /// Preview of the selected file: image, start of text, or metadata.

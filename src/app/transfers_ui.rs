@@ -73,9 +73,7 @@ pub fn transfers_ui(app: &mut S3ShareApp, ui: &mut Ui) {
                     } else {
                         "⬇"
                     });
-                    let name_cell = egui::Layout::left_to_right(egui::Align::Center);
-                    ui.allocate_ui_with_layout(egui::vec2(260.0, 18.0), name_cell, |ui| {
-                        ui.set_min_width(260.0);
+                    fixed_width(ui, 260.0, |ui| {
                         ui.add(egui::Label::new(&t.name).truncate());
                     });
                     let fraction = if t.total == 0 {

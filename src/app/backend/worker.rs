@@ -727,11 +727,7 @@ fn app_message(e: &crate::Error, target: &ConnectionTarget) -> String {
     };
     // What to do first; of the chain's details (they run to many lines, with the SDK's
     // debug text) the first line.
-    let why = detail.lines().next().unwrap_or_default();
-    let why = match why.char_indices().nth(200) {
-        Some((cut, _)) => format!("{}…", &why[..cut]),
-        None => why.to_owned(),
-    };
+    let why = crate::app::model::shortened(detail.lines().next().unwrap_or_default(), 200);
     match (target, problem) {
         // An endpoint of one's own has keys of its own, never from `aws sso login`.
         (ConnectionTarget::Custom(c), _) if c.profile.is_empty() => format!(
