@@ -633,14 +633,13 @@ impl_s3_delegating! {
         let prefix = input.prefix.clone().unwrap_or_default();
         let recursive = input.delimiter.is_none();
         let mut response = self.inner.list_objects_v2(req).await?;
+        // What s3s-fs leaves out is added on the one page whose key range holds it, so paging
+        // never repeats or skips it.
+        let end = response.output.next_continuation_token.clone();
+        let in_page = |k: &String| start.as_ref().is_none_or(|s| k > s) && end.as_ref().is_none_or(|e| k <= e);
         if recursive {
             // A recursive listing shows folder markers as S3 does (as empty objects): s3s-fs
-            // lists files only, so `get -r` never saw an empty folder to make. Each on the one
-            // page whose key range holds it.
-            let end = response.output.next_continuation_token.clone();
-            let in_page = |k: &String| {
-                start.as_ref().is_none_or(|s| k > s) && end.as_ref().is_none_or(|e| k <= e)
-            };
+            // lists files only, so `get -r` never saw an empty folder to make.
             let contents = response.output.contents.get_or_insert_with(Vec::new);
             for (key, modified) in self.markers_below(&bucket, &prefix) {
                 if in_page(&key) && !contents.iter().any(|o| o.key.as_deref() == Some(key.as_str())) {
@@ -654,17 +653,10 @@ impl_s3_delegating! {
                 }
             }
             contents.sort_by(|a, b| a.key.cmp(&b.key));
-            let count = contents.len() + response.output.common_prefixes.as_ref().map_or(0, Vec::len);
-            response.output.key_count = Some(count as i32);
         }
         if folders_wanted {
             // s3s-fs derives folders from the files below them, so a new, empty folder (the
-            // `prefix/` marker, stored as a bare directory) would never show. Each is added on
-            // the one page whose key range holds it, so paging never repeats a folder.
-            let end = response.output.next_continuation_token.clone();
-            let in_page = |f: &String| {
-                start.as_ref().is_none_or(|s| f > s) && end.as_ref().is_none_or(|e| f <= e)
-            };
+            // `prefix/` marker, stored as a bare directory) would never show.
             let prefixes = response.output.common_prefixes.get_or_insert_with(Vec::new);
             for folder in folders_at(&bucket_dir, &prefix) {
                 if in_page(&folder) && !prefixes.iter().any(|p| p.prefix.as_deref() == Some(folder.as_str())) {
@@ -672,7 +664,10 @@ impl_s3_delegating! {
                 }
             }
             prefixes.sort_by(|a, b| a.prefix.cmp(&b.prefix));
-            let count = prefixes.len() + response.output.contents.as_ref().map_or(0, Vec::len);
+        }
+        if recursive || folders_wanted {
+            let out = &response.output;
+            let count = out.common_prefixes.as_ref().map_or(0, Vec::len) + out.contents.as_ref().map_or(0, Vec::len);
             response.output.key_count = Some(count as i32);
         }
         let out = &mut response.output;
