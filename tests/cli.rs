@@ -157,11 +157,11 @@ async fn cli_against_seaweedfs_with_an_endpoint() {
     let home = tempfile::tempdir().unwrap();
     let file = random_file(home.path(), "report.pdf", 2 << 20, 5);
     let location = format!("s3://{}/in/", server.bucket);
-    let run = |args: &[&str]| {
+    let run_with_secret = |secret: &str, args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_s3share"))
             .env("HOME", home.path())
             .env("AWS_ACCESS_KEY_ID", &server.access_key)
-            .env("AWS_SECRET_ACCESS_KEY", &server.secret_key)
+            .env("AWS_SECRET_ACCESS_KEY", secret)
             .env("AWS_REGION", "us-east-1")
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .args(["--endpoint-url", &server.endpoint])
@@ -169,6 +169,7 @@ async fn cli_against_seaweedfs_with_an_endpoint() {
             .output()
             .unwrap()
     };
+    let run = |args: &[&str]| run_with_secret(&server.secret_key, args);
     let out = run(&["put", file.to_str().unwrap(), &location]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let out = run(&["link", "--json", &format!("{location}report.pdf")]);
@@ -179,6 +180,18 @@ async fn cli_against_seaweedfs_with_an_endpoint() {
     assert_eq!(r.bytes().await.unwrap().len(), 2 << 20);
     let out = run(&["ls", &location]);
     assert!(text(&out.stdout).contains("report.pdf"));
+
+    // A refusal names the path as it was typed: finding out what `report.pdf` is lists
+    // `report.pdf/` first, and the error named that folder.
+    let key = format!("{location}report.pdf");
+    for args in [["get", &key, "-"].as_slice(), &["ls", &key], &["rm", &key]] {
+        let out = run_with_secret("wrong", args);
+        let said = text(&out.stderr);
+        assert!(!out.status.success(), "{args:?}: {said}");
+        assert!(said.contains("credentials"), "{args:?}: {said}");
+        assert!(said.contains(&format!("{key}:")), "{args:?}: {said}");
+        assert!(!said.contains("report.pdf/"), "{args:?}: {said}");
+    }
 }
 
 #[test]

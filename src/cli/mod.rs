@@ -553,8 +553,9 @@ fn folder_of(key: &str) -> String {
 async fn probe(client: &S3Client, location: &S3Location) -> anyhow::Result<Probe> {
     let (bucket, key) = (&location.bucket, &location.key);
     let prefix = folder_of(key);
+    let named = location.to_string();
     let first_page = {
-        let mut pages = std::pin::pin!(client.list(bucket, &prefix, true));
+        let mut pages = std::pin::pin!(client.list_for(bucket, &prefix, true, &named));
         pages.next().await.transpose()?.unwrap_or_default()
     };
     let mut folder_exists = prefix.is_empty() || !first_page.objects.is_empty();

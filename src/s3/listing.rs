@@ -52,9 +52,28 @@ impl S3Client {
         prefix: &str,
         recursive: bool,
     ) -> impl Stream<Item = Result<ListPage>> + Send + 'static {
+        self.list_for(
+            bucket,
+            prefix,
+            recursive,
+            &format!("s3://{bucket}/{prefix}"),
+        )
+    }
+
+    /// [`list`](Self::list), done to find out about `target` (the `s3://` path a user named):
+    /// its errors name `target`, not the prefix listed. `ls s3://b/report.pdf` lists
+    /// `report.pdf/` first, and a refusal naming that folder would name a path nobody typed.
+    pub fn list_for(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        recursive: bool,
+        target: &str,
+    ) -> impl Stream<Item = Result<ListPage>> + Send + 'static + use<> {
         let this = self.clone();
         let bucket = bucket.to_owned();
         let prefix = prefix.to_owned();
+        let target = target.to_owned();
         async_stream(move |tx| async move {
             let client = match this.try_for_bucket(&bucket).await {
                 Ok(c) => c,
@@ -106,14 +125,7 @@ impl S3Client {
                                 .collect(),
                         }
                     })
-                    .map_err(|e| {
-                        sdk_error(
-                            "ListObjectsV2",
-                            &format!("s3://{bucket}/{prefix}"),
-                            &this.endpoint_label(),
-                            e,
-                        )
-                    });
+                    .map_err(|e| sdk_error("ListObjectsV2", &target, &this.endpoint_label(), e));
                 let failed = page.is_err();
                 if tx.send(page).await.is_err() || failed {
                     return;
