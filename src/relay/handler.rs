@@ -240,6 +240,25 @@ async fn answer(
             return r;
         }
     };
+    if matches!(sign_method, SignMethod::Get | SignMethod::Head) {
+        // What browsers and crawlers ask of every site, answered so that they never count
+        // as a client's refused guesses: a browser asks for the icon after each file it
+        // shows, and those 404s emptied a teammate's refusal allowance into 429s. Links
+        // are private, so crawlers are asked to stay out.
+        match parts.uri.path() {
+            "/favicon.ico" => {
+                let mut r = Response::new(RelayBody::empty());
+                *r.status_mut() = StatusCode::NO_CONTENT;
+                r.headers_mut().insert(
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("public, max-age=86400"),
+                );
+                return r;
+            }
+            "/robots.txt" => return text(StatusCode::OK, "User-agent: *\nDisallow: /"),
+            _ => {}
+        }
+    }
     let parsed = match path::parse(parts.uri.path()) {
         Ok(p) => p,
         Err(PathError::NoToken) => return text(StatusCode::NOT_FOUND, "no link here"),
@@ -921,6 +940,20 @@ mod tests {
         assert_eq!(expired.link_id.as_deref(), Some(g.id_text().as_str()));
         assert_refused(&run(&st, "GET", "/", &[]).await, 404);
         assert_refused(&run(&st, "GET", "/garbage/docs/a%20b.txt", &[]).await, 403);
+        // A browser's icon request and a crawler's robots.txt are answered, not refused, so
+        // they never drain the client's refusal allowance.
+        for (path, status) in [("/favicon.ico", 204), ("/robots.txt", 200)] {
+            for method in ["GET", "HEAD"] {
+                let r = run(&st, method, path, &[]).await;
+                let got = r.response.status().as_u16();
+                assert_eq!(got, status, "{method} {path}");
+                assert!(!crate::relay::limits::is_refusal(got), "{method} {path}");
+            }
+        }
+        let robots = run(&st, "GET", "/robots.txt", &[]).await.response;
+        let robots = http_body_util::BodyExt::collect(robots.into_body()).await;
+        let robots = robots.unwrap().to_bytes();
+        assert_eq!(&robots[..], b"User-agent: *\nDisallow: /\n");
         assert_eq!(
             rec.signed.lock().len(),
             2,
