@@ -451,11 +451,12 @@ fn cancel_an_upload_from_the_transfers_panel() {
         (0, 1, 1),
         "{tally:?}"
     );
-    assert!(h.query_by_label_contains("Retry failed (1)").is_some());
+    assert!(h.query_by_label_contains("Retry cancelled (1)").is_some());
+    assert_eq!(tally.cancelled, 1, "{tally:?}");
 
     // Retried, the cancelled row runs again and leaves the failed count; cancelled again, it
     // is back; "Clear finished" forgets both rows, and the counts with them.
-    h.get_by_label_contains("Retry failed (1)").click();
+    h.get_by_label_contains("Retry cancelled (1)").click();
     wait_for(&mut h, "the retry", |a| a.transfer_tally().active == 1);
     assert_eq!(h.state().transfer_tally().failed, 0);
     assert!(h.query_by_label_contains("1 running").is_some());

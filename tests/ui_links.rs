@@ -164,6 +164,9 @@ fn a_failed_upload_says_why_and_retry_runs_it_again() {
     // The reason may be cut short to fit the row (all of it shows on hover).
     let start: String = why.chars().take(20).collect();
     assert!(shown(&h, &start), "the row says why: {why}");
+    // The panel's Retry names what it runs again: a failure, not a cancellation.
+    h.run();
+    assert!(shown(&h, "⟳ Retry failed (1)"));
     // The file is back; the row's own Retry runs it again.
     std::fs::write(&file, &bytes).unwrap();
     h.get_by_label("⟳ Retry").click();

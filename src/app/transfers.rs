@@ -40,8 +40,10 @@ pub struct TransferTally {
     pub total: u64,
     /// Their speeds together, bytes per second.
     pub speed: f64,
-    /// Failed or cancelled (what "Retry failed" retries).
+    /// Failed or cancelled: what the panel's Retry runs again.
     pub failed: usize,
+    /// Of those, the cancelled ones (the Retry button names them, as they did not fail).
+    pub cancelled: usize,
     /// Finished.
     pub finished: usize,
 }
@@ -58,6 +60,7 @@ pub(super) struct ActiveRows {
     queued_bytes: u64,
     /// Ended rows counted so far.
     failed: usize,
+    cancelled: usize,
     finished: usize,
     /// Rows were re-indexed or came back to life: count everything again.
     stale: bool,
@@ -84,7 +87,11 @@ impl ActiveRows {
     /// A row ended: counted where it belongs.
     fn count_ended(&mut self, t: &Transfer) {
         match t.state {
-            TransferState::Failed(_) | TransferState::Cancelled => self.failed += 1,
+            TransferState::Failed(_) => self.failed += 1,
+            TransferState::Cancelled => {
+                self.failed += 1;
+                self.cancelled += 1;
+            }
             TransferState::Finished => self.finished += 1,
             _ => {}
         }
@@ -499,6 +506,7 @@ impl S3ShareApp {
         tally.active += active.queued;
         tally.total += active.queued_bytes;
         tally.failed = active.failed;
+        tally.cancelled = active.cancelled;
         tally.finished = active.finished;
         self.transfer_tally = tally;
     }

@@ -16,6 +16,7 @@ pub fn transfers_ui(app: &mut S3ShareApp, ui: &mut Ui) {
         total,
         speed,
         failed,
+        cancelled,
         finished,
     } = app.transfer_tally();
     ui.add_space(4.0);
@@ -42,10 +43,18 @@ pub fn transfers_ui(app: &mut S3ShareApp, ui: &mut Ui) {
             if ui.button("Clear finished").clicked() {
                 app.clear_finished();
             }
+            // Named for what it runs again: a cancelled transfer did not fail.
+            let which = if cancelled == 0 {
+                "failed"
+            } else if cancelled == failed {
+                "cancelled"
+            } else {
+                "failed and cancelled"
+            };
             if ui
                 .add_enabled(
                     failed > 0,
-                    egui::Button::new(format!("⟳ Retry failed ({failed})")),
+                    egui::Button::new(format!("⟳ Retry {which} ({failed})")),
                 )
                 .clicked()
             {
