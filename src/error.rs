@@ -492,6 +492,8 @@ pub struct ErrorReport {
     pub credentials: Option<CredentialProblem>,
     /// The server's answer, when the server refused the request.
     pub answer: Option<S3Answer>,
+    /// The bucket that does not exist, when that is what failed: nothing can go into it.
+    pub missing_bucket: Option<String>,
 }
 
 impl From<&Error> for ErrorReport {
@@ -500,6 +502,10 @@ impl From<&Error> for ErrorReport {
             message: e.to_string(),
             credentials: e.credential_problem(),
             answer: e.s3_answer().cloned(),
+            missing_bucket: match e {
+                Error::NoSuchBucket(b) => Some(b.clone()),
+                _ => None,
+            },
         }
     }
 }
@@ -511,6 +517,7 @@ impl ErrorReport {
             message: message.into(),
             credentials: None,
             answer: None,
+            missing_bucket: None,
         }
     }
 }

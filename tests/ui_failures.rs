@@ -88,6 +88,39 @@ fn a_folder_that_cannot_be_listed_is_not_called_empty() {
         shown(&h, "The folder could not be listed"),
         "the status bar too"
     );
+
+    // Nothing can go into a bucket that does not exist: the buttons that add are off, and
+    // a drop says why instead of starting uploads that would all fail.
+    for label in [
+        "⬆ Upload…",
+        "🔗 Upload and copy link…",
+        "📂 Upload folder…",
+        "➕ New folder",
+        "📥 Upload link…",
+    ] {
+        assert!(
+            h.get_by_label(label).accesskit_node().is_disabled(),
+            "{label}"
+        );
+    }
+    let file = f.dir.path().join("report.txt");
+    std::fs::write(&file, b"words").unwrap();
+    h.input_mut()
+        .dropped_files
+        .push(std::sync::Arc::new(crate::ui::DroppedPath(file)));
+    h.run();
+    assert!(shown(&h, "\"no-such-bucket\" does not exist"), "said why");
+    assert!(h.state().transfers.is_empty(), "no upload started");
+
+    // A bucket that exists takes uploads again.
+    h.state_mut().open(Place {
+        bucket: "s3share".into(),
+        prefix: String::new(),
+    });
+    wait_for(&mut h, "the bucket", |a| {
+        a.listing.error.is_none() && !a.listing.loading
+    });
+    assert!(!h.get_by_label("⬆ Upload…").accesskit_node().is_disabled());
 }
 
 #[test]

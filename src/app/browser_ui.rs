@@ -104,34 +104,44 @@ fn toolbar_ui(app: &mut S3ShareApp, ui: &mut Ui) {
     let selection = app.listing.selection();
     let files_selected = selection.iter().filter(|e| !e.is_folder).count();
     // Wraps onto a second line in a narrow window instead of overlapping.
+    // Nothing goes into a bucket that does not exist: the buttons say why instead of
+    // starting uploads that would all fail alike.
+    let refusal = app.upload_refusal();
+    let can_add = refusal.is_none();
+    let why_not = refusal.unwrap_or_default();
     ui.horizontal_wrapped(|ui| {
-        let upload = ui.button("⬆ Upload…");
+        let upload = ui.add_enabled(can_add, egui::Button::new("⬆ Upload…"));
         if upload
             .on_hover_text("Upload files (Ctrl+U, or drop them on the window)")
+            .on_disabled_hover_text(&why_not)
             .clicked()
         {
             app.pick_upload(false, AfterUpload::Nothing);
         }
-        let upload_link = ui.button("🔗 Upload and copy link…");
+        let upload_link = ui.add_enabled(can_add, egui::Button::new("🔗 Upload and copy link…"));
         if upload_link
             .on_hover_text(
                 "Upload files, then put their links on the clipboard, one per line (Ctrl+Shift+U)",
             )
+            .on_disabled_hover_text(&why_not)
             .clicked()
         {
             let then = app.settings.after_upload_with_link();
             app.pick_upload(false, then);
         }
         link_expiry_ui(app, ui);
-        if ui.button("📂 Upload folder…").clicked() {
+        let upload_folder = ui.add_enabled(can_add, egui::Button::new("📂 Upload folder…"));
+        if upload_folder.on_disabled_hover_text(&why_not).clicked() {
             app.pick_upload(true, AfterUpload::Nothing);
         }
-        if ui.button("➕ New folder").clicked() {
+        let new_folder = ui.add_enabled(can_add, egui::Button::new("➕ New folder"));
+        if new_folder.on_disabled_hover_text(&why_not).clicked() {
             app.new_folder = Some(String::new());
         }
-        let upload_link = ui.button("📥 Upload link…");
+        let upload_link = ui.add_enabled(can_add, egui::Button::new("📥 Upload link…"));
         if upload_link
             .on_hover_text("A link others can upload a file into this folder with")
+            .on_disabled_hover_text(&why_not)
             .clicked()
             && let Some(p) = &app.place
         {

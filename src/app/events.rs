@@ -48,6 +48,7 @@ impl S3ShareApp {
             Event::ListDone { request } if request == self.listing.request => self.listing.done(),
             Event::ListFailed { request, error } if request == self.listing.request => {
                 self.note_credentials_here(&error);
+                self.listing.missing_bucket = error.missing_bucket;
                 self.listing.failed(error.message);
             }
             // Answers for a folder the user already left.

@@ -149,6 +149,8 @@ pub struct Listing {
     pub loading: bool,
     /// Why the listing failed.
     pub error: Option<String>,
+    /// The listing found that its bucket does not exist: nothing can be uploaded into it.
+    pub missing_bucket: Option<String>,
     /// The rows shown are not what the folder holds now: the last good listing kept after a
     /// refresh failed (or the pages that arrived before a failure).
     pub stale: bool,
@@ -212,6 +214,7 @@ impl Listing {
     /// Forgets everything for a new listing tagged `request`.
     pub fn reset(&mut self, request: u64) {
         self.stale = false;
+        self.missing_bucket = None;
         self.listed_at = None;
         self.shown = None;
         self.last_good = None;

@@ -29,6 +29,9 @@ pub enum PathPromptKind {
 impl S3ShareApp {
     /// Opens the native file picker (or a path field where there is none).
     pub fn pick_upload(&mut self, folders: bool, then: AfterUpload) {
+        if let Some(why) = self.upload_refusal() {
+            return self.toast_error(why);
+        }
         let tx = self.dialogs.0.clone();
         let ctx = self.repaint_ctx.clone();
         self.runtime.spawn(async move {

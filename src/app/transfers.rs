@@ -151,11 +151,24 @@ impl S3ShareApp {
         self.upload_paths_then(paths, AfterUpload::Nothing);
     }
 
+    /// Why nothing can be uploaded into the open folder now, if that is so: its bucket does
+    /// not exist (every file would fail alike, and a New folder too).
+    pub fn upload_refusal(&self) -> Option<String> {
+        let bucket = self.listing.missing_bucket.as_ref()?;
+        Some(format!(
+            "Bucket \"{bucket}\" does not exist (or these credentials cannot see it): \
+             choose another bucket, or create it first."
+        ))
+    }
+
     /// Uploads paths into the current folder, then does `then` (e.g. copies their links).
     pub fn upload_paths_then(&mut self, paths: Vec<PathBuf>, then: AfterUpload) {
         let Some(place) = &self.place else {
             return self.toast_error("Open a bucket first, then drop files into it.".into());
         };
+        if let Some(why) = self.upload_refusal() {
+            return self.toast_error(why);
+        }
         if paths.is_empty() {
             return;
         }
