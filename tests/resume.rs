@@ -746,11 +746,95 @@ async fn a_killed_recursive_get_resumes(s: &TestServer) {
     assert!(download_records(home).is_empty(), "{}: record left", s.name);
 }
 
+/// A `get -r` that failed on one file (a file of the user's in the way), run again once that
+/// is cleared: a file the first run completed whose object changed since is fetched again
+/// (it was kept as "downloaded" in its old version and reported so), one that did not change
+/// is not, and one the user edited in between is the user's: never replaced.
+async fn a_rerun_recursive_get_fetches_what_changed_since(s: &TestServer) {
+    let dir = scratch();
+    let home = dir.path();
+    let src = home.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    for (name, seed) in [("a.bin", 1), ("b.bin", 2), ("c.bin", 3), ("d.bin", 4)] {
+        patterned_file(&src.join(name), 64 * 1024, seed);
+        store_file(s, &src.join(name), &format!("rerun/{name}")).await;
+    }
+    let dest = home.join("dest");
+    std::fs::create_dir(&dest).unwrap();
+    std::fs::write(dest.join("c.bin"), b"the user's own").unwrap();
+    let args = vec![
+        "get".to_owned(),
+        "-r".to_owned(),
+        format!("s3://{}/rerun/", s.bucket),
+        format!("{}/", dest.display()),
+    ];
+    let run = || cli_through(s, &s.endpoint, home, &args).output().unwrap();
+    let first = run();
+    assert!(!first.status.success(), "{}: c.bin was in the way", s.name);
+    assert!(
+        same_files(&src.join("a.bin"), &dest.join("a.bin")),
+        "{}",
+        s.name
+    );
+
+    // Meanwhile a.bin changes on the server, the user edits d.bin (same size) and clears
+    // c.bin away.
+    patterned_file(&src.join("a.bin"), 64 * 1024, 11);
+    store_file(s, &src.join("a.bin"), "rerun/a.bin").await;
+    std::thread::sleep(Duration::from_millis(20));
+    let mine = std::fs::read(dest.join("d.bin"))
+        .unwrap()
+        .iter()
+        .map(|b| !b)
+        .collect::<Vec<_>>();
+    std::fs::write(dest.join("d.bin"), &mine).unwrap();
+    std::fs::remove_file(dest.join("c.bin")).unwrap();
+    let b_before = std::fs::metadata(dest.join("b.bin"))
+        .unwrap()
+        .modified()
+        .unwrap();
+
+    let second = run();
+    let said = String::from_utf8_lossy(&second.stderr).into_owned();
+    assert!(
+        same_files(&src.join("a.bin"), &dest.join("a.bin")),
+        "{}: the changed object is fetched again: {said}",
+        s.name
+    );
+    assert!(
+        same_files(&src.join("c.bin"), &dest.join("c.bin")),
+        "{}: {said}",
+        s.name
+    );
+    assert_eq!(
+        std::fs::metadata(dest.join("b.bin"))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        b_before,
+        "{}: an unchanged object is not fetched again",
+        s.name
+    );
+    assert_eq!(
+        std::fs::read(dest.join("d.bin")).unwrap(),
+        mine,
+        "{}: the user's edit is kept",
+        s.name
+    );
+    assert!(
+        !second.status.success(),
+        "{}: d.bin is in the way: {said}",
+        s.name
+    );
+    assert!(said.contains("d.bin"), "{}: {said}", s.name);
+}
+
 on_both_servers!(
     a_killed_get_resumes,
     a_killed_ranged_get_resumes,
     a_changed_object_restarts_its_download,
-    a_killed_recursive_get_resumes
+    a_killed_recursive_get_resumes,
+    a_rerun_recursive_get_fetches_what_changed_since
 );
 
 /// An upload whose parts were refused and whose abort could not get through either (the

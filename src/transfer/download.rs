@@ -476,7 +476,7 @@ impl S3Client {
         events: EventSink,
         batch: bool,
     ) -> Result<u64> {
-        let overwrite = options.overwrite;
+        let mut overwrite = options.overwrite;
         let (key, path) = (item.key.as_str(), item.path.as_path());
         let endpoint = self.endpoint_label();
         let absolute_path = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
@@ -485,13 +485,34 @@ impl S3Client {
             .as_ref()
             .and_then(|store| claim_download(store, &endpoint, bucket, item).map(|s| (store, s)));
         if let Some((_, slot)) = &slot
-            && let Some(size) = completed_before(slot, path)
+            && let Some(done) = completed_before(slot, path)
         {
-            // A run of this batch that was killed had completed this very file.
-            tracing::info!(path = %path.display(), "already downloaded by the interrupted run");
-            events(TransferEvent::Started { id, total: size });
-            events(TransferEvent::Progress { id, done: size });
-            return Ok(size);
+            // A run of this batch that was killed or failed had completed this very file: it
+            // counts as done if the object is still the one it fetched. A changed object is
+            // fetched again, and replaces the file that run made (it is this batch's own,
+            // untouched since; not one of the user's to keep).
+            let now = self.head(bucket, key).await?;
+            let unquoted = |t: &str| t.trim_matches('"').to_owned();
+            if now.as_ref().is_some_and(|o| {
+                o.size == done.size && o.etag.as_deref().map(unquoted) == Some(unquoted(&done.etag))
+            }) {
+                tracing::info!(path = %path.display(), "already downloaded by the interrupted run");
+                events(TransferEvent::Started {
+                    id,
+                    total: done.size,
+                });
+                events(TransferEvent::Progress {
+                    id,
+                    done: done.size,
+                });
+                return Ok(done.size);
+            }
+            tracing::info!(
+                path = %path.display(),
+                "changed since the interrupted run downloaded it: downloading it again"
+            );
+            slot.remove();
+            overwrite = true;
         }
         // Before the request, so a refusal costs nothing; the rename checks again atomically.
         check_target(path, overwrite)?;
@@ -545,6 +566,7 @@ impl S3Client {
                 valid: 0,
                 more: Vec::new(),
                 done: false,
+                done_modified: None,
             };
             slot.save_or_warn(&record);
             partial.record = Some(record);
@@ -813,16 +835,22 @@ fn claim_download(
     store.claim(DOWNLOADS, &identity)
 }
 
-/// The size of `path` when `slot` records that an earlier run completed it and it is still
-/// the very file that run made (same device, inode and size). A record that no longer
-/// matches is dropped: the file is the user's, and the download goes on as if new.
-fn completed_before(slot: &Slot, path: &Path) -> Option<u64> {
+/// The record of `path` when `slot` records that an earlier run completed it and it is still
+/// the very file that run made (same device, inode, size and modification time). A record
+/// that no longer matches is dropped: the file is the user's, and the download goes on as if
+/// new.
+fn completed_before(slot: &Slot, path: &Path) -> Option<DownloadRecord> {
     let record = slot.load::<DownloadRecord>().filter(|r| r.done)?;
     let same = std::fs::symlink_metadata(path).ok().is_some_and(|m| {
         #[cfg(unix)]
         {
             use std::os::unix::fs::MetadataExt as _;
-            m.is_file() && (m.dev(), m.ino()) == record.file_id && m.len() == record.size
+            m.is_file()
+                && (m.dev(), m.ino()) == record.file_id
+                && m.len() == record.size
+                && record
+                    .done_modified
+                    .is_none_or(|t| m.modified().is_ok_and(|now| now == t))
         }
         #[cfg(not(unix))]
         {
@@ -831,7 +859,7 @@ fn completed_before(slot: &Slot, path: &Path) -> Option<u64> {
         }
     });
     if same {
-        Some(record.size)
+        Some(record)
     } else {
         slot.remove();
         None

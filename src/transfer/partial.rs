@@ -164,6 +164,9 @@ impl Partial {
             match self.record.take() {
                 Some(mut record) if keep_record => {
                     record.done = true;
+                    record.done_modified = std::fs::symlink_metadata(target)
+                        .and_then(|m| m.modified())
+                        .ok();
                     record.set_spans(&[(0, record.size)]);
                     slot.save_or_warn(&record);
                 }

@@ -475,6 +475,10 @@ pub(crate) struct DownloadRecord {
     /// knows this file is the one it made, not one of the user's to keep.
     #[serde(default)]
     pub done: bool,
+    /// The completed file's modification time: with its device, inode and size, what shows
+    /// that it is still as the download left it (records written before had none).
+    #[serde(default)]
+    pub done_modified: Option<std::time::SystemTime>,
 }
 
 impl DownloadRecord {
@@ -561,6 +565,7 @@ mod tests {
             valid: 3,
             more: vec![(5, 7)],
             done: false,
+            done_modified: None,
         };
         a.save(&r).unwrap();
         assert_eq!(a.load::<DownloadRecord>(), Some(r));
