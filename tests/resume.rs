@@ -318,7 +318,108 @@ async fn a_changed_file_restarts_its_upload(s: &TestServer) {
     assert!(upload_records(home).is_empty(), "{}: record left", s.name);
 }
 
-on_both_servers!(a_killed_put_resumes, a_changed_file_restarts_its_upload);
+/// A `put` of a folder that failed on one file (its key taken), run again once that is
+/// cleared: the files the first run uploaded are its own, not conflicts, and are neither
+/// refused nor sent again; one changed since, and one whose object someone else replaced,
+/// are conflicts as before; once the whole folder is up, no note is left.
+async fn a_rerun_put_knows_the_files_it_uploaded(s: &TestServer) {
+    let dir = scratch();
+    let home = dir.path();
+    let src = home.join("docs");
+    std::fs::create_dir_all(src.join("sub")).unwrap();
+    let names = ["a.txt", "b.txt", "c.txt", "sub/d.txt", "taken.txt"];
+    for name in names {
+        std::fs::write(src.join(name), format!("the words of {name}")).unwrap();
+    }
+    // A 40 MiB file goes in parts: noted the same way.
+    patterned_file(&src.join("big.bin"), 40 * MIB, 5);
+    let other = home.join("other.txt");
+    std::fs::write(&other, b"someone else's").unwrap();
+    store_file(s, &other, "up/docs/taken.txt").await;
+    let args = vec![
+        "put".to_owned(),
+        src.display().to_string(),
+        format!("s3://{}/up/", s.bucket),
+    ];
+    let run = || {
+        let out = cli_through(s, &s.endpoint, home, &args).output().unwrap();
+        let said = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.success(), said)
+    };
+    let (ok, said) = run();
+    assert!(!ok && said.contains("taken.txt"), "{}: {said}", s.name);
+    assert!(said.contains("5 uploaded"), "{}: {said}", s.name);
+    assert!(!records(home, "uploaded").is_empty(), "{}: noted", s.name);
+
+    // Meanwhile the taken key is freed, the user edits c.txt, someone replaces b.txt.
+    s.client
+        .delete(&s.bucket, "up/docs/taken.txt")
+        .await
+        .unwrap();
+    std::fs::write(src.join("c.txt"), "new words of c.txt").unwrap();
+    store_file(s, &other, "up/docs/b.txt").await;
+    let (ok, said) = run();
+    assert!(!ok, "{}: {said}", s.name);
+    for earlier in ["a.txt", "sub/d.txt", "big.bin"] {
+        assert!(
+            said.lines()
+                .any(|l| l.contains(earlier) && l.ends_with("by the interrupted run")),
+            "{}: {earlier}: {said}",
+            s.name
+        );
+    }
+    assert!(
+        said.contains("docs/taken.txt (") && said.contains("4 uploaded"),
+        "{}: {said}",
+        s.name
+    );
+    for conflict in ["b.txt", "c.txt"] {
+        assert!(
+            said.lines()
+                .any(|l| l.starts_with("error:") && l.contains(conflict) && l.contains("exists")),
+            "{}: {conflict}: {said}",
+            s.name
+        );
+    }
+    assert!(
+        object_is_file(s, "up/docs/b.txt", &other).await,
+        "{}",
+        s.name
+    );
+
+    // With the conflicts settled, the whole folder is up, and nothing stays noted.
+    let out = cli_through(
+        s,
+        &s.endpoint,
+        home,
+        &[args.clone(), vec!["--overwrite".into()]].concat(),
+    )
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for name in names.iter().chain(&["big.bin"]) {
+        assert!(
+            object_is_file(s, &format!("up/docs/{name}"), &src.join(name)).await,
+            "{}: {name}",
+            s.name
+        );
+    }
+    assert!(
+        records(home, "uploaded").is_empty(),
+        "{}: notes left",
+        s.name
+    );
+}
+
+on_both_servers!(
+    a_killed_put_resumes,
+    a_changed_file_restarts_its_upload,
+    a_rerun_put_knows_the_files_it_uploaded
+);
 
 /// A TCP proxy that counts the bytes it passes from the server to the client and, once
 /// `hold_after` of them went through, holds every connection: nothing more is forwarded either

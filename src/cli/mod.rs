@@ -183,6 +183,9 @@ pub enum Command {
     /// the network gone) continues when the same command runs again: the parts the server
     /// holds are checked against the file and kept, only the rest is sent. If the file changed
     /// in between, the old upload is aborted and the file sent from the start (and it says so).
+    /// The files that run (or one that failed on some files) uploaded whole are its own: run
+    /// again, they are reported "by the interrupted run", not refused or asked about as keys
+    /// that exist, as long as the file and the object are unchanged since.
     Put {
         /// Files or folders, then the destination s3://bucket/folder (or s3://bucket/key for one
         /// file); `-` alone for standard input, then s3://bucket/key.

@@ -65,6 +65,14 @@ pub(super) async fn put(
     for e in &errors {
         eprintln!("error: {}", shown_message(&e.to_string()));
     }
+    let store = transfer::ResumeStore::for_user();
+    // Files an interrupted (or partly failed) run of this same command uploaded are up: their
+    // keys are not conflicts, nothing is asked or sent again for them.
+    let this_batch = batch_name(&paths, &dest);
+    let (earlier, items) = match &store {
+        Some(store) => uploaded_earlier(client, store, &this_batch, &dest.bucket, items).await?,
+        None => (Vec::new(), items),
+    };
 
     // Batches with their own conflict rule: overwriting only what the user allowed, and
     // If-None-Match protection for everything else (a key created meanwhile is a conflict).
@@ -98,7 +106,7 @@ pub(super) async fn put(
         .collect();
     let progress = BatchProgress::new(&sizes, "uploading");
     // An interrupted run of this same command left records there: its uploads continue.
-    let resume = transfer::ResumeStore::for_user().map(|store| {
+    let resume = store.clone().map(|store| {
         let progress = progress.clone();
         store.with_notices(Arc::new(move |notice| progress.println(notice.to_string())))
     });
@@ -110,6 +118,7 @@ pub(super) async fn put(
         let options = UploadOptions {
             on_conflict: *choice,
             resume: resume.clone(),
+            note_batch: Some(this_batch.clone()),
             ..UploadOptions::default()
         };
         let sink = progress.sink_from(first);
@@ -123,16 +132,24 @@ pub(super) async fn put(
     progress.total.finish_and_clear();
     let (mut uploaded, mut skipped, mut failed) = (0, skipped_by_answer.len(), 0);
     let mut output_open = true;
+    let by_earlier_run = earlier.iter().map(|item| {
+        let done = UploadOutcome::Uploaded {
+            bytes: item.size,
+            multipart: false,
+        };
+        ((item, Ok(done)), " by the interrupted run")
+    });
     let all = batches
         .iter()
         .zip(results)
-        .flat_map(|((_, batch), results)| batch.iter().zip(results));
-    for (item, result) in all {
+        .flat_map(|((_, batch), results)| batch.iter().zip(results))
+        .map(|r| (r, ""));
+    for ((item, result), when) in by_earlier_run.chain(all) {
         match result {
             Ok(UploadOutcome::Uploaded { bytes, .. }) => {
                 uploaded += 1;
                 progress.println(format!(
-                    "uploaded {} → s3://{}/{} ({})",
+                    "uploaded {} → s3://{}/{} ({}){when}",
                     shown(&item.path.display().to_string()),
                     dest.bucket,
                     shown(&item.key),
@@ -205,10 +222,63 @@ pub(super) async fn put(
         "{uploaded} uploaded{folders}, {skipped} skipped, {} failed",
         failed + errors.len()
     );
+    // Every file is up: the notes of this run are of no use to a later one, which is new.
+    if ok
+        && !cancel.is_cancelled()
+        && let Some(store) = &store
+    {
+        let all: Vec<UploadItem> = earlier
+            .into_iter()
+            .chain(batches.into_iter().flat_map(|(_, b)| b))
+            .collect();
+        client.forget_uploaded(store, &dest.bucket, &all);
+    }
     if cancel.is_cancelled() {
         return Err(Error::Cancelled.into());
     }
     Ok(ok)
+}
+
+/// Splits `items` into those an earlier run of this command uploaded, still as it left them
+/// (see `S3Client::uploaded_earlier`), and the rest; several are looked at side by side, as
+/// each costs a HEAD where a note is found.
+async fn uploaded_earlier(
+    client: &S3Client,
+    store: &transfer::ResumeStore,
+    batch: &str,
+    bucket: &str,
+    items: Vec<UploadItem>,
+) -> anyhow::Result<(Vec<UploadItem>, Vec<UploadItem>)> {
+    let found: Vec<(UploadItem, bool)> = futures::stream::iter(items)
+        .map(|item| async move {
+            let earlier = client.uploaded_earlier(store, batch, bucket, &item).await?;
+            Ok::<_, Error>((item, earlier))
+        })
+        .buffered(16)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_, Error>>()?;
+    let (earlier, rest): (Vec<_>, Vec<_>) = found.into_iter().partition(|(_, e)| *e);
+    Ok((
+        earlier.into_iter().map(|(i, _)| i).collect(),
+        rest.into_iter().map(|(i, _)| i).collect(),
+    ))
+}
+
+/// The name of this command's batch of uploads: a digest of what it uploads (the paths,
+/// absolute) and where. The same command run again (with any choice about existing keys) has
+/// the same name.
+fn batch_name(paths: &[PathBuf], dest: &S3Location) -> String {
+    use md5::Digest as _;
+    let mut h = md5::Md5::new();
+    for p in paths {
+        let p = std::path::absolute(p).unwrap_or_else(|_| p.clone());
+        h.update(p.as_os_str().as_encoded_bytes());
+        h.update([0]);
+    }
+    h.update(dest.to_string().as_bytes());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// What to add to an upload's error so the user knows the choices: for a key that exists,

@@ -31,6 +31,7 @@ use super::{ByteCounter, Concurrency, EventSink, TransferEvent, UploadItem, Uplo
 use crate::error::{Error, Result};
 use crate::s3::{PresignOp, S3Client, sdk_error};
 
+mod earlier;
 mod stream;
 
 const MIB: u64 = 1024 * 1024;
@@ -70,6 +71,12 @@ pub struct UploadOptions {
     /// whose earlier upload to the same key was interrupted (killed, crashed, cut off) sends
     /// only the parts the server does not hold yet; `None` starts every upload afresh.
     pub resume: Option<ResumeStore>,
+    /// With [`resume`](Self::resume), the name of the batch these uploads belong to (the CLI's
+    /// `put` names its command): each file uploaded is noted under it (path, state, the
+    /// object's ETag), so that a rerun of a batch that was interrupted or failed in part knows
+    /// its own uploads ([`S3Client::uploaded_earlier`]) from objects that were there before;
+    /// the caller forgets them ([`S3Client::forget_uploaded`]) once the whole batch is up.
+    pub note_batch: Option<String>,
 }
 
 impl Default for UploadOptions {
@@ -81,6 +88,7 @@ impl Default for UploadOptions {
             retries: 4,
             on_conflict: OnConflict::Fail,
             resume: None,
+            note_batch: None,
         }
     }
 }
@@ -261,10 +269,17 @@ impl S3Client {
             cancellable(cancel, put).await
         };
         match result {
-            Ok(()) => Ok(UploadOutcome::Uploaded {
-                bytes: size,
-                multipart,
-            }),
+            Ok(etag) => {
+                if let (Some(batch), Some(store), Some(etag)) =
+                    (&options.note_batch, &options.resume, etag)
+                {
+                    self.note_uploaded(store, batch, bucket, item, &before, &etag);
+                }
+                Ok(UploadOutcome::Uploaded {
+                    bytes: size,
+                    multipart,
+                })
+            }
             Err(e @ (Error::Cancelled | Error::Changed { .. } | Error::AlreadyExists { .. })) => {
                 skip(e)
             }
@@ -283,7 +298,7 @@ impl S3Client {
         job: &UploadJob,
         before: &FileState,
         counter: &ByteCounter,
-    ) -> Result<()> {
+    ) -> Result<Option<String>> {
         let (bucket, item, _, _) = job.parts();
         let size = before.len;
         let (check, held, _streaming) = self.body_check(&item.path, 0, size, true).await?;
@@ -308,7 +323,7 @@ impl S3Client {
             }
             return Err(changed(item, bucket));
         }
-        Ok(())
+        Ok(stored)
     }
 
     /// Sends `sent_body` in one PUT with `check`, tried again as the options say; returns the
@@ -576,7 +591,7 @@ impl S3Client {
         job: &UploadJob,
         before: &FileState,
         counter: &ByteCounter,
-    ) -> Result<()> {
+    ) -> Result<Option<String>> {
         let (bucket, item, options, cancel) = job.parts();
         let size = before.len;
         let client = self.try_for_bucket(bucket).await?;
@@ -665,11 +680,11 @@ impl S3Client {
         // Once sent, Complete is seen through, not cancelled: the server may act on it anyway.
         let completed = self.complete(&client, job, before, &upload_id, parts).await;
         match completed {
-            Ok(()) => {
+            Ok(etag) => {
                 if let Some(slot) = slot {
                     slot.remove();
                 }
-                Ok(())
+                Ok(etag)
             }
             // Whatever went wrong, no unfinished upload stays behind to cost storage.
             Err(e) => Err(self.abort(&client, job, &upload_id, slot, e).await),
@@ -824,7 +839,7 @@ impl S3Client {
         before: &FileState,
         upload_id: &str,
         parts: Vec<(CompletedPart, Option<Md5Sum>)>,
-    ) -> Result<()> {
+    ) -> Result<Option<String>> {
         let (bucket, item, _, _) = job.parts();
         // Parts read at different times may come from different versions of the file.
         if before.changed(&item.path).await {
@@ -834,7 +849,8 @@ impl S3Client {
     }
 
     /// Completes the upload of `size` bytes from `parts` (with `If-None-Match: *` unless
-    /// overwriting), once the key is checked to be still free.
+    /// overwriting), once the key is checked to be still free; returns the object's ETag
+    /// (bare), when known.
     async fn finish(
         &self,
         client: &aws_sdk_s3::Client,
@@ -842,7 +858,7 @@ impl S3Client {
         size: u64,
         upload_id: &str,
         parts: Vec<(CompletedPart, Option<Md5Sum>)>,
-    ) -> Result<()> {
+    ) -> Result<Option<String>> {
         let (bucket, item, options, _) = job.parts();
         let target = job.target();
         let keep_existing = options.on_conflict != OnConflict::Overwrite;
@@ -876,7 +892,10 @@ impl S3Client {
                 .send()
                 .await;
             let e = match result {
-                Ok(_) => return Ok(()),
+                Ok(out) => {
+                    let answered = out.e_tag().map(|t| t.trim_matches('"').to_owned());
+                    return Ok(answered.or(etag));
+                }
                 Err(e) => e,
             };
             let status = e.raw_response().map(|r| r.status().as_u16());
@@ -919,7 +938,7 @@ impl S3Client {
             };
             if held {
                 tracing::debug!(key = %item.key, "Complete's answer was lost, the object is ours");
-                return Ok(());
+                return Ok(etag);
             }
             return Err(error);
         }

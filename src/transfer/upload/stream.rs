@@ -180,7 +180,7 @@ impl S3Client {
             Err(e) => return Err(self.abort(&client, job, upload_id, None, e).await),
         };
         match self.finish(&client, job, total, upload_id, parts).await {
-            Ok(()) => Ok((total, true)),
+            Ok(_) => Ok((total, true)),
             // Whatever went wrong, no unfinished upload stays behind to cost storage.
             Err(e) => Err(self.abort(&client, job, upload_id, None, e).await),
         }
