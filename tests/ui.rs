@@ -623,6 +623,53 @@ fn download_through_the_path_field_when_no_file_dialog_exists() {
             .any(|t| t.state == TransferState::Finished)
     });
     assert_eq!(std::fs::read(&target).unwrap(), b"a,b\n1,2\n");
+
+    // A typed path that names a file which exists: asked, as a save dialog asks; it used to
+    // be replaced without a word. Keep both, then Replace.
+    std::fs::write(&target, b"my own work").unwrap();
+    let download_typed = |h: &mut Harness<'_, S3ShareApp>| {
+        h.get_by_label("⬇ Download…").click();
+        wait_for(h, "the path field", |a| a.path_prompt.is_some());
+        clear_path_field(h);
+        h.event(egui::Event::Text(target.to_string_lossy().into_owned()));
+        h.step();
+        h.key_press(egui::Key::Enter);
+        wait_for(h, "the question", |a| a.replace_prompt.is_some());
+        h.run();
+        assert!(
+            h.query_by_label_contains("Replace “saved report.csv”?")
+                .is_some()
+        );
+        assert_eq!(
+            std::fs::read(&target).unwrap(),
+            b"my own work",
+            "asked first"
+        );
+    };
+    let finished = |n: usize| {
+        move |a: &S3ShareApp| {
+            a.transfers
+                .iter()
+                .filter(|t| t.state == TransferState::Finished)
+                .count()
+                == n
+        }
+    };
+    download_typed(&mut h);
+    h.get_by_label("Keep both").click();
+    wait_for(&mut h, "the download beside it", finished(2));
+    assert_eq!(std::fs::read(&target).unwrap(), b"my own work");
+    let beside = f.dir.path().join("saved report (1).csv");
+    assert_eq!(std::fs::read(&beside).unwrap(), b"a,b\n1,2\n");
+    download_typed(&mut h);
+    h.get_by_label("Cancel").click();
+    h.run();
+    assert!(h.state().replace_prompt.is_none());
+    assert_eq!(h.state().transfers.len(), 2, "nothing started");
+    download_typed(&mut h);
+    h.get_by_label("Replace").click();
+    wait_for(&mut h, "the replacing download", finished(3));
+    assert_eq!(std::fs::read(&target).unwrap(), b"a,b\n1,2\n");
 }
 
 #[test]
@@ -722,8 +769,11 @@ fn closing_the_window_while_transfers_run_asks_then_cleans_up() {
                 .all(|t| t.state == TransferState::Running && t.done > 0)
     };
     wait_for(&mut h, "the upload moving bytes", |a| moving(a, 1));
-    h.state_mut()
-        .download_to(vec!["served.iso".into()], downloads.join("served.iso"));
+    h.state_mut().download_to(
+        vec!["served.iso".into()],
+        downloads.join("served.iso"),
+        false,
+    );
     wait_for(&mut h, "both transfers moving bytes", |a| moving(a, 2));
 
     request_close(&mut h);
@@ -826,6 +876,7 @@ fn downloading_several_files_keeps_local_files_and_stays_confined() {
     h.state_mut().download_to(
         vec!["docs/a.txt".into(), "docs/./a.txt".into(), "docs/..".into()],
         other.clone(),
+        false,
     );
     wait_for(&mut h, "the second batch to end", |a| {
         a.transfers.len() == 5 && a.transfers.iter().all(|t| !t.is_active())

@@ -15,6 +15,7 @@ pub fn dialogs_ui(app: &mut S3ShareApp, ctx: &Context) {
     new_folder_ui(app, ctx);
     endpoint_ui(app, ctx);
     path_prompt_ui(app, ctx);
+    replace_ui(app, ctx);
 }
 
 pub(super) fn modal(ctx: &Context, id: &str, add: impl FnOnce(&mut egui::Ui)) -> bool {
@@ -434,10 +435,60 @@ fn path_prompt_ui(app: &mut S3ShareApp, ctx: &Context) {
         let path = super::pickers::typed_path(&path, &super::pickers::UserFolders::of_user());
         match kind {
             PathPromptKind::Upload(then) => app.upload_paths_then(vec![path], then),
-            PathPromptKind::Download(keys) => app.download_to(keys, path),
+            PathPromptKind::Download(keys) => app.download_typed(keys, path),
         }
     } else if cancel || closed {
         app.path_prompt = None;
+    }
+}
+
+/// A typed download path names a file that exists: a save dialog would ask, so this does.
+fn replace_ui(app: &mut S3ShareApp, ctx: &Context) {
+    let Some(prompt) = &app.replace_prompt else {
+        return;
+    };
+    let (mut replace, mut keep_both, mut cancel) = (false, false, false);
+    let closed = modal(ctx, "replace", |ui| {
+        let name = prompt.path.file_name().map_or_else(
+            || prompt.path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        ui.heading(format!("Replace “{}”?", crate::location::shown(&name)));
+        ui.add(
+            egui::Label::new(format!(
+                "{} exists already. Downloading {} there replaces it.",
+                crate::location::shown(&prompt.path.display().to_string()),
+                crate::location::shown(&prompt.key)
+            ))
+            .wrap(),
+        );
+        ui.horizontal(|ui| {
+            replace = ui.button("Replace").clicked();
+            keep_both = ui
+                .button("Keep both")
+                .on_hover_text("Download beside it, as “name (1).ext”")
+                .clicked();
+            cancel = ui.button("Cancel").clicked();
+        });
+    });
+    if replace || keep_both {
+        let prompt = app.replace_prompt.take().expect("open");
+        let path = if keep_both {
+            match super::transfers::free_path(&prompt.path) {
+                Some(p) => p,
+                None => {
+                    return app.toast_error(format!(
+                        "No free name beside {}: choose another.",
+                        prompt.path.display()
+                    ));
+                }
+            }
+        } else {
+            prompt.path
+        };
+        app.download_to(vec![prompt.key], path, replace);
+    } else if cancel || closed {
+        app.replace_prompt = None;
     }
 }
 

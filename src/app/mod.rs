@@ -56,7 +56,7 @@ pub use s3share_app::{PROCESS_START, S3ShareApp};
 pub use settings::Settings;
 pub use share::{EXPIRY_CHOICES, ShareDialog};
 pub use toasts::Toast;
-pub use transfers::{ConflictPrompt, TransferTally};
+pub use transfers::{ConflictPrompt, ReplacePrompt, TransferTally};
 
 use backend::BackendConfig;
 

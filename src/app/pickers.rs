@@ -86,7 +86,8 @@ impl S3ShareApp {
         while let Ok(answer) = self.dialogs.1.try_recv() {
             match answer {
                 DialogAnswer::UploadPaths(paths, then) => self.upload_paths_then(paths, then),
-                DialogAnswer::DownloadTo { keys, path } => self.download_to(keys, path),
+                // A native save dialog has asked before replacing its file.
+                DialogAnswer::DownloadTo { keys, path } => self.download_to(keys, path, true),
                 // Either no native dialog exists here or the user cancelled: offer a path field
                 // rather than silently doing nothing.
                 DialogAnswer::Nothing(kind) => {

@@ -93,6 +93,8 @@ pub struct S3ShareApp {
     pub endpoint_form: Option<CustomEndpoint>,
     /// A path typed instead of a native dialog.
     pub path_prompt: Option<(PathPromptKind, String)>,
+    /// A typed download path that names a file which exists: replace it, keep both, or not.
+    pub replace_prompt: Option<super::transfers::ReplacePrompt>,
     /// Whether the window is on its way out (close requested while transfers run).
     pub quit: QuitState,
     pub(super) focus_filter: bool,
@@ -165,6 +167,7 @@ impl S3ShareApp {
             toasts: Vec::new(),
             endpoint_form: None,
             path_prompt: None,
+            replace_prompt: None,
             quit: QuitState::Running,
             focus_filter: false,
             first_frame_shown: false,

@@ -127,6 +127,24 @@ pub(super) enum RetryInfo {
     },
 }
 
+/// A download to a typed path where a file exists: the question a save dialog asks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplacePrompt {
+    /// The object to download.
+    pub key: String,
+    /// The file that exists.
+    pub path: PathBuf,
+}
+
+/// The first of `name (1).ext`, `name (2).ext`, … beside `path` that names nothing, as "Keep
+/// both" names uploads.
+pub(super) fn free_path(path: &std::path::Path) -> Option<PathBuf> {
+    let name = path.file_name()?.to_str()?;
+    (1..=999)
+        .map(|n| path.with_file_name(crate::s3::numbered_key(name, n)))
+        .find(|p| std::fs::symlink_metadata(p).is_err())
+}
+
 impl S3ShareApp {
     /// Drops files onto the window: dropped paths upload into the current folder.
     pub(super) fn handle_drops(&mut self, ctx: &egui::Context) {
@@ -235,12 +253,24 @@ impl S3ShareApp {
         }
     }
 
+    /// Downloads `keys` to a path the user typed: a file that exists there is not replaced
+    /// without asking ([`ReplacePrompt`]), as a save dialog would ask.
+    pub fn download_typed(&mut self, keys: Vec<String>, path: PathBuf) {
+        let exists = std::fs::symlink_metadata(&path).is_ok_and(|m| !m.is_dir());
+        match <[String; 1]>::try_from(keys) {
+            Ok([key]) if exists => self.replace_prompt = Some(ReplacePrompt { key, path }),
+            Ok(one) => self.download_to(one.into(), path, false),
+            Err(keys) => self.download_to(keys, path, false),
+        }
+    }
+
     /// Downloads `keys` (files of the current bucket) to `path`: a file for one key, a folder
     /// for several (or when `path` is one). Into a folder, keys are placed as the CLI places
     /// them, relative to the folder being viewed and confined to `path`; keys that would land
     /// outside it or on another key's path show as failed transfers, and files already there
-    /// are kept (a save dialog has asked before replacing its one file).
-    pub fn download_to(&mut self, keys: Vec<String>, path: PathBuf) {
+    /// are kept. One file replaces a file at `path` only with `replace` (a save dialog, or the
+    /// user, has said so).
+    pub fn download_to(&mut self, keys: Vec<String>, path: PathBuf, replace: bool) {
         let Some(place) = &self.place else { return };
         let bucket = place.bucket.clone();
         let listing = &self.listing;
@@ -269,7 +299,7 @@ impl S3ShareApp {
                 })
                 .collect()
         };
-        let overwrite = !into_folder;
+        let overwrite = replace && !into_folder;
         for (key, planned) in planned {
             let id = self.backend.next_id();
             let size = self.listing.get(&key).map_or(0, |e| e.size);
