@@ -461,3 +461,43 @@ fn put_and_mkdir_refuse_a_destination_with_empty_or_dot_segments() {
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
+
+/// `--link` right before the files, as the README's example writes it: the file is the first
+/// path, not the link's lifetime (it failed with "2 values required", or with `cannot read the
+/// expiry "p1.txt"` for two files). A lifetime still works in every spelling, and a word
+/// that is neither a lifetime nor a file says so.
+#[test]
+fn put_link_takes_the_file_after_it_as_a_file() {
+    let home = tempfile::tempdir().unwrap();
+    let a = random_file(home.path(), "a.txt", 10, 41);
+    let b = random_file(home.path(), "b.txt", 20, 42);
+    let put = |args: &[&str]| {
+        let out = s3share(home.path(), &[&["--local", "put"], args].concat());
+        (out.status.success(), text(&out.stdout), text(&out.stderr))
+    };
+    let links = |stdout: &str| stdout.lines().filter(|l| l.starts_with("http")).count();
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let (ok, out, err) = put(&["--link", a, "s3://s3share/one/"]);
+    assert!(ok && links(&out) == 1, "{out}{err}");
+    assert!(
+        out.contains("X-Amz-Expires=3600"),
+        "the default hour: {out}"
+    );
+    let (ok, out, err) = put(&["--link", a, b, "s3://s3share/two/"]);
+    assert!(ok && links(&out) == 2, "{out}{err}");
+    for spelled in [
+        &["--link", "2h", a][..],
+        &["--link=2h", a],
+        &[a, "--link", "2h"],
+    ] {
+        let (ok, out, err) = put(&[spelled, &["s3://s3share/three/", "--overwrite"]].concat());
+        assert!(
+            ok && out.contains("X-Amz-Expires=7200"),
+            "{spelled:?}: {out}{err}"
+        );
+    }
+    let (ok, _, err) = put(&["--link", "soon", a, "s3://s3share/four/"]);
+    assert!(!ok && err.contains("\"soon\" is neither"), "{err}");
+    let (ok, _, err) = put(&["--link", a, "s3://s3share/five/"][..1]);
+    assert!(!ok, "{err}");
+}

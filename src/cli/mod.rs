@@ -189,7 +189,9 @@ pub enum Command {
     Put {
         /// Files or folders, then the destination s3://bucket/folder (or s3://bucket/key for one
         /// file); `-` alone for standard input, then s3://bucket/key.
-        #[arg(required = true, num_args = 2..)]
+        // One or more: `put --link FILE DEST` gives the link option the file (see
+        // `put::link_and_paths`), leaving one here.
+        #[arg(required = true, num_args = 1..)]
         args: Vec<String>,
         /// Replace objects that already exist.
         #[arg(long, conflicts_with_all = ["skip_existing", "keep_both"])]
@@ -201,8 +203,10 @@ pub enum Command {
         /// `name (1).ext` (the first number free), as the app's "Keep both" does.
         #[arg(long)]
         keep_both: bool,
-        /// Print a download link for each uploaded file, valid this long (e.g. 1h).
-        #[arg(long, value_name = "EXPIRES", num_args = 0..=1, default_missing_value = "1h")]
+        /// Print a download link for each uploaded file, valid this long (e.g. 1h; 1h when
+        /// no value is given). `--link FILE... DEST` works too: a value that is not a lifetime
+        /// but a file that exists is the first file to upload.
+        #[arg(long, value_name = "EXPIRES", num_args = 0..=1, default_missing_value = put::DEFAULT_LINK_LIFETIME)]
         link: Option<String>,
     },
     /// Download an object, or a folder with -r.

@@ -35,15 +35,47 @@ pub(super) fn check_destination(dest: &S3Location) -> anyhow::Result<()> {
     }
 }
 
+/// The link lifetime and the paths of `put`: clap gives `--link` the word after it, so
+/// `put --link README.md s3://b/docs/` (the README's own example) handed it the file. A word
+/// that is not a lifetime but names a file that exists (or `-`) is the first path, and the
+/// link gets the default lifetime; one that is neither is an error about the lifetime.
+pub(super) fn link_and_paths(
+    link: Option<String>,
+    mut args: Vec<String>,
+) -> anyhow::Result<(Option<Duration>, Vec<String>)> {
+    let expiry = match link {
+        None => None,
+        Some(word) => match links::parse_expiry(&word) {
+            Ok(d) => Some(d),
+            Err(_) if word == STDIN || std::fs::symlink_metadata(&word).is_ok() => {
+                args.insert(0, word);
+                Some(links::parse_expiry(DEFAULT_LINK_LIFETIME)?)
+            }
+            Err(e) => {
+                return Err(anyhow::Error::new(e).context(format!(
+                    "--link takes a lifetime (e.g. 1h) or nothing; {word:?} is neither that nor a file"
+                )));
+            }
+        },
+    };
+    if args.len() < 2 {
+        bail!("name what to upload, then where: s3share put FILE... s3://bucket/folder/");
+    }
+    Ok((expiry, args))
+}
+
+/// The lifetime `--link` gives links when it is given none.
+pub(super) const DEFAULT_LINK_LIFETIME: &str = "1h";
+
 pub(super) async fn put(
     conn: &Connection,
-    mut args: Vec<String>,
+    args: Vec<String>,
     on_conflict: Option<PutConflict>,
     link: Option<String>,
 ) -> anyhow::Result<bool> {
-    let dest = S3Location::parse(&args.pop().expect("clap requires two arguments"))?;
+    let (link_expiry, mut args) = link_and_paths(link, args)?;
+    let dest = S3Location::parse(&args.pop().expect("two arguments at least"))?;
     check_destination(&dest)?;
-    let link_expiry = link.as_deref().map(links::parse_expiry).transpose()?;
     if args.iter().any(|a| a == STDIN) {
         if args.len() > 1 {
             anyhow::bail!(
