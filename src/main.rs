@@ -34,8 +34,12 @@ fn main() -> std::process::ExitCode {
                 .unwrap_or_else(|_| default_level.into()),
         )
         .with_writer(std::io::stderr)
-        // Colour codes only where a person reads them, not in a relay's log file.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        // Colour codes only where a person reads them, not in a relay's log file, and not
+        // for one who asked for none (https://no-color.org: NO_COLOR set and not empty).
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        )
         .init();
 
     #[cfg(not(feature = "gui"))]

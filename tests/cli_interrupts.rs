@@ -506,3 +506,51 @@ async fn rm_r_asks_on_a_terminal() {
     );
     assert_eq!(count().await, 0);
 }
+
+/// Log lines on a terminal are coloured, unless `NO_COLOR` asks for none
+/// (https://no-color.org): they kept their colour codes when every other message had none.
+#[test]
+fn no_color_takes_the_colour_out_of_log_lines_on_a_terminal() {
+    let home = tempfile::tempdir().unwrap();
+    let logged = |no_color: Option<&str>| {
+        let mut pty = Pty::open();
+        let mut cmd = crate::support::s3share_command(home.path());
+        cmd.env_remove("NO_COLOR");
+        if let Some(v) = no_color {
+            cmd.env("NO_COLOR", v);
+        }
+        let status = cmd
+            .args(["-v", "--local", "ls", "s3://s3share/"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(pty.slave.take().unwrap()))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        // The command holds a copy of the terminal's other end until it is dropped.
+        drop(cmd);
+        // Everything the command wrote is in the terminal's buffer; once it is read, the
+        // closed terminal answers an error.
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = pty.master.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    let coloured = logged(None);
+    assert!(
+        coloured.contains("INFO") && coloured.contains('\x1b'),
+        "{coloured:?}"
+    );
+    let plain = logged(Some("1"));
+    assert!(
+        plain.contains("INFO") && !plain.contains('\x1b'),
+        "{plain:?}"
+    );
+    // An empty NO_COLOR asks for nothing.
+    assert!(logged(Some("")).contains('\x1b'));
+}
