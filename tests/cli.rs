@@ -501,3 +501,24 @@ fn put_link_takes_the_file_after_it_as_a_file() {
     let (ok, _, err) = put(&["--link", a, "s3://s3share/five/"][..1]);
     assert!(!ok, "{err}");
 }
+
+/// A path ending in `/` can only name a folder: `get` downloads it as `get -r` does (as
+/// `--help` and the README say), while `rm` still wants `-r`, since it deletes.
+#[test]
+fn a_path_ending_in_a_slash_is_a_folder_to_get_but_rm_wants_r() {
+    let home = tempfile::tempdir().unwrap();
+    let a = random_file(home.path(), "a.txt", 10, 43);
+    let run = |args: &[&str]| s3share(home.path(), &[&["--local"], args].concat());
+    let out = run(&["put", a.to_str().unwrap(), "s3://s3share/dir/sub/"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let dest = home.path().join("out");
+    let out = run(&["get", "s3://s3share/dir/", dest.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        std::fs::read(dest.join("sub/a.txt")).unwrap(),
+        std::fs::read(&a).unwrap()
+    );
+    let out = run(&["rm", "s3://s3share/dir/"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("-r"), "{}", text(&out.stderr));
+}

@@ -212,7 +212,8 @@ pub enum Command {
     /// Download an object, or a folder with -r.
     ///
     /// With -r, `s3://bucket/docs` means the folder `docs/` (its keys, not every key starting
-    /// with "docs"); without -r it means the object `docs`.
+    /// with "docs"); without -r it means the object `docs`. A path ending in `/` can only name
+    /// a folder: `get s3://bucket/docs/` downloads it as -r does.
     ///
     /// A download interrupted without a clean-up (the process killed, a crash, the network
     /// gone) continues when the same command runs again: it fetches only the missing bytes,
