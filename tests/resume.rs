@@ -743,6 +743,36 @@ async fn a_changed_object_restarts_its_download(s: &TestServer) {
     assert!(download_records(home).is_empty(), "{}: record left", s.name);
 }
 
+/// The partial file was cut short after the killed run (less on disk than its record says):
+/// the rerun starts over, and the old partial file, ours and of no use, does not stay beside
+/// the result (it was left there, a few hundred MiB, without a word).
+async fn a_partial_file_cut_short_is_not_left_behind(s: &TestServer) {
+    let dir = scratch();
+    let home = dir.path();
+    let src = home.join("src.bin");
+    let size = 48 * MIB;
+    patterned_file(&src, size, 8);
+    store_file(s, &src, "cut.bin").await;
+    let dest = home.join("dest");
+    std::fs::create_dir(&dest).unwrap();
+    let (proxy, args, _) = get_killed_after(s, home, "cut.bin", &dest, 20 * MIB, &[]).await;
+    let left = partials(&dest);
+    assert_eq!(left.len(), 1, "{}", s.name);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&left[0])
+        .unwrap()
+        .set_len(1000)
+        .unwrap();
+    proxy.release();
+    let out = finish(cli_through(s, &proxy.endpoint, home, &args)).await;
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{}: {err}", s.name);
+    assert!(same_files(&src, &dest.join("cut.bin")), "{}", s.name);
+    assert!(partials(&dest).is_empty(), "{}: partial left", s.name);
+    assert!(download_records(home).is_empty(), "{}: record left", s.name);
+}
+
 /// Every file under `dir`, partial ones included, with its size.
 fn files_under(dir: &Path) -> Vec<(PathBuf, u64)> {
     let mut out = Vec::new();
@@ -935,7 +965,8 @@ on_both_servers!(
     a_killed_ranged_get_resumes,
     a_changed_object_restarts_its_download,
     a_killed_recursive_get_resumes,
-    a_rerun_recursive_get_fetches_what_changed_since
+    a_rerun_recursive_get_fetches_what_changed_since,
+    a_partial_file_cut_short_is_not_left_behind
 );
 
 /// An upload whose parts were refused and whose abort could not get through either (the

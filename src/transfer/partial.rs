@@ -83,7 +83,13 @@ impl Partial {
         #[cfg(not(unix))]
         let same = false;
         let end = kept.last().map_or(0, |&(_, end)| end);
-        if !meta.is_file() || !same || meta.len() < end {
+        if !meta.is_file() || !same {
+            return None;
+        }
+        if meta.len() < end {
+            // Ours (the same file), but cut short since: of no use, and nobody else's to keep.
+            drop(file);
+            let _ = std::fs::remove_file(&record.partial);
             return None;
         }
         file.set_len(end).ok()?;
