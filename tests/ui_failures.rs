@@ -5,7 +5,7 @@
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
 use s3share::app::S3ShareApp;
-use s3share::app::model::Place;
+use s3share::app::model::{Place, TransferState};
 
 use crate::ui::{Fixture, listed, wait_for};
 
@@ -228,4 +228,68 @@ fn folders_behave_as_on_s3_emptied_ones_go_new_ones_stay() {
         "a 'New folder' stays (its marker)"
     );
     assert_eq!(empty_texts(&h), Vec::<String>::new());
+}
+
+/// A download the network cut off (more often than it reconnects within one try) keeps its
+/// partial file, and Retry continues it with a Range request, as the CLI's `get` does: the
+/// app's downloads had no resume, so the retry started from zero (and a killed app's partial
+/// file stayed beside the finished download).
+#[test]
+fn a_download_cut_off_continues_from_its_partial_file_on_retry() {
+    use crate::support::proxy::{Fault, Kind, Proxy};
+    let f = Fixture::new();
+    let size = 48 << 20;
+    let src = crate::support::random_file(f.dir.path(), "source.bin", size, 9);
+    let bytes = std::fs::read(&src).unwrap();
+    f.put("big.bin", &bytes);
+    let (mut h, endpoint) = crate::ui_credentials::app_with_profiles(&f);
+    let proxy = f.runtime.block_on(Proxy::start(&endpoint));
+    let office = crate::ui_credentials::custom("office", &proxy.endpoint, "right");
+    h.state_mut().connect(office);
+    wait_for(&mut h, "the listing", |a| {
+        listed(a, "big.bin") && !a.listing.loading
+    });
+
+    // The first answer and each reconnect are cut after 10 MiB: the try fails with 40 MiB in.
+    proxy.fault(Kind::GetObject, Fault::CutAnswer { after: 10 << 20 }, 4);
+    let dest = f.dir.path().join("downloads");
+    std::fs::create_dir_all(&dest).unwrap();
+    let target = dest.join("big.bin");
+    h.state_mut()
+        .download_to(vec!["big.bin".into()], target.clone(), false);
+    wait_for(&mut h, "the cut-off download", |a| {
+        a.transfers
+            .iter()
+            .any(|t| matches!(t.state, TransferState::Failed(_)))
+    });
+    let partials = || {
+        std::fs::read_dir(&dest)
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .ends_with(".s3share-partial")
+            })
+            .count()
+    };
+    assert_eq!(partials(), 1, "the partial file is kept for the retry");
+    let before = proxy.seen_of(Kind::GetObject).len();
+
+    h.run();
+    h.get_by_label("⟳ Retry").click();
+    wait_for(&mut h, "the retried download", |a| {
+        a.transfers
+            .iter()
+            .any(|t| t.state == TransferState::Finished)
+    });
+    assert!(std::fs::read(&target).unwrap() == bytes, "byte for byte");
+    assert_eq!(partials(), 0, "no partial file left");
+    let retried = proxy.seen_of(Kind::GetObject);
+    let first = &retried[before];
+    let range = first.header("range");
+    assert!(
+        range.first().is_some_and(|r| !r.starts_with("bytes=0-")),
+        "the retry continues where the partial file ends: {range:?}"
+    );
 }

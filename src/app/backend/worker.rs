@@ -255,6 +255,14 @@ impl Worker {
                 self.transfers.lock().insert(id, cancel.clone());
                 let (out, transfers, slots) =
                     (self.out.clone(), self.transfers.clone(), self.slots.clone());
+                // As the CLI's `get`: a download the app could not finish (killed, crashed,
+                // cut off) continues from its partial file when it is run again, rather than
+                // starting over beside it and leaving it behind.
+                let options = crate::transfer::DownloadOptions {
+                    overwrite,
+                    resume: self.resume.clone(),
+                    ..Default::default()
+                };
                 tokio::spawn(async move {
                     let sink = TransferSink::new(id, &out);
                     // Cancelled while still queued: never started, nothing to clean up.
@@ -268,7 +276,7 @@ impl Worker {
                         }
                     };
                     let job = DownloadJob::new(bucket, item)
-                        .overwrite(overwrite)
+                        .options(options)
                         .events(sink.sink())
                         .cancel(cancel);
                     let _ = client.download_file(job).await;
