@@ -494,6 +494,8 @@ pub struct ErrorReport {
     pub answer: Option<S3Answer>,
     /// The bucket that does not exist, when that is what failed: nothing can go into it.
     pub missing_bucket: Option<String>,
+    /// A download found a local file in its place and kept it: replacing it is the way on.
+    pub local_file_exists: bool,
 }
 
 impl From<&Error> for ErrorReport {
@@ -506,6 +508,10 @@ impl From<&Error> for ErrorReport {
                 Error::NoSuchBucket(b) => Some(b.clone()),
                 _ => None,
             },
+            local_file_exists: matches!(
+                e,
+                Error::Local { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists
+            ),
         }
     }
 }
@@ -518,6 +524,7 @@ impl ErrorReport {
             credentials: None,
             answer: None,
             missing_bucket: None,
+            local_file_exists: false,
         }
     }
 }

@@ -452,6 +452,10 @@ fn cancel_an_upload_from_the_transfers_panel() {
         "{tally:?}"
     );
     assert!(h.query_by_label_contains("Retry cancelled (1)").is_some());
+    assert!(
+        h.query_by_label("⟳ Retry").is_some(),
+        "a cancelled row has its own Retry, as a failed one"
+    );
     assert_eq!(tally.cancelled, 1, "{tally:?}");
 
     // Retried, the cancelled row runs again and leaves the failed count; cancelled again, it
@@ -868,6 +872,17 @@ fn downloading_several_files_keeps_local_files_and_stays_confined() {
         b"my own b",
         "a file already in the folder is kept"
     );
+    // Its row offers to replace it (Retry alone meets the same file again); the other row,
+    // finished, does not.
+    h.run();
+    assert_eq!(h.query_all_by_label("Replace").count(), 1);
+    h.get_by_label("Replace").click();
+    wait_for(&mut h, "the replacing download", |a| {
+        a.transfers
+            .iter()
+            .all(|t| t.state == TransferState::Finished)
+    });
+    assert_eq!(std::fs::read(dest.join("b.txt")).unwrap(), b"B");
 
     // Keys the server resolves to one object but that are different keys (`./`), and a key
     // that names the parent folder: planned as the CLI plans them, reported in the panel.

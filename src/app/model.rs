@@ -523,6 +523,9 @@ pub struct Transfer {
     pub uploaded: Option<(String, String)>,
     /// Where the worker writes how far it is, while it runs (read each frame).
     pub counter: Option<std::sync::Arc<TransferProgress>>,
+    /// A failed download that found a local file in its place: its row offers to replace it
+    /// (retrying alone would meet the same file).
+    pub can_replace: bool,
     last_sample: Option<(Instant, u64)>,
 }
 
@@ -539,6 +542,7 @@ impl Transfer {
             speed: 0.0,
             uploaded: None,
             counter: None,
+            can_replace: false,
             last_sample: None,
         }
     }

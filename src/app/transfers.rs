@@ -360,6 +360,15 @@ impl S3ShareApp {
         }
     }
 
+    /// Runs a failed download again, replacing the local file that stopped it (the user
+    /// said so on its row).
+    pub fn replace_and_retry(&mut self, id: TransferId) {
+        if let Some(RetryInfo::Download { overwrite, .. }) = self.retry_info.get_mut(&id) {
+            *overwrite = true;
+            self.retry(id);
+        }
+    }
+
     /// Runs one failed or cancelled transfer again.
     pub fn retry(&mut self, id: TransferId) {
         let Some(info) = self.retry_info.get(&id).cloned() else {
@@ -475,6 +484,7 @@ impl S3ShareApp {
             TransferUpdate::Cancelled => t.state = TransferState::Cancelled,
             TransferUpdate::Failed { error } => {
                 t.state = TransferState::Failed(without_cli_advice(error.message.clone()));
+                t.can_replace = error.local_file_exists && t.direction == Direction::Download;
                 trouble = Some(error);
             }
         }

@@ -68,6 +68,7 @@ pub fn transfers_ui(app: &mut S3ShareApp, ui: &mut Ui) {
     ui.separator();
     let mut cancel = None;
     let mut retry = None;
+    let mut replace_file = None;
     let mut copy = None;
     // Newest first: what was just dropped (and is running) is at the top, in view, not below
     // the rows of earlier transfers.
@@ -154,10 +155,22 @@ pub fn transfers_ui(app: &mut S3ShareApp, ui: &mut Ui) {
                         }
                         TransferState::Cancelled => {
                             ui.label(RichText::new("cancelled").weak());
+                            // As a failed row: the panel's Retry runs it too.
+                            if ui.small_button("⟳ Retry").clicked() {
+                                retry = Some(t.id);
+                            }
                         }
                         TransferState::Failed(e) => {
                             ui.colored_label(ui.visuals().error_fg_color, "✖ failed")
                                 .on_hover_text(e);
+                            if t.can_replace {
+                                let replace = ui
+                                    .small_button("Replace")
+                                    .on_hover_text("Download it again, replacing the local file");
+                                if replace.clicked() {
+                                    replace_file = Some(t.id);
+                                }
+                            }
                             if ui.small_button("⟳ Retry").clicked() {
                                 retry = Some(t.id);
                             }
@@ -174,6 +187,9 @@ pub fn transfers_ui(app: &mut S3ShareApp, ui: &mut Ui) {
         });
     if let Some(id) = cancel {
         app.cancel_transfer(id);
+    }
+    if let Some(id) = replace_file {
+        app.replace_and_retry(id);
     }
     if let Some(id) = retry {
         app.retry(id);
