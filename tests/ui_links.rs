@@ -180,3 +180,43 @@ fn a_failed_upload_says_why_and_retry_runs_it_again() {
         "a finished upload offers its link"
     );
 }
+
+/// The toolbar's link lifetime is the one every link copied at once has: Ctrl+C copied a link
+/// of the share dialog's last lifetime (1 hour) while the toolbar said "link: 15 minutes",
+/// which only "Upload and copy link" followed. The share dialog starts from it too.
+#[test]
+fn the_toolbar_lifetime_is_the_lifetime_of_copied_links() {
+    let f = Fixture::new();
+    f.put("notes.txt", b"n");
+    let mut h = f.harness();
+    wait_for(&mut h, "the listing", |a| listed(a, "notes.txt"));
+    let chooser = |h: &Harness<'_, S3ShareApp>| {
+        use egui_kittest::kittest::NodeT as _;
+        h.get_all_by_role(egui::accesskit::Role::ComboBox)
+            .filter_map(|n| n.accesskit_node().value().map(|v| v.to_string()))
+            .find(|v| v.starts_with("link: "))
+    };
+    assert_eq!(chooser(&h).as_deref(), Some("link: 1 day"), "the default");
+    h.get_all_by_role(egui::accesskit::Role::ComboBox)
+        .find(|n| {
+            use egui_kittest::kittest::NodeT as _;
+            n.accesskit_node()
+                .value()
+                .is_some_and(|v| v.starts_with("link: "))
+        })
+        .unwrap()
+        .click();
+    h.run();
+    h.get_by_label("15 minutes").click();
+    h.run();
+    assert_eq!(chooser(&h).as_deref(), Some("link: 15 minutes"));
+    h.get_by_label_contains("notes.txt").click();
+    h.run();
+    h.event(egui::Event::Copy);
+    wait_for(&mut h, "the link", |_| f.clipboard.0.lock().is_some());
+    let url = f.clipboard.0.lock().clone().unwrap();
+    assert!(url.contains("X-Amz-Expires=900"), "{url}");
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::L);
+    wait_for(&mut h, "the share dialog", |a| a.share.is_some());
+    assert_eq!(h.state().share.as_ref().unwrap().expiry, Some(900));
+}

@@ -186,9 +186,9 @@ fn toolbar_ui(app: &mut S3ShareApp, ui: &mut Ui) {
     });
 }
 
-/// How long links copied after an upload work (remembered).
+/// How long copied links work (remembered): the one lifetime of every link copied at once.
 fn link_expiry_ui(app: &mut S3ShareApp, ui: &mut Ui) {
-    let secs = &mut app.settings.upload_link_expiry_secs;
+    let secs = &mut app.settings.link_expiry_secs;
     let current = EXPIRY_CHOICES.iter().find(|(_, s)| s == secs).map_or_else(
         || links::format_duration(std::time::Duration::from_secs(*secs)),
         |(label, _)| (*label).to_owned(),
@@ -202,7 +202,10 @@ fn link_expiry_ui(app: &mut S3ShareApp, ui: &mut Ui) {
             }
         })
         .response
-        .on_hover_text("How long links copied after an upload work");
+        .on_hover_text(
+            "How long copied links work: Ctrl+C, Upload and copy link, a drop's links and a \
+             row's Copy link (the share dialog starts from it)",
+        );
 }
 
 /// Keyboard: Enter opens, Backspace goes up, Ctrl+C copies links, Ctrl+U uploads, Ctrl+Shift+U

@@ -532,7 +532,7 @@ pub fn drop_zone_ui(app: &S3ShareApp, ctx: &Context) {
     painter.rect_filled(rect, 0.0, egui::Color32::from_black_alpha(160));
     let link_chosen = drop_copies_link(app, ctx);
     let expiry = links::format_duration(std::time::Duration::from_secs(
-        app.settings.upload_link_expiry_secs,
+        app.settings.link_expiry_secs,
     ));
     let (upload, link) = drop_halves(rect);
     for (half, chosen, text) in [

@@ -17,14 +17,16 @@ pub struct Settings {
     pub last_place: Option<Place>,
     /// Endpoints the user added.
     pub custom_endpoints: Vec<CustomEndpoint>,
-    /// The link lifetime chosen last, in seconds.
+    /// The link lifetime chosen last, in seconds: in the toolbar or the share dialog's list.
+    /// Every link copied at once (Ctrl+C, "Upload and copy link", a drop's links, a row's
+    /// "Copy link") has it, and the share dialog starts from it. (There were two, and the
+    /// toolbar's "link: 15 minutes" did not apply to Ctrl+C; settings saved then keep an
+    /// `upload_link_expiry_secs`, now ignored.)
     pub link_expiry_secs: u64,
     /// Sort column and direction.
     pub sort: Option<(SortBy, bool)>,
     /// What a drop does: upload only, or upload and copy a link (the choice made last).
     pub drop_copies_link: bool,
-    /// The lifetime of links copied after an upload, in seconds.
-    pub upload_link_expiry_secs: u64,
     /// Whether the relay runs (the switch in the sidebar; off until turned on).
     pub relay_on: bool,
     /// Where the relay listens (loopback by default: only this computer reaches it).
@@ -44,7 +46,7 @@ impl Settings {
     /// "Upload and copy link", with the remembered lifetime.
     pub fn after_upload_with_link(&self) -> AfterUpload {
         AfterUpload::CopyLinks {
-            expires: Duration::from_secs(self.upload_link_expiry_secs),
+            expires: Duration::from_secs(self.link_expiry_secs),
         }
     }
 }
@@ -55,10 +57,9 @@ impl Default for Settings {
             last_target: None,
             last_place: None,
             custom_endpoints: Vec::new(),
-            link_expiry_secs: 3600,
+            link_expiry_secs: 86400,
             sort: None,
             drop_copies_link: false,
-            upload_link_expiry_secs: 86400,
             relay_on: false,
             relay_listen: crate::relay::DEFAULT_LISTEN.to_owned(),
         }

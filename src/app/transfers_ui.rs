@@ -195,7 +195,7 @@ pub fn transfers_ui(app: &mut S3ShareApp, ui: &mut Ui) {
         app.retry(id);
     }
     if let Some((bucket, key)) = copy {
-        let expires = std::time::Duration::from_secs(app.settings.upload_link_expiry_secs);
+        let expires = std::time::Duration::from_secs(app.settings.link_expiry_secs);
         app.copy_links(bucket, vec![key], expires);
     }
 }
