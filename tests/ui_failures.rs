@@ -293,3 +293,25 @@ fn a_download_cut_off_continues_from_its_partial_file_on_retry() {
         "the retry continues where the partial file ends: {range:?}"
     );
 }
+
+/// An image whose bytes do not decode is not a failure to retry: it says what it is and what
+/// to do (it said "Retry, or check the connection", which neither fixes).
+#[test]
+fn an_image_that_does_not_decode_says_so_without_offering_retry() {
+    let f = Fixture::new();
+    f.put("bad.png", &[7u8; 5000]);
+    let mut h = f.harness();
+    wait_for(&mut h, "the listing", |a| listed(a, "bad.png"));
+    let entry = (0..h.state().listing.len())
+        .map(|i| h.state().listing.row(i).clone())
+        .find(|e| e.name == "bad.png")
+        .unwrap();
+    h.state_mut().activate(&entry);
+    wait_for(&mut h, "the preview", |a| {
+        a.preview.as_ref().is_some_and(|p| p.content.is_some())
+    });
+    h.run();
+    assert!(shown(&h, "not an image this app can read"));
+    assert!(!shown(&h, "check the connection"), "nothing to retry");
+    assert!(h.query_by_label("⟳ Retry").is_none());
+}

@@ -319,6 +319,18 @@ pub fn preview_ui(app: &mut S3ShareApp, ui: &mut Ui) {
                     }
                 });
         }
+        (Some(Ok(PreviewContent::Undecodable(why))), _) => {
+            ui.add(
+                egui::Label::new(
+                    RichText::new(format!(
+                        "No preview: the file's bytes are not an image this app can read \
+                         ({why}). Download it to open it with another program."
+                    ))
+                    .weak(),
+                )
+                .wrap(),
+            );
+        }
         (Some(Ok(_)), _) => {
             ui.label(RichText::new("No preview for this kind of file.").weak());
         }

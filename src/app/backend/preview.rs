@@ -31,9 +31,11 @@ pub(super) async fn load_preview(
             .map_err(|e| ErrorReport::from(&e))?;
         let image = tokio::task::spawn_blocking(move || decode_image(&bytes))
             .await
-            .map_err(|e| ErrorReport::words(e.to_string()))?
-            .map_err(ErrorReport::words)?;
-        return Ok(PreviewContent::Image(Arc::new(image)));
+            .map_err(|e| ErrorReport::words(e.to_string()))?;
+        return Ok(match image {
+            Ok(image) => PreviewContent::Image(Arc::new(image)),
+            Err(why) => PreviewContent::Undecodable(why),
+        });
     }
     if size == 0 || is_image {
         return Ok(PreviewContent::Metadata);

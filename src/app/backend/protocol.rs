@@ -264,6 +264,9 @@ pub enum PreviewContent {
     },
     /// Not previewable: metadata only.
     Metadata,
+    /// An image whose bytes arrived but do not decode (damaged, or not what its name says):
+    /// why, in words. Nothing to retry, unlike a failed read.
+    Undecodable(String),
 }
 
 impl std::fmt::Debug for PreviewContent {
@@ -274,6 +277,7 @@ impl std::fmt::Debug for PreviewContent {
                 write!(f, "Text({} chars, truncated: {truncated})", text.len())
             }
             Self::Metadata => write!(f, "Metadata"),
+            Self::Undecodable(why) => write!(f, "Undecodable({why:?})"),
         }
     }
 }
