@@ -315,3 +315,27 @@ fn an_image_that_does_not_decode_says_so_without_offering_retry() {
     assert!(!shown(&h, "check the connection"), "nothing to retry");
     assert!(h.query_by_label("⟳ Retry").is_none());
 }
+
+/// A text preview cut at 64 KiB says so where it is seen, above the text: said below it, the
+/// note was some 12,000 lines down.
+#[test]
+fn a_cut_text_preview_says_so_above_the_text() {
+    let f = Fixture::new();
+    let text: String = (0..20_000).map(|i| format!("line {i}\n")).collect();
+    f.put("big.txt", text.as_bytes());
+    let mut h = f.harness();
+    wait_for(&mut h, "the listing", |a| listed(a, "big.txt"));
+    let entry = (0..h.state().listing.len())
+        .map(|i| h.state().listing.row(i).clone())
+        .find(|e| e.name == "big.txt")
+        .unwrap();
+    h.state_mut().activate(&entry);
+    wait_for(&mut h, "the preview", |a| {
+        a.preview.as_ref().is_some_and(|p| p.content.is_some())
+    });
+    h.run();
+    let note = h.get_by_label_contains("The first 64 KiB");
+    assert!(note.rect().max.y < 800.0, "in view: {:?}", note.rect());
+    let body = h.get_by_label_contains("line 0\nline 1\n");
+    assert!(note.rect().max.y <= body.rect().min.y, "above the text");
+}

@@ -307,16 +307,24 @@ pub fn preview_ui(app: &mut S3ShareApp, ui: &mut Ui) {
             ui.image((texture.id(), size * scale));
         }
         (Some(Ok(PreviewContent::Text { text, truncated })), _) => {
+            // Said above the text: below 64 KiB of lines nobody scrolls down to it.
+            if *truncated {
+                ui.label(
+                    RichText::new("The first 64 KiB; download the file for all of it.").weak(),
+                );
+            }
             egui::ScrollArea::both()
                 .auto_shrink([false, false])
                 .show(ui, |ui| {
+                    // The body text's size and colour: small and faint, it was hard to read.
                     ui.add(
-                        egui::Label::new(RichText::new(text.as_str()).monospace().small())
-                            .wrap_mode(egui::TextWrapMode::Extend),
+                        egui::Label::new(
+                            RichText::new(text.as_str())
+                                .monospace()
+                                .color(ui.visuals().text_color()),
+                        )
+                        .wrap_mode(egui::TextWrapMode::Extend),
                     );
-                    if *truncated {
-                        ui.label(RichText::new("(first 64 KiB shown)").weak());
-                    }
                 });
         }
         (Some(Ok(PreviewContent::Undecodable(why))), _) => {
