@@ -1182,3 +1182,30 @@ fn dropped_folders_keep_their_empty_folders() {
     });
     assert!(head("project/plan.txt").is_some());
 }
+
+/// Once its link and QR code come, the share dialog grows to show them, up to the window's
+/// height: it stayed as tall as before them, the QR code cut in half and the relay's part
+/// out of sight in a 1200×800 window.
+#[test]
+fn the_share_dialog_grows_to_show_its_qr_code() {
+    let f = Fixture::new();
+    f.put("notes.txt", b"n");
+    let mut h = f.harness();
+    share_dialog_for(&mut h, "notes.txt");
+    h.get_by_label("🔗 Copy link").click();
+    wait_for(&mut h, "the QR code", |a| {
+        a.share.as_ref().is_some_and(|s| s.qr.is_some())
+    });
+    for _ in 0..5 {
+        h.step();
+    }
+    let dialog = h
+        .ctx
+        .memory(|m| m.area_rect(egui::Id::unique("share")))
+        .expect("the dialog's area");
+    let last = h.get_by_label("🔗 Share via relay").rect();
+    assert!(
+        dialog.contains_rect(last),
+        "the dialog {dialog:?} shows its last button {last:?}"
+    );
+}

@@ -26,6 +26,11 @@ pub(super) fn modal(ctx: &Context, id: &str, add: impl FnOnce(&mut egui::Ui)) ->
         ui.set_max_width(520.0);
         egui::ScrollArea::vertical()
             .max_height(max_height)
+            // A dialog that grows (the share dialog once its link and QR code come) is held
+            // to the size it had by the room its area gave it the frame before: it stayed
+            // a third of the window tall, the QR code cut in half. Grown content takes the
+            // height it needs, up to the window's.
+            .min_scrolled_height(max_height)
             .auto_shrink([true, true])
             .show(ui, add);
     });
