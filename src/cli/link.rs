@@ -364,7 +364,9 @@ pub(super) fn relay_secret_rotate(
         path.display()
     );
     if grace.is_zero() {
-        eprintln!("links made with the old secret stop working now");
+        eprintln!(
+            "links made with the old secret, and with every earlier secret still in its grace period, stop working now"
+        );
     } else {
         eprintln!(
             "links made with the old secret keep working until {} (in {}), then stop",

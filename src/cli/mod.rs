@@ -381,9 +381,11 @@ pub enum Command {
 pub enum RelaySecretCommand {
     /// Replace the secret: new links use the new one, links of the old one keep working for
     /// the grace period, then stop. A running `serve` with this secret file picks the change up
-    /// within a second, without a restart. After a leak, use --grace 0.
+    /// within a second, without a restart. After a leak, use --grace 0: it drops the old
+    /// secret and every earlier one still in its grace period.
     Rotate {
-        /// How long links of the old secret keep working (e.g. 0, 1h, 7d).
+        /// How long links of the old secret keep working (e.g. 0, 1h, 7d). 0 ends them now,
+        /// with those of every earlier secret.
         #[arg(long, default_value = "7d")]
         grace: String,
         /// The secret file (default: $S3SHARE_RELAY_SECRET_FILE, else relay-secret in the

@@ -127,9 +127,11 @@ impl Secret {
         Ok(Self::from_keys(keys))
     }
 
-    /// Replaces the secret in `path` with a new one; the old one keeps verifying for `grace`
-    /// (not at all with a zero grace), earlier ones until their own grace ends. Returns the end
-    /// of the old secret's grace period. A missing file just gets a new secret.
+    /// Replaces the secret in `path` with a new one; the old one keeps verifying for `grace`,
+    /// earlier ones until their own grace ends. A zero grace (after a leak) drops every
+    /// earlier secret, not only the one in use: whoever read the file saw the `previous` lines
+    /// too. Returns the end of the old secret's grace period. A missing file just gets a new
+    /// secret.
     pub fn rotate(path: &Path, grace: Duration) -> Result<SystemTime> {
         if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(local("cannot create the folder of", path))?;
@@ -146,10 +148,10 @@ impl Secret {
             })
             .unwrap_or(until);
         let mut previous = Vec::new();
-        if let Some(old) = read(path)? {
-            if !grace.is_zero() {
-                previous.push((old.current, until));
-            }
+        if let Some(old) = read(path)?
+            && !grace.is_zero()
+        {
+            previous.push((old.current, until));
             previous.extend(old.previous.into_iter().filter(|(_, u)| *u > now));
         }
         let keys = Keys {
@@ -420,16 +422,23 @@ mod tests {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        // Rotating with no grace drops the secret in use (after a leak); earlier ones still in
-        // their grace period stay until it ends.
+        // A damaged file is refused on reload, and the keys in use stay.
+        let good = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, "0".repeat(64) + "\nsomething else\n").unwrap();
+        assert!(fresh.reload(&path).is_err());
+        assert!(old_token.verify(&fresh, "k", now).is_ok());
+        std::fs::write(&path, good).unwrap();
+        // Rotating with no grace (after a leak) drops the secret in use and every earlier one
+        // still in its grace period: the leaked file held them all.
         Secret::rotate(&path, Duration::ZERO).unwrap();
         let after = Secret::load_or_create(&path).unwrap();
         assert!(new_token.verify(&after, "k", now).is_err());
-        assert!(old_token.verify(&after, "k", now).is_ok());
-        // A damaged file is refused on reload, and the keys in use stay.
-        std::fs::write(&path, "0".repeat(64) + "\nsomething else\n").unwrap();
-        assert!(after.reload(&path).is_err());
-        assert!(old_token.verify(&after, "k", now).is_ok());
+        assert!(
+            old_token.verify(&after, "k", now).is_err(),
+            "earlier secret kept"
+        );
+        assert!(after.grace_until().is_none());
+        assert!(!std::fs::read_to_string(&path).unwrap().contains("previous"));
         assert_eq!(parse_grace("0").unwrap(), Duration::ZERO);
         assert_eq!(parse_grace("7d").unwrap(), Duration::from_secs(7 * 86400));
         assert!(parse_grace("2y").is_err() && parse_grace("soon").is_err());
