@@ -1355,9 +1355,15 @@ async fn access_lines_name_only_verified_links() {
     assert_eq!(code, "307");
     let (code, _, _) = curl(vec!["-o".into(), "/dev/null".into(), tampered]).await;
     assert_eq!(code, "403");
+    // The working link behind a path segment (as a proxy with a prefix would pass it on): the
+    // first segment is taken for the token, so the real token sits in the "key".
+    let base = format!("http://{}", serve.addr);
+    let prefixed = url.replacen(&base, &format!("{base}/files"), 1);
+    let (code, _, _) = curl(vec!["-o".into(), "/dev/null".into(), prefixed]).await;
+    assert_eq!(code, "403");
     // The lines are written as the answers go out; give the reader a moment.
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while serve.log.lock().matches("status=").count() < 2 && std::time::Instant::now() < deadline {
+    while serve.log.lock().matches("status=").count() < 3 && std::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let log = serve.log.lock().clone();
@@ -1375,6 +1381,11 @@ async fn access_lines_name_only_verified_links() {
         "a tampered token logged under the real link: {refused}"
     );
     assert!(!log.contains(token) && !log.contains(&forged), "{log}");
+    assert_eq!(
+        log.matches("key=\"-\"").count(),
+        2,
+        "unverified keys logged: {log}"
+    );
 }
 
 /// With threads of its own (as `serve` runs it), the relay answers its connections even while

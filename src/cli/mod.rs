@@ -340,7 +340,9 @@ pub enum Command {
               value_parser = parse_listen)]
         listen: std::net::SocketAddr,
         /// The relay's address as teammates reach it (e.g. https://files.example.com; no
-        /// query, fragment or user name: it starts every link); its host name is accepted in the Host header besides the listen address and localhost.
+        /// query, fragment or user name: it starts every link; a path, for a proxy under one,
+        /// is stripped from requests that carry it); its host name is accepted in the Host
+        /// header besides the listen address and localhost.
         /// Required with --listen 0.0.0.0:PORT: links need a name other machines can use.
         #[arg(long, value_name = "URL", env = "S3SHARE_RELAY_PUBLIC_URL")]
         public_url: Option<String>,

@@ -43,6 +43,8 @@ pub struct RelayState {
     /// The revoked links of the buckets served, kept fresh in the background (read from the
     /// signer's [`Signer::revocations`]).
     pub revoked: Arc<Revocations>,
+    /// The path of the public URL (`/relay`, or empty), stripped from requests that carry it.
+    pub path_prefix: String,
 }
 
 impl std::fmt::Debug for RelayState {
@@ -83,10 +85,13 @@ impl RelayState {
                 .collect();
             hosts.extend(bare);
         }
+        let mut path_prefix = String::new();
         if let Some(url) = public_url {
             hosts.extend(public_hosts(url)?);
+            path_prefix = public_path(url);
         }
         Ok(Self {
+            path_prefix,
             secret,
             revoked: Revocations::new(signer.clone(), RevocationConfig::default()),
             signer,
@@ -143,6 +148,21 @@ pub fn public_hosts(url: &str) -> crate::Result<Vec<String>> {
     if uri.query().is_some() {
         return Err(bad("has a query (?…)"));
     }
+    // A path is where the relay sits behind a proxy (`https://host/relay`); the relay strips it
+    // (see [`public_path`]). Plain segments only: it is matched byte for byte, undecoded.
+    let path = uri.path().trim_end_matches('/');
+    if !path.split('/').skip(1).all(|seg| {
+        !seg.is_empty()
+            && seg != "."
+            && seg != ".."
+            && seg
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'))
+    }) {
+        return Err(bad(
+            "has a path the relay cannot match (use letters, digits, '-', '_', '.' and '~' between slashes)",
+        ));
+    }
     let default_port = match uri.scheme_str() {
         Some("http") => 80,
         Some("https") => 443,
@@ -158,6 +178,28 @@ pub fn public_hosts(url: &str) -> crate::Result<Vec<String>> {
         v.push(host);
     }
     Ok(v)
+}
+
+/// The path of a public URL (checked by [`public_hosts`]): `/relay` for
+/// `https://host/relay/`, empty for a bare origin. Links start with it, so the relay strips
+/// it from requests; requests without it (from a proxy that strips it itself) are answered too.
+pub fn public_path(url: &str) -> String {
+    url.parse::<http::Uri>()
+        .map(|u| u.path().trim_end_matches('/').to_owned())
+        .unwrap_or_default()
+}
+
+/// `path` without the public URL's path `prefix`, when it starts with it.
+fn strip_public_path<'a>(path: &'a str, prefix: &str) -> &'a str {
+    if prefix.is_empty() {
+        return path;
+    }
+    match path.strip_prefix(prefix) {
+        // Never a token: tokens are far longer than one segment's match could fake, and the
+        // MAC decides anyway.
+        Some(rest) if rest.starts_with('/') => rest,
+        _ => path,
+    }
 }
 
 /// The handler's answer, and what the access log records (never the token).
@@ -240,12 +282,13 @@ async fn answer(
             return r;
         }
     };
+    let request_path = strip_public_path(parts.uri.path(), &state.path_prefix);
     if matches!(sign_method, SignMethod::Get | SignMethod::Head) {
         // What browsers and crawlers ask of every site, answered so that they never count
         // as a client's refused guesses: a browser asks for the icon after each file it
         // shows, and those 404s emptied a teammate's refusal allowance into 429s. Links
         // are private, so crawlers are asked to stay out.
-        match parts.uri.path() {
+        match request_path {
             "/favicon.ico" => {
                 let mut r = Response::new(RelayBody::empty());
                 *r.status_mut() = StatusCode::NO_CONTENT;
@@ -259,12 +302,11 @@ async fn answer(
             _ => {}
         }
     }
-    let parsed = match path::parse(parts.uri.path()) {
+    let parsed = match path::parse(request_path) {
         Ok(p) => p,
         Err(PathError::NoToken) => return text(StatusCode::NOT_FOUND, "no link here"),
         Err(e @ PathError::Bad(_)) => return text(StatusCode::BAD_REQUEST, &e.to_string()),
     };
-    *logged_key = Some(parsed.key.clone());
     let token = match Token::parse(parsed.token) {
         Ok(t) => t,
         Err(e) => return text(StatusCode::FORBIDDEN, &e.to_string()),
@@ -275,13 +317,17 @@ async fn answer(
             // The log names a link only once its MAC is verified (an expired link is checked
             // for expiry after its MAC): an unverified id is whatever the sender wrote, and a
             // real link's id with its MAC altered would put the refusal on that link.
+            // The key likewise: until the token verifies, the path is whatever was sent, and
+            // `/files/<token>/x` (a link pasted after a prefix) has the real token in its "key".
             if e == TokenError::Expired {
                 *link_id = Some(token.id_text());
+                *logged_key = Some(parsed.key.clone());
             }
             return text(StatusCode::FORBIDDEN, &e.to_string());
         }
     };
     *link_id = Some(grant.id_text());
+    *logged_key = Some(parsed.key.clone());
     debug_assert!(in_scope(&grant, &parsed.key));
     if !in_scope(&grant, &parsed.key) {
         return text(StatusCode::FORBIDDEN, &TokenError::Invalid.to_string());
@@ -1020,6 +1066,9 @@ mod tests {
             ("http://files.lan/#", "fragment"),
             ("http://user:pw@files.lan", "password"),
             ("http://user@files.lan:8457", "password"),
+            ("http://files.lan:8457/a%2Fb", "path"),
+            ("http://files.lan/a//b", "path"),
+            ("http://files.lan/a/../b", "path"),
             ("ftp://files.lan", "http://"),
             ("files.lan:8457", "http://"),
         ] {
@@ -1027,6 +1076,45 @@ mod tests {
             assert!(e.contains(why), "{bad}: {e}");
             assert!(!e.contains("pw@"), "{bad}: the password repeated: {e}");
         }
+    }
+
+    /// A public URL with a path (a proxy under `/relay`): links carry the path, and the relay
+    /// answers them with it or without it (a proxy that strips it); an unverified path logs
+    /// no key, since it may hold a working token.
+    #[tokio::test]
+    async fn a_public_url_path_is_stripped_and_unverified_keys_are_not_logged() {
+        let rec = Arc::new(Recorder::default());
+        let st = RelayState::new(
+            Secret::from_bytes([7; 32]),
+            rec.clone(),
+            LISTEN.parse().unwrap(),
+            Some("https://files.example.com/relay/"),
+        )
+        .unwrap();
+        let g = Grant::new("bkt", Scope::Key("k".into()), Methods::READ, later());
+        let url = crate::relay::make_link(&g, &st.secret, "/relay")
+            .unwrap()
+            .url;
+        assert!(url.starts_with("/relay/"), "{url}");
+        let stripped = url.strip_prefix("/relay").unwrap();
+        for path in [url.as_str(), stripped] {
+            let r = run(&st, "GET", path, &[]).await;
+            assert_eq!(
+                r.response.status(),
+                StatusCode::TEMPORARY_REDIRECT,
+                "{path}"
+            );
+            assert_eq!(r.key.as_deref(), Some("k"));
+        }
+        let r = run(&st, "GET", &format!("/files{stripped}"), &[]).await;
+        assert_refused(&r, 403);
+        assert_eq!((r.link_id.as_deref(), r.key.as_deref()), (None, None));
+        // Not a prefix of a longer segment.
+        assert_refused(
+            &run(&st, "GET", &format!("/relayx{stripped}"), &[]).await,
+            403,
+        );
+        assert_eq!(rec.signed.lock().len(), 2);
     }
 
     #[tokio::test]
