@@ -448,6 +448,66 @@ async fn rotation_keeps_old_links_for_the_grace_period() {
     assert_eq!(status(&new).await.0, "307");
 }
 
+/// `revoke` of a link that has already expired succeeds at once and marks it revoked: it
+/// looped for seconds on the revocation list (which keeps no expired ids) and then failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_an_expired_link_succeeds_at_once() {
+    let s = crate::support::seaweed().await;
+    put_via_link(&s.client, &s.bucket, "gone.txt", "x")
+        .await
+        .error_for_status()
+        .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let env = CliEnv::of(&s, home.path());
+    let secret = home.path().join("relay-secret").display().to_string();
+    let out = env
+        .clone()
+        .run_async(vec![
+            "link".into(),
+            "--relay".into(),
+            "--json".into(),
+            "--expires".into(),
+            "1s".into(),
+            "--secret-file".into(),
+            secret,
+            format!("s3://{}/gone.txt", s.bucket),
+        ])
+        .await;
+    let v: serde_json::Value = serde_json::from_str(ok(&out, "link").trim()).unwrap();
+    let id = v["id"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let started = Instant::now();
+    let out = env
+        .clone()
+        .run_async(vec![
+            "revoke".into(),
+            id.clone(),
+            format!("s3://{}", s.bucket),
+        ])
+        .await;
+    ok(&out, "revoke of an expired link");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("already expired"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    let listed = ok(
+        &env.clone()
+            .run_async(vec![
+                "links".into(),
+                "--json".into(),
+                format!("s3://{}", s.bucket),
+            ])
+            .await,
+        "links",
+    );
+    let records = json_lines(&listed);
+    let record = records.iter().find(|r| r["id"] == id.as_str()).unwrap();
+    assert_eq!(record["state"], "revoked", "{listed}");
+}
+
 /// Revocations at the same moment (from several machines) all land in the bucket's list: none
 /// is lost to another's write. Through the library, as the app will call it.
 async fn concurrent_revocations_all_land(s: &TestServer) {

@@ -311,7 +311,7 @@ pub(super) async fn revoke(
     id: &str,
     location: Option<S3Location>,
 ) -> anyhow::Result<bool> {
-    use crate::relay::{Ledger, ledger::parse_id};
+    use crate::relay::{self, Ledger, ledger::parse_id};
     if parse_id(id).is_none() {
         bail!(
             "{id:?} is not a link id (ids are 8 characters, as `link --relay` prints and `s3share links` lists)"
@@ -336,6 +336,8 @@ pub(super) async fn revoke(
                 "link {id} ({what}) was already revoked ({})",
                 before.revoked_at.as_deref().unwrap_or("earlier")
             );
+        } else if before.state(std::time::SystemTime::now()) == relay::LinkState::Expired {
+            eprintln!("link {id} ({what}) had already expired; revoked anyway");
         } else {
             eprintln!("revoked link {id} ({what}); running relays refuse it within a second");
         }

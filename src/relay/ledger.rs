@@ -379,14 +379,19 @@ impl Ledger {
 
     /// Revokes link `id`: adds it to the bucket's revocation list (which every relay serving
     /// the bucket polls, so it refuses the link within a second), then marks its record.
-    /// Revoking a revoked link again is not an error (the list is checked all the same).
+    /// Revoking a revoked link again is not an error (the list is checked all the same). An
+    /// expired link is only marked: relays refuse it already, and the list keeps no expired
+    /// ids (adding one would be pruned at once, and the read-back would never find it).
     pub async fn revoke(&self, id: &str) -> Result<LinkRecord> {
         let mut record = self
             .get(id)
             .await?
             .ok_or_else(|| unknown(id, &self.bucket))?;
         let now = SystemTime::now();
-        self.add_to_revoked(&record, now).await?;
+        // The same test as the list's pruning ([`RevokedList::add`]), in whole seconds.
+        if unix(record.expires()) > unix(now) {
+            self.add_to_revoked(&record, now).await?;
+        }
         if !record.revoked {
             record.revoked = true;
             record.revoked_at = Some(rfc3339(now));
