@@ -508,6 +508,57 @@ async fn revoking_an_expired_link_succeeds_at_once() {
     assert_eq!(record["state"], "revoked", "{listed}");
 }
 
+/// `links` prints a note (bucket-sourced text anyone who can write there can set) escaped:
+/// a line break no longer splits the link's line and no escape sequence reaches the
+/// terminal; `--json` keeps it exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_show_notes_escaped() {
+    let s = crate::support::seaweed().await;
+    put_via_link(&s.client, &s.bucket, "noted.txt", "x")
+        .await
+        .error_for_status()
+        .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let env = CliEnv::of(&s, home.path());
+    let note = "first\nsecond \u{1b}[31mred";
+    let out = env
+        .clone()
+        .run_async(vec![
+            "link".into(),
+            "--relay".into(),
+            "--json".into(),
+            "--note".into(),
+            note.into(),
+            "--secret-file".into(),
+            home.path().join("relay-secret").display().to_string(),
+            format!("s3://{}/noted.txt", s.bucket),
+        ])
+        .await;
+    let v: serde_json::Value = serde_json::from_str(ok(&out, "link").trim()).unwrap();
+    let id = v["id"].as_str().unwrap().to_owned();
+    let bucket = format!("s3://{}", s.bucket);
+    let human = ok(
+        &env.clone()
+            .run_async(vec!["links".into(), bucket.clone()])
+            .await,
+        "links",
+    );
+    let lines: Vec<&str> = human.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line per link: {human:?}");
+    assert!(lines[0].starts_with(&id), "{human:?}");
+    assert!(
+        lines[0].ends_with("first\\nsecond \\x1b[31mred") && !human.contains('\u{1b}'),
+        "{human:?}"
+    );
+    let json = ok(
+        &env.clone()
+            .run_async(vec!["links".into(), "--json".into(), bucket])
+            .await,
+        "links --json",
+    );
+    assert_eq!(json_lines(&json)[0]["note"], note);
+}
+
 /// Revocations at the same moment (from several machines) all land in the bucket's list: none
 /// is lost to another's write. Through the library, as the app will call it.
 async fn concurrent_revocations_all_land(s: &TestServer) {

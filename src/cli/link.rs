@@ -287,15 +287,19 @@ pub(super) async fn list_links(
                 v["state"] = serde_json::json!(state.as_str());
                 say!("{v}")?;
             } else {
+                // Records come from the bucket, which anyone who can write there can edit: a
+                // line break would split a link's line, and escape sequences would reach the
+                // terminal. Shown escaped; --json stays exact.
+                use crate::location::shown;
                 let expires = links::format_time_short(r.expires());
-                let scope = format!("s3://{}/{}", r.bucket, r.scope);
-                let note = r.note.as_deref().unwrap_or("");
+                let scope = format!("s3://{}/{}", shown(&r.bucket), shown(&r.scope));
+                let note = shown(r.note.as_deref().unwrap_or(""));
                 say!(
                     "{:8}  {:7}  {:16}  {:17}  {scope}  {note}",
-                    r.id,
+                    shown(&r.id),
                     state.as_str(),
                     expires,
-                    r.methods.join(",")
+                    shown(&r.methods.join(","))
                 )?;
             }
         }
@@ -330,11 +334,16 @@ pub(super) async fn revoke(
         };
         let Some(before) = found else { continue };
         let record = ledger.revoke(id).await?;
-        let what = format!("s3://{}/{}", record.bucket, record.scope);
+        // The record is the bucket's: shown escaped, as `links` shows it.
+        let what = format!(
+            "s3://{}/{}",
+            crate::location::shown(&record.bucket),
+            crate::location::shown(&record.scope)
+        );
         if before.revoked {
             eprintln!(
                 "link {id} ({what}) was already revoked ({})",
-                before.revoked_at.as_deref().unwrap_or("earlier")
+                crate::location::shown(before.revoked_at.as_deref().unwrap_or("earlier"))
             );
         } else if before.state(std::time::SystemTime::now()) == relay::LinkState::Expired {
             eprintln!("link {id} ({what}) had already expired; revoked anyway");
