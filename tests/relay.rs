@@ -392,7 +392,6 @@ async fn hostile_requests_get_no_redirect(s: &TestServer) {
         "in/./ok.txt",
         "secret.txt",
         "i/n/ok.txt",
-        "in",
     ] {
         battery.push((format!("path {tail}"), get(format!("/{token}/{tail}"))));
     }
@@ -434,6 +433,14 @@ async fn hostile_requests_get_no_redirect(s: &TestServer) {
             && !head.contains("\r\nlocation:")
             && head.contains("\r\ncontent-type: text/html"),
         "{}: folder page: {head}",
+        s.name
+    );
+    // Without its slash, the folder is redirected to itself with it (never to storage).
+    let head = raw(relay.addr(), &get(format!("/{token}/in"))).await;
+    assert!(
+        status_of(&head) == 308
+            && head.contains(&format!("\r\nlocation: /{token}/in/\r\n").to_ascii_lowercase()),
+        "{}: folder without its slash: {head}",
         s.name
     );
     for (what, request) in &battery {

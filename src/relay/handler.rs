@@ -305,7 +305,14 @@ async fn answer(
     let parsed = match path::parse(request_path) {
         Ok(p) => p,
         Err(PathError::NoToken) => return text(StatusCode::NOT_FOUND, "no link here"),
-        Err(e @ PathError::Bad(_)) => return text(StatusCode::BAD_REQUEST, &e.to_string()),
+        Err(e @ PathError::Bad(_)) => {
+            // `/<token>`: a whole-bucket link with its slash trimmed.
+            let token = request_path.trim_start_matches('/');
+            if let Some(r) = add_the_slash(parts, token, "", now, state, link_id, logged_key) {
+                return r;
+            }
+            return text(StatusCode::BAD_REQUEST, &e.to_string());
+        }
     };
     let token = match Token::parse(parsed.token) {
         Ok(t) => t,
@@ -322,6 +329,19 @@ async fn answer(
             if e == TokenError::Expired {
                 *link_id = Some(token.id_text());
                 *logged_key = Some(parsed.key.clone());
+            } else if !parsed.key.is_empty()
+                && !parsed.key.ends_with('/')
+                && let Some(r) = add_the_slash(
+                    parts,
+                    parsed.token,
+                    &parsed.key,
+                    now,
+                    state,
+                    link_id,
+                    logged_key,
+                )
+            {
+                return r;
             }
             return text(StatusCode::FORBIDDEN, &e.to_string());
         }
@@ -460,6 +480,47 @@ async fn answer(
             )
         }
     }
+}
+
+/// A folder link whose trailing slash was trimmed (chat clients often do): `/<token>/docs`
+/// for the link `/<token>/docs/`, or `/<token>` for a whole-bucket link. When the token
+/// verifies for exactly that folder, a GET or HEAD is redirected (308) to the same path with
+/// the slash, so browsers and `curl -L` land on the index instead of a refusal; `None`
+/// otherwise (the caller refuses as before). The Location is the request's own path: it grants
+/// nothing the request did not hold.
+fn add_the_slash(
+    parts: &http::request::Parts,
+    token: &str,
+    key: &str,
+    now: SystemTime,
+    state: &RelayState,
+    link_id: &mut Option<String>,
+    logged_key: &mut Option<String>,
+) -> Option<Response<RelayBody>> {
+    if !matches!(parts.method, Method::GET | Method::HEAD) {
+        return None;
+    }
+    let folder = if key.is_empty() {
+        String::new()
+    } else {
+        format!("{key}/")
+    };
+    let grant = Token::parse(token)
+        .ok()?
+        .verify(&state.secret, &folder, now)
+        .ok()?;
+    if !matches!(&grant.scope, Scope::Prefix(p) if *p == folder) {
+        return None;
+    }
+    *link_id = Some(grant.id_text());
+    *logged_key = Some(folder);
+    let location = HeaderValue::from_str(&format!("{}/", parts.uri.path())).ok()?;
+    let mut r = text(
+        StatusCode::PERMANENT_REDIRECT,
+        "this link is a folder: its address ends with a slash",
+    );
+    r.headers_mut().insert(header::LOCATION, location);
+    Some(r)
 }
 
 /// How long a signature for `grant` may live at `now`: `longest`, cut to what is left of the
@@ -1115,6 +1176,53 @@ mod tests {
             403,
         );
         assert_eq!(rec.signed.lock().len(), 2);
+    }
+
+    /// A folder link with its trailing slash trimmed (as chat clients do) is redirected to
+    /// the same path with it, for the folder it names only: no longer refused as invalid (the
+    /// folder) or as a bad path (the whole bucket).
+    #[tokio::test]
+    async fn a_folder_link_without_its_slash_is_redirected_to_it() {
+        let rec = Arc::new(Recorder::default());
+        let st = state(rec.clone());
+        let browser = [("accept", "text/html")];
+        for scope in ["docs/", ""] {
+            let g = Grant::new("bkt", Scope::Prefix(scope.into()), Methods::READ, later());
+            let url = link(&st, &g);
+            let trimmed = url.strip_suffix('/').unwrap();
+            for m in ["GET", "HEAD"] {
+                let r = run(&st, m, trimmed, &browser).await;
+                assert_eq!(
+                    r.response.status(),
+                    StatusCode::PERMANENT_REDIRECT,
+                    "{m} {scope}"
+                );
+                assert_eq!(header(&r, "location"), url, "{m} {scope}");
+                assert_eq!(r.link_id.as_deref(), Some(g.id_text().as_str()));
+            }
+            assert_eq!(
+                run(&st, "GET", &url, &browser).await.response.status(),
+                StatusCode::OK
+            );
+            // Not for other methods, nor for a forged token.
+            // (`/<token>` is no path a PUT can use.)
+            let want = if scope.is_empty() { 400 } else { 403 };
+            assert_refused(
+                &run(&st, "PUT", trimmed, &[("content-length", "1")]).await,
+                want,
+            );
+            let forged = trimmed.replacen('/', "/A", 1);
+            let r = run(&st, "GET", &forged, &browser).await;
+            assert!(r.response.status().is_client_error(), "{forged}");
+            assert!(r.link_id.is_none());
+        }
+        // A link to one key, or a name inside the folder, is not redirected.
+        let file = Grant::new("bkt", Scope::Key("docs".into()), Methods::READ, later());
+        let r = run(&st, "GET", &link(&st, &file), &[]).await;
+        assert_eq!(r.response.status(), StatusCode::TEMPORARY_REDIRECT);
+        let folder = Grant::new("bkt", Scope::Prefix("docs/".into()), Methods::READ, later());
+        let other = format!("{}other", link(&st, &folder).strip_suffix("docs/").unwrap());
+        assert_refused(&run(&st, "GET", &other, &[]).await, 403);
     }
 
     #[tokio::test]
