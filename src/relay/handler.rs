@@ -370,10 +370,15 @@ async fn answer(
         SignMethod::Delete => grant.methods.delete,
     };
     if !allowed {
-        let mut r = text(
-            StatusCode::FORBIDDEN,
-            &format!("this link does not allow {}", parts.method),
-        );
+        // Someone opening an upload link (in curl or a browser) learns what it is for; the
+        // link itself is not repeated: the relay cannot know the address it was reached by.
+        let why = if grant.methods.put && matches!(sign_method, SignMethod::Get | SignMethod::Head)
+        {
+            "this link is for uploading one file, not for downloading: send the file with curl -T FILE 'LINK' (LINK: this address)".to_owned()
+        } else {
+            format!("this link does not allow {}", parts.method)
+        };
+        let mut r = text(StatusCode::FORBIDDEN, &why);
         if let Ok(v) = HeaderValue::from_str(&grant.methods.names().join(", ")) {
             r.headers_mut().insert(header::ALLOW, v);
         }
@@ -1223,6 +1228,34 @@ mod tests {
         let folder = Grant::new("bkt", Scope::Prefix("docs/".into()), Methods::READ, later());
         let other = format!("{}other", link(&st, &folder).strip_suffix("docs/").unwrap());
         assert_refused(&run(&st, "GET", &other, &[]).await, 403);
+    }
+
+    /// A single-file upload link opened with GET says what it is for and how to use it.
+    #[tokio::test]
+    async fn a_file_upload_link_opened_for_reading_says_how_to_upload() {
+        let rec = Arc::new(Recorder::default());
+        let st = state(rec.clone());
+        let g = Grant::new(
+            "bkt",
+            Scope::Key("one.txt".into()),
+            Methods::UPLOAD,
+            later(),
+        );
+        let url = link(&st, &g);
+        for accept in ["*/*", "text/html"] {
+            let r = run(&st, "GET", &url, &[("accept", accept)]).await;
+            assert_refused(&r, 403);
+            let body = r.response.body().as_text();
+            assert!(
+                body.contains("uploading one file") && body.contains("curl -T FILE"),
+                "{body}"
+            );
+        }
+        let read = Grant::new("bkt", Scope::Key("one.txt".into()), Methods::READ, later());
+        let r = run(&st, "PUT", &link(&st, &read), &[("content-length", "1")]).await;
+        assert_refused(&r, 403);
+        assert_eq!(r.response.body().as_text(), "this link does not allow PUT\n");
+        assert!(rec.signed.lock().is_empty());
     }
 
     #[tokio::test]
