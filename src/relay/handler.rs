@@ -420,6 +420,14 @@ async fn answer(
         || (sign_method == SignMethod::Put
             && (parts.headers.contains_key(STREAM_HEADER) || guarded_here));
     if sign_method == SignMethod::Put {
+        if parsed.key.chars().any(index::is_bidi_control) {
+            // A name that shows as another (`invoice\u{202e}gpj.exe`): refused on the way in, as
+            // control characters are (existing ones still download, and show escaped).
+            return text(
+                StatusCode::BAD_REQUEST,
+                "bad name: it holds a character that reverses the text around it (U+200E, U+200F, U+202A to U+202E, U+2066 to U+2069)",
+            );
+        }
         if streamed && !parts.headers.contains_key(header::CONTENT_LENGTH) {
             // The relay sends the body on with its length (S3 takes no chunked uploads to a
             // presigned URL) and never holds a whole body to count it.
@@ -1254,8 +1262,52 @@ mod tests {
         let read = Grant::new("bkt", Scope::Key("one.txt".into()), Methods::READ, later());
         let r = run(&st, "PUT", &link(&st, &read), &[("content-length", "1")]).await;
         assert_refused(&r, 403);
-        assert_eq!(r.response.body().as_text(), "this link does not allow PUT\n");
+        assert_eq!(
+            r.response.body().as_text(),
+            "this link does not allow PUT\n"
+        );
         assert!(rec.signed.lock().is_empty());
+    }
+
+    /// Bidi controls in names: shown escaped on the index (the link still names the key
+    /// byte for byte), refused in uploads through the relay.
+    #[tokio::test]
+    async fn bidi_controls_are_shown_escaped_and_refused_in_uploads() {
+        let html = index::escape_html("invoice\u{202e}gpj.exe \u{2066}\u{200f}");
+        assert_eq!(html, "invoice\\u{202e}gpj.exe \\u{2066}\\u{200f}");
+        assert_eq!(
+            index::entry_href("d/", "d/a\u{202e}b").as_deref(),
+            Some("./a%E2%80%AEb")
+        );
+        let rec = Arc::new(Recorder::default());
+        let st = state(rec.clone());
+        let mut g = Grant::new(
+            "bkt",
+            Scope::Prefix("drop/".into()),
+            Methods::UPLOAD,
+            later(),
+        );
+        g.overwrite = true;
+        let base = link(&st, &g);
+        for name in ["invoice%E2%80%AEgpj.exe", "a%E2%81%A6b", "a%E2%80%8Eb"] {
+            let r = run(
+                &st,
+                "PUT",
+                &format!("{base}{name}"),
+                &[("content-length", "1")],
+            )
+            .await;
+            assert_refused(&r, 400);
+        }
+        let r = run(
+            &st,
+            "PUT",
+            &format!("{base}plain.txt"),
+            &[("content-length", "1")],
+        )
+        .await;
+        assert_eq!(r.response.status(), StatusCode::TEMPORARY_REDIRECT);
+        assert_eq!(rec.signed.lock().len(), 1);
     }
 
     #[tokio::test]

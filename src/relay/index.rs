@@ -145,13 +145,20 @@ pub fn escape_html(s: &str) -> String {
             // Shown, not interpreted: a newline or tab in a key stays visible as such.
             '\n' => out.push_str("&#10;"),
             '\r' => out.push_str("&#13;"),
-            c if c.is_control() => {
+            c if c.is_control() || is_bidi_control(c) => {
                 let _ = write!(out, "\\u{{{:x}}}", c as u32);
             }
             c => out.push(c),
         }
     }
     out
+}
+
+/// The characters that reorder the text around them (embeddings, overrides, isolates and the
+/// directional marks): shown raw, `invoice\u{202e}gpj.exe` reads as "invoiceexe.jpg". They are
+/// format characters, not control characters, so `char::is_control` misses them.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// The relative link from `folder` to `key` (a file, or a sub-folder ending with `/`) inside
