@@ -1209,3 +1209,33 @@ fn the_share_dialog_grows_to_show_its_qr_code() {
         "the dialog {dialog:?} shows its last button {last:?}"
     );
 }
+
+/// In a small window with the preview open, the toolbar's buttons keep their icons (their
+/// names on hover) so the table keeps room: with their words they wrapped onto six rows and
+/// the table showed no row at 800×500.
+#[test]
+fn a_narrow_browser_gets_a_compact_toolbar_and_keeps_its_rows() {
+    let f = Fixture::new();
+    f.put("notes.txt", b"n");
+    let mut h = f.harness();
+    h.set_size(egui::vec2(800.0, 500.0));
+    wait_for(&mut h, "the listing", |a| listed(a, "notes.txt"));
+    assert!(
+        h.query_by_label("⬆ Upload…").is_some(),
+        "words while there is room"
+    );
+    let entry = h.state().listing.row(0).clone();
+    h.state_mut().activate(&entry);
+    wait_for(&mut h, "the preview", |a| {
+        a.preview.as_ref().is_some_and(|p| p.content.is_some())
+    });
+    h.run();
+    assert!(h.query_by_label("⬆ Upload…").is_none());
+    assert!(h.query_by_label("📂").is_some(), "the icon stays");
+    let row = h
+        .get_all_by_label("notes.txt")
+        .map(|n| n.rect())
+        .min_by(|a, b| a.min.x.total_cmp(&b.min.x))
+        .unwrap();
+    assert!(row.max.y < 400.0, "the table's row is in view: {row:?}");
+}

@@ -109,8 +109,19 @@ fn toolbar_ui(app: &mut S3ShareApp, ui: &mut Ui) {
     let refusal = app.upload_refusal();
     let can_add = refusal.is_none();
     let why_not = refusal.unwrap_or_default();
+    // In a narrow browser (a small window, the preview open) the buttons keep their icons
+    // and say their names on hover: with their words they wrapped onto six rows and left no
+    // room for a single file.
+    let compact = ui.available_width() < COMPACT_BELOW;
+    let label = |icon: &str, words: &str| {
+        if compact {
+            icon.to_owned()
+        } else {
+            format!("{icon} {words}")
+        }
+    };
     ui.horizontal_wrapped(|ui| {
-        let upload = ui.add_enabled(can_add, egui::Button::new("⬆ Upload…"));
+        let upload = ui.add_enabled(can_add, egui::Button::new(label("⬆", "Upload…")));
         if upload
             .on_hover_text("Upload files (Ctrl+U, or drop them on the window)")
             .on_disabled_hover_text(&why_not)
@@ -118,7 +129,15 @@ fn toolbar_ui(app: &mut S3ShareApp, ui: &mut Ui) {
         {
             app.pick_upload(false, AfterUpload::Nothing);
         }
-        let upload_link = ui.add_enabled(can_add, egui::Button::new("🔗 Upload and copy link…"));
+        let upload_link = ui.add_enabled(
+            can_add,
+            // Alone, 🔗 would read as "Copy link".
+            egui::Button::new(if compact {
+                "🔗⬆".to_owned()
+            } else {
+                "🔗 Upload and copy link…".to_owned()
+            }),
+        );
         if upload_link
             .on_hover_text(
                 "Upload files, then put their links on the clipboard, one per line (Ctrl+Shift+U)",
@@ -130,15 +149,24 @@ fn toolbar_ui(app: &mut S3ShareApp, ui: &mut Ui) {
             app.pick_upload(false, then);
         }
         link_expiry_ui(app, ui);
-        let upload_folder = ui.add_enabled(can_add, egui::Button::new("📂 Upload folder…"));
-        if upload_folder.on_disabled_hover_text(&why_not).clicked() {
+        let upload_folder =
+            ui.add_enabled(can_add, egui::Button::new(label("📂", "Upload folder…")));
+        if upload_folder
+            .on_hover_text("Upload a folder, with everything in it")
+            .on_disabled_hover_text(&why_not)
+            .clicked()
+        {
             app.pick_upload(true, AfterUpload::Nothing);
         }
-        let new_folder = ui.add_enabled(can_add, egui::Button::new("➕ New folder"));
-        if new_folder.on_disabled_hover_text(&why_not).clicked() {
+        let new_folder = ui.add_enabled(can_add, egui::Button::new(label("➕", "New folder")));
+        if new_folder
+            .on_hover_text("New folder")
+            .on_disabled_hover_text(&why_not)
+            .clicked()
+        {
             app.new_folder = Some(String::new());
         }
-        let upload_link = ui.add_enabled(can_add, egui::Button::new("📥 Upload link…"));
+        let upload_link = ui.add_enabled(can_add, egui::Button::new(label("📥", "Upload link…")));
         if upload_link
             .on_hover_text("A link others can upload a file into this folder with")
             .on_disabled_hover_text(&why_not)
@@ -148,7 +176,10 @@ fn toolbar_ui(app: &mut S3ShareApp, ui: &mut Ui) {
             app.share_upload_link(p.prefix.clone());
         }
         ui.separator();
-        let share = ui.add_enabled(files_selected > 0, egui::Button::new("🔗 Copy link…"));
+        let share = ui.add_enabled(
+            files_selected > 0,
+            egui::Button::new(label("🔗", "Copy link…")),
+        );
         if share
             .on_hover_text("Share an expiring link (Ctrl+L; Ctrl+C copies at once)")
             .clicked()
@@ -156,20 +187,24 @@ fn toolbar_ui(app: &mut S3ShareApp, ui: &mut Ui) {
             app.share_selection();
         }
         if ui
-            .add_enabled(files_selected > 0, egui::Button::new("⬇ Download…"))
+            .add_enabled(
+                files_selected > 0,
+                egui::Button::new(label("⬇", "Download…")),
+            )
+            .on_hover_text("Download the selected files")
             .clicked()
         {
             app.pick_download();
         }
         let anything_selected = !app.listing.selected.is_empty();
-        let delete = ui.add_enabled(anything_selected, egui::Button::new("🗑 Delete"));
+        let delete = ui.add_enabled(anything_selected, egui::Button::new(label("🗑", "Delete")));
         if delete.on_hover_text("Delete (Del)").clicked() {
             app.request_delete();
         }
         ui.separator();
         let filter =
             egui::TextEdit::singleline(&mut app.listing.filter).hint_text("🔍 Filter (Ctrl+F)");
-        let filter = ui.add(filter.desired_width(180.0));
+        let filter = ui.add(filter.desired_width(if compact { 120.0 } else { 180.0 }));
         if std::mem::take(&mut app.focus_filter) {
             filter.request_focus();
         }
@@ -185,6 +220,9 @@ fn toolbar_ui(app: &mut S3ShareApp, ui: &mut Ui) {
         }
     });
 }
+
+/// The browser's width below which the toolbar's buttons show their icons only.
+const COMPACT_BELOW: f32 = 480.0;
 
 /// How long copied links work (remembered): the one lifetime of every link copied at once.
 fn link_expiry_ui(app: &mut S3ShareApp, ui: &mut Ui) {
