@@ -1239,3 +1239,42 @@ fn a_narrow_browser_gets_a_compact_toolbar_and_keeps_its_rows() {
         .unwrap();
     assert!(row.max.y < 400.0, "the table's row is in view: {row:?}");
 }
+
+/// What SIGTERM or SIGHUP (a logout, `kill`) does: the app quits without asking, as nobody
+/// may be there to answer, but cleanly: running transfers are cancelled (no multipart upload
+/// left open) and the window closes the normal way, so its settings are saved. The signal's
+/// default killed the process: settings changed since the last autosave were lost.
+#[test]
+fn asked_to_end_the_app_stops_its_transfers_and_closes_without_asking() {
+    use s3share::app::QuitState;
+    let f = Fixture::new();
+    let upload = f.dir.path().join("big.iso");
+    std::fs::File::create(&upload)
+        .unwrap()
+        .set_len(400 << 20)
+        .unwrap();
+    let mut h = f.harness();
+    wait_for(&mut h, "the bucket", |a| {
+        a.place.is_some() && !a.listing.loading
+    });
+    h.input_mut()
+        .dropped_files
+        .push(Arc::new(DroppedPath(upload)));
+    wait_for(&mut h, "the upload moving bytes", |a| {
+        a.transfers
+            .iter()
+            .any(|t| t.state == TransferState::Running && t.done > 0)
+    });
+    let ctx = h.ctx.clone();
+    h.state_mut().quit_now(&ctx);
+    h.step();
+    assert_ne!(h.state().quit, QuitState::Asking, "nobody is asked");
+    wait_for(&mut h, "the window to close", |a| {
+        a.quit == QuitState::Closing
+    });
+    let open = f
+        .runtime
+        .block_on(f.store.client.list_open_uploads("s3share", ""))
+        .unwrap();
+    assert!(open.is_empty(), "{open:?}");
+}

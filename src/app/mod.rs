@@ -83,12 +83,14 @@ pub fn run_desktop(runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
         "s3share",
         options,
         Box::new(move |cc| {
-            Ok(Box::new(S3ShareApp::new(
+            let mut app = S3ShareApp::new(
                 cc,
                 handle,
                 BackendConfig::default(),
                 Box::new(clipboard::SystemClipboard::default()),
-            )))
+            );
+            app.quit_on_terminate();
+            Ok(Box::new(app))
         }),
     )
     .map_err(|e| anyhow::anyhow!("cannot open the window: {e}"))

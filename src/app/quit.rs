@@ -71,6 +71,52 @@ impl S3ShareApp {
         self.backend.send(Command::StopAll);
     }
 
+    /// What a request from the system to end does (see [`S3ShareApp::quit_on_terminate`]):
+    /// quit without asking, as nobody may be there to answer (a logout), but as "Cancel
+    /// transfers and quit" does: transfers are stopped cleanly, and the window closes the
+    /// normal way, so the settings (connection, folder, window size) are saved. Killed by the
+    /// signal's default instead, the process lost them and left uploads open.
+    pub fn quit_now(&mut self, ctx: &Context) {
+        match self.quit {
+            QuitState::Stopping { .. } | QuitState::Closing => {}
+            _ if self.transfers.iter().any(Transfer::is_active) => self.confirm_quit(),
+            _ => {
+                self.quit = QuitState::Closing;
+                ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+            }
+        }
+    }
+
+    /// Turns SIGTERM and SIGHUP into [`S3ShareApp::quit_now`] (the desktop app's process only:
+    /// a library user keeps the signals' defaults). A second one ends the process at once.
+    pub fn quit_on_terminate(&mut self) {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let (flag, ctx) = (self.terminate.clone(), self.repaint_ctx.clone());
+            self.runtime.spawn(async move {
+                let (Ok(mut term), Ok(mut hup)) = (
+                    signal(SignalKind::terminate()),
+                    signal(SignalKind::hangup()),
+                ) else {
+                    return;
+                };
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = hup.recv() => {}
+                }
+                tracing::info!("asked to end: closing the window");
+                flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                ctx.request_repaint();
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = hup.recv() => {}
+                }
+                std::process::exit(143);
+            });
+        }
+    }
+
     /// "Keep transferring": the close request is forgotten.
     pub fn keep_running(&mut self) {
         self.quit = QuitState::Running;

@@ -99,6 +99,8 @@ pub struct S3ShareApp {
     pub quit: QuitState,
     pub(super) focus_filter: bool,
     pub(super) first_frame_shown: bool,
+    /// Set when the system asked the process to end (SIGTERM, SIGHUP: a logout, `kill`).
+    pub(super) terminate: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Set by `main` first thing, so the start-up time to the first frame can be reported
@@ -171,6 +173,7 @@ impl S3ShareApp {
             quit: QuitState::Running,
             focus_filter: false,
             first_frame_shown: false,
+            terminate: Default::default(),
         };
         let target = app.settings.last_target.clone().unwrap_or_else(|| {
             crate::s3::first_run_profile()
@@ -200,6 +203,12 @@ impl eframe::App for S3ShareApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
         self.apply_events(ctx);
         self.read_transfer_counters();
+        if self
+            .terminate
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
+        {
+            self.quit_now(ctx);
+        }
         self.handle_close_request(ctx);
         self.handle_drops(ctx);
         // Keep speeds, ETAs and toasts moving without a repaint per byte.
