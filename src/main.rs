@@ -20,7 +20,9 @@ fn main() -> std::process::ExitCode {
         0 if serving => {
             "warn,s3s=off,s3share=warn,s3share::relay::access=info,aws_config::imds::region=error"
         }
-        0 => "warn,s3s=off,s3share=warn,aws_config::imds::region=error",
+        0 => {
+            "warn,s3s=off,s3share=warn,aws_config::imds::region=error,egui_system_font_provider=error"
+        }
         1 => "info,s3s=warn,s3share=info",
         _ => {
             "debug,s3s=warn,s3share=debug,aws_sigv4=info,aws_smithy_runtime=info,\
