@@ -216,6 +216,12 @@ fn dropped_files_upload_and_appear_then_conflicts_ask() {
         listed(a, "photo one (1).jpg")
     });
     assert!(h.state().conflicts.is_none());
+    h.run();
+    assert!(
+        h.query_by_label("photo one.jpg (stored as photo one (1).jpg)")
+            .is_some(),
+        "the row says the name it was stored under"
+    );
 }
 
 #[test]

@@ -84,7 +84,17 @@ pub fn transfers_ui(app: &mut S3ShareApp, ui: &mut Ui) {
                         "⬇"
                     });
                     fixed_width(ui, 260.0, |ui| {
-                        ui.add(egui::Label::new(&t.name).truncate());
+                        // "Keep both" stored it under another name: the row says which, as
+                        // its link and the folder do.
+                        let name = match &t.uploaded {
+                            Some((_, key)) if *key != t.name => format!(
+                                "{} (stored as {})",
+                                t.name,
+                                key.rsplit('/').next().unwrap_or(key)
+                            ),
+                            _ => t.name.clone(),
+                        };
+                        ui.add(egui::Label::new(name).truncate());
                     });
                     let fraction = if t.total == 0 {
                         if t.state == TransferState::Finished {
