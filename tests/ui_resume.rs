@@ -140,3 +140,41 @@ fn interrupted_uploads_are_offered_at_start_and_resume_or_discard() {
         .unwrap();
     assert!(gone.is_none());
 }
+
+/// "Later" puts the window away (it sat over the toolbar with no way to close it) and loses
+/// nothing: the upload stays open on the server and is offered again at the next start.
+#[test]
+fn later_puts_the_interrupted_uploads_off_until_the_next_start() {
+    let f = Fixture::new();
+    let store = ResumeStore::new(
+        crate::support::store_paths(f.dir.path())
+            .data_dir
+            .join("resume"),
+    );
+    let local = f.dir.path().join("local");
+    std::fs::create_dir_all(&local).unwrap();
+    let file = random_file(&local, "later.bin", 12 * MIB, 3);
+    interrupted_upload(&f, &store, &file, "later.bin");
+    let mut h = f.harness();
+    wait_for(&mut h, "the interrupted upload", |a| {
+        a.pending_uploads.len() == 1
+    });
+    h.run();
+    h.get_by_label("Later").click();
+    h.run();
+    assert!(h.state().pending_uploads.is_empty());
+    assert!(
+        h.query_by_label("Interrupted uploads").is_none(),
+        "the window went"
+    );
+    assert_eq!(
+        store.pending_uploads().len(),
+        1,
+        "still there for next time"
+    );
+    drop(h);
+    let mut h = f.harness();
+    wait_for(&mut h, "the upload offered again", |a| {
+        a.pending_uploads.len() == 1
+    });
+}

@@ -11,7 +11,7 @@ pub fn pending_uploads_ui(app: &mut S3ShareApp, ctx: &Context) {
     if app.pending_uploads.is_empty() {
         return;
     }
-    let (mut resume, mut discard) = (None, None);
+    let (mut resume, mut discard, mut later) = (None, None, false);
     egui::Window::new("Interrupted uploads")
         .collapsible(false)
         .resizable(false)
@@ -52,7 +52,15 @@ pub fn pending_uploads_ui(app: &mut S3ShareApp, ctx: &Context) {
                 });
                 ui.separator();
             }
+            // The window sat over the toolbar with no way to put it off.
+            later = ui
+                .button("Later")
+                .on_hover_text("Keep them for now: they are offered again at the next start")
+                .clicked();
         });
+    if later {
+        app.pending_uploads.clear();
+    }
     if let Some(i) = resume {
         app.resume_pending(i);
     } else if let Some(i) = discard {
