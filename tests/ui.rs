@@ -1284,3 +1284,21 @@ fn asked_to_end_the_app_stops_its_transfers_and_closes_without_asking() {
         .unwrap();
     assert!(open.is_empty(), "{open:?}");
 }
+
+/// A first run opens on the embedded store: its empty folder says where the files go (nothing
+/// in the window said so).
+#[test]
+fn the_embedded_store_says_where_its_files_are_kept() {
+    let f = Fixture::new();
+    let mut h = f.harness();
+    wait_for(&mut h, "the empty bucket", |a| {
+        a.place.is_some() && !a.listing.loading
+    });
+    h.run();
+    let dir = crate::support::store_paths(f.dir.path()).data_dir;
+    let said = format!(
+        "Files uploaded here are kept on this computer, in {}.",
+        dir.display()
+    );
+    assert!(h.query_by_label(&said).is_some(), "{said}");
+}

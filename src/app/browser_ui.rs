@@ -389,6 +389,22 @@ fn table_ui(app: &mut S3ShareApp, ui: &mut Ui) {
                 "Nothing matches the filter."
             };
             ui.label(RichText::new(text).weak());
+            // A first run opens on the embedded store: say where its files go.
+            if let (true, ConnectionState::Connected { target, .. }, Some(dir)) = (
+                app.listing.filter.is_empty(),
+                &app.connection,
+                &app.store_dir,
+            ) && *target == crate::app::backend::ConnectionTarget::Local
+            {
+                ui.label(
+                    RichText::new(format!(
+                        "Files uploaded here are kept on this computer, in {}.",
+                        dir.display()
+                    ))
+                    .weak()
+                    .small(),
+                );
+            }
         });
         return;
     }

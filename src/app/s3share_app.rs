@@ -99,6 +99,8 @@ pub struct S3ShareApp {
     pub quit: QuitState,
     pub(super) focus_filter: bool,
     pub(super) first_frame_shown: bool,
+    /// Where the embedded store keeps its objects (shown to say where files go).
+    pub(super) store_dir: Option<std::path::PathBuf>,
     /// Set when the system asked the process to end (SIGTERM, SIGHUP: a logout, `kill`).
     pub(super) terminate: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
@@ -116,6 +118,11 @@ impl S3ShareApp {
         config: BackendConfig,
         clipboard: Box<dyn Clipboard>,
     ) -> Self {
+        let store_dir = config
+            .store_paths
+            .clone()
+            .or_else(crate::store::StorePaths::for_user)
+            .map(|p| p.data_dir);
         let settings: Settings = cc
             .storage
             .and_then(|s| eframe::get_value(s, eframe::APP_KEY))
@@ -174,6 +181,7 @@ impl S3ShareApp {
             focus_filter: false,
             first_frame_shown: false,
             terminate: Default::default(),
+            store_dir,
         };
         let target = app.settings.last_target.clone().unwrap_or_else(|| {
             crate::s3::first_run_profile()

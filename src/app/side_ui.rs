@@ -173,7 +173,15 @@ pub fn connections_ui(app: &mut S3ShareApp, ui: &mut Ui) {
                 let problem = app.connection_problems.get(&target).cloned();
                 let mark = if problem.is_some() { "  ⚠" } else { "" };
                 let label = format!("{icon}  {}{mark}", app.connection_label(&target));
-                let response = ui.selectable_label(selected, label);
+                let mut response = ui.selectable_label(selected, label);
+                if target == ConnectionTarget::Local
+                    && let Some(dir) = &app.store_dir
+                {
+                    response = response.on_hover_text(format!(
+                        "An S3 store on this computer: files are kept in {}",
+                        dir.display()
+                    ));
+                }
                 if let Some(problem) = problem {
                     // The start of it (what to do comes first); all of it on hover.
                     ui.indent(egui::IdSalt::new(("problem", &target)), |ui| {
