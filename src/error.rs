@@ -571,12 +571,28 @@ pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
 
 /// What to do about an endpoint that could not be reached: a certificate nobody here trusts
 /// (a company's or a lab's own CA) needs that CA, not another address.
-fn unreachable_advice(message: &str) -> &'static str {
-    if message.to_ascii_lowercase().contains("certificate") {
-        "its TLS certificate is not trusted here: if it comes from your own CA, set SSL_CERT_FILE \
-         to that CA's PEM file"
-    } else {
-        "check the address and that the server is running"
+fn unreachable_advice(message: &str) -> String {
+    // A self-signed certificate made the quick way (`openssl req -x509`) is a CA certificate:
+    // TLS refuses it as a server's own even when SSL_CERT_FILE names it, and the advice to
+    // set SSL_CERT_FILE, already set, led nowhere.
+    if message.contains("CaUsedAsEndEntity") {
+        return "the server's certificate is a CA certificate used as the server's own, which TLS \
+                refuses even when SSL_CERT_FILE names it: give the server a certificate issued \
+                by that CA (one with basicConstraints CA:FALSE), and SSL_CERT_FILE the CA's"
+            .to_owned();
+    }
+    if !message.to_ascii_lowercase().contains("certificate") {
+        return "check the address and that the server is running".to_owned();
+    }
+    match std::env::var_os("SSL_CERT_FILE") {
+        Some(file) => format!(
+            "its TLS certificate is not trusted here: SSL_CERT_FILE ({}) does not hold the CA \
+             that issued it",
+            std::path::Path::new(&file).display()
+        ),
+        None => "its TLS certificate is not trusted here: if it comes from your own CA, set \
+                 SSL_CERT_FILE to that CA's PEM file"
+            .to_owned(),
     }
 }
 
@@ -588,5 +604,31 @@ fn unaborted_cause(cause: &Error) -> String {
             format!("gave up after {attempts} attempts; last error: {last}")
         }
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A CA certificate used as the server's own is named as such: the advice to set
+    /// SSL_CERT_FILE (a tester had it set already) cannot help there.
+    #[test]
+    fn a_ca_certificate_used_as_the_servers_own_is_told_apart() {
+        let e = Error::Unreachable {
+            endpoint: "https://127.0.0.1:19543".into(),
+            message: "client error (Connect): invalid peer certificate: Other(OtherError(CaUsedAsEndEntity))".into(),
+        };
+        let said = e.to_string();
+        assert!(
+            said.contains("a CA certificate used as the server's own"),
+            "{said}"
+        );
+        assert!(!said.contains("set SSL_CERT_FILE to"), "{said}");
+        let e = Error::Unreachable {
+            endpoint: "http://127.0.0.1:9".into(),
+            message: "Connection refused".into(),
+        };
+        assert!(e.to_string().contains("check the address"));
     }
 }
