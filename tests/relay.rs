@@ -1208,6 +1208,56 @@ async fn serve_starts_only_where_its_links_work() {
     assert!(err.contains("choose another port"), "{err}");
 }
 
+/// `serve` with credentials storage rejects (a wrong secret key; SeaweedFS checks signatures)
+/// refuses to start, saying why, instead of answering every link 503; with the right ones it
+/// starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_refuses_to_start_with_rejected_credentials() {
+    let s = crate::support::seaweed().await;
+    let home = tempfile::tempdir().unwrap();
+    let secret_file = home.path().join("relay-secret").display().to_string();
+    let mut wrong = CliEnv::of(&s, home.path());
+    wrong.secret_key = format!("{}x", s.secret_key);
+    let mut cmd = wrong.command(vec![
+        "serve".into(),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--secret-file".into(),
+        secret_file.clone(),
+    ]);
+    // A serve that starts would not exit: bounded, then killed.
+    let out = tokio::task::spawn_blocking(move || {
+        let mut child = cmd
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && !err.contains("relay on"),
+        "served with a wrong secret key: {err}"
+    );
+    assert!(
+        err.contains("does not accept these AWS credentials"),
+        "no reason given: {err}"
+    );
+    let serve = crate::relay_ledger::Serve::start(
+        &CliEnv::of(&s, home.path()),
+        &["--secret-file".into(), secret_file],
+    )
+    .await;
+    assert!(!serve.addr.is_empty());
+}
+
 /// A `--public-url` with a query, a fragment or a user name and password is refused by
 /// `link --relay` (no link made, none recorded) and by `serve` (nothing started): each would
 /// end up in every link.

@@ -327,6 +327,9 @@ pub enum Command {
     /// `If-None-Match: *` (plain `curl -L -T`), are not redirected: the relay streams them to
     /// S3 itself with that header, so S3 refuses to replace an object.
     ///
+    /// At start it checks once that storage accepts the credentials, and refuses to start
+    /// with keys storage rejects (credentials that may only read some buckets are fine).
+    ///
     /// Links revoked with `s3share revoke` are refused within a second (the relay polls each
     /// served bucket's small revocation list; requests are checked in memory). The secret file
     /// is re-read when it changes, so `s3share relay-secret rotate` needs no restart. Several

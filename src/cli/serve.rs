@@ -42,6 +42,7 @@ pub(super) async fn serve(
             port = listen.port()
         );
     }
+    check_credentials(conn).await?;
     let options = crate::relay::run::RelayOptions {
         listen,
         public_url: public_url.clone(),
@@ -73,4 +74,28 @@ pub(super) async fn serve(
     tokio::signal::ctrl_c().await?;
     relay.stop();
     Ok(true)
+}
+
+/// Asks storage once whether it takes these credentials, before anything is bound or noted.
+/// Otherwise a relay with a wrong secret key starts and answers every link `503 cannot check
+/// whether this link was revoked`, for as long as it runs, with the reason only in a log line.
+/// Only an answer about the credentials themselves refuses the start: scoped credentials that
+/// may not list are normal for a relay (AccessDenied says nothing), and storage that is
+/// unreachable now may be reachable later (a warning).
+async fn check_credentials(conn: &Connection) -> anyhow::Result<()> {
+    let checked = match conn.default_bucket() {
+        // The embedded store: its one bucket, one key (it lists no buckets of interest).
+        Some(bucket) => crate::relay::index::list_folder_page(&conn.client, bucket, "", None, 1)
+            .await
+            .map(drop),
+        None => conn.client.list_buckets().await.map(drop),
+    };
+    match checked {
+        Ok(()) | Err(Error::AccessDenied { .. }) => Ok(()),
+        Err(e) if e.credential_problem().is_some() => Err(e.into()),
+        Err(e) => {
+            eprintln!("warning: cannot check the relay's credentials now ({e}); starting anyway");
+            Ok(())
+        }
+    }
 }
