@@ -1258,6 +1258,70 @@ async fn serve_refuses_to_start_with_rejected_credentials() {
     assert!(!serve.addr.is_empty());
 }
 
+/// `link --relay` without `--public-url` mints links for a relay that runs: a second `serve`
+/// with the same secret wins while it runs; once it stops (Ctrl+C) or is killed, links go to
+/// the first again; with none left, to the default address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn link_follows_the_relay_that_runs() {
+    use crate::relay_ledger::Serve;
+    let s = crate::support::seaweed().await;
+    put_via_link(&s.client, &s.bucket, "f.txt", "x")
+        .await
+        .error_for_status()
+        .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let secret_file = home.path().join("relay-secret").display().to_string();
+    let env = CliEnv::of(&s, home.path());
+    let args = vec!["--secret-file".to_owned(), secret_file.clone()];
+    let link_base = || {
+        let env = env.clone();
+        let secret_file = secret_file.clone();
+        let object = format!("s3://{}/f.txt", s.bucket);
+        async move {
+            let out = env
+                .run_async(vec![
+                    "link".into(),
+                    "--relay".into(),
+                    "--secret-file".into(),
+                    secret_file,
+                    object,
+                ])
+                .await;
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let url = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            url.split('/').take(3).collect::<Vec<_>>().join("/")
+        }
+    };
+    let mut first = Serve::start(&env, &args).await;
+    let mut second = Serve::start(&env, &args).await;
+    assert_ne!(first.addr, second.addr);
+    assert_eq!(link_base().await, format!("http://{}", second.addr));
+    assert!(second.interrupt().success());
+    assert_eq!(
+        link_base().await,
+        format!("http://{}", first.addr),
+        "links for the relay that stopped"
+    );
+    // One killed without stopping leaves its note behind; it is not followed.
+    let mut third = Serve::start(&env, &args).await;
+    assert_eq!(link_base().await, format!("http://{}", third.addr));
+    third.kill();
+    assert_eq!(
+        link_base().await,
+        format!("http://{}", first.addr),
+        "links for the relay that was killed"
+    );
+    assert!(first.interrupt().success());
+    assert_eq!(
+        link_base().await,
+        format!("http://{}", s3share::relay::DEFAULT_LISTEN)
+    );
+}
+
 /// A `--public-url` with a query, a fragment or a user name and password is refused by
 /// `link --relay` (no link made, none recorded) and by `serve` (nothing started): each would
 /// end up in every link.

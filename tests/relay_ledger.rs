@@ -67,6 +67,22 @@ impl Serve {
         Serve { child, addr, log }
     }
 
+    /// Stops it as Ctrl+C does (SIGINT), and waits for it to exit.
+    pub(crate) fn interrupt(&mut self) -> std::process::ExitStatus {
+        rustix::process::kill_process(
+            rustix::process::Pid::from_child(&self.child),
+            rustix::process::Signal::INT,
+        )
+        .unwrap();
+        self.child.wait().unwrap()
+    }
+
+    /// Kills it (SIGKILL: no chance to clean up), and waits for it to exit.
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     fn public_url(&self) -> String {
         format!("http://{}", self.addr)
     }

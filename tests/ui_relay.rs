@@ -91,10 +91,11 @@ fn share_via_relay_then_the_panel_copies_again_and_revokes_then_the_switch_stops
     assert!(h.state().settings.relay_on, "the switch is remembered");
     assert!(shown(&h, &format!("Relay on {base}")), "the URL is shown");
     // As `serve` does: the links base is noted beside the secret for `link --relay`.
-    let note = store_paths(f.dir.path())
-        .config_dir
-        .join("relay-secret.url");
-    assert_eq!(std::fs::read_to_string(note).unwrap().trim(), base);
+    let secret = store_paths(f.dir.path()).config_dir.join("relay-secret");
+    assert_eq!(
+        s3share::relay::remembered_public_url(&secret).as_deref(),
+        Some(base.as_str())
+    );
 
     h.state_mut().share.as_mut().unwrap().note = "for Ana".into();
     h.get_by_label("🔗 Share via relay").click();

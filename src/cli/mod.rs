@@ -279,8 +279,8 @@ pub enum Command {
         #[arg(long, requires = "relay")]
         note: Option<String>,
         /// Relay link: the relay's address as teammates reach it, with no query, fragment or
-        /// user name (default: $S3SHARE_RELAY_PUBLIC_URL, else the address the last `serve`
-        /// with the same secret noted, else http://127.0.0.1:8457).
+        /// user name (default: $S3SHARE_RELAY_PUBLIC_URL, else the address of the newest
+        /// `serve` still running with the same secret, else http://127.0.0.1:8457).
         #[arg(long, requires = "relay", value_name = "URL")]
         public_url: Option<String>,
         /// Relay link: the relay's secret file (default: $S3SHARE_RELAY_SECRET_FILE, else

@@ -231,15 +231,105 @@ fn public_url_note(secret_path: &std::path::Path) -> std::path::PathBuf {
     })
 }
 
-/// Notes `public_url` as the base of the links of the relay that uses `secret_path`.
-pub fn remember_public_url(secret_path: &std::path::Path, public_url: &str) -> std::io::Result<()> {
-    std::fs::write(public_url_note(secret_path), format!("{public_url}\n"))
+/// The relays noted beside a secret: one line `<url> <pid>` per running relay, the newest
+/// last. The process id is there so that a relay killed without stopping (SIGKILL, a crash, a
+/// power cut) leaves a note nobody follows: with one URL and last-writer-wins, a second `serve`
+/// that had stopped left `link --relay` minting links for a port nothing listened on. A line
+/// with no process id is an older s3share's note.
+fn read_notes(secret_path: &std::path::Path) -> Vec<(String, Option<u32>)> {
+    let Ok(text) = std::fs::read_to_string(public_url_note(secret_path)) else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            let url = words.next()?.to_owned();
+            Some((url, words.next().and_then(|p| p.parse().ok())))
+        })
+        .collect()
 }
 
-/// The base URL noted by the last `serve` that used `secret_path`, if any.
+/// Whether process `pid` runs (signal 0 checks without sending anything; EPERM: it runs, as
+/// another user).
+fn process_runs(pid: u32) -> bool {
+    let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return false;
+    };
+    match rustix::process::test_kill_process(pid) {
+        Ok(()) => true,
+        Err(e) => e == rustix::io::Errno::PERM,
+    }
+}
+
+/// Writes the notes whole under another name, then renames it into place: a `link --relay`
+/// reading at the same moment sees the old notes or the new, never half of them. No notes left:
+/// no file.
+fn write_notes(
+    secret_path: &std::path::Path,
+    notes: &[(String, Option<u32>)],
+) -> std::io::Result<()> {
+    let path = public_url_note(secret_path);
+    if notes.is_empty() {
+        return match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        };
+    }
+    let text: String = notes
+        .iter()
+        .map(|(url, pid)| match pid {
+            Some(pid) => format!("{url} {pid}\n"),
+            None => format!("{url}\n"),
+        })
+        .collect();
+    let mut tmp = path.clone().into_os_string();
+    tmp.push(format!(".{}.tmp", std::process::id()));
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, &path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
+/// The notes that still name a running relay, without this process's note of `public_url`.
+fn other_running_notes(
+    secret_path: &std::path::Path,
+    public_url: &str,
+) -> Vec<(String, Option<u32>)> {
+    let me = std::process::id();
+    read_notes(secret_path)
+        .into_iter()
+        // An older s3share's note (no process id) is superseded, as it was before.
+        .filter(|(url, pid)| {
+            pid.is_some_and(|pid| !(pid == me && url == public_url) && process_runs(pid))
+        })
+        .collect()
+}
+
+/// Notes `public_url` as the base of the links of a relay of this process that uses
+/// `secret_path`: the newest, so `link --relay` mints links for it while it runs. Notes of
+/// relays that no longer run are dropped.
+pub fn remember_public_url(secret_path: &std::path::Path, public_url: &str) -> std::io::Result<()> {
+    let mut notes = other_running_notes(secret_path, public_url);
+    notes.push((public_url.to_owned(), Some(std::process::id())));
+    write_notes(secret_path, &notes)
+}
+
+/// Takes back [`remember_public_url`] when that relay stops: `link --relay` then follows the
+/// newest relay still running with that secret (or, with none, the default address).
+pub fn forget_public_url(secret_path: &std::path::Path, public_url: &str) -> std::io::Result<()> {
+    write_notes(secret_path, &other_running_notes(secret_path, public_url))
+}
+
+/// The base URL of the newest relay noted as running with `secret_path`, if any.
 pub fn remembered_public_url(secret_path: &std::path::Path) -> Option<String> {
-    let text = std::fs::read_to_string(public_url_note(secret_path)).ok()?;
-    Some(text.trim().to_owned()).filter(|u| !u.is_empty())
+    read_notes(secret_path)
+        .into_iter()
+        .rev()
+        .find(|(_, pid)| pid.is_none_or(process_runs))
+        .map(|(url, _)| url)
 }
 
 /// Mints the URL for `grant` under `public_url` (e.g. `http://127.0.0.1:8457`).

@@ -41,6 +41,8 @@ pub struct RunningRelay {
     /// Why the links base could not be noted beside the secret (then `link --relay` in another
     /// process needs it given explicitly).
     pub note_failed: Option<String>,
+    /// Whether its note beside the secret is still to be taken back when it stops.
+    noted: std::sync::atomic::AtomicBool,
 }
 
 impl RunningRelay {
@@ -53,12 +55,24 @@ impl RunningRelay {
     pub fn stop(&self) {
         self.server.stop();
         self.watch.abort();
+        self.forget_note();
     }
 
     /// [`RunningRelay::stop`], returning once its address is free to listen on again.
     pub async fn stop_and_release(self) {
         self.watch.abort();
+        self.forget_note();
         self.server.stop_and_release().await;
+    }
+
+    /// Takes its links base back from beside the secret (once), so `link --relay` stops
+    /// minting links for an address nothing answers on.
+    fn forget_note(&self) {
+        if self.noted.swap(false, std::sync::atomic::Ordering::SeqCst)
+            && let Err(e) = super::forget_public_url(&self.secret_path, &self.public_url)
+        {
+            tracing::warn!("cannot take the relay's address back from beside its secret: {e}");
+        }
     }
 }
 
@@ -120,6 +134,7 @@ pub async fn start(client: S3Client, options: RelayOptions) -> Result<RunningRel
         secret,
         secret_path,
         public_url,
+        noted: std::sync::atomic::AtomicBool::new(note_failed.is_none()),
         note_failed,
     })
 }
