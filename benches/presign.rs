@@ -43,7 +43,10 @@ fn main() {
         let client = connection.client.clone();
         let bucket = connection.default_bucket().unwrap();
         let lifetime = Duration::from_secs(300);
-        let get = || PresignOp::Get { filename: None };
+        let get = || PresignOp::Get {
+            filename: None,
+            inline: false,
+        };
         let put = || PresignOp::Put {
             content_md5: Some("1B2M2Y8AsgTpgAmY7PhCfg==".into()),
             if_none_match: true,

@@ -86,6 +86,17 @@ pub fn parse_expiry(text: &str) -> Result<Duration> {
 /// `Content-Disposition` that makes browsers save the download as `name`, unicode included
 /// (RFC 6266: an ASCII fallback plus the UTF-8 `filename*`).
 pub fn content_disposition(name: &str) -> String {
+    disposition("attachment", name)
+}
+
+/// [`content_disposition`], but `inline`: browsers still show what they can (images, PDFs),
+/// and whatever saves the file (a browser's "Save as", `wget --content-disposition`,
+/// `curl -OJ`) names it `name`.
+pub fn inline_content_disposition(name: &str) -> String {
+    disposition("inline", name)
+}
+
+fn disposition(kind: &str, name: &str) -> String {
     let fallback: String = name
         .chars()
         .map(|c| {
@@ -97,7 +108,7 @@ pub fn content_disposition(name: &str) -> String {
         })
         .collect();
     let encoded = percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC);
-    format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
+    format!("{kind}; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
 }
 
 impl S3Client {
@@ -111,6 +122,7 @@ impl S3Client {
     ) -> Result<Link> {
         let op = PresignOp::Get {
             filename: download_name.map(str::to_owned),
+            inline: false,
         };
         let signed = self.presign(bucket, key, op, expires_in).await?;
         Ok(Link::new(signed, LinkMethod::Get, expires_in))

@@ -148,6 +148,7 @@ mod ops {
 
             let get = PresignOp::Get {
                 filename: Some("résumé \"v2\".txt".into()),
+                inline: false,
             };
             let r = send(&c.presign(b, key, get, MINUTE).await.unwrap(), None).await;
             assert_eq!(r.status(), 200, "{}: GET {key:?}", s.name);
@@ -300,7 +301,15 @@ mod ops {
                 .is_success()
         );
         let g = c
-            .presign(b, key, PresignOp::Get { filename: None }, MINUTE)
+            .presign(
+                b,
+                key,
+                PresignOp::Get {
+                    filename: None,
+                    inline: false,
+                },
+                MINUTE,
+            )
             .await
             .unwrap();
         assert_eq!(send(&g, None).await.status(), 200);

@@ -730,6 +730,129 @@ async fn signed_length_binds_the_upload(s: &TestServer) {
 
 on_both_servers!(signed_length_binds_the_upload);
 
+/// A download through the relay is named after its key by default: the redirect signs
+/// `response-content-disposition` (inline, the key's base name), so `wget
+/// --content-disposition` and `curl -OJ` no longer name the file after the signed URL; the
+/// relay that streams (embedded store) passes the same header on.
+async fn downloads_are_named_after_their_key(s: &TestServer) {
+    let key = "in dir/big file ünï.bin";
+    let base_name = "big file ünï.bin";
+    let want = s3share::links::inline_content_disposition(base_name);
+    put_via_link(&s.client, &s.bucket, key, "named")
+        .await
+        .error_for_status()
+        .unwrap();
+    let relay = start_relay(s, Secret::random()).await;
+    let url = relay.link(&Grant::new(
+        &s.bucket,
+        Scope::Key(key.into()),
+        Methods::READ,
+        later(),
+    ));
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .build()
+        .unwrap();
+    let r = http.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 307, "{}", s.name);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    let signed = reqwest::Url::parse(&location)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "response-content-disposition")
+        .map(|(_, v)| v.into_owned());
+    assert_eq!(signed.as_deref(), Some(want.as_str()), "{}", s.name);
+    let r = http.get(&location).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{}: the signed GET", s.name);
+    assert_eq!(
+        r.headers()
+            .get("content-disposition")
+            .map(|v| v.to_str().unwrap()),
+        Some(want.as_str()),
+        "{}: storage's answer",
+        s.name
+    );
+    assert_eq!(r.text().await.unwrap(), "named");
+
+    // `curl -OJ` saves it under the key's base name.
+    let dir = tempfile::tempdir().unwrap();
+    let (code, exit, err) = tokio::task::spawn_blocking({
+        let dir = dir.path().to_owned();
+        let url = url.clone();
+        move || {
+            let out = Command::new(curl_path())
+                .current_dir(&dir)
+                .args([
+                    "-sS",
+                    "--noproxy",
+                    "*",
+                    "-L",
+                    "-O",
+                    "-J",
+                    "-w",
+                    "%{http_code}",
+                ])
+                .arg(&url)
+                .output()
+                .unwrap();
+            (
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                out.status.code(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!((code.as_str(), exit), ("200", Some(0)), "{}: {err}", s.name);
+    let saved: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        saved.len() == 1 && !saved[0].contains("X-Amz") && !saved[0].contains('%'),
+        "{}: curl -OJ saved {saved:?}",
+        s.name
+    );
+
+    // Streamed by the relay itself (as `serve` does on the embedded store): the same header.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let secret = Secret::random();
+    let state = RelayState::new(secret.clone(), Arc::new(s.client.clone()), addr, None)
+        .unwrap()
+        .streaming_everything();
+    let _server = RelayServer::serve(
+        listener,
+        Arc::new(state),
+        ServerConfig {
+            listen: addr,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let streamed = make_link(
+        &Grant::new(&s.bucket, Scope::Key(key.into()), Methods::READ, later()),
+        &secret,
+        &format!("http://{addr}"),
+    )
+    .unwrap()
+    .url;
+    let r = http.get(&streamed).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{}: streamed", s.name);
+    assert_eq!(
+        r.headers()
+            .get("content-disposition")
+            .map(|v| v.to_str().unwrap()),
+        Some(want.as_str()),
+        "{}: streamed",
+        s.name
+    );
+}
+
+on_both_servers!(downloads_are_named_after_their_key);
+
 /// A redirect's signature never outlives its link: a link with seconds left hands out GET, PUT
 /// and DELETE URLs that storage itself refuses once the link has expired.
 async fn redirects_expire_with_their_link(s: &TestServer) {

@@ -248,7 +248,8 @@ pub enum Command {
         /// e.g. 30d).
         #[arg(long, default_value = "1h")]
         expires: String,
-        /// File name the browser saves the download as (direct and relay links to one file).
+        /// File name the browser saves the download as (direct and relay links to one file;
+        /// without it, relay downloads are named after the key, shown inline where browsers can).
         #[arg(long)]
         filename: Option<String>,
         /// A link that uploads with `curl -T FILE URL` instead of downloading. Presigned: to one

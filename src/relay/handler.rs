@@ -398,12 +398,25 @@ async fn answer(
         if_none_match: false,
         content_length: None,
         filename: None,
+        inline: false,
     };
     if sign_method == SignMethod::Get {
         // Only the name of the requester's own download: it grants nothing, so it need not be
         // in the token (and one link serves any name asked for).
         match download_name(parts.uri.query()) {
-            Ok(name) => req.filename = name,
+            Ok(Some(name)) => req.filename = Some(name),
+            Ok(None) => {
+                // Without a name of its own, a client that names files after the response
+                // (`wget --content-disposition`, `curl -OJ`) took the redirect's URL: the
+                // signed query, access key and signature included, or `a%20b.txt`. The key's
+                // base name, inline so browsers still show images and PDFs. Past 255 bytes no
+                // file system takes the name, so it would only lengthen the Location.
+                let base = parsed.key.rsplit('/').next().unwrap_or_default();
+                if !base.is_empty() && base.len() <= 255 {
+                    req.filename = Some(base.to_owned());
+                    req.inline = true;
+                }
+            }
             Err(why) => return text(StatusCode::BAD_REQUEST, why),
         }
     }

@@ -80,8 +80,11 @@ pub struct SignRequest {
     pub if_none_match: bool,
     /// PUT: sign this `Content-Length`, so S3 refuses any other body size.
     pub content_length: Option<u64>,
-    /// GET: the name the browser saves the download as (`?filename=` of a relay link).
+    /// GET: the name the browser saves the download as (`?filename=` of a relay link, else
+    /// the key's base name).
     pub filename: Option<String>,
+    /// GET: sign the name `inline` (browsers show what they can), not `attachment`.
+    pub inline: bool,
 }
 
 /// What the relay needs from S3: signing, an existence check for no-overwrite uploads, and the
@@ -120,6 +123,7 @@ impl Signer for S3Client {
         let op = match req.method {
             SignMethod::Get => PresignOp::Get {
                 filename: req.filename.clone(),
+                inline: req.inline,
             },
             SignMethod::Head => PresignOp::Head,
             SignMethod::Delete => PresignOp::Delete,

@@ -48,6 +48,8 @@ pub enum PresignOp {
     Get {
         /// The download name.
         filename: Option<String>,
+        /// With `filename`: `inline` (browsers show what they can) instead of `attachment`.
+        inline: bool,
     },
     /// Metadata only.
     Head,
@@ -557,11 +559,15 @@ fn sign_request(
     let mut query: Vec<(&str, String)> = Vec::new();
     let mut headers: Vec<(String, String)> = Vec::new();
     let method = match op {
-        PresignOp::Get { filename } => {
+        PresignOp::Get { filename, inline } => {
             if let Some(name) = filename {
                 query.push((
                     "response-content-disposition",
-                    crate::links::content_disposition(name),
+                    if *inline {
+                        crate::links::inline_content_disposition(name)
+                    } else {
+                        crate::links::content_disposition(name)
+                    },
                 ));
             }
             http::Method::GET
@@ -753,11 +759,15 @@ mod tests {
         let mut query: Vec<(&str, String)> = Vec::new();
         let mut headers: Vec<(String, String)> = Vec::new();
         let method = match op {
-            PresignOp::Get { filename } => {
+            PresignOp::Get { filename, inline } => {
                 if let Some(name) = filename {
                     query.push((
                         "response-content-disposition",
-                        crate::links::content_disposition(name),
+                        if *inline {
+                            crate::links::inline_content_disposition(name)
+                        } else {
+                            crate::links::content_disposition(name)
+                        },
                     ));
                 }
                 http::Method::GET
@@ -875,9 +885,17 @@ mod tests {
     #[test]
     fn written_out_signer_agrees_with_aws_sigv4() {
         let ops = [
-            PresignOp::Get { filename: None },
+            PresignOp::Get {
+                filename: None,
+                inline: false,
+            },
             PresignOp::Get {
                 filename: Some("rapport final (2).pdf".into()),
+                inline: false,
+            },
+            PresignOp::Get {
+                filename: Some("ünïcødé 文件.png".into()),
+                inline: true,
             },
             PresignOp::Head,
             PresignOp::Delete,

@@ -169,7 +169,10 @@ impl S3Client {
             .presign_with(
                 bucket,
                 key,
-                crate::s3::PresignOp::Get { filename: None },
+                crate::s3::PresignOp::Get {
+                    filename: None,
+                    inline: false,
+                },
                 std::time::Duration::from_secs(15 * 60),
                 &[("x-amz-checksum-mode", "ENABLED")],
             )

@@ -840,7 +840,10 @@ impl S3Client {
     /// holding a link would (the app's image previews). A refusal is told like a presigned
     /// upload's: code, status and request id kept.
     pub async fn get_via_link(&self, bucket: &str, key: &str, max: u64) -> Result<Bytes, Error> {
-        let op = crate::s3::PresignOp::Get { filename: None };
+        let op = crate::s3::PresignOp::Get {
+            filename: None,
+            inline: false,
+        };
         let link = self
             .presign(bucket, key, op, Duration::from_secs(300))
             .await?;
