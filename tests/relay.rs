@@ -1445,6 +1445,57 @@ async fn link_follows_the_relay_that_runs() {
     );
 }
 
+/// `link --relay --put --max-size 0` is refused with what to write instead, and nothing is
+/// recorded: such a link's page said "files up to 0 B" while its script took any size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zero_size_cap_is_refused() {
+    let s = crate::support::seaweed().await;
+    let home = tempfile::tempdir().unwrap();
+    let env = CliEnv::of(&s, home.path());
+    let secret_file = home.path().join("relay-secret").display().to_string();
+    let out = env
+        .clone()
+        .run_async(vec![
+            "link".into(),
+            "--relay".into(),
+            "--put".into(),
+            "--max-size".into(),
+            "0".into(),
+            "--public-url".into(),
+            "http://127.0.0.1:8457".into(),
+            "--secret-file".into(),
+            secret_file,
+            format!("s3://{}/drop/", s.bucket),
+        ])
+        .await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && out.stdout.is_empty(),
+        "a link was made: {err}"
+    );
+    assert!(
+        err.contains("--max-size 0") && err.contains("leave --max-size out"),
+        "{err}"
+    );
+    let out = env
+        .run_async(vec![
+            "links".into(),
+            "--json".into(),
+            format!("s3://{}", s.bucket),
+        ])
+        .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
 /// A `--public-url` with a query, a fragment or a user name and password is refused by
 /// `link --relay` (no link made, none recorded) and by `serve` (nothing started): each would
 /// end up in every link.

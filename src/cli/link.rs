@@ -118,6 +118,13 @@ pub(super) async fn relay_link(
     if (o.overwrite || max_size.is_some()) && !o.put {
         bail!("--overwrite and --max-size are for upload links: add --put");
     }
+    if max_size == Some(0) {
+        // Refused rather than minted: the upload page would say "files up to 0 B" while its
+        // script, like a missing cap, lets any size through to be refused by the relay.
+        bail!(
+            "--max-size 0 would accept only empty files; give the largest upload (e.g. 100M), or leave --max-size out for no limit"
+        );
+    }
     let folder = location.key.is_empty() || location.key.ends_with('/');
     if let Some(name) = &o.filename {
         if o.put || folder {

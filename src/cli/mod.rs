@@ -273,7 +273,8 @@ pub enum Command {
         /// through the relay, which sends that header itself).
         #[arg(long, requires = "relay")]
         overwrite: bool,
-        /// Relay link with --put: largest upload accepted, e.g. 100M.
+        /// Relay link with --put: largest upload accepted, e.g. 100M (not 0: leave it out for
+        /// no limit).
         #[arg(long, requires = "relay", value_name = "SIZE")]
         max_size: Option<String>,
         /// Relay link: a note kept with the link in the ledger (shown by `s3share links`).
