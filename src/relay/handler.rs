@@ -619,6 +619,7 @@ async fn folder(
     });
     let nonce = new_nonce();
     let mut info = PageInfo {
+        bucket: &grant.bucket,
         scope,
         folder,
         page: None,

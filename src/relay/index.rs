@@ -118,6 +118,8 @@ pub use crate::s3::is_reserved;
 /// What a page shows besides the listing.
 #[derive(Debug, Clone)]
 pub struct PageInfo<'a> {
+    /// The bucket: the name of its top level, which has no folder name of its own.
+    pub bucket: &'a str,
     /// The link's scope (a prefix ending with `/`): breadcrumbs never go above it.
     pub scope: &'a str,
     /// The folder shown (the scope or a folder inside it).
@@ -257,24 +259,25 @@ fn size(n: u64) -> String {
     indicatif::HumanBytes(n).to_string()
 }
 
-/// The folder's title: its last segment (`docs` for `shared/docs/`).
-fn folder_title(folder: &str) -> &str {
+/// The folder's title: its last segment (`docs` for `shared/docs/`); the bucket's top level is
+/// titled with the bucket's name (a whole-bucket link's page and tab were titled "/").
+fn folder_title<'a>(bucket: &'a str, folder: &'a str) -> &'a str {
     folder
         .trim_end_matches('/')
         .rsplit('/')
         .next()
         .filter(|s| !s.is_empty())
-        .unwrap_or("/")
+        .unwrap_or(bucket)
 }
 
 /// Breadcrumbs from the scope down to `folder`: (label, relative link or `None` for the
 /// folder shown). Nothing above the scope: the link gives no view of it.
-fn breadcrumbs(scope: &str, folder: &str) -> Vec<(String, Option<String>)> {
+fn breadcrumbs(bucket: &str, scope: &str, folder: &str) -> Vec<(String, Option<String>)> {
     let inside = folder.strip_prefix(scope).unwrap_or("");
     let segs: Vec<&str> = inside.split('/').filter(|s| !s.is_empty()).collect();
     let mut out = Vec::with_capacity(segs.len() + 1);
     let up = |n: usize| -> Option<String> { (n > 0).then(|| "../".repeat(n)) };
-    out.push((folder_title(scope).to_owned(), up(segs.len())));
+    out.push((folder_title(bucket, scope).to_owned(), up(segs.len())));
     for (i, s) in segs.iter().enumerate() {
         out.push(((*s).to_owned(), up(segs.len() - i - 1)));
     }
@@ -292,7 +295,7 @@ td.n{word-break:break-all;white-space:pre-wrap}td.s,th.s{text-align:right;white-
 /// The HTML page of one folder page.
 pub fn render_html(info: &PageInfo<'_>, page: &FolderPage) -> String {
     let mut h = String::with_capacity(4096 + 200 * (page.files.len() + page.folders.len()));
-    let title = escape_html(folder_title(info.folder));
+    let title = escape_html(folder_title(info.bucket, info.folder));
     let nonce = escape_html(info.nonce);
     let _ = write!(
         h,
@@ -301,7 +304,7 @@ pub fn render_html(info: &PageInfo<'_>, page: &FolderPage) -> String {
 <meta name=\"referrer\" content=\"no-referrer\">\
 <title>{title}</title><style nonce=\"{nonce}\">{STYLE}</style></head><body>\n<nav aria-label=\"folders\">"
     );
-    let crumbs = breadcrumbs(info.scope, info.folder);
+    let crumbs = breadcrumbs(info.bucket, info.scope, info.folder);
     for (i, (label, href)) in crumbs.iter().enumerate() {
         if i > 0 {
             h.push_str(" / ");
@@ -449,6 +452,7 @@ mod tests {
 
     fn info<'a>(scope: &'a str, folder: &'a str, page: Option<&'a str>) -> PageInfo<'a> {
         PageInfo {
+            bucket: "bkt",
             scope,
             folder,
             page,
@@ -568,6 +572,22 @@ mod tests {
             serde_json::from_str(&render_json(&info("s/", "s/a/b/", None), &page)).unwrap();
         assert_eq!(json["next"], "?page=tok%2F%2B%3D%26%22%3C");
         assert_eq!(json["folder"], "s/a/b/");
+    }
+
+    /// A whole-bucket link's page is titled with the bucket's name, not "/", and its
+    /// breadcrumbs start there.
+    #[test]
+    fn the_bucket_top_level_is_titled_with_the_bucket_name() {
+        let top = render_html(&info("", "", None), &FolderPage::default());
+        assert!(top.contains("<title>bkt</title>"), "{top}");
+        assert!(top.contains("<h1>bkt</h1>"), "{top}");
+        assert!(top.contains("<strong>bkt</strong>"), "{top}");
+        let inside = render_html(&info("", "a/", None), &FolderPage::default());
+        assert!(inside.contains("<title>a</title>"), "{inside}");
+        assert!(
+            inside.contains("<a href=\"../\">bkt</a> / <strong>a</strong>"),
+            "{inside}"
+        );
     }
 
     #[test]
