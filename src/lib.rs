@@ -10,6 +10,7 @@
 //!   downloads, with progress events, retries and cancellation;
 //! - [`store`]: the embedded S3-compatible store used when no cloud account is configured;
 //! - [`location`]: `s3://bucket/key` arguments;
+//! - [`names`]: the order names are shown in (`f2` before `f10`);
 //! - [`cli`]: the command-line face;
 //! - `app`: the desktop app, only with the default `gui` feature (a build without it links no
 //!   windowing or GL libraries).
@@ -20,6 +21,7 @@ pub mod cli;
 pub mod error;
 pub mod links;
 pub mod location;
+pub mod names;
 pub mod relay;
 pub mod s3;
 pub mod store;

@@ -635,8 +635,66 @@ async fn unsatisfiable_ranges_get_the_relays_answer(s: &TestServer) {
     assert!(body.contains("not within the file"), "{}: {body}", s.name);
 }
 
+/// An index lists names in the order people expect (`f2` before `f10`, case aside), in the
+/// page and its JSON alike, not in storage's byte order (f1, f10, f100, f2).
+async fn index_lists_names_naturally(s: &TestServer) {
+    for key in [
+        "n/f10.txt",
+        "n/f1.txt",
+        "n/F3.txt",
+        "n/f100.txt",
+        "n/f2.txt",
+        "n/d10/x",
+        "n/d9/x",
+    ] {
+        put_via_link(&s.client, &s.bucket, key, "x")
+            .await
+            .error_for_status()
+            .unwrap();
+    }
+    let relay = start_relay(s, false, 1000).await;
+    let base = relay.link(&Grant::new(
+        &s.bucket,
+        Scope::Prefix("n/".into()),
+        Methods::READ,
+        later(),
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let code = curl_status(&out, &["-H", "Accept: application/json", &base]).await;
+    assert_eq!(code, "200", "{}: {}", s.name, read(&out));
+    let v: serde_json::Value = serde_json::from_str(&read(&out)).unwrap();
+    let names = |k: &str| -> Vec<String> {
+        v[k].as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        names("files"),
+        ["f1.txt", "f2.txt", "F3.txt", "f10.txt", "f100.txt"],
+        "{}",
+        s.name
+    );
+    assert_eq!(names("folders"), ["d9/", "d10/"], "{}", s.name);
+    let code = curl_status(&out, &["-H", "Accept: text/html", &base]).await;
+    assert_eq!(code, "200", "{}", s.name);
+    let html = read(&out);
+    let at = |name: &str| html.find(&format!(">{name}</a>")).unwrap();
+    assert!(
+        at("d9/") < at("d10/")
+            && at("f2.txt") < at("F3.txt")
+            && at("F3.txt") < at("f10.txt")
+            && at("f10.txt") < at("f100.txt"),
+        "{}: {html}",
+        s.name
+    );
+}
+
 on_both_servers!(
     curl_streams_through_the_relay,
+    index_lists_names_naturally,
     folder_index_lists_escapes_and_pages,
     bucket_root_links_work,
     unsatisfiable_ranges_get_the_relays_answer

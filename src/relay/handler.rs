@@ -669,6 +669,7 @@ async fn folder(
             }
         };
         listing.hide_reserved(folder);
+        listing.sort_for_people();
         if json {
             page(
                 index::render_json(&info, &listing),

@@ -48,6 +48,17 @@ impl FolderPage {
         self.files
             .retain(|o| !is_reserved(&o.key) && o.key.starts_with(folder) && o.key != folder);
     }
+
+    /// Puts folders and files in the order people expect and the desktop app shows: `f2`
+    /// before `f10`, case aside (storage lists in byte order: f1, f10, f100, f2). Within the
+    /// page: a listing comes from storage a page at a time, in its own order.
+    pub fn sort_for_people(&mut self) {
+        fn order(a: &str, b: &str) -> std::cmp::Ordering {
+            crate::names::natural_cmp(&a.to_lowercase(), &b.to_lowercase()).then_with(|| a.cmp(b))
+        }
+        self.folders.sort_by(|a, b| order(a, b));
+        self.files.sort_by(|a, b| order(&a.key, &b.key));
+    }
 }
 
 /// Lists one page of one level of `prefix` (ListObjectsV2 with `/` as delimiter), continuing
