@@ -575,6 +575,51 @@ async fn links_show_notes_escaped() {
     assert_eq!(json_lines(&json)[0]["note"], note);
 }
 
+/// `links` lists links in the order they were made, newest last, also when several were made
+/// within one second (they were ordered by their random ids).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_are_listed_oldest_first() {
+    use s3share::relay::ledger::Ledger;
+    use s3share::relay::{Grant, Methods, Scope, Secret};
+    let s = crate::support::seaweed().await;
+    let secret = Secret::random();
+    let expires = std::time::SystemTime::now() + Duration::from_secs(3600);
+    let ledger = Ledger::new(s.client.clone(), &s.bucket);
+    let mut ids = Vec::new();
+    for i in 0..8 {
+        let g = Grant::new(
+            &s.bucket,
+            Scope::Key(format!("k{i}")),
+            Methods::READ,
+            expires,
+        );
+        let (link, _) = ledger
+            .mint(&g, &secret, "http://relay.test", None)
+            .await
+            .unwrap();
+        ids.push(link.id);
+        // Made a few milliseconds apart, as a script's calls are; many within one second.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let env = CliEnv::of(&s, home.path());
+    let bucket = format!("s3://{}", s.bucket);
+    let json = ok(
+        &env.clone()
+            .run_async(vec!["links".into(), "--json".into(), bucket.clone()])
+            .await,
+        "links --json",
+    );
+    let listed: Vec<String> = json_lines(&json)
+        .iter()
+        .map(|v| v["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(listed, ids, "in the order they were made");
+    let human = ok(&env.run_async(vec!["links".into(), bucket]).await, "links");
+    let last = human.lines().rfind(|l| !l.trim().is_empty()).unwrap();
+    assert!(last.starts_with(&ids[7]), "the newest last: {human}");
+}
+
 /// Revocations at the same moment (from several machines) all land in the bucket's list: none
 /// is lost to another's write. Through the library, as the app will call it.
 async fn concurrent_revocations_all_land(s: &TestServer) {

@@ -274,7 +274,7 @@ pub(super) async fn list_links(
     let buckets = ledger_buckets(conn, location).await?;
     let now = std::time::SystemTime::now();
     let mut ok = true;
-    let mut shown = 0usize;
+    let mut all = Vec::new();
     for bucket in &buckets {
         let records = match Ledger::new(conn.client.clone(), bucket).list().await {
             Ok(r) => r,
@@ -286,29 +286,32 @@ pub(super) async fn list_links(
                 continue;
             }
         };
-        for r in records {
-            shown += 1;
-            let state = r.state(now);
-            if json {
-                let mut v = serde_json::to_value(&r).expect("records serialize");
-                v["state"] = serde_json::json!(state.as_str());
-                say!("{v}")?;
-            } else {
-                // Records come from the bucket, which anyone who can write there can edit: a
-                // line break would split a link's line, and escape sequences would reach the
-                // terminal. Shown escaped; --json stays exact.
-                use crate::location::shown;
-                let expires = links::format_time_short(r.expires());
-                let scope = format!("s3://{}/{}", shown(&r.bucket), shown(&r.scope));
-                let note = shown(r.note.as_deref().unwrap_or(""));
-                say!(
-                    "{:8}  {:7}  {:16}  {:17}  {scope}  {note}",
-                    shown(&r.id),
-                    state.as_str(),
-                    expires,
-                    shown(&r.methods.join(","))
-                )?;
-            }
+        all.extend(records);
+    }
+    // Oldest first across buckets too, so the newest link is the last line whatever its bucket.
+    all.sort_by(|a, b| (a.created(), &a.id).cmp(&(b.created(), &b.id)));
+    let shown = all.len();
+    for r in all {
+        let state = r.state(now);
+        if json {
+            let mut v = serde_json::to_value(&r).expect("records serialize");
+            v["state"] = serde_json::json!(state.as_str());
+            say!("{v}")?;
+        } else {
+            // Records come from the bucket, which anyone who can write there can edit: a
+            // line break would split a link's line, and escape sequences would reach the
+            // terminal. Shown escaped; --json stays exact.
+            use crate::location::shown;
+            let expires = links::format_time_short(r.expires());
+            let scope = format!("s3://{}/{}", shown(&r.bucket), shown(&r.scope));
+            let note = shown(r.note.as_deref().unwrap_or(""));
+            say!(
+                "{:8}  {:7}  {:16}  {:17}  {scope}  {note}",
+                shown(&r.id),
+                state.as_str(),
+                expires,
+                shown(&r.methods.join(","))
+            )?;
         }
     }
     if shown == 0 && !json {

@@ -356,7 +356,8 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         secret_file: Option<PathBuf>,
     },
-    /// List the relay links recorded in a bucket: id, state, expiry, methods, scope, note.
+    /// List the relay links recorded in a bucket, oldest first: id, state, expiry, methods,
+    /// scope, note.
     ///
     /// Every link `link --relay` makes is recorded (under `.s3share/` in its bucket, which
     /// listings hide); its state is active, expired or revoked. Tokens are never stored, so the

@@ -123,7 +123,9 @@ impl LinkRecord {
                 .collect(),
             overwrite: grant.overwrite,
             max_size: grant.max_size,
-            created_at: rfc3339(created),
+            // Milliseconds: `links` lists oldest first, and links made within one second (a
+            // script, the app's "Copy link" clicks) were otherwise ordered by their random ids.
+            created_at: humantime::format_rfc3339_millis(created).to_string(),
             expires_at: rfc3339(grant.expires_at()),
             note,
             public_url,
@@ -602,7 +604,7 @@ mod tests {
         assert_eq!(v["folder"], true);
         assert_eq!(v["methods"], serde_json::json!(["PUT", "DELETE"]));
         assert_eq!(v["expires_at"], "2033-05-18T03:33:20Z");
-        assert_eq!(v["created_at"], "2030-03-17T17:46:40Z");
+        assert_eq!(v["created_at"], "2030-03-17T17:46:40.000Z");
         assert_eq!(v["revoked"], false);
         let back: LinkRecord = serde_json::from_str(&json).unwrap();
         assert_eq!(back, r);
