@@ -1027,6 +1027,27 @@ async fn browser_round(b: &Browser, s: &TestServer, streaming: bool, dir: &Path,
         "{}: the dropped file's bytes",
         s.name
     );
+
+    // A file over the link's cap is refused by the page itself, with the cap as people read
+    // it (it said "up to 8388608 bytes").
+    b.js("var dt = new DataTransfer();\
+          dt.items.add(new File([new Uint8Array((8 << 20) + 1)], 'too big.bin'));\
+          document.getElementById('drop').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));\
+          return null;")
+        .await;
+    let outcome = b
+        .wait_for(
+            "var s = document.querySelectorAll('#files .state.ok, #files .state.err'); return s.length > 3 ? s[3].textContent : null",
+            "the too big file's outcome",
+        )
+        .await;
+    assert_eq!(
+        outcome.as_str().unwrap().trim(),
+        "not sent: this link accepts files up to 8.00 MiB",
+        "{}",
+        s.name
+    );
+    assert!(stored(s, "page/too big.bin").await.is_none(), "{}", s.name);
 }
 
 /// `s3share serve` on the embedded store streams (a teammate could not follow a redirect to

@@ -35,6 +35,7 @@ const SCRIPT: &str = r#"(function () {
   var pick = document.getElementById("pick");
   var list = document.getElementById("files");
   var max = Number(drop.getAttribute("data-max") || "0");
+  var maxText = drop.getAttribute("data-max-text") || max + " bytes";
   var queue = Promise.resolve();
   function row(name) {
     var li = document.createElement("li");
@@ -58,7 +59,7 @@ const SCRIPT: &str = r#"(function () {
   function send(file, r) {
     return new Promise(function (done) {
       if (max && file.size > max) {
-        finish(r, false, "not sent: this link accepts files up to " + max + " bytes");
+        finish(r, false, "not sent: this link accepts files up to " + maxText);
         return done();
       }
       var x = new XMLHttpRequest();
@@ -102,11 +103,14 @@ const SCRIPT: &str = r#"(function () {
 pub fn render_panel(info: &UploadInfo, nonce: &str) -> String {
     let mut h = String::with_capacity(SCRIPT.len() + 1024);
     let mut rules = Vec::new();
+    // The cap as people read it, for the panel and for the script's refusal of a file too big
+    // ("up to 10485760 bytes" said nothing at a glance); exact bytes stay in the panel.
+    let max_text = info
+        .max_size
+        .map(|max| indicatif::HumanBytes(max).to_string())
+        .unwrap_or_default();
     if let Some(max) = info.max_size {
-        rules.push(format!(
-            "files up to {} ({max} bytes)",
-            indicatif::HumanBytes(max)
-        ));
+        rules.push(format!("files up to {max_text} ({max} bytes)"));
     }
     rules.push(
         if info.overwrite {
@@ -118,10 +122,11 @@ pub fn render_panel(info: &UploadInfo, nonce: &str) -> String {
     );
     let _ = write!(
         h,
-        "<section aria-label=\"upload\"><div id=\"drop\" data-max=\"{}\"><p>Drop files here, or \
+        "<section aria-label=\"upload\"><div id=\"drop\" data-max=\"{}\" data-max-text=\"{}\"><p>Drop files here, or \
 <label>pick them: <input type=\"file\" id=\"pick\" multiple></label></p><p><small>{}</small></p></div>\
 <ul id=\"files\"></ul></section>\n<script nonce=\"{}\">{SCRIPT}</script>\n",
         info.max_size.unwrap_or(0),
+        escape_html(&max_text),
         escape_html(&rules.join("; ")),
         escape_html(nonce),
     );
@@ -143,6 +148,10 @@ mod tests {
         );
         assert!(h.contains("data-max=\"10485760\""));
         assert!(h.contains("files up to 10.00 MiB"));
+        // The script's refusal of a file too big says the size as people read it.
+        assert!(h.contains("data-max-text=\"10.00 MiB\""), "{h}");
+        assert!(SCRIPT.contains("files up to \" + maxText"));
+        assert!(!SCRIPT.contains("max + \" bytes\");\n"));
         assert!(h.contains("never replaced"));
         assert!(h.contains("<script nonce=\"abc\">"));
         assert!(SCRIPT.contains("X-S3share-Stream"));
