@@ -522,3 +522,29 @@ fn a_path_ending_in_a_slash_is_a_folder_to_get_but_rm_wants_r() {
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("-r"), "{}", text(&out.stderr));
 }
+
+/// `rm` of several locations, one of which names nothing: the others go, the exit code says
+/// something failed, and so does the last line (it said "2 deleted, 0 failed").
+#[test]
+fn rm_counts_a_location_that_names_nothing_as_failed() {
+    let home = tempfile::tempdir().unwrap();
+    let a = random_file(home.path(), "a.txt", 10, 44);
+    let run = |args: &[&str]| s3share(home.path(), &[&["--local"], args].concat());
+    let out = run(&["put", a.to_str().unwrap(), "s3://s3share/x/"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(&["put", a.to_str().unwrap(), "s3://s3share/y/"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(&[
+        "rm",
+        "-r",
+        "--yes",
+        "s3://s3share/x",
+        "s3://s3share/nothere",
+        "s3://s3share/y/a.txt",
+    ]);
+    let err = text(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("2 deleted, 1 failed"), "{err}");
+    let out = run(&["ls", "-r", "s3://s3share/"]);
+    assert_eq!(text(&out.stdout), "", "both deleted");
+}

@@ -14,6 +14,9 @@ pub(super) async fn rm(
 ) -> anyhow::Result<bool> {
     let client = &conn.client;
     let mut ok = true;
+    // Locations refused before anything is deleted: failures of the command as much as a
+    // delete the server refused, so the last line counts them (it said "0 failed").
+    let mut refused = 0usize;
     // What each location names, resolved before anything is deleted.
     let mut targets: Vec<(String, Vec<ObjectEntryLite>)> = Vec::new();
     let mut whole_buckets: Vec<String> = Vec::new();
@@ -46,6 +49,7 @@ pub(super) async fn rm(
             (_, Some(object)) => vec![(location.key.clone(), object.size)],
             (Some(prefix), None) if prefix.is_empty() => {
                 ok = false;
+                refused += 1;
                 eprintln!(
                     "error: {location} is a whole bucket; to delete everything in it use rm -r s3://{}",
                     location.bucket
@@ -54,6 +58,7 @@ pub(super) async fn rm(
             }
             (Some(_), None) => {
                 ok = false;
+                refused += 1;
                 eprintln!(
                     "error: {location} is a folder; use rm -r to delete it and everything in it"
                 );
@@ -61,6 +66,7 @@ pub(super) async fn rm(
             }
             (None, None) => {
                 ok = false;
+                refused += 1;
                 eprintln!("error: {}", no_such_key(location));
                 continue;
             }
@@ -143,8 +149,8 @@ pub(super) async fn rm(
             }
         }
     }
-    if recursive || failed > 0 {
-        eprintln!("{deleted} deleted, {failed} failed");
+    if recursive || failed + refused > 0 {
+        eprintln!("{deleted} deleted, {} failed", failed + refused);
     }
     Ok(ok && failed == 0)
 }
