@@ -100,9 +100,11 @@ pub(super) async fn put(
     let store = transfer::ResumeStore::for_user();
     // Files an interrupted (or partly failed) run of this same command uploaded are up: their
     // keys are not conflicts, nothing is asked or sent again for them.
-    let this_batch = batch_name(&paths, &dest);
-    let (earlier, items) = match &store {
-        Some(store) => uploaded_earlier(client, store, &this_batch, &dest.bucket, items).await?,
+    let journal = store
+        .as_ref()
+        .map(|s| Arc::new(transfer::UploadJournal::of(s, &batch_name(&paths, &dest))));
+    let (earlier, items) = match &journal {
+        Some(journal) => uploaded_earlier(client, journal, &dest.bucket, items).await?,
         None => (Vec::new(), items),
     };
 
@@ -150,7 +152,7 @@ pub(super) async fn put(
         let options = UploadOptions {
             on_conflict: *choice,
             resume: resume.clone(),
-            note_batch: Some(this_batch.clone()),
+            journal: journal.clone(),
             ..UploadOptions::default()
         };
         let sink = progress.sink_from(first);
@@ -254,16 +256,12 @@ pub(super) async fn put(
         "{uploaded} uploaded{folders}, {skipped} skipped, {} failed",
         failed + errors.len()
     );
-    // Every file is up: the notes of this run are of no use to a later one, which is new.
+    // Every file is up: the journal of this run is of no use to a later one, which is new.
     if ok
         && !cancel.is_cancelled()
-        && let Some(store) = &store
+        && let Some(journal) = &journal
     {
-        let all: Vec<UploadItem> = earlier
-            .into_iter()
-            .chain(batches.into_iter().flat_map(|(_, b)| b))
-            .collect();
-        client.forget_uploaded(store, &dest.bucket, &all);
+        journal.forget();
     }
     if cancel.is_cancelled() {
         return Err(Error::Cancelled.into());
@@ -276,14 +274,13 @@ pub(super) async fn put(
 /// each costs a HEAD where a note is found.
 async fn uploaded_earlier(
     client: &S3Client,
-    store: &transfer::ResumeStore,
-    batch: &str,
+    journal: &transfer::UploadJournal,
     bucket: &str,
     items: Vec<UploadItem>,
 ) -> anyhow::Result<(Vec<UploadItem>, Vec<UploadItem>)> {
     let found: Vec<(UploadItem, bool)> = futures::stream::iter(items)
         .map(|item| async move {
-            let earlier = client.uploaded_earlier(store, batch, bucket, &item).await?;
+            let earlier = client.uploaded_earlier(journal, bucket, &item).await?;
             Ok::<_, Error>((item, earlier))
         })
         .buffered(16)
@@ -298,19 +295,20 @@ async fn uploaded_earlier(
     ))
 }
 
-/// The name of this command's batch of uploads: a digest of what it uploads (the paths,
-/// absolute) and where. The same command run again (with any choice about existing keys) has
-/// the same name.
+/// The name of this command's batch of uploads: what it uploads (the paths, absolute) and
+/// where. The same command run again (with any choice about existing keys) has the same name.
 fn batch_name(paths: &[PathBuf], dest: &S3Location) -> String {
-    use md5::Digest as _;
-    let mut h = md5::Md5::new();
-    for p in paths {
-        let p = std::path::absolute(p).unwrap_or_else(|_| p.clone());
-        h.update(p.as_os_str().as_encoded_bytes());
-        h.update([0]);
-    }
-    h.update(dest.to_string().as_bytes());
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    let mut name: Vec<String> = paths
+        .iter()
+        .map(|p| {
+            std::path::absolute(p)
+                .unwrap_or_else(|_| p.clone())
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    name.push(dest.to_string());
+    name.join("\0")
 }
 
 /// What to add to an upload's error so the user knows the choices: for a key that exists,

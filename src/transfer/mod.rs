@@ -26,7 +26,9 @@ pub use plan::{
 pub use ranges::MAX_RANGES;
 pub(crate) use receive::Receivers;
 pub use resume::{NoticeSink, PendingUpload, ResumeNotice, ResumeStore};
-pub use upload::{OnConflict, UploadOptions, UploadOutcome, default_part_size, part_size_for};
+pub use upload::{
+    OnConflict, UploadJournal, UploadOptions, UploadOutcome, default_part_size, part_size_for,
+};
 
 /// What happened to one transfer; `id` is the item's index in the batch.
 #[derive(Debug, Clone, PartialEq)]

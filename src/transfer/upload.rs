@@ -34,6 +34,8 @@ use crate::s3::{PresignOp, S3Client, sdk_error};
 mod earlier;
 mod stream;
 
+pub use earlier::UploadJournal;
+
 const MIB: u64 = 1024 * 1024;
 /// S3's smallest part (but the last).
 const MIN_PART: u64 = 5 * MIB;
@@ -71,12 +73,12 @@ pub struct UploadOptions {
     /// whose earlier upload to the same key was interrupted (killed, crashed, cut off) sends
     /// only the parts the server does not hold yet; `None` starts every upload afresh.
     pub resume: Option<ResumeStore>,
-    /// With [`resume`](Self::resume), the name of the batch these uploads belong to (the CLI's
-    /// `put` names its command): each file uploaded is noted under it (path, state, the
-    /// object's ETag), so that a rerun of a batch that was interrupted or failed in part knows
-    /// its own uploads ([`S3Client::uploaded_earlier`]) from objects that were there before;
-    /// the caller forgets them ([`S3Client::forget_uploaded`]) once the whole batch is up.
-    pub note_batch: Option<String>,
+    /// The journal of the batch these uploads belong to (the CLI's `put` keeps one per
+    /// command): each file uploaded is noted in it (path, state, the object's ETag), so that a
+    /// rerun of a batch that was interrupted or failed in part knows its own uploads
+    /// ([`S3Client::uploaded_earlier`]) from objects that were there before; the caller
+    /// forgets it ([`UploadJournal::forget`]) once the whole batch is up.
+    pub journal: Option<std::sync::Arc<UploadJournal>>,
 }
 
 impl Default for UploadOptions {
@@ -88,7 +90,7 @@ impl Default for UploadOptions {
             retries: 4,
             on_conflict: OnConflict::Fail,
             resume: None,
-            note_batch: None,
+            journal: None,
         }
     }
 }
@@ -270,10 +272,8 @@ impl S3Client {
         };
         match result {
             Ok(etag) => {
-                if let (Some(batch), Some(store), Some(etag)) =
-                    (&options.note_batch, &options.resume, etag)
-                {
-                    self.note_uploaded(store, batch, bucket, item, &before, &etag);
+                if let (Some(journal), Some(etag)) = (&options.journal, etag) {
+                    self.note_uploaded(journal, bucket, item, &before, &etag);
                 }
                 Ok(UploadOutcome::Uploaded {
                     bytes: size,
