@@ -1235,26 +1235,14 @@ async fn serve_starts_only_where_its_links_work() {
     let env = CliEnv::of(&s, home.path());
     // `serve` that should refuse to start; one that serves instead is stopped after 15 s.
     let serve = |listen: &str| {
-        let mut cmd = env.command(vec![
+        let cmd = env.command(vec![
             "serve".to_owned(),
             "--listen".into(),
             listen.to_owned(),
             "--secret-file".into(),
             secret_file.display().to_string(),
         ]);
-        tokio::task::spawn_blocking(move || {
-            let mut child = cmd
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap();
-            let deadline = std::time::Instant::now() + Duration::from_secs(15);
-            while child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = child.kill();
-            child.wait_with_output().unwrap()
-        })
+        exits_within(cmd, Duration::from_secs(15))
     };
     let free_port = || {
         std::net::TcpListener::bind("127.0.0.1:0")
@@ -1265,7 +1253,7 @@ async fn serve_starts_only_where_its_links_work() {
     };
 
     let port = free_port();
-    let out = serve(&format!("0.0.0.0:{port}")).await.unwrap();
+    let out = serve(&format!("0.0.0.0:{port}")).await;
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "served on 0.0.0.0: {err}");
     assert!(
@@ -1313,7 +1301,7 @@ async fn serve_starts_only_where_its_links_work() {
     // `localhost:PORT` is 127.0.0.1.
     let first = first_line(&["serve", "--listen", "localhost:0"]);
     assert!(first.starts_with("relay on http://127.0.0.1:"), "{first}");
-    let out = serve("nowhere:80").await.unwrap();
+    let out = serve("nowhere:80").await;
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success() && err.contains("localhost:8457"),
@@ -1322,9 +1310,7 @@ async fn serve_starts_only_where_its_links_work() {
 
     // A port in use: said once, with what to do.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let out = serve(&taken.local_addr().unwrap().to_string())
-        .await
-        .unwrap();
+    let out = serve(&taken.local_addr().unwrap().to_string()).await;
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{err}");
     assert_eq!(err.matches("in use").count(), 1, "{err}");
@@ -1341,7 +1327,7 @@ async fn serve_refuses_to_start_with_rejected_credentials() {
     let secret_file = home.path().join("relay-secret").display().to_string();
     let mut wrong = CliEnv::of(&s, home.path());
     wrong.secret_key = format!("{}x", s.secret_key);
-    let mut cmd = wrong.command(vec![
+    let cmd = wrong.command(vec![
         "serve".into(),
         "--listen".into(),
         "127.0.0.1:0".into(),
@@ -1349,21 +1335,7 @@ async fn serve_refuses_to_start_with_rejected_credentials() {
         secret_file.clone(),
     ]);
     // A serve that starts would not exit: bounded, then killed.
-    let out = tokio::task::spawn_blocking(move || {
-        let mut child = cmd
-            .stderr(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = child.kill();
-        child.wait_with_output().unwrap()
-    })
-    .await
-    .unwrap();
+    let out = exits_within(cmd, Duration::from_secs(30)).await;
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success() && !err.contains("relay on"),
@@ -1542,7 +1514,7 @@ async fn public_urls_hold_only_an_address() {
         );
         // `serve` refuses it before listening (a serve that starts would not exit: the
         // command is bounded, and the port stays free).
-        let mut cmd = env.command(vec![
+        let cmd = env.command(vec![
             "serve".into(),
             "--listen".into(),
             format!("127.0.0.1:{port}"),
@@ -1551,21 +1523,7 @@ async fn public_urls_hold_only_an_address() {
             "--secret-file".into(),
             secret_file.clone(),
         ]);
-        let out = tokio::task::spawn_blocking(move || {
-            let mut child = cmd
-                .stderr(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .spawn()
-                .unwrap();
-            let deadline = std::time::Instant::now() + Duration::from_secs(15);
-            while child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = child.kill();
-            child.wait_with_output().unwrap()
-        })
-        .await
-        .unwrap();
+        let out = exits_within(cmd, Duration::from_secs(15)).await;
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
             !out.status.success() && !err.contains("relay on") && err.contains(why),
@@ -1754,4 +1712,24 @@ async fn connections_are_answered_on_the_relays_own_threads() {
         second.1.duration_since(blocked)
     );
     client.join().unwrap();
+}
+
+/// Runs `cmd` (its output captured) until it exits or `within` passes, then kills it: a `serve`
+/// that starts would not exit. Its output either way.
+async fn exits_within(mut cmd: std::process::Command, within: Duration) -> std::process::Output {
+    tokio::task::spawn_blocking(move || {
+        let mut child = cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + within;
+        while child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap()
 }
