@@ -51,14 +51,19 @@ fn interrupted_upload(f: &Fixture, store: &ResumeStore, file: &std::path::Path, 
     });
 }
 
-#[test]
-fn interrupted_uploads_are_offered_at_start_and_resume_or_discard() {
-    let f = Fixture::new();
-    let store = ResumeStore::new(
+/// The resume folder the fixture's app uses (the data folder's `resume/`, as the CLI's).
+fn resume_store(f: &Fixture) -> ResumeStore {
+    ResumeStore::new(
         crate::support::store_paths(f.dir.path())
             .data_dir
             .join("resume"),
-    );
+    )
+}
+
+#[test]
+fn interrupted_uploads_are_offered_at_start_and_resume_or_discard() {
+    let f = Fixture::new();
+    let store = resume_store(&f);
     let local = f.dir.path().join("local");
     std::fs::create_dir_all(&local).unwrap();
     let kept = random_file(&local, "kept.bin", 12 * MIB, 1);
@@ -146,11 +151,7 @@ fn interrupted_uploads_are_offered_at_start_and_resume_or_discard() {
 #[test]
 fn later_puts_the_interrupted_uploads_off_until_the_next_start() {
     let f = Fixture::new();
-    let store = ResumeStore::new(
-        crate::support::store_paths(f.dir.path())
-            .data_dir
-            .join("resume"),
-    );
+    let store = resume_store(&f);
     let local = f.dir.path().join("local");
     std::fs::create_dir_all(&local).unwrap();
     let file = random_file(&local, "later.bin", 12 * MIB, 3);
