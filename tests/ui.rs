@@ -216,7 +216,7 @@ fn dropped_files_upload_and_appear_then_conflicts_ask() {
         listed(a, "photo one (1).jpg")
     });
     assert!(h.state().conflicts.is_none());
-    h.run();
+    h.run_steps(4);
     assert!(
         h.query_by_label("photo one.jpg (stored as photo one (1).jpg)")
             .is_some(),
@@ -645,7 +645,7 @@ fn download_through_the_path_field_when_no_file_dialog_exists() {
         h.step();
         h.key_press(egui::Key::Enter);
         wait_for(h, "the question", |a| a.replace_prompt.is_some());
-        h.run();
+        h.run_steps(4);
         assert!(
             h.query_by_label_contains("Replace “saved report.csv”?")
                 .is_some()
@@ -673,7 +673,7 @@ fn download_through_the_path_field_when_no_file_dialog_exists() {
     assert_eq!(std::fs::read(&beside).unwrap(), b"a,b\n1,2\n");
     download_typed(&mut h);
     h.get_by_label("Cancel").click();
-    h.run();
+    h.run_steps(4);
     assert!(h.state().replace_prompt.is_none());
     assert_eq!(h.state().transfers.len(), 2, "nothing started");
     download_typed(&mut h);
@@ -880,7 +880,7 @@ fn downloading_several_files_keeps_local_files_and_stays_confined() {
     );
     // Its row offers to replace it (Retry alone meets the same file again); the other row,
     // finished, does not.
-    h.run();
+    h.run_steps(4);
     assert_eq!(h.query_all_by_label("Replace").count(), 1);
     h.get_by_label("Replace").click();
     wait_for(&mut h, "the replacing download", |a| {
@@ -1235,7 +1235,7 @@ fn a_narrow_browser_gets_a_compact_toolbar_and_keeps_its_rows() {
     wait_for(&mut h, "the preview", |a| {
         a.preview.as_ref().is_some_and(|p| p.content.is_some())
     });
-    h.run();
+    h.run_steps(4);
     assert!(h.query_by_label("⬆ Upload…").is_none());
     assert!(h.query_by_label("📂").is_some(), "the icon stays");
     let row = h
@@ -1294,7 +1294,7 @@ fn the_embedded_store_says_where_its_files_are_kept() {
     wait_for(&mut h, "the empty bucket", |a| {
         a.place.is_some() && !a.listing.loading
     });
-    h.run();
+    h.run_steps(4);
     let dir = crate::support::store_paths(f.dir.path()).data_dir;
     let said = format!(
         "Files uploaded here are kept on this computer, in {}.",

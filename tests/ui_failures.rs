@@ -108,7 +108,7 @@ fn a_folder_that_cannot_be_listed_is_not_called_empty() {
     h.input_mut()
         .dropped_files
         .push(std::sync::Arc::new(crate::ui::DroppedPath(file)));
-    h.run();
+    h.run_steps(4);
     assert!(shown(&h, "\"no-such-bucket\" does not exist"), "said why");
     assert!(h.state().transfers.is_empty(), "no upload started");
 
@@ -276,7 +276,7 @@ fn a_download_cut_off_continues_from_its_partial_file_on_retry() {
     assert_eq!(partials(), 1, "the partial file is kept for the retry");
     let before = proxy.seen_of(Kind::GetObject).len();
 
-    h.run();
+    h.run_steps(4);
     h.get_by_label("⟳ Retry").click();
     wait_for(&mut h, "the retried download", |a| {
         a.transfers
@@ -310,7 +310,7 @@ fn an_image_that_does_not_decode_says_so_without_offering_retry() {
     wait_for(&mut h, "the preview", |a| {
         a.preview.as_ref().is_some_and(|p| p.content.is_some())
     });
-    h.run();
+    h.run_steps(4);
     assert!(shown(&h, "not an image this app can read"));
     assert!(!shown(&h, "check the connection"), "nothing to retry");
     assert!(h.query_by_label("⟳ Retry").is_none());
@@ -333,7 +333,7 @@ fn a_cut_text_preview_says_so_above_the_text() {
     wait_for(&mut h, "the preview", |a| {
         a.preview.as_ref().is_some_and(|p| p.content.is_some())
     });
-    h.run();
+    h.run_steps(4);
     let note = h.get_by_label_contains("The first 64 KiB");
     assert!(note.rect().max.y < 800.0, "in view: {:?}", note.rect());
     let body = h.get_by_label_contains("line 0\nline 1\n");

@@ -165,7 +165,7 @@ fn a_failed_upload_says_why_and_retry_runs_it_again() {
     let start: String = why.chars().take(20).collect();
     assert!(shown(&h, &start), "the row says why: {why}");
     // The panel's Retry names what it runs again: a failure, not a cancellation.
-    h.run();
+    h.run_steps(4);
     assert!(shown(&h, "⟳ Retry failed (1)"));
     // The file is back; the row's own Retry runs it again.
     std::fs::write(&file, &bytes).unwrap();
@@ -206,12 +206,12 @@ fn the_toolbar_lifetime_is_the_lifetime_of_copied_links() {
         })
         .unwrap()
         .click();
-    h.run();
+    h.run_steps(4);
     h.get_by_label("15 minutes").click();
-    h.run();
+    h.run_steps(4);
     assert_eq!(chooser(&h).as_deref(), Some("link: 15 minutes"));
     h.get_by_label_contains("notes.txt").click();
-    h.run();
+    h.run_steps(4);
     h.event(egui::Event::Copy);
     wait_for(&mut h, "the link", |_| f.clipboard.0.lock().is_some());
     let url = f.clipboard.0.lock().clone().unwrap();

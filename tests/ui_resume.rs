@@ -160,9 +160,9 @@ fn later_puts_the_interrupted_uploads_off_until_the_next_start() {
     wait_for(&mut h, "the interrupted upload", |a| {
         a.pending_uploads.len() == 1
     });
-    h.run();
+    h.run_steps(4);
     h.get_by_label("Later").click();
-    h.run();
+    h.run_steps(4);
     assert!(h.state().pending_uploads.is_empty());
     assert!(
         h.query_by_label("Interrupted uploads").is_none(),
