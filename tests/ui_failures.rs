@@ -13,6 +13,19 @@ fn shown(h: &Harness<'_, S3ShareApp>, text: &str) -> bool {
     h.query_all_by_label_contains(text).next().is_some()
 }
 
+/// Waits for `name` in the listing, opens it, and waits for its preview to come.
+fn open_preview(h: &mut Harness<'_, S3ShareApp>, name: &str) {
+    wait_for(h, "the listing", |a| listed(a, name));
+    let entry = (0..h.state().listing.len())
+        .map(|i| h.state().listing.row(i).clone())
+        .find(|e| e.name == name)
+        .unwrap();
+    h.state_mut().activate(&entry);
+    wait_for(h, "the preview", |a| {
+        a.preview.as_ref().is_some_and(|p| p.content.is_some())
+    });
+}
+
 /// Every label that mentions "empty", in any case.
 fn empty_texts(h: &Harness<'_, S3ShareApp>) -> Vec<String> {
     ["empty", "Empty"]
@@ -129,15 +142,7 @@ fn a_failed_preview_keeps_the_last_one_and_offers_retry() {
     f.put("notes.txt", b"the first words");
     f.put("other.txt", b"other words");
     let mut h = f.harness();
-    wait_for(&mut h, "the listing", |a| listed(a, "notes.txt"));
-    let entry = (0..h.state().listing.len())
-        .map(|i| h.state().listing.row(i).clone())
-        .find(|e| e.name == "notes.txt")
-        .unwrap();
-    h.state_mut().activate(&entry);
-    wait_for(&mut h, "the preview", |a| {
-        a.preview.as_ref().is_some_and(|p| p.content.is_some())
-    });
+    open_preview(&mut h, "notes.txt");
     assert!(shown(&h, "the first words"));
 
     let bucket = f.bucket_dir("s3share");
@@ -301,15 +306,7 @@ fn an_image_that_does_not_decode_says_so_without_offering_retry() {
     let f = Fixture::new();
     f.put("bad.png", &[7u8; 5000]);
     let mut h = f.harness();
-    wait_for(&mut h, "the listing", |a| listed(a, "bad.png"));
-    let entry = (0..h.state().listing.len())
-        .map(|i| h.state().listing.row(i).clone())
-        .find(|e| e.name == "bad.png")
-        .unwrap();
-    h.state_mut().activate(&entry);
-    wait_for(&mut h, "the preview", |a| {
-        a.preview.as_ref().is_some_and(|p| p.content.is_some())
-    });
+    open_preview(&mut h, "bad.png");
     h.run_steps(4);
     assert!(shown(&h, "not an image this app can read"));
     assert!(!shown(&h, "check the connection"), "nothing to retry");
@@ -324,15 +321,7 @@ fn a_cut_text_preview_says_so_above_the_text() {
     let text: String = (0..20_000).map(|i| format!("line {i}\n")).collect();
     f.put("big.txt", text.as_bytes());
     let mut h = f.harness();
-    wait_for(&mut h, "the listing", |a| listed(a, "big.txt"));
-    let entry = (0..h.state().listing.len())
-        .map(|i| h.state().listing.row(i).clone())
-        .find(|e| e.name == "big.txt")
-        .unwrap();
-    h.state_mut().activate(&entry);
-    wait_for(&mut h, "the preview", |a| {
-        a.preview.as_ref().is_some_and(|p| p.content.is_some())
-    });
+    open_preview(&mut h, "big.txt");
     h.run_steps(4);
     let note = h.get_by_label_contains("The first 64 KiB");
     assert!(note.rect().max.y < 800.0, "in view: {:?}", note.rect());
